@@ -1,0 +1,255 @@
+"""Model folders in the Hugging Face layout: ``config.json``, ``model.safetensors``, ``tokenizer.json``.
+
+Loading either returns a complete model or raises ``CheckpointError`` naming the file and the problem; it never
+hands back a half-loaded model. Saving writes a temporary folder beside the target and renames it into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from engine.errors import CheckpointError
+from engine.families import FAMILIES, family_of
+from engine.tokenizer import TextTokenizer
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+WEIGHTS_INDEX = "model.safetensors.index.json"
+TORCH_WEIGHTS = "pytorch_model.bin"
+TOKENIZER = "tokenizer.json"
+GENERATION_CONFIG = "generation_config.json"
+MODEL_CARD = "README.md"
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: nn.Module
+    tokenizer: TextTokenizer
+    config: dict
+    generation_config: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def eos_token_id(self) -> int | None:
+        eos = self.config.get("eos_token_id")
+        if isinstance(eos, list):  # some configs list several; the first is the end-of-text token
+            eos = eos[0] if eos else None
+        return eos
+
+
+def read_config(folder: str | Path) -> dict:
+    path = Path(folder) / CONFIG
+    if not path.is_file():
+        raise CheckpointError(path, "file is missing: a model folder needs config.json")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(path, f"cannot be read as JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise CheckpointError(path, "must hold a JSON object")
+    model_type = config.get("model_type")
+    if model_type not in FAMILIES:
+        supported = ", ".join(sorted(FAMILIES))
+        raise CheckpointError(path, f"unknown model_type {model_type!r}; supported: {supported}")
+    return config
+
+
+def is_model_folder(folder: str | Path) -> bool:
+    """Cheap check for menus: a config of a known family and some weights; no tensors are read."""
+    folder = Path(folder)
+    try:
+        read_config(folder)
+    except CheckpointError:
+        return False
+    has_weights = any((folder / name).is_file() for name in (WEIGHTS, WEIGHTS_INDEX, TORCH_WEIGHTS))
+    return has_weights and (folder / TOKENIZER).is_file()
+
+
+def load_checkpoint(
+    folder: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> LoadedCheckpoint:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(folder, "is not a folder")
+    config = read_config(folder)
+    family = FAMILIES[config["model_type"]]
+    tokenizer = TextTokenizer.from_file(folder / TOKENIZER)
+    try:
+        model = family.build(config)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(folder / CONFIG, f"invalid model settings: {exc}") from exc
+    weights_file, raw = _read_weights(folder)
+    state = family.import_state(raw, model)
+    _check_state(model, state, weights_file)
+    model.load_state_dict(state, strict=False)
+    _retie(model)
+    vocab = config.get("vocab_size", getattr(model, "vocab_size", None))
+    if vocab is not None and tokenizer.vocab_size > vocab:
+        raise CheckpointError(
+            folder / TOKENIZER,
+            f"tokenizer has {tokenizer.vocab_size} tokens but the model only {vocab}: wrong tokenizer for this model",
+        )
+    model.to(device=device, dtype=dtype).eval()
+    generation = _read_optional_json(folder / GENERATION_CONFIG)
+    return LoadedCheckpoint(model, tokenizer, config, generation, folder)
+
+
+def save_checkpoint(
+    folder: str | Path,
+    model: nn.Module,
+    tokenizer: TextTokenizer,
+    *,
+    model_card: str | None = None,
+    generation_config: dict | None = None,
+    dtype: torch.dtype | None = None,
+    extra_writer: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write a complete model folder atomically; an existing folder is replaced only once the new one is whole."""
+    folder = Path(folder)
+    family = family_of(model)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        state = {
+            k: (v.detach().to("cpu", dtype=dtype) if dtype and v.is_floating_point() else v.detach().cpu())
+            for k, v in _untied_state(model).items()
+        }
+        save_file(family.export_state(state, model), str(staging / WEIGHTS), metadata={"format": "pt"})
+        config = family.config_to_dict(model)
+        if dtype is not None:
+            config["torch_dtype"] = str(dtype).removeprefix("torch.")
+        _write_json(staging / CONFIG, config)
+        tokenizer.backend.save(str(staging / TOKENIZER))
+        if generation_config:
+            _write_json(staging / GENERATION_CONFIG, generation_config)
+        if model_card:
+            (staging / MODEL_CARD).write_text(model_card, encoding="utf-8")
+        if extra_writer is not None:  # e.g. the trainer's resume state, so it is replaced together with the model
+            extra_writer(staging)
+        _replace_folder(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def _replace_folder(staging: Path, folder: Path) -> None:
+    if not folder.exists():
+        os.replace(staging, folder)
+        return
+    retired = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    os.replace(folder, retired)
+    try:
+        os.replace(staging, folder)
+    except OSError:
+        os.replace(retired, folder)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _untied_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """State dict without duplicate entries for weights shared between modules (safetensors refuses those)."""
+    seen: set[int] = set()
+    state = {}
+    for key, tensor in model.state_dict().items():
+        if tensor.data_ptr() in seen and tensor.numel() > 0:
+            continue
+        seen.add(tensor.data_ptr())
+        state[key] = tensor
+    return state
+
+
+def _retie(model: nn.Module) -> None:
+    tie = getattr(model, "tie_weights", None)
+    if callable(tie):
+        tie()
+
+
+def _read_weights(folder: Path) -> tuple[Path, dict[str, torch.Tensor]]:
+    single = folder / WEIGHTS
+    if single.is_file():
+        return single, _load_safetensors(single)
+    index = folder / WEIGHTS_INDEX
+    if index.is_file():
+        return index, _load_sharded(folder, index)
+    legacy = folder / TORCH_WEIGHTS
+    if legacy.is_file():
+        try:
+            return legacy, torch.load(legacy, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise CheckpointError(legacy, f"cannot be read as PyTorch weights: {exc}") from exc
+    raise CheckpointError(single, "file is missing: no model.safetensors or pytorch_model.bin in the folder")
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(path, f"corrupt or truncated safetensors file: {exc}") from exc
+
+
+def _load_sharded(folder: Path, index: Path) -> dict[str, torch.Tensor]:
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(index, f"not a valid safetensors index: {exc}") from exc
+    raw: dict[str, torch.Tensor] = {}
+    for shard in sorted(set(weight_map.values())):
+        path = folder / shard
+        if not path.is_file():
+            raise CheckpointError(path, "file is missing: listed in model.safetensors.index.json")
+        raw.update(_load_safetensors(path))
+    return raw
+
+
+def _check_state(model: nn.Module, state: dict[str, torch.Tensor], weights_file: Path) -> None:
+    expected = model.state_dict()
+    tied = _tied_aliases(model)
+    for key, tensor in state.items():
+        if key not in expected:
+            raise CheckpointError(weights_file, f"unexpected tensor {key!r}: does the config match the weights?")
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                weights_file,
+                f"tensor {key!r} has shape {tuple(tensor.shape)}, the config implies {tuple(expected[key].shape)}",
+            )
+    missing = [k for k in expected if k not in state and k not in tied]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise CheckpointError(weights_file, f"{len(missing)} tensor(s) missing: {shown}")
+
+
+def _tied_aliases(model: nn.Module) -> set[str]:
+    """Keys whose tensor is shared with an earlier key; a checkpoint may omit them."""
+    seen: set[int] = set()
+    aliases = set()
+    for key, tensor in model.state_dict().items():
+        if tensor.data_ptr() in seen and tensor.numel() > 0:
+            aliases.add(key)
+        seen.add(tensor.data_ptr())
+    return aliases
+
+
+def _read_optional_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(path, f"cannot be read as JSON: {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,0 +1,46 @@
+"""What decoding hands back: finished completions and the events of a stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One continuation, to be inserted right after the prompt text."""
+
+    text: str
+    logprob: float  # summed natural-log probability of the continuation's tokens
+    token_ids: tuple[int, ...] = ()
+    token_logprobs: tuple[float, ...] = ()  # per token, for confidence shading
+    token_texts: tuple[str, ...] = ()  # what each token adds to ``text`` (healed prefix removed)
+    finish_reason: str = "length"  # "length" | "stop" | "eos"
+    seed: int | None = None
+
+    @property
+    def probability(self) -> float:
+        import math
+
+        return math.exp(self.logprob)
+
+    @property
+    def mean_logprob(self) -> float:
+        return self.logprob / max(1, len(self.token_ids))
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One step of a streamed generation.
+
+    ``text`` is the whole continuation so far. ``replaces`` is True when ``text`` does not simply extend the
+    previous event's text (beam search switched to another hypothesis): the receiver must redraw, not append.
+    The last event of a stream has ``done`` set and carries the final ``completions`` (best first).
+    """
+
+    text: str
+    delta: str = ""
+    replaces: bool = False
+    token_logprob: float | None = None
+    done: bool = False
+    completions: tuple[Completion, ...] = ()
+    stats: dict = field(default_factory=dict)  # first_token_s, tokens_per_s, prefill_tokens, cached_tokens

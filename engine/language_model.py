@@ -1,0 +1,134 @@
+"""``LanguageModel``: a loaded model with its tokenizer and device, and what users ask of it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from engine.checkpoint import LoadedCheckpoint, load_checkpoint
+from engine.decoding.results import Completion, StreamEvent
+from engine.decoding.settings import DecodingSettings
+from engine.devices import default_dtype, resolve_device
+from engine.families import FAMILIES
+from engine.registry import resolve_model_path
+
+
+class LanguageModel:
+    def __init__(self, loaded: LoadedCheckpoint, name: str, device: torch.device, dtype: torch.dtype) -> None:
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.config = loaded.config
+        self.generation_config = loaded.generation_config
+        self.path: Path | None = loaded.path
+        self.name = name
+        self.device = device
+        self.dtype = dtype
+        self.eos_token_id = loaded.eos_token_id
+        self._generator = None
+
+    @property
+    def max_context(self) -> int | None:
+        return getattr(self.model, "max_context", None)
+
+    @property
+    def architecture(self) -> str:
+        return FAMILIES[self.config["model_type"]].architecture
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def __repr__(self) -> str:
+        return f"LanguageModel({self.name!r}, {self.architecture}, device={self.device}, dtype={self.dtype})"
+
+    # --- quality ------------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def token_logprobs(self, token_ids: list[int]) -> list[float]:
+        """log p(token_i | tokens before it) for i >= 1, windowed over long inputs (half-window stride)."""
+        if len(token_ids) < 2:
+            return []
+        tokens = torch.tensor(token_ids, device=self.device)
+        window = self.max_context
+        if window is None:  # recurrent: one pass, chunked through the cache
+            return self._recurrent_logprobs(tokens)
+        stride = max(1, window // 2)
+        scores: list[float] = []
+        scored_until = 1  # index of the next token whose log-probability is still needed
+        start = 0
+        while scored_until < len(token_ids):
+            end = min(start + window, len(token_ids))
+            chunk = tokens[start:end].unsqueeze(0)
+            logits, _ = self.model(chunk)
+            logprobs = F.log_softmax(logits[0].float(), dim=-1)
+            targets = tokens[start + 1 : end]
+            picked = logprobs[:-1].gather(1, targets.unsqueeze(1)).squeeze(1)
+            first_new = scored_until - (start + 1)
+            scores.extend(picked[first_new:].tolist())
+            scored_until = end
+            start = min(start + stride, max(0, len(token_ids) - window)) if end < len(token_ids) else end
+        return scores
+
+    def _recurrent_logprobs(self, tokens: torch.Tensor, chunk: int = 512) -> list[float]:
+        cache = self.model.new_cache(1, len(tokens))
+        scores: list[float] = []
+        previous_logits = None
+        for start in range(0, len(tokens), chunk):
+            piece = tokens[start : start + chunk].unsqueeze(0)
+            logits, cache = self.model(piece, cache)
+            logprobs = F.log_softmax(logits[0].float(), dim=-1)
+            if previous_logits is not None:
+                scores.append(previous_logits[piece[0, 0]].item())
+            scores.extend(logprobs[:-1].gather(1, piece[0, 1:].unsqueeze(1)).squeeze(1).tolist())
+            previous_logits = logprobs[-1]
+        return scores
+
+    def bits_per_byte(self, text: str) -> float:
+        """Bits the model needs per UTF-8 byte of ``text``: comparable across tokenizers.
+
+        With an end-of-text token every token of ``text`` is predicted from it; without one the first token has
+        no prediction and its bytes are left out of the count.
+        """
+        ids = self.tokenizer.encode(text)
+        if not ids:
+            raise ValueError("bits_per_byte needs a non-empty text")
+        n_bytes = len(text.encode("utf-8"))
+        if self.eos_token_id is not None:
+            ids = [self.eos_token_id] + ids
+        else:
+            n_bytes -= len(self.tokenizer.token_bytes_of(ids[:1]))
+            if len(ids) < 2 or n_bytes <= 0:
+                raise ValueError("text too short to measure without an end-of-text token")
+        nats = -sum(self.token_logprobs(ids))
+        return nats / math.log(2) / n_bytes
+
+    # --- decoding -----------------------------------------------------------------------------------------
+
+    @property
+    def generator(self):
+        if self._generator is None:
+            from engine.decoding.generator import Generator
+
+            self._generator = Generator(self)
+        return self._generator
+
+    def complete(self, text: str, settings: DecodingSettings | None = None) -> list[Completion]:
+        """Continuations of ``text``, best first, without duplicates."""
+        return self.generator.complete(text, settings or DecodingSettings())
+
+    def stream(self, text: str, settings: DecodingSettings | None = None) -> Iterator[StreamEvent]:
+        """Token-by-token events; closing the iterator (or breaking out of the loop) cancels the generation."""
+        return self.generator.stream(text, settings or DecodingSettings())
+
+
+def load(name_or_path: str = "default", device: str | torch.device = "auto", dtype: torch.dtype | None = None) -> LanguageModel:
+    """Load a bundled model by name, a user model, a cached Hugging Face repo id, or a model folder."""
+    target = resolve_device(device)
+    dtype = dtype or default_dtype(target)
+    path = resolve_model_path(name_or_path)
+    loaded = load_checkpoint(path, device=target, dtype=dtype)
+    return LanguageModel(loaded, str(name_or_path), target, dtype)

@@ -1,0 +1,51 @@
+"""How GPT-2 checkpoints (Hugging Face naming, Conv1D weights) map onto ``engine.models.transformer``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from engine.families import ModelFamily, register
+from engine.models import transformer
+
+# GPT-2 checkpoints store these projections as Conv1D, i.e. [in, out]: the transpose of nn.Linear's weight.
+_GPT2_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+_GPT2_SKIPPED = (".attn.bias", ".attn.masked_bias")  # causal-mask buffers of older transformers versions
+
+
+def _gpt2_import(raw: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    state = {}
+    for key, tensor in raw.items():
+        if key.startswith("transformer."):
+            key = key[len("transformer.") :]
+        if key == "lm_head.weight" or key.endswith(_GPT2_SKIPPED):
+            continue  # lm_head is tied to wte
+        if key.endswith(_GPT2_CONV1D) and tensor.dim() == 2:
+            tensor = tensor.t()
+        state[key] = tensor
+    return state
+
+
+def _gpt2_export(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    raw = {}
+    for key, tensor in state.items():
+        if key.endswith(_GPT2_CONV1D):
+            tensor = tensor.t()
+        raw["transformer." + key] = tensor.contiguous()
+    return raw
+
+
+def _gpt2_build(config: dict) -> nn.Module:
+    return transformer.Transformer(transformer.TransformerConfig.from_hf_dict(config))
+
+
+register(
+    ModelFamily(
+        model_type=transformer.MODEL_TYPE,
+        architecture="Transformer (GPT-2)",
+        build=_gpt2_build,
+        config_to_dict=lambda model: model.config.to_hf_dict(),
+        import_state=_gpt2_import,
+        export_state=_gpt2_export,
+    )
+)

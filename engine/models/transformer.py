@@ -1,0 +1,168 @@
+"""A GPT-2-architecture decoder in plain PyTorch, with a preallocated KV cache for incremental decoding.
+
+Module names match the keys of Hugging Face GPT-2 checkpoints (``wte``, ``h.0.attn.c_attn``, ``ln_f`` ...), so a
+state dict maps across with only Conv1D's transposed weights to flip (see ``engine.checkpoint``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.models.kv_cache import KVCache, attention_mask
+
+MODEL_TYPE = "gpt2"
+
+
+@dataclass
+class TransformerConfig:
+    vocab_size: int = 50257
+    n_positions: int = 1024
+    n_embd: int = 768
+    n_layer: int = 12
+    n_head: int = 12
+    n_inner: int | None = None  # feed-forward width; None means 4 * n_embd, as GPT-2
+    layer_norm_epsilon: float = 1e-5
+    eos_token_id: int | None = None
+    bos_token_id: int | None = None
+    extra: dict = field(default_factory=dict)  # unknown config.json keys, written back unchanged
+
+    @property
+    def ffn_width(self) -> int:
+        return self.n_inner or 4 * self.n_embd
+
+    def to_hf_dict(self) -> dict:
+        data = {k: v for k, v in asdict(self).items() if k != "extra"}
+        data = {**self.extra, **data}
+        data.update(
+            model_type=MODEL_TYPE,
+            architectures=["GPT2LMHeadModel"],
+            n_ctx=self.n_positions,
+            activation_function="gelu_new",
+            tie_word_embeddings=True,
+        )
+        return data
+
+    @classmethod
+    def from_hf_dict(cls, data: dict) -> TransformerConfig:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        values = {k: data[k] for k in known if k in data}
+        if "n_positions" not in values and "n_ctx" in data:
+            values["n_positions"] = data["n_ctx"]
+        extra = {k: v for k, v in data.items() if k not in known}
+        return cls(**values, extra=extra)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        if config.n_embd % config.n_head:
+            raise ValueError(f"n_embd {config.n_embd} is not divisible by n_head {config.n_head}")
+        self.n_head = config.n_head
+        self.head_dim = config.n_embd // config.n_head
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
+        batch, time, width = x.shape
+        q, k, v = self.c_attn(x).split(width, dim=2)
+        q, k, v = (t.view(batch, time, self.n_head, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            k, v = cache.append(layer, k, v)
+            mask = attention_mask(time, k.shape[2], x.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.c_proj(y.transpose(1, 2).reshape(batch, time, width))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, config.ffn_width)
+        self.c_proj = nn.Linear(config.ffn_width, config.n_embd)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Transformer(nn.Module):
+    """GPT-2: learned positions, pre-LayerNorm blocks, tanh-GELU, output projection tied to ``wte``."""
+
+    model_type = MODEL_TYPE
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.n_positions, config.n_embd)
+        self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.apply(self._init_weights)
+        # GPT-2's scaled init of residual projections keeps the residual stream's variance flat with depth.
+        for name, param in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    @property
+    def max_context(self) -> int:
+        return self.config.n_positions
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
+    def new_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
+        capacity = min(capacity or self.config.n_positions, self.config.n_positions)
+        param = self.wte.weight
+        attn = self.h[0].attn
+        return KVCache(
+            self.config.n_layer, batch_size, attn.n_head, capacity, attn.head_dim, param.device, param.dtype
+        )
+
+    def hidden_states(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        start = cache.length if cache is not None else 0
+        time = tokens.shape[1]
+        if start + time > self.config.n_positions:
+            raise ValueError(
+                f"sequence of {start + time} tokens exceeds the model's context of {self.config.n_positions}"
+            )
+        positions = torch.arange(start, start + time, device=tokens.device)
+        x = self.wte(tokens) + self.wpe(positions)
+        for index, block in enumerate(self.h):
+            x = block(x, cache, index)
+        if cache is not None:
+            cache.advance(time)
+        return self.ln_f(x)
+
+    def forward(
+        self, tokens: torch.Tensor, cache: KVCache | None = None
+    ) -> tuple[torch.Tensor, KVCache | None]:
+        """Logits ``[batch, time, vocab]`` for ``tokens`` ``[batch, time]`` read after what ``cache`` holds."""
+        x = self.hidden_states(tokens, cache)
+        return F.linear(x, self.wte.weight), cache

@@ -1,0 +1,93 @@
+"""Where models live and how a name becomes a folder: bundled, user-installed, Hugging Face cache, or a path."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_data_path
+
+from engine.checkpoint import read_config, is_model_folder
+from engine.errors import CheckpointError, ModelNotFoundError
+from engine.families import FAMILIES
+
+DEFAULT_MODEL = "default"
+
+
+def bundled_models_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "resources" / "models"
+
+
+def user_models_dir() -> Path:
+    """Per-user models (fine-tuned ones land here); INKLING_USER_MODELS overrides it, e.g. in tests."""
+    override = os.environ.get("INKLING_USER_MODELS")
+    return Path(override) if override else user_data_path("inkling", appauthor=False) / "models"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str  # what engine.load() accepts
+    path: Path
+    source: str  # "bundled", "user", "huggingface", "path"
+    architecture: str
+    size_bytes: int
+
+    @property
+    def size_text(self) -> str:
+        return f"{self.size_bytes / 1e6:.0f} MB" if self.size_bytes >= 1e6 else f"{self.size_bytes / 1e3:.0f} kB"
+
+
+def list_models() -> list[ModelInfo]:
+    """Every loadable model: bundled first, then the user's, then the Hugging Face cache's. Broken ones are skipped."""
+    models: list[ModelInfo] = []
+    for source, folder in (("bundled", bundled_models_dir()), ("user", user_models_dir())):
+        if folder.is_dir():
+            for child in sorted(folder.iterdir()):
+                info = describe_folder(child, child.name, source)
+                if info is not None:
+                    models.append(info)
+    models.extend(_hub_cache_models())
+    return models
+
+
+def describe_folder(folder: Path, name: str, source: str) -> ModelInfo | None:
+    if not is_model_folder(folder):
+        return None
+    try:
+        config = read_config(folder)
+    except CheckpointError:
+        return None
+    size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file() and f.suffix in (".safetensors", ".bin"))
+    return ModelInfo(name, folder, source, FAMILIES[config["model_type"]].architecture, size)
+
+
+def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+    """A bundled or user model name, a Hugging Face repo id already in the local cache, or a folder path."""
+    text = str(name_or_path)
+    for folder in (bundled_models_dir(), user_models_dir()):
+        candidate = folder / text
+        if "/" not in text and candidate.is_dir():
+            return candidate
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path
+    for info in _hub_cache_models():
+        if info.name == text:
+            return info.path
+    if text == DEFAULT_MODEL:
+        raise ModelNotFoundError(
+            f"the bundled default model is missing from {bundled_models_dir()}; reinstall Inkling or pass a model path"
+        )
+    raise ModelNotFoundError(
+        f"no model named {text!r}: not bundled, not in {user_models_dir()}, not in the Hugging Face cache, "
+        "and not a folder path (run `inkling models` to list what is available)"
+    )
+
+
+def _hub_cache_models() -> list[ModelInfo]:
+    try:
+        from engine.hub_cache import cached_models  # added with Hugging Face cache discovery
+    except ImportError:
+        return []
+    return cached_models()

@@ -1,0 +1,108 @@
+"""The tokenizer of a model folder (Hugging Face ``tokenizers`` format), plus the raw bytes of every token.
+
+Token bytes let decoding reason about text at the byte level: token healing needs to know which tokens start with
+the characters the user typed, and streaming must not print half of a multi-byte character.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cached_property
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from engine.errors import CheckpointError
+
+_BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
+def _gpt2_unicode_to_byte() -> dict[str, int]:
+    """Inverse of GPT-2's bytes_to_unicode table: printable stand-in character -> raw byte."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+    chars = printable[:]
+    extra = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + extra)
+            extra += 1
+    return {chr(c): b for b, c in zip(printable, chars)}
+
+
+class TextTokenizer:
+    """Encodes text to token ids and back; knows each token's bytes."""
+
+    def __init__(self, tokenizer: Tokenizer, path: Path | None = None) -> None:
+        self.backend = tokenizer
+        self.path = path
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TextTokenizer:
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(path, "file is missing")
+        try:
+            return cls(Tokenizer.from_file(str(path)), path)
+        except Exception as exc:  # tokenizers raises a bare Exception for malformed JSON
+            raise CheckpointError(path, f"not a valid Hugging Face tokenizer: {exc}") from exc
+
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size(with_added_tokens=True)
+
+    def encode(self, text: str) -> list[int]:
+        return self.backend.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.token_bytes_of(ids).decode("utf-8", errors="replace")
+
+    def token_bytes_of(self, ids: list[int]) -> bytes:
+        table = self.token_bytes
+        return b"".join(table[i] if 0 <= i < len(table) else b"" for i in ids)
+
+    def token_id(self, token: str) -> int | None:
+        return self.backend.token_to_id(token)
+
+    @cached_property
+    def special_ids(self) -> frozenset[int]:
+        return frozenset(t.id for t in self._added_tokens() if t.get("special", False))
+
+    @cached_property
+    def token_bytes(self) -> list[bytes]:
+        """Raw bytes of every token id; special tokens map to b"" (they are never shown as text)."""
+        decoder_type = self._decoder_type()
+        size = self.vocab_size
+        table: list[bytes] = [b""] * size
+        byte_map = _gpt2_unicode_to_byte()
+        special = self.special_ids
+        for token, index in self.backend.get_vocab(with_added_tokens=True).items():
+            if index >= size or index in special:
+                continue
+            table[index] = self._bytes_of(token, decoder_type, byte_map)
+        return table
+
+    def _bytes_of(self, token: str, decoder_type: str, byte_map: dict[str, int]) -> bytes:
+        if decoder_type == "ByteLevel":
+            if all(ch in byte_map for ch in token):
+                return bytes(byte_map[ch] for ch in token)
+            return token.encode("utf-8")
+        match = _BYTE_FALLBACK.match(token)
+        if match:
+            return bytes([int(match.group(1), 16)])
+        return token.replace("\u2581", " ").encode("utf-8")
+
+    def _tokenizer_json(self) -> dict:
+        return json.loads(self.backend.to_str())
+
+    def _added_tokens(self) -> list[dict]:
+        return self._tokenizer_json().get("added_tokens") or []
+
+    def _decoder_type(self) -> str:
+        decoder = self._tokenizer_json().get("decoder") or {}
+        kind = decoder.get("type", "")
+        if kind == "Sequence":
+            kinds = {d.get("type") for d in decoder.get("decoders", [])}
+            return "ByteLevel" if "ByteLevel" in kinds else "Sequence"
+        return kind

@@ -1,0 +1,1 @@
+"""Inkling desktop app (PySide6)."""
