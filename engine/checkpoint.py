@@ -87,22 +87,35 @@ def load_checkpoint(
     tokenizer = TextTokenizer.from_file(folder / TOKENIZER)
     try:
         model = family.build(config)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ArithmeticError, RuntimeError) as exc:
         raise CheckpointError(folder / CONFIG, f"invalid model settings: {exc}") from exc
-    weights_file, raw = _read_weights(folder)
-    state = family.import_state(raw, model)
-    _check_state(model, state, weights_file)
-    model.load_state_dict(state, strict=False)
-    _retie(model)
-    vocab = config.get("vocab_size", getattr(model, "vocab_size", None))
+    vocab = getattr(model, "vocab_size", None)
     if vocab is not None and tokenizer.vocab_size > vocab:
         raise CheckpointError(
             folder / TOKENIZER,
             f"tokenizer has {tokenizer.vocab_size} tokens but the model only {vocab}: wrong tokenizer for this model",
         )
+    _check_eos(config, vocab, folder / CONFIG)
+    weights_file, raw = _read_weights(folder)
+    state = family.import_state(raw, model)
+    _check_state(model, state, weights_file)
+    model.load_state_dict(state, strict=False)
+    _retie(model)
     model.to(device=device, dtype=dtype).eval()
     generation = _read_optional_json(folder / GENERATION_CONFIG)
     return LoadedCheckpoint(model, tokenizer, config, generation, folder)
+
+
+def _check_eos(config: dict, vocab: int | None, config_path: Path) -> None:
+    eos = config.get("eos_token_id")
+    ids = eos if isinstance(eos, list) else [eos]
+    for token in ids:
+        if token is None:
+            continue
+        if isinstance(token, bool) or not isinstance(token, int) or token < 0 or (vocab is not None and token >= vocab):
+            raise CheckpointError(
+                config_path, f"eos_token_id {token!r} is not a token of the model's vocabulary of {vocab} (or null)"
+            )
 
 
 def save_checkpoint(
@@ -137,6 +150,7 @@ def save_checkpoint(
             (staging / MODEL_CARD).write_text(model_card, encoding="utf-8")
         if extra_writer is not None:  # e.g. the trainer's resume state, so it is replaced together with the model
             extra_writer(staging)
+        _make_readable(staging)
         _replace_folder(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -144,11 +158,33 @@ def save_checkpoint(
     return folder
 
 
+def _make_readable(staging: Path) -> None:
+    """Give the staged folder the permissions of any folder made under the current umask.
+
+    mkdtemp creates 0700 and safetensors writes 0600, which would leave a saved model unreadable to other users
+    (and to a packaging step run as another user). A probe folder made with mode 0777 reveals the umask without
+    os.umask()'s process-wide, thread-unsafe set-and-restore.
+    """
+    probe = staging / ".umask-probe"  # staging is ours and fresh: nothing else can hold this name
+    probe.mkdir(mode=0o777)
+    dir_mode = probe.stat().st_mode & 0o777
+    probe.rmdir()
+    file_mode = dir_mode & 0o666
+    for root, dirs, files in os.walk(staging):
+        os.chmod(root, dir_mode)
+        for name in dirs:
+            os.chmod(os.path.join(root, name), dir_mode)
+        for name in files:
+            os.chmod(os.path.join(root, name), file_mode)
+
+
 def _replace_folder(staging: Path, folder: Path) -> None:
     if not folder.exists():
         os.replace(staging, folder)
         return
-    retired = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    # A unique empty name beside the target: a leftover from a crashed save can never be in the way.
+    retired = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+    retired.rmdir()
     os.replace(folder, retired)
     try:
         os.replace(staging, folder)
@@ -186,9 +222,12 @@ def _read_weights(folder: Path) -> tuple[Path, dict[str, torch.Tensor]]:
     legacy = folder / TORCH_WEIGHTS
     if legacy.is_file():
         try:
-            return legacy, torch.load(legacy, map_location="cpu", weights_only=True)
+            raw = torch.load(legacy, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise CheckpointError(legacy, f"cannot be read as PyTorch weights: {exc}") from exc
+        if not isinstance(raw, dict) or not all(isinstance(t, torch.Tensor) for t in raw.values()):
+            raise CheckpointError(legacy, "does not hold a state dict of tensors")
+        return legacy, raw
     raise CheckpointError(single, "file is missing: no model.safetensors or pytorch_model.bin in the folder")
 
 

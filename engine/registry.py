@@ -8,7 +8,7 @@ from pathlib import Path
 
 from platformdirs import user_data_path
 
-from engine.checkpoint import read_config, is_model_folder
+from engine.checkpoint import is_model_folder, read_config
 from engine.errors import CheckpointError, ModelNotFoundError
 from engine.families import FAMILIES
 
@@ -44,6 +44,8 @@ def list_models() -> list[ModelInfo]:
     for source, folder in (("bundled", bundled_models_dir()), ("user", user_models_dir())):
         if folder.is_dir():
             for child in sorted(folder.iterdir()):
+                if child.name.startswith("."):
+                    continue  # hidden: a save in progress, or one a crash left behind (see checkpoint.save_checkpoint)
                 info = describe_folder(child, child.name, source)
                 if info is not None:
                     models.append(info)
@@ -65,10 +67,13 @@ def describe_folder(folder: Path, name: str, source: str) -> ModelInfo | None:
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     """A bundled or user model name, a Hugging Face repo id already in the local cache, or a folder path."""
     text = str(name_or_path)
-    for folder in (bundled_models_dir(), user_models_dir()):
-        candidate = folder / text
-        if "/" not in text and candidate.is_dir():
-            return candidate
+    if not text.strip():
+        raise ModelNotFoundError("no model name or path given")
+    if _is_plain_name(text):
+        for folder in (bundled_models_dir(), user_models_dir()):
+            candidate = folder / text
+            if candidate.is_dir():
+                return candidate
     path = Path(text).expanduser()
     if path.is_dir():
         return path
@@ -83,6 +88,11 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
         f"no model named {text!r}: not bundled, not in {user_models_dir()}, not in the Hugging Face cache, "
         "and not a folder path (run `inkling models` to list what is available)"
     )
+
+
+def _is_plain_name(text: str) -> bool:
+    """A folder name inside a models directory, not a path that could step out of it ("..", "a/b", "C:x")."""
+    return Path(text).name == text and not text.startswith(".") and "\\" not in text
 
 
 def _hub_cache_models() -> list[ModelInfo]:

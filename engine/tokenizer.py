@@ -48,9 +48,14 @@ class TextTokenizer:
         except Exception as exc:  # tokenizers raises a bare Exception for malformed JSON
             raise CheckpointError(path, f"not a valid Hugging Face tokenizer: {exc}") from exc
 
-    @property
+    @cached_property
     def vocab_size(self) -> int:
-        return self.backend.get_vocab_size(with_added_tokens=True)
+        """Size of the id space (highest id + 1): the rows a model's embedding needs for this tokenizer.
+
+        Not the number of tokens: a tokenizer with a gap in its ids still emits its highest id.
+        """
+        ids = self.backend.get_vocab(with_added_tokens=True).values()
+        return max(ids, default=-1) + 1
 
     def encode(self, text: str) -> list[int]:
         return self.backend.encode(text, add_special_tokens=False).ids
@@ -67,7 +72,7 @@ class TextTokenizer:
 
     @cached_property
     def special_ids(self) -> frozenset[int]:
-        return frozenset(t.id for t in self._added_tokens() if t.get("special", False))
+        return frozenset(t["id"] for t in self._added_tokens() if t.get("special", False))
 
     @cached_property
     def token_bytes(self) -> list[bytes]:
@@ -77,10 +82,15 @@ class TextTokenizer:
         table: list[bytes] = [b""] * size
         byte_map = _gpt2_unicode_to_byte()
         special = self.special_ids
+        # Added tokens hold their literal text, not the byte-level alphabet ("é" is not byte 0xE9 there).
+        added = {t["id"]: t["content"] for t in self._added_tokens()}
         for token, index in self.backend.get_vocab(with_added_tokens=True).items():
             if index >= size or index in special:
                 continue
-            table[index] = self._bytes_of(token, decoder_type, byte_map)
+            if index in added:
+                table[index] = added[index].encode("utf-8")
+            else:
+                table[index] = self._bytes_of(token, decoder_type, byte_map)
         return table
 
     def _bytes_of(self, token: str, decoder_type: str, byte_map: dict[str, int]) -> bytes:

@@ -16,8 +16,7 @@ _GPT2_SKIPPED = (".attn.bias", ".attn.masked_bias")  # causal-mask buffers of ol
 def _gpt2_import(raw: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     state = {}
     for key, tensor in raw.items():
-        if key.startswith("transformer."):
-            key = key[len("transformer.") :]
+        key = key.removeprefix("transformer.")
         if key == "lm_head.weight" or key.endswith(_GPT2_SKIPPED):
             continue  # lm_head is tied to wte
         if key.endswith(_GPT2_CONV1D) and tensor.dim() == 2:

@@ -53,12 +53,20 @@ class KVCache:
         return self._length
 
     def reorder(self, rows: torch.Tensor) -> None:
+        """Row i becomes the old row ``rows[i]``; ``rows`` may also shrink or grow the batch."""
+        rows = torch.as_tensor(rows, dtype=torch.long, device=self.keys.device).reshape(-1)
+        if rows.numel() != self.batch_size:
+            self.keys = self.keys.index_select(1, rows)
+            self.values = self.values.index_select(1, rows)
+            return
         n = self._length
-        rows = rows.to(self.keys.device)
+        # The right-hand side is gathered into a new tensor first, so overlapping rows are read before written.
         self.keys[:, :, :, :n] = self.keys[:, rows, :, :n]
         self.values[:, :, :, :n] = self.values[:, rows, :, :n]
 
     def repeat_rows(self, batch_size: int) -> KVCache:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         clone = KVCache.__new__(KVCache)
         clone.keys = self.keys[:, :1].repeat(1, batch_size, 1, 1, 1)
         clone.values = self.values[:, :1].repeat(1, batch_size, 1, 1, 1)

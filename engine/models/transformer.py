@@ -17,6 +17,17 @@ from engine.models.kv_cache import KVCache, attention_mask
 
 MODEL_TYPE = "gpt2"
 
+# GPT-2 config options this implementation does not compute; a checkpoint that sets them would load "fine" and
+# then predict garbage, so it is refused instead. Each maps to the only value we implement.
+_FIXED_HF_OPTIONS = {
+    "scale_attn_weights": True,
+    "scale_attn_by_inverse_layer_idx": False,
+    "add_cross_attention": False,
+    "tie_word_embeddings": True,
+}
+# All three are GPT-2's tanh approximation of GELU.
+_TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
+
 
 @dataclass
 class TransformerConfig:
@@ -30,6 +41,16 @@ class TransformerConfig:
     eos_token_id: int | None = None
     bos_token_id: int | None = None
     extra: dict = field(default_factory=dict)  # unknown config.json keys, written back unchanged
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if self.n_inner is not None and (not isinstance(self.n_inner, int) or self.n_inner < 1):
+            raise ValueError(f"n_inner must be a positive integer or null, not {self.n_inner!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
 
     @property
     def ffn_width(self) -> int:
@@ -49,6 +70,13 @@ class TransformerConfig:
 
     @classmethod
     def from_hf_dict(cls, data: dict) -> TransformerConfig:
+        """Read a Hugging Face GPT-2 config; ValueError for options this implementation would silently ignore."""
+        activation = data.get("activation_function", "gelu_new")
+        if activation not in _TANH_GELUS:
+            raise ValueError(f"activation_function {activation!r} is not supported (only GPT-2's gelu_new)")
+        for option, supported in _FIXED_HF_OPTIONS.items():
+            if option in data and data[option] is not None and data[option] != supported:
+                raise ValueError(f"{option}={data[option]!r} is not supported (only {supported})")
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         values = {k: data[k] for k in known if k in data}
         if "n_positions" not in values and "n_ctx" in data:
@@ -148,6 +176,9 @@ class Transformer(nn.Module):
     def hidden_states(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         start = cache.length if cache is not None else 0
         time = tokens.shape[1]
+        if cache is not None and cache.batch_size != tokens.shape[0]:
+            # Without this check a batch of one would silently broadcast into every row of the cache.
+            raise ValueError(f"{tokens.shape[0]} rows of tokens for a cache of {cache.batch_size} rows")
         if start + time > self.config.n_positions:
             raise ValueError(
                 f"sequence of {start + time} tokens exceeds the model's context of {self.config.n_positions}"
