@@ -11,8 +11,17 @@ TRANSFORMER_SIZES = {
     "large": dict(n_layer=8, n_embd=512, n_head=8, n_positions=512),
 }
 
-SIZES: dict[str, dict[str, dict]] = {"transformer": TRANSFORMER_SIZES}
-MODEL_TYPES = {"transformer": "gpt2"}
+# Sized to match the transformer of the same name in parameters (vocab 8192: small ~5.0M, base ~9.7M).
+# No dropout: the bundled runs see less than one epoch of a large corpus, where dropout only slows learning.
+_LSTM = dict(attention_kind="additive", dropout=0.0)
+ATTENTION_LSTM_SIZES = {
+    "tiny": dict(_LSTM, n_layer=2, n_embd=32, hidden_size=48, attention_window=4),
+    "small": dict(_LSTM, n_layer=2, n_embd=256, hidden_size=384, attention_window=8),
+    "base": dict(_LSTM, n_layer=3, n_embd=320, hidden_size=512, attention_window=8),
+}
+
+SIZES: dict[str, dict[str, dict]] = {"transformer": TRANSFORMER_SIZES, "attention-lstm": ATTENTION_LSTM_SIZES}
+MODEL_TYPES = {"transformer": "gpt2", "attention-lstm": "inkling-attention-lstm"}
 
 
 def new_model_config(arch: str, size: str, vocab_size: int, eos_token_id: int | None) -> dict:
