@@ -1,0 +1,209 @@
+"""``inkling complete``: continue a text headless, printing the alternatives or streaming the best one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import unicodedata
+from typing import TextIO
+
+from engine.decoding.settings import STRATEGIES, DecodingSettings
+
+# Command-line option -> DecodingSettings field, for the options that map one to one.
+_DIRECT_OPTIONS = {
+    "strategy": "strategy",
+    "max_new_tokens": "max_new_tokens",
+    "temperature": "temperature",
+    "top_k": "top_k",
+    "top_p": "top_p",
+    "min_p": "min_p",
+    "repetition_penalty": "repetition_penalty",
+    "no_repeat_ngram_size": "no_repeat_ngram_size",
+    "length_penalty": "length_penalty",
+    "seed": "seed",
+    "stop": "stop",
+}
+
+
+def add_parsers(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "complete",
+        help="continue a text and print the suggestions",
+        description="Continue TEXT with a language model. Prints the alternatives, best first, with their "
+        "probabilities; with --stream, writes the best continuation to the terminal as it is generated.",
+    )
+    parser.add_argument("text", metavar="TEXT",
+                        help='the text to continue; "-" reads it from standard input (one trailing newline, '
+                        "as echo adds, is removed)")
+    parser.add_argument("--model", default="default", metavar="NAME|PATH",
+                        help="a model name from `inkling models`, or a model folder (default: the bundled default)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument("--strategy", choices=STRATEGIES,
+                        help="greedy, sample or beam (default: greedy; beam when --beams or --alternatives is given)")
+    parser.add_argument("--beams", type=int, metavar="N", help="beam width for beam search")
+    parser.add_argument("--alternatives", type=int, metavar="N", help="how many alternatives beam search returns")
+    parser.add_argument("--max-new-tokens", type=int, metavar="N", help="longest continuation in tokens")
+    parser.add_argument("--temperature", type=float, metavar="T", help="sampling temperature")
+    parser.add_argument("--top-k", type=int, metavar="K", help="sample among the K likeliest tokens (0: off)")
+    parser.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling threshold in (0, 1]")
+    parser.add_argument("--min-p", type=float, metavar="P",
+                        help="drop tokens less likely than P times the likeliest one")
+    parser.add_argument("--repetition-penalty", type=float, metavar="X", help="above 1 discourages repeats")
+    parser.add_argument("--no-repeat-ngram-size", type=int, metavar="N", help="never repeat an N-gram (0: off)")
+    parser.add_argument("--length-penalty", type=float, metavar="X", help="beam search: above 1 favours longer")
+    parser.add_argument("--seed", type=int, metavar="S", help="random seed, for repeatable sampling")
+    parser.add_argument("--stop", choices=("word", "sentence", "line"),
+                        help="end after a whole word, a sentence, or before a new line")
+    parser.add_argument("--no-healing", action="store_true",
+                        help="do not back off the last token of TEXT (token healing) before continuing")
+    parser.add_argument("--stream", action="store_true",
+                        help="write the best continuation as it is generated instead of listing alternatives")
+    parser.set_defaults(func=run_complete)
+
+
+def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
+    """The DecodingSettings the options ask for; raises ValueError naming the first bad field."""
+    values = {field: getattr(args, option) for option, field in _DIRECT_OPTIONS.items()
+              if getattr(args, option, None) is not None}
+    beams, alternatives = args.beams, args.alternatives
+    if (beams is not None or alternatives is not None) and args.strategy is None:
+        values["strategy"] = "beam"  # asking for beams or alternatives means beam search
+    default = DecodingSettings()
+    # Keep the other of the two consistent when only one is given, rather than failing on the default.
+    if beams is not None:
+        values["num_beams"] = beams
+        if alternatives is None and isinstance(beams, int) and beams >= 1:
+            values["num_alternatives"] = min(default.num_alternatives, beams)
+    if alternatives is not None:
+        values["num_alternatives"] = alternatives
+        if beams is None and isinstance(alternatives, int):
+            values["num_beams"] = max(default.num_beams, alternatives)
+    if args.no_healing:
+        values["token_healing"] = False
+    return DecodingSettings(**values)
+
+
+def read_text(argument: str, stdin: TextIO) -> str:
+    if argument != "-":
+        return argument
+    text = stdin.read()
+    return text.removesuffix("\r\n") if text.endswith("\r\n") else text.removesuffix("\n")
+
+
+def run_complete(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:
+        return _usage_error(str(exc))
+    text = read_text(args.text, sys.stdin)
+
+    from engine.language_model import load
+
+    lm = load(args.model, device=args.device)
+    try:
+        if args.stream:
+            _stream_best(lm, text, settings, sys.stdout)
+        else:
+            _print_alternatives(lm.complete(text, settings), sys.stdout)
+    except ValueError as exc:  # e.g. a text the model cannot take; not a crash
+        return _usage_error(str(exc))
+    return 0
+
+
+def _usage_error(message: str) -> int:
+    print(f"inkling complete: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _print_alternatives(completions, out: TextIO) -> None:
+    if not completions:
+        print("(no continuation: the model ended the text here)", file=out)
+        return
+    for rank, completion in enumerate(completions, 1):
+        quoted = json.dumps(completion.text, ensure_ascii=False)  # shows newlines and edges of spaces
+        print(f"{rank}. p={completion.probability:.3g}  {quoted}", file=out)
+
+
+def _stream_best(lm, text: str, settings: DecodingSettings, out: TextIO) -> None:
+    # Redrawing needs a terminal; into a pipe a beam's changing best guess would leave wrong text behind.
+    view = StreamView(out, redraw=_is_terminal(out))
+    final_text = None
+    for event in lm.stream(text, settings):
+        if event.done:
+            final_text = event.completions[0].text if event.completions else event.text
+        else:
+            view.show(event.text)
+    view.finish(final_text if final_text is not None else view.shown)
+
+
+def _is_terminal(out: TextIO) -> bool:
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class StreamView:
+    """Shows a growing text that may be replaced (beam search switching hypotheses).
+
+    With ``redraw`` the text already written is erased back to the common prefix with ANSI cursor moves, so the
+    terminal always shows the current best. Without it (a pipe or file) text is only ever appended: after the first
+    replacement nothing more is written until ``finish``, which completes the output with the final text.
+    """
+
+    def __init__(self, out: TextIO, redraw: bool) -> None:
+        self.out = out
+        self.redraw = redraw
+        self.shown = ""
+        self._held = False  # append-only output that can no longer follow the stream
+
+    def show(self, text: str) -> None:
+        if self._held:
+            return
+        keep = _common_prefix_length(self.shown, text)
+        if keep < len(self.shown):
+            if not self.redraw:
+                self._held = True
+                return
+            self.out.write(_erase_back_to(self.shown, keep))
+            self.shown = self.shown[:keep]
+        self.out.write(text[keep:])
+        self.out.flush()
+        self.shown = text
+
+    def finish(self, final_text: str) -> None:
+        if final_text.startswith(self.shown):
+            self.out.write(final_text[len(self.shown):])
+        elif self.redraw:
+            keep = _common_prefix_length(self.shown, final_text)
+            self.out.write(_erase_back_to(self.shown, keep) + final_text[keep:])
+        else:  # the appended text went astray: start a fresh line with the whole answer
+            self.out.write("\n" + final_text)
+        self.shown = final_text
+        self.out.write("\n")
+        self.out.flush()
+
+
+def _common_prefix_length(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _columns(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 0 if unicodedata.combining(ch) else 1
+               for ch in text)
+
+
+def _erase_back_to(shown: str, keep: int) -> str:
+    """ANSI codes moving the cursor from the end of ``shown`` back to position ``keep`` and clearing after it.
+
+    Assumes ``shown`` was written from the start of a line and no line wrapped."""
+    lines_up = shown.count("\n", keep)
+    if lines_up == 0:
+        width = _columns(shown[keep:])
+        return f"\x1b[{width}D\x1b[K" if width else "\x1b[K"
+    column = _columns(shown[:keep].rsplit("\n", 1)[-1])
+    return f"\x1b[{lines_up}A\r" + (f"\x1b[{column}C" if column else "") + "\x1b[J"

@@ -1,0 +1,59 @@
+"""``inkling models``: every model Inkling can load, and the devices it can run them on."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+
+def add_parsers(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "models",
+        help="list the models Inkling can load and the devices it can use",
+        description="List every loadable model (bundled, your own, and those in the Hugging Face cache) with "
+        "the name to pass to --model, and the compute devices available.",
+    )
+    parser.set_defaults(func=run_models)
+
+
+def run_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from engine.registry import bundled_models_dir, list_models, user_models_dir
+
+    out = out or sys.stdout
+    models = list_models()
+    if models:
+        header = ("NAME", "SOURCE", "ARCHITECTURE", "SIZE", "PATH")
+        rows = [(m.name, m.source, m.architecture, m.size_text, str(m.path)) for m in models]
+        _print_table(header, rows, out)
+    else:
+        print("No models found. Looked in:", file=out)
+        print(f"  bundled: {bundled_models_dir()}", file=out)
+        print(f"  yours:   {user_models_dir()}", file=out)
+        print("  and the Hugging Face cache. Pass a model folder with --model PATH to use one elsewhere.", file=out)
+    print(file=out)
+    print("Devices (--device):", file=out)
+    for name, description in device_descriptions():
+        print(f"  {name:<8} {description}".rstrip(), file=out)
+    return 0
+
+
+def device_descriptions() -> list[tuple[str, str]]:
+    from engine.devices import available_devices, describe_device, resolve_device
+
+    described = []
+    for name in available_devices():
+        if name == "auto":
+            described.append((name, f"picks {describe_device(resolve_device('auto'))}"))
+        elif name.startswith("cuda"):
+            described.append((name, describe_device(resolve_device(name))))
+        else:
+            described.append((name, ""))
+    return described
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths)] + [row[-1]]
+        print("  ".join(cells), file=out)
