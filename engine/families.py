@@ -43,3 +43,4 @@ def family_of(model: nn.Module) -> ModelFamily:
 # Each family module registers itself when imported; a new family adds one import here.
 from engine.models import gpt2_family  # noqa: E402,F401
 from engine.models import attention_lstm_family  # noqa: E402,F401
+from engine.models import llama_family  # noqa: F401

@@ -1,0 +1,157 @@
+"""One-token decoding replayed from a CUDA graph, so small models on a GPU are not bound by kernel launches.
+
+A 135M-parameter model launches hundreds of tiny kernels per token; from Python that costs more than the GPU
+work itself. ``GraphedDecodeStep`` records the whole one-token step once (a CUDA graph over the model's
+fixed-shape ``decode_step`` and a preallocated KV cache) and then replays it with new inputs.
+
+It is model-agnostic: any model offering ``decode_step(tokens, position, cache) -> logits`` with a ``KVCache``
+gets the graph; any other model (or a CPU, or a failed capture) gets the ordinary eager ``model(tokens, cache)``
+call behind the same interface. ``INKLING_CUDA_GRAPHS=0`` turns graphs off.
+
+Usage (the decoding generator)::
+
+    cache = model.new_cache(batch_size, capacity)      # keep it (and the step) across requests
+    step = GraphedDecodeStep(model, cache)
+    model(prompt_ids, cache)                           # prefill eagerly, or step.load_prefix(prompt_cache)
+    logits = step(next_ids)                            # [batch, vocab]; cache.length grows by one
+    cache.reorder(beam_rows)                           # in place: the graph stays valid
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from engine.models.kv_cache import KVCache
+
+ENV_SWITCH = "INKLING_CUDA_GRAPHS"
+MODES = ("auto", "graph", "static", "eager")
+
+
+def cuda_graphs_enabled(device: torch.device | str) -> bool:
+    """Graphs are used on CUDA devices unless the environment switch turns them off."""
+    if torch.device(device).type != "cuda":
+        return False
+    return os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+def supports_static_decode(model: nn.Module, cache: object) -> bool:
+    return callable(getattr(model, "decode_step", None)) and isinstance(cache, KVCache)
+
+
+class GraphedDecodeStep:
+    """Feeds one token per cache row and returns the next-token logits ``[batch, vocab]``.
+
+    ``mode``: "auto" (a graph where possible, else eager), "graph" (try a graph, fall back to eager), "static"
+    (the fixed-shape step without a graph, for testing it anywhere) or "eager". After a fallback ``mode`` says
+    "eager" and ``fallback_reason`` says why. The graph is tied to the cache's tensors: reorder and crop the cache
+    in place freely; if its tensors are replaced (a batch-size change) the step is recorded again.
+    """
+
+    def __init__(self, model: nn.Module, cache: KVCache, *, mode: str = "auto", warmup_steps: int = 2) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.model = model
+        self.cache = cache
+        self.fallback_reason: str | None = None
+        self.captures = 0  # how many times the graph was recorded (tests and benchmarks read it)
+        self._warmup_steps = warmup_steps
+        self._graph = None
+        self._bound_to: tuple | None = None
+        device = _device_of(model)
+        if mode == "auto":
+            mode = "graph" if cuda_graphs_enabled(device) and supports_static_decode(model, cache) else "eager"
+        if mode in ("graph", "static") and not supports_static_decode(model, cache):
+            self._fall_back(f"{type(model).__name__} has no fixed-shape decode_step")
+            mode = "eager"
+        self.mode = mode
+
+    @property
+    def graphed(self) -> bool:
+        return self.mode == "graph"
+
+    @torch.inference_mode()
+    def __call__(self, token_ids: torch.Tensor) -> torch.Tensor:
+        cache = self.cache
+        tokens = torch.as_tensor(token_ids).reshape(-1, 1)
+        if tokens.shape[0] != cache.batch_size:
+            raise ValueError(f"{tokens.shape[0]} tokens for a cache of {cache.batch_size} rows")
+        if self.mode == "eager":
+            logits, _ = self.model(tokens.to(_device_of(self.model)), cache)
+            return logits[:, -1]
+        if cache.length >= cache.capacity:
+            raise ValueError(f"KV cache full: {cache.length + 1} positions needed, capacity {cache.capacity}")
+        if self.mode == "static":
+            device = cache.keys.device
+            position = torch.tensor([cache.length], device=device)
+            logits = self.model.decode_step(tokens.to(device), position, cache)
+            cache.advance(1)
+            return logits
+        if self._bound_to != self._binding():
+            try:
+                self._capture()
+            except Exception as exc:  # noqa: BLE001 - any capture failure: decoding goes on, only slower
+                self._fall_back(f"CUDA graph capture failed: {type(exc).__name__}: {exc}")
+                self.mode = "eager"
+                return self(token_ids)
+        self._tokens.copy_(tokens, non_blocking=True)
+        self._position.fill_(cache.length)
+        self._graph.replay()
+        cache.advance(1)
+        return self._logits.clone()
+
+    def load_prefix(self, source: KVCache) -> None:
+        """Make this step's cache hold ``source``'s positions: row 0 fanned out to every row when ``source`` has
+        one row (a prompt read once for all beams), else row for row. The graph stays valid (copied in place)."""
+        cache, n = self.cache, source.length
+        if source.batch_size not in (1, cache.batch_size):
+            raise ValueError(f"cannot load a cache of {source.batch_size} rows into one of {cache.batch_size}")
+        if n > cache.capacity:
+            raise ValueError(f"{n} cached positions do not fit a capacity of {cache.capacity}")
+        if source.keys.shape[2:] != cache.keys.shape[2:] or source.keys.shape[0] != cache.keys.shape[0]:
+            raise ValueError("the caches belong to different models")
+        with torch.inference_mode():
+            cache.keys[:, :, :, :n] = source.keys[:, :, :, :n]
+            cache.values[:, :, :, :n] = source.values[:, :, :, :n]
+        cache.crop(0)
+        cache.advance(n)
+
+    def _binding(self) -> tuple:
+        cache = self.cache
+        return cache.keys.data_ptr(), cache.values.data_ptr(), cache.batch_size, cache.capacity
+
+    def _capture(self) -> None:
+        cache = self.cache
+        device = cache.keys.device
+        if device.type != "cuda":
+            raise RuntimeError(f"the cache is on {device}, not a CUDA device")
+        self._graph = None
+        self._tokens = torch.zeros((cache.batch_size, 1), dtype=torch.long, device=device)
+        self._position = torch.full((1,), cache.length, dtype=torch.long, device=device)
+        # Warm-up and capture write keys/values only into the slot at cache.length, which the first real step
+        # overwrites before anything reads it; cache.length itself is advanced by __call__, never here.
+        stream = torch.cuda.Stream(device)
+        stream.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(stream):
+            for _ in range(self._warmup_steps):
+                self.model.decode_step(self._tokens, self._position, cache)
+        torch.cuda.current_stream(device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self._logits = self.model.decode_step(self._tokens, self._position, cache)
+        self._graph = graph
+        self._bound_to = self._binding()
+        self.captures += 1
+
+    def _fall_back(self, reason: str) -> None:
+        # No exception and no warning: decoding goes on eagerly; callers may surface fallback_reason to the user.
+        self.fallback_reason = reason
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")

@@ -1,0 +1,108 @@
+"""Models already in the local Hugging Face hub cache, listed by repo id and loadable offline.
+
+The cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``) holds one folder per repo,
+``models--ORG--NAME``, with ``refs/main`` naming the current revision and ``snapshots/REV/`` holding its files
+as symlinks into ``blobs/``. A snapshot is offered when it is a complete model folder of a family we implement;
+anything else (other architectures, partial downloads, broken links) is skipped without a word.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from engine.checkpoint import WEIGHTS, WEIGHTS_INDEX, is_model_folder, read_config
+from engine.errors import CheckpointError
+from engine.families import FAMILIES
+from engine.registry import ModelInfo
+
+SOURCE = "huggingface"
+_REPO_PREFIX = "models--"
+
+
+def hub_cache_dir() -> Path:
+    """Where huggingface_hub keeps downloads, by the same rules it uses itself."""
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("HF_HOME")
+    if home:
+        return Path(home).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "huggingface" / "hub"
+
+
+def repo_folder_name(repo_id: str) -> str:
+    return _REPO_PREFIX + repo_id.replace("/", "--")
+
+
+def cached_models() -> list[ModelInfo]:
+    """Every compatible model in the hub cache, sorted by repo id."""
+    root = hub_cache_dir()
+    try:
+        repos = sorted(p for p in root.iterdir() if p.name.startswith(_REPO_PREFIX) and p.is_dir())
+    except OSError:
+        return []
+    models = []
+    for repo in repos:
+        try:
+            info = _describe_repo(repo)
+        except (OSError, ValueError, CheckpointError):  # a broken entry must not hide the others
+            info = None
+        if info is not None:
+            models.append(info)
+    return models
+
+
+def snapshot_of(repo: Path) -> Path | None:
+    """The revision ``refs/main`` points at when present, else the most recently written snapshot."""
+    snapshots = repo / "snapshots"
+    ref = repo / "refs" / "main"
+    if ref.is_file():
+        revision = ref.read_text(encoding="utf-8").strip()
+        if revision and (snapshots / revision).is_dir():
+            return snapshots / revision
+    if not snapshots.is_dir():
+        return None
+    candidates = [p for p in snapshots.iterdir() if p.is_dir()]
+    return max(candidates, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def _describe_repo(repo: Path) -> ModelInfo | None:
+    repo_id = repo.name[len(_REPO_PREFIX) :].replace("--", "/")
+    snapshot = snapshot_of(repo)
+    if snapshot is None or not is_model_folder(snapshot) or not _weights_complete(snapshot):
+        return None
+    config = read_config(snapshot)
+    if not _buildable(config):
+        return None
+    size = sum(f.stat().st_size for f in snapshot.iterdir() if f.suffix in (".safetensors", ".bin") and f.is_file())
+    return ModelInfo(repo_id, snapshot, SOURCE, FAMILIES[config["model_type"]].architecture, size)
+
+
+def _weights_complete(snapshot: Path) -> bool:
+    """Every shard an index lists is there (a download may have stopped half-way); links must resolve."""
+    if (snapshot / WEIGHTS).is_file():
+        return True
+    index = snapshot / WEIGHTS_INDEX
+    if not index.is_file():
+        return True  # legacy pytorch_model.bin, checked by is_model_folder
+    try:
+        shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError):
+        return False
+    return bool(shards) and all(isinstance(s, str) and (snapshot / s).is_file() for s in shards)
+
+
+def _buildable(config: dict) -> bool:
+    """The config describes a model we can build: built on the meta device, so no memory and no weights."""
+    try:
+        with torch.device("meta"):
+            FAMILIES[config["model_type"]].build(config)
+    except Exception:  # noqa: BLE001 - any refusal of the config means "not compatible", not an error
+        return False
+    return True

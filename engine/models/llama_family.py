@@ -1,0 +1,47 @@
+"""Registers the Llama-family model types (``llama``, ``qwen2``, ``mistral``) with ``engine.families``.
+
+Our module names are the Hugging Face keys, so importing a checkpoint only drops what is not a weight here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from engine.families import ModelFamily, register
+from engine.models import llama
+
+ARCHITECTURE_NAMES = {"llama": "Transformer (Llama)", "qwen2": "Transformer (Qwen2)", "mistral": "Transformer (Mistral)"}
+
+
+def _import_state(raw: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    tied = model.config.tie_word_embeddings
+    state = {}
+    for key, tensor in raw.items():
+        if key.endswith("rotary_emb.inv_freq"):
+            continue  # older checkpoints saved the rotary buffer; we recompute it
+        if key == "lm_head.weight" and tied:
+            continue  # some tied checkpoints store the shared matrix twice
+        state[key] = tensor
+    return state
+
+
+def _export_state(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    return {key: tensor.contiguous() for key, tensor in state.items()}
+
+
+def _build(config: dict) -> nn.Module:
+    return llama.LlamaTransformer(llama.LlamaConfig.from_hf_dict(config))
+
+
+for _model_type, _name in ARCHITECTURE_NAMES.items():
+    register(
+        ModelFamily(
+            model_type=_model_type,
+            architecture=_name,
+            build=_build,
+            config_to_dict=lambda model: model.config.to_hf_dict(),
+            import_state=_import_state,
+            export_state=_export_state,
+        )
+    )
