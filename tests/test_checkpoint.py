@@ -86,12 +86,25 @@ def test_safetensors_without_the_transformer_prefix_load(tmp_path, tiny_tokenize
     torch.testing.assert_close(_our_logits(folder, tokens), _hf_logits(reference, tokens), atol=TOLERANCE, rtol=0)
 
 
+def test_pytorch_model_bin_written_by_transformers_loads(tmp_path, tiny_tokenizer):
+    """save_pretrained(safe_serialization=False) writes pytorch_model.bin up to transformers 4.x."""
+    reference = _random_hf_model(tiny_tokenizer.vocab_size)
+    folder = tmp_path / "bin"
+    reference.save_pretrained(folder, safe_serialization=False)
+    if not (folder / "pytorch_model.bin").is_file():
+        pytest.skip(f"transformers {transformers.__version__} no longer writes pytorch_model.bin (see the next test)")
+    (folder / "model.safetensors").unlink(missing_ok=True)
+    tiny_tokenizer.backend.save(str(folder / "tokenizer.json"))
+    tokens = _tokens(tiny_tokenizer.vocab_size)
+    torch.testing.assert_close(_our_logits(folder, tokens), _hf_logits(reference, tokens), atol=TOLERANCE, rtol=0)
+
+
 @pytest.mark.parametrize("prefix", ["", "transformer."], ids=["bare-keys", "prefixed-keys"])
 def test_pytorch_model_bin_only_folder_loads(tmp_path, tiny_tokenizer, prefix):
-    """As written by older transformers (safe_serialization=False): tied lm_head and causal-mask buffers included.
+    """The .bin layout of older transformers and of the original gpt2 repository, written with torch.save.
 
-    transformers 5 always writes safetensors, so the .bin is written here the way older versions did: torch.save
-    of the state dict.
+    transformers 5 ignores safe_serialization=False, so the file is made here as older versions made it: the whole
+    state dict, tied lm_head.weight and the causal-mask buffers (attn.bias, attn.masked_bias) included.
     """
     folder = tmp_path / "bin"
     reference = _hf_folder(folder, tiny_tokenizer)
