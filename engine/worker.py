@@ -281,8 +281,10 @@ class EngineWorker:
         with self._condition:
             self._snapshot = snapshot
         if previous is not None and previous is not lm:
+            on_accelerator = previous.device.type != "cpu"
             del previous
-            _release_accelerator_memory()
+            if on_accelerator:  # a CPU model is freed by reference counting; GPU memory also needs the cache emptied
+                _release_accelerator_memory()
         return snapshot
 
     def _announce(self, request_id: int, snapshot: ModelSnapshot) -> None:

@@ -8,25 +8,15 @@ import io
 import json
 
 import pytest
+from conftest import make_gpt2_folder
 
 import engine
 from engine.cli import main
 from engine.commands.complete import StreamView, _stream_best, settings_from_args
 from engine.decoding.results import Completion, StreamEvent
-from tests.conftest import make_gpt2_folder
 
 needs_generator = pytest.mark.skipif(importlib.util.find_spec("engine.decoding.generator") is None,
                                      reason="engine/decoding/generator.py does not exist yet")
-
-
-@pytest.fixture(autouse=True)
-def cli_without_missing_subcommands(monkeypatch):
-    """engine.cli imports every subcommand module; one another issue has not delivered yet (e.g. the training
-    commands) must not stop these tests. Does nothing once every module exists."""
-    import engine.cli
-
-    present = tuple(name for name in engine.cli._SUBCOMMANDS if importlib.util.find_spec(name) is not None)
-    monkeypatch.setattr(engine.cli, "_SUBCOMMANDS", present)
 
 
 @pytest.fixture

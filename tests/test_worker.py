@@ -425,11 +425,13 @@ def test_long_job_is_cancelled_by_id_and_suggestions_wait_behind_it(make_worker,
     worker = make_worker(FakeLoader(m=FakeModel("m")))
     loaded(worker, recorder, "m")
     started = threading.Event()
+    steps = [0]
 
     def job(lm, ctx):
         started.set()
         while not ctx.cancelled():
-            ctx.progress({"working": True})
+            steps[0] += 1
+            ctx.progress({"step": steps[0], "cancelled": ctx.cancelled()})
             time.sleep(0.001)  # a step of real work
         return "stopped early"
 
@@ -437,12 +439,16 @@ def test_long_job_is_cancelled_by_id_and_suggestions_wait_behind_it(make_worker,
     assert started.wait(10)
     suggestion = worker.suggest("x", SETTINGS)
     worker.cancel()  # no id: suggestions only, never the job
+    after_cancel = steps[0] + 1  # this step may have begun before the cancel; the next one did not
+    later = recorder.wait_for(lambda e: isinstance(e, TaskProgress) and e.payload["step"] > after_cancel)
+    assert later.payload["cancelled"] is False
     suggestion2 = worker.suggest("y", SETTINGS)
     worker.cancel(job_id)
     end = recorder.wait_end(job_id)
     assert isinstance(end, TaskFinished) and end.cancelled and end.result == "stopped early"
     assert recorder.wait_end(suggestion).cancelled
     assert recorder.wait_end(suggestion2).completions[0].text == "m:abc"
+    assert recorder.events.index(end) < recorder.events.index(recorder.of(suggestion2, SuggestionToken)[0])
 
 
 def test_a_job_cancelled_while_queued_never_runs(make_worker, recorder):
