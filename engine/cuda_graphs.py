@@ -4,9 +4,13 @@ A 135M-parameter model launches hundreds of tiny kernels per token; from Python 
 work itself. ``GraphedDecodeStep`` records the whole one-token step once (a CUDA graph over the model's
 fixed-shape ``decode_step`` and a preallocated KV cache) and then replays it with new inputs.
 
-It is model-agnostic: any model offering ``decode_step(tokens, position, cache) -> logits`` with a ``KVCache``
-gets the graph; any other model (or a CPU, or a failed capture) gets the ordinary eager ``model(tokens, cache)``
+It is model-agnostic: any model offering ``decode_step(tokens, position, cache, span) -> logits`` with a
+``KVCache`` gets the graph; any other model (or a CPU, or a failed capture) gets the ordinary eager ``model(tokens, cache)``
 call behind the same interface. ``INKLING_CUDA_GRAPHS=0`` turns graphs off.
+
+Attention in a graph has a fixed span, so a step attends over the first ``span`` cache slots, where ``span`` is
+the smallest of 256, 512, 1024 ... (up to the capacity) that holds the new token; one graph is recorded per span
+used. The cost per token thus follows the text's length, not the cache's capacity.
 
 Usage (the decoding generator)::
 
@@ -50,15 +54,18 @@ class GraphedDecodeStep:
     in place freely; if its tensors are replaced (a batch-size change) the step is recorded again.
     """
 
-    def __init__(self, model: nn.Module, cache: KVCache, *, mode: str = "auto", warmup_steps: int = 2) -> None:
+    def __init__(
+        self, model: nn.Module, cache: KVCache, *, mode: str = "auto", warmup_steps: int = 2, span_step: int = 256
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.model = model
         self.cache = cache
         self.fallback_reason: str | None = None
-        self.captures = 0  # how many times the graph was recorded (tests and benchmarks read it)
+        self.captures = 0  # how many graphs were recorded (tests and benchmarks read it)
         self._warmup_steps = warmup_steps
-        self._graph = None
+        self._span_step = span_step
+        self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}  # span -> (graph, logits)
         self._bound_to: tuple | None = None
         device = _device_of(model)
         if mode == "auto":
@@ -83,24 +90,37 @@ class GraphedDecodeStep:
             return logits[:, -1]
         if cache.length >= cache.capacity:
             raise ValueError(f"KV cache full: {cache.length + 1} positions needed, capacity {cache.capacity}")
+        span = self.span_for(cache.length + 1)
         if self.mode == "static":
             device = cache.keys.device
             position = torch.tensor([cache.length], device=device)
-            logits = self.model.decode_step(tokens.to(device), position, cache)
+            logits = self.model.decode_step(tokens.to(device), position, cache, span)
             cache.advance(1)
             return logits
         if self._bound_to != self._binding():
+            self._graphs.clear()
+            self._bound_to = None
+        if span not in self._graphs:
             try:
-                self._capture()
+                self._capture(span)
             except Exception as exc:  # noqa: BLE001 - any capture failure: decoding goes on, only slower
                 self._fall_back(f"CUDA graph capture failed: {type(exc).__name__}: {exc}")
+                self._graphs.clear()
                 self.mode = "eager"
                 return self(token_ids)
+        graph, logits = self._graphs[span]
         self._tokens.copy_(tokens, non_blocking=True)
         self._position.fill_(cache.length)
-        self._graph.replay()
+        graph.replay()
         cache.advance(1)
-        return self._logits.clone()
+        return logits.clone()
+
+    def span_for(self, positions: int) -> int:
+        """The attention span of a step that needs ``positions`` slots: a doubling bucket, capped at capacity."""
+        span = self._span_step
+        while span < positions:
+            span *= 2
+        return min(span, self.cache.capacity)
 
     def load_prefix(self, source: KVCache) -> None:
         """Make this step's cache hold ``source``'s positions: row 0 fanned out to every row when ``source`` has
@@ -122,26 +142,27 @@ class GraphedDecodeStep:
         cache = self.cache
         return cache.keys.data_ptr(), cache.values.data_ptr(), cache.batch_size, cache.capacity
 
-    def _capture(self) -> None:
+    def _capture(self, span: int) -> None:
         cache = self.cache
         device = cache.keys.device
         if device.type != "cuda":
             raise RuntimeError(f"the cache is on {device}, not a CUDA device")
-        self._graph = None
-        self._tokens = torch.zeros((cache.batch_size, 1), dtype=torch.long, device=device)
-        self._position = torch.full((1,), cache.length, dtype=torch.long, device=device)
+        if self._bound_to is None:  # inputs shared by the graphs of every span
+            self._tokens = torch.zeros((cache.batch_size, 1), dtype=torch.long, device=device)
+            self._position = torch.zeros((1,), dtype=torch.long, device=device)
+        self._position.fill_(cache.length)
         # Warm-up and capture write keys/values only into the slot at cache.length, which the first real step
         # overwrites before anything reads it; cache.length itself is advanced by __call__, never here.
         stream = torch.cuda.Stream(device)
         stream.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(stream):
             for _ in range(self._warmup_steps):
-                self.model.decode_step(self._tokens, self._position, cache)
+                self.model.decode_step(self._tokens, self._position, cache, span)
         torch.cuda.current_stream(device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            self._logits = self.model.decode_step(self._tokens, self._position, cache)
-        self._graph = graph
+            logits = self.model.decode_step(self._tokens, self._position, cache, span)
+        self._graphs[span] = (graph, logits)
         self._bound_to = self._binding()
         self.captures += 1
 

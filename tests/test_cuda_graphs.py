@@ -21,6 +21,14 @@ def tiny_llama(device="cpu", dtype=torch.float32, window=None, vocab=300) -> Lla
     return model.to(device=device, dtype=dtype).eval()
 
 
+def tiny_gpt2(device="cpu") -> Transformer:
+    torch.manual_seed(0)
+    gpt2 = Transformer(TransformerConfig(vocab_size=300, n_positions=64, n_embd=32, n_layer=2, n_head=4))
+    with torch.no_grad():
+        gpt2.wte.weight.mul_(25)
+    return gpt2.to(device).eval()
+
+
 def ids(batch: int, time: int, seed: int = 0, device="cpu") -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.randint(0, 300, (batch, time), generator=generator).to(device)
@@ -56,9 +64,10 @@ def test_static_step_matches_eager_steps_with_beam_reorders(window):
     prompt, continuation = ids(3, 5), ids(3, 9, seed=1)
     reorders = {2: [2, 2, 0], 5: [1, 0, 1]}
     expected, _ = decode_with(eager, model, prompt, continuation, reorders, batch=3)
-    static, step = decode_with(lambda m, c: GraphedDecodeStep(m, c, mode="static"), model, prompt, continuation,
-                               reorders, batch=3)
-    assert step.mode == "static"
+    # Spans of 4 slots doubling: the steps cross from 8 to 16 slots, then to the capacity of 48.
+    static, step = decode_with(lambda m, c: GraphedDecodeStep(m, c, mode="static", span_step=4), model, prompt,
+                               continuation, reorders, batch=3)
+    assert step.mode == "static" and [step.span_for(n) for n in (3, 6, 9, 17, 40)] == [4, 8, 16, 32, 48]
     torch.testing.assert_close(static, expected, atol=1e-4, rtol=1e-4)
 
 
@@ -72,17 +81,39 @@ def test_graph_request_off_cuda_falls_back_to_eager_with_a_reason():
     torch.testing.assert_close(got, expected)
 
 
+class WithoutStaticStep(torch.nn.Module):
+    """A model offering only forward and new_cache, like a recurrent family."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def new_cache(self, batch_size, capacity):
+        return self.inner.new_cache(batch_size, capacity)
+
+    def forward(self, tokens, cache=None):
+        return self.inner(tokens, cache)
+
+
 def test_models_without_a_static_step_decode_eagerly():
-    torch.manual_seed(0)
-    gpt2 = Transformer(TransformerConfig(vocab_size=300, n_positions=64, n_embd=32, n_layer=2, n_head=4)).eval()
-    cache = gpt2.new_cache(1, 16)
-    step = GraphedDecodeStep(gpt2, cache, mode="graph")
+    model = WithoutStaticStep(tiny_llama())
+    prompt, continuation = ids(2, 4), ids(2, 3, seed=1)
+    expected, _ = decode_with(eager, model.inner, prompt, continuation, {}, batch=2)
+    got, step = decode_with(lambda m, c: GraphedDecodeStep(m, c, mode="graph"), model, prompt, continuation, {},
+                            batch=2)
     assert step.mode == "eager" and "decode_step" in step.fallback_reason
-    with torch.inference_mode():
-        gpt2(ids(1, 3), cache)
-        logits = step(torch.tensor([5]))
-        full, _ = gpt2(torch.cat([ids(1, 3), torch.tensor([[5]])], dim=1))
-    torch.testing.assert_close(logits, full[:, -1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got, expected)
+
+
+def test_gpt2_static_step_matches_eager_steps():
+    gpt2 = tiny_gpt2()
+    prompt, continuation = ids(3, 5), ids(3, 9, seed=1)
+    reorders = {3: [1, 1, 2]}
+    expected, _ = decode_with(eager, gpt2, prompt, continuation, reorders, batch=3)
+    static, step = decode_with(lambda m, c: GraphedDecodeStep(m, c, mode="static", span_step=4), gpt2, prompt,
+                               continuation, reorders, batch=3)
+    assert step.mode == "static"
+    torch.testing.assert_close(static, expected, atol=1e-4, rtol=1e-4)
 
 
 def test_environment_switch(monkeypatch):
@@ -129,14 +160,15 @@ requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs 
 
 @pytest.mark.cuda
 @requires_cuda
-@pytest.mark.parametrize("window", [None, 3])
-def test_cuda_graph_replays_match_eager(window):
-    model = tiny_llama("cuda", window=window)
+@pytest.mark.parametrize("kind", ["llama", "mistral-window", "gpt2"])
+def test_cuda_graph_replays_match_eager(kind):
+    model = tiny_gpt2("cuda") if kind == "gpt2" else tiny_llama("cuda", window=3 if kind != "llama" else None)
     prompt, continuation = ids(3, 5, device="cuda"), ids(3, 9, seed=1, device="cuda")
     reorders = {2: [2, 2, 0], 5: [1, 0, 1]}
     expected, _ = decode_with(eager, model, prompt, continuation, reorders, batch=3)
-    got, step = decode_with(lambda m, c: GraphedDecodeStep(m, c), model, prompt, continuation, reorders, batch=3)
-    assert step.graphed and step.captures == 1, step.fallback_reason
+    got, step = decode_with(lambda m, c: GraphedDecodeStep(m, c, span_step=4), model, prompt, continuation,
+                            reorders, batch=3)
+    assert step.graphed and step.captures == 2, step.fallback_reason  # spans 8 and 16
     torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-3)
 
 

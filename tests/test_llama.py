@@ -125,7 +125,7 @@ def test_fixed_shape_decode_step_matches_forward(cache_case):
         cache = model.new_cache(2, 24)
         model(ids[:, :4], cache)
         for t in range(4, 16):
-            logits = model.decode_step(ids[:, t : t + 1], torch.tensor([t]), cache)
+            logits = model.decode_step(ids[:, t : t + 1], torch.tensor([t]), cache, span=t + 1 + t % 3)
             cache.advance(1)
             torch.testing.assert_close(logits, full[:, t], atol=1e-4, rtol=1e-4)
 

@@ -346,19 +346,20 @@ class Attention(nn.Module):
         cache: KVCache | None,
         layer: int,
         mask: torch.Tensor | None,
-        step_position: torch.Tensor | None = None,
+        step: tuple[torch.Tensor, int] | None = None,
     ) -> torch.Tensor:
-        """Attention over the cache plus ``x``; with ``step_position`` the fixed-shape decode step (see decode_step)."""
+        """Attention over the cache plus ``x``; with ``step`` = (position, span) the fixed-shape decode step."""
         batch, time, _ = x.shape
         q = self.q_proj(x).view(batch, time, self.n_head, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(batch, time, self.n_kv_head, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(batch, time, self.n_kv_head, self.head_dim).transpose(1, 2)
         cos, sin = rotary
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        if step_position is not None:
-            cache.keys[layer].index_copy_(2, step_position, k)
-            cache.values[layer].index_copy_(2, step_position, v)
-            k, v = cache.keys[layer], cache.values[layer]
+        if step is not None:
+            position, span = step
+            cache.keys[layer].index_copy_(2, position, k)
+            cache.values[layer].index_copy_(2, position, v)
+            k, v = cache.keys[layer, :, :, :span], cache.values[layer, :, :, :span]
         elif cache is not None:
             k, v = cache.append(layer, k, v)
         if cache is None and self.window is None:
@@ -405,8 +406,8 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = MLP(config)
 
-    def forward(self, x, rotary, cache, layer, mask, step_position=None) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), rotary, cache, layer, mask, step_position)
+    def forward(self, x, rotary, cache, layer, mask, step=None) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), rotary, cache, layer, mask, step)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -483,17 +484,21 @@ class LlamaTransformer(nn.Module):
             cache.advance(time)
         return self.lm_head(self.model.norm(x)), cache
 
-    def decode_step(self, tokens: torch.Tensor, position: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    def decode_step(
+        self, tokens: torch.Tensor, position: torch.Tensor, cache: KVCache, span: int | None = None
+    ) -> torch.Tensor:
         """Logits ``[batch, vocab]`` for one token per row ``tokens`` [batch, 1] at ``position`` (a 1-element long
-        tensor on the model's device), attending over the whole cache capacity under a mask.
+        tensor on the model's device), attending over the first ``span`` cache slots (default: all) under a mask;
+        ``position`` must be below ``span``.
 
         Every shape is fixed and nothing syncs with the host, so the step can be captured in a CUDA graph and
         replayed with new tokens and positions. It writes the cache slot but does not advance ``cache.length``:
         the caller does (``engine.cuda_graphs.GraphedDecodeStep``).
         """
+        span = cache.capacity if span is None else span
         x = self.model.embed_tokens(tokens)
         rotary = self.rotary(position, x.dtype)
-        slots = torch.arange(cache.capacity, device=tokens.device)
+        slots = torch.arange(span, device=tokens.device)
         masks = {}
         for window in set(self.config.layer_windows):
             mask = slots <= position
@@ -501,5 +506,5 @@ class LlamaTransformer(nn.Module):
                 mask &= slots > position - window
             masks[window] = mask.view(1, 1, 1, -1)
         for index, layer in enumerate(self.model.layers):
-            x = layer(x, rotary, cache, index, masks[layer.self_attn.window], position)
+            x = layer(x, rotary, cache, index, masks[layer.self_attn.window], (position, span))
         return self.lm_head(self.model.norm(x))[:, -1]

@@ -95,11 +95,21 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cache: KVCache | None, layer: int, step: tuple[torch.Tensor, int] | None = None
+    ) -> torch.Tensor:
+        """Attention over the cache plus ``x``; ``step`` = (position tensor, span) is ``decode_step``'s path."""
         batch, time, width = x.shape
         q, k, v = self.c_attn(x).split(width, dim=2)
         q, k, v = (t.view(batch, time, self.n_head, self.head_dim).transpose(1, 2) for t in (q, k, v))
-        if cache is None:
+        if step is not None:
+            position, span = step
+            cache.keys[layer].index_copy_(2, position, k)
+            cache.values[layer].index_copy_(2, position, v)
+            mask = (torch.arange(span, device=x.device) <= position).view(1, 1, 1, span)
+            keys, values = cache.keys[layer, :, :, :span], cache.values[layer, :, :, :span]
+            y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        elif cache is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
             k, v = cache.append(layer, k, v)
@@ -126,8 +136,10 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer)
+    def forward(
+        self, x: torch.Tensor, cache: KVCache | None, layer: int, step: tuple[torch.Tensor, int] | None = None
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, step)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -197,3 +209,15 @@ class Transformer(nn.Module):
         """Logits ``[batch, time, vocab]`` for ``tokens`` ``[batch, time]`` read after what ``cache`` holds."""
         x = self.hidden_states(tokens, cache)
         return F.linear(x, self.wte.weight), cache
+
+    def decode_step(
+        self, tokens: torch.Tensor, position: torch.Tensor, cache: KVCache, span: int | None = None
+    ) -> torch.Tensor:
+        """Logits ``[batch, vocab]`` for one token per row at ``position`` (a 1-element tensor on the device),
+        attending over the first ``span`` cache slots under a mask: fixed shapes and no host sync, so that
+        ``engine.cuda_graphs.GraphedDecodeStep`` can replay it from a CUDA graph. Does not advance the cache."""
+        span = cache.capacity if span is None else span
+        x = self.wte(tokens) + self.wpe(position)
+        for index, block in enumerate(self.h):
+            x = block(x, cache, index, (position, span))
+        return F.linear(self.ln_f(x), self.wte.weight)[:, -1]
