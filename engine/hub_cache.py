@@ -78,7 +78,7 @@ def _describe_repo(repo: Path) -> ModelInfo | None:
     if snapshot is None or not is_model_folder(snapshot) or not _weights_complete(snapshot):
         return None
     config = read_config(snapshot)
-    if not _buildable(config):
+    if not _buildable(snapshot, config):
         return None
     size = sum(f.stat().st_size for f in snapshot.iterdir() if f.suffix in (".safetensors", ".bin") and f.is_file())
     return ModelInfo(repo_id, snapshot, SOURCE, FAMILIES[config["model_type"]].architecture, size)
@@ -98,11 +98,20 @@ def _weights_complete(snapshot: Path) -> bool:
     return bool(shards) and all(isinstance(s, str) and (snapshot / s).is_file() for s in shards)
 
 
-def _buildable(config: dict) -> bool:
+# (config.json's resolved path, size, mtime) -> buildable: listings are repeated, configs rarely change.
+_BUILDABLE: dict[tuple[str, int, int], bool] = {}
+
+
+def _buildable(snapshot: Path, config: dict) -> bool:
     """The config describes a model we can build: built on the meta device, so no memory and no weights."""
-    try:
-        with torch.device("meta"):
-            FAMILIES[config["model_type"]].build(config)
-    except Exception:  # noqa: BLE001 - any refusal of the config means "not compatible", not an error
-        return False
-    return True
+    file = (snapshot / "config.json").resolve()
+    stat = file.stat()
+    key = (str(file), stat.st_size, stat.st_mtime_ns)
+    if key not in _BUILDABLE:
+        try:
+            with torch.device("meta"):
+                FAMILIES[config["model_type"]].build(config)
+            _BUILDABLE[key] = True
+        except Exception:  # noqa: BLE001 - any refusal of the config means "not compatible", not an error
+            _BUILDABLE[key] = False
+    return _BUILDABLE[key]
