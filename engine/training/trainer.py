@@ -3,10 +3,11 @@ atomic checkpoints with resume, optional mixed precision and DistributedDataPara
 
 from __future__ import annotations
 
+import json
 import math
 import os
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,14 +19,21 @@ from torch import nn
 from engine import checkpoint
 from engine.devices import resolve_device
 from engine.errors import InklingError
+from engine.families import FAMILIES, family_of
 from engine.tokenizer import TextTokenizer
 from engine.training.bpe import END_OF_TEXT, train_bpe_tokenizer
-from engine.training.corpus import Document, ScanReport, is_validation, iter_documents
-from engine.training.model_sizes import build_new_model
-from engine.training.token_data import TokenData, build_token_data
+from engine.training.corpus import Document, ScanReport, is_validation, read_documents
+from engine.training.model_sizes import new_model_config
+from engine.training.progress import ProgressPrinter
+from engine.training.token_data import TokenData, build_token_data, cached_token_data
 
 STATE_FILE = "training_state.pt"
+#: Small machine-readable record of how a model folder was trained (data, split, figures); ``inkling eval`` reads it.
+TRAINING_RECORD = "training.json"
 _TOKENIZER_SAMPLE_CHARS = 40_000_000  # BPE merges settle long before the whole corpus is seen
+_WARMUP_SHARE_LIMIT = 0.1  # short runs: warm-up takes at most this share of the steps
+_REPORT_EVERY_S = 2.0
+_RECURRENT_BLOCK = 256  # sequence length for models without a context limit  # progress reports at least this often, even when ten steps take longer
 
 
 @dataclass
@@ -35,10 +43,11 @@ class TrainSettings:
     arch: str = "transformer"
     size: str = "small"
     init: str | None = None
+    tokenizer: str | None = None  # tokenizer.json (or a model folder holding one) for a new model; None trains one
     steps: int | None = None
     minutes: float | None = None
     batch_size: int = 16
-    block_size: int | None = None  # default: the model's context (capped at 256 tokens)
+    block_size: int | None = None  # default: the model's context (256 tokens for recurrent models)
     learning_rate: float = 1e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 100
@@ -52,7 +61,7 @@ class TrainSettings:
     seed: int = 0
     device: str = "auto"
     resume: bool = False
-    cache_dir: str | None = None
+    cache_dir: str | None = None  # default: the user cache folder (INKLING_CACHE_DIR overrides it)
     command: str = ""
     extra_card: dict = field(default_factory=dict)
 
@@ -70,40 +79,66 @@ class TrainResult:
     validation_bpb_after: float
     elapsed_s: float
     history: list[dict] = field(default_factory=list)
+    finished: bool = True  # False when should_stop() ended the run before its --steps / --time
 
 
-def train(settings: TrainSettings, progress=None, should_stop=None) -> TrainResult:
-    """Run training; ``progress(dict)`` gets periodic reports, ``should_stop()`` ends the run early but cleanly."""
-    if not settings.steps and not settings.minutes:
-        raise TrainingError("give --steps N or --time MINUTES so training knows when to stop")
-    rank, world = _distributed_rank()
+def default_cache_dir() -> Path:
+    override = os.environ.get("INKLING_CACHE_DIR")
+    if override:
+        return Path(override) / "token-cache"
+    from platformdirs import user_cache_path
+
+    return user_cache_path("inkling", appauthor=False) / "token-cache"
+
+
+def train(
+    settings: TrainSettings,
+    progress: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Run training and leave a complete model folder in ``settings.out``.
+
+    ``progress(dict)`` gets a report every few steps (step, total_steps, loss, lr, tokens_per_s, progress, eta_s,
+    validation_bpb); ``should_stop()`` ends the run early but cleanly (checkpoint saved, resumable); ``log(str)``
+    gets one line per phase (reading data, tokenizing, ...). Under ``torchrun`` only rank 0 reports and saves.
+    """
+    _check_settings(settings)
+    rank, world, owns_group = _distributed_setup()
+    say = log if (log is not None and rank == 0) else (lambda message: None)
+    try:
+        return _train(settings, rank, world, progress if rank == 0 else None, should_stop, say)
+    finally:
+        if owns_group:
+            torch.distributed.destroy_process_group()
+
+
+def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop, say) -> TrainResult:
     device = resolve_device(settings.device)
-    if world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if device.type == "cuda" else device
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     torch.manual_seed(settings.seed + rank)
     out = Path(settings.out)
     state_path = out / STATE_FILE
+    if out.is_dir() and not (out / checkpoint.CONFIG).is_file() and any(out.iterdir()):
+        # Saving replaces the whole folder: never do that to a folder of the user's own files.
+        raise TrainingError(f"--out {out} is a folder with other files in it: choose a new or empty folder")
     resume_state = None
     if settings.resume:
         if not state_path.is_file():
             raise TrainingError(f"--resume: no {STATE_FILE} in {out}; start without --resume")
         resume_state = torch.load(state_path, map_location="cpu", weights_only=False)
 
-    model, tokenizer = _initial_model(settings, out if resume_state else None)
-    eot_id = tokenizer.token_id(END_OF_TEXT)
-    if eot_id is None:
-        eot_id = model.config.eos_token_id if hasattr(model, "config") else 0
-    cache_dir = Path(settings.cache_dir or out.parent / ".inkling-token-cache")
-    data = build_token_data(settings.data, tokenizer, cache_dir, eot_id, settings.validation_fraction)
-    if len(data.train.tokens) < 2:
-        raise TrainingError("not enough text to train on")
-    context = getattr(model, "max_context", None) or 256
-    block = settings.block_size or min(context, 256)
-    block = min(block, context, len(data.train.tokens) - 1)
+    cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+    model, tokenizer, data = _model_and_data(settings, out if resume_state else None, cache_dir, rank, world, say)
+    context = getattr(model, "max_context", None) or _RECURRENT_BLOCK
+    block = max(1, min(settings.block_size or context, context, len(data.train.tokens) - 1))
 
     model.to(device)
     use_amp = device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     trainable = model
     if world > 1:
         trainable = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -113,37 +148,52 @@ def train(settings: TrainSettings, progress=None, should_stop=None) -> TrainResu
         optimizer.load_state_dict(resume_state["optimizer"])
         step, elapsed_before = resume_state["step"], resume_state["elapsed_s"]
         history = resume_state.get("history", [])
-    rng = np.random.default_rng(settings.seed * 1000 + rank + step)
+        say(f"resuming at step {step}")
+    first_step = step
+    rng = np.random.default_rng([settings.seed, rank, step])
 
     def evaluate() -> float:
         return _validation_bpb(model, data, block, settings.eval_batches, device, use_amp, amp_dtype)
 
-    bpb_before = resume_state["bpb_before"] if resume_state else (evaluate() if rank == 0 else float("nan"))
-    started = time.monotonic()
-    last_save = started
     tokens_per_step = settings.batch_size * block * world
     losses: list[float] = []
+    bpb_before = resume_state["bpb_before"] if resume_state else float("nan")
     bpb_now = history[-1]["validation_bpb"] if history else bpb_before
+    started = time.monotonic()
+    stopped_early = False
+
+    def elapsed_now() -> float:
+        return elapsed_before + time.monotonic() - started
 
     def save() -> None:
         if rank != 0:
             return
-        elapsed = elapsed_before + time.monotonic() - started
+        elapsed = elapsed_now()
         state = {"optimizer": optimizer.state_dict(), "step": step, "elapsed_s": elapsed,
                  "history": history, "bpb_before": bpb_before, "settings": asdict(settings)}
         card = _model_card(settings, model, data, step, tokens_per_step, bpb_before, bpb_now, elapsed)
+        record = _training_record(settings, model, data, step, tokens_per_step, block, bpb_before, bpb_now, elapsed)
 
-        def write_state(folder: Path) -> None:
+        def write_extras(folder: Path) -> None:
             torch.save(state, folder / STATE_FILE)
+            (folder / TRAINING_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
-        checkpoint.save_checkpoint(out, model, tokenizer, model_card=card, extra_writer=write_state,
+        checkpoint.save_checkpoint(out, model, tokenizer, model_card=card, extra_writer=write_extras,
                                    generation_config={"max_new_tokens": 16, "do_sample": False})
 
     try:
+        if rank == 0 and not resume_state:
+            say("measuring validation bits/byte before training")
+            bpb_before = bpb_now = evaluate()
+        last_save = last_report = time.monotonic()
         while True:
-            elapsed = elapsed_before + time.monotonic() - started
-            progress_fraction = _progress(settings, step, elapsed)
-            if progress_fraction >= 1.0 or (should_stop is not None and should_stop()):
+            progress_fraction = _progress(settings, step, elapsed_now())
+            stop = should_stop is not None and should_stop()
+            done = progress_fraction >= 1.0
+            if world > 1:  # every rank must take the same number of steps, or DDP's all-reduce waits forever
+                done, stop = _agree(done, stop)
+            if done or stop:
+                stopped_early = stop and not done
                 break
             lr = _learning_rate(settings, step, progress_fraction)
             for group in optimizer.param_groups:
@@ -154,66 +204,165 @@ def train(settings: TrainSettings, progress=None, should_stop=None) -> TrainResu
                 logits, _ = trainable(x)
                 loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             step += 1
             losses.append(loss.item())
-            now = time.monotonic()
-            if rank == 0 and (step % settings.eval_every == 0):
+            if not math.isfinite(losses[-1]):
+                raise TrainingError(
+                    f"the loss became {losses[-1]} at step {step}: lower --lr (now {settings.learning_rate})"
+                )
+            if rank == 0 and step % settings.eval_every == 0:
                 bpb_now = evaluate()
                 history.append({"step": step, "train_loss": float(np.mean(losses[-50:])),
-                                "validation_bpb": bpb_now, "elapsed_s": elapsed_before + now - started})
-            if rank == 0 and progress is not None and (step % 10 == 0 or step == 1):
-                run_s = now - started
-                progress({"step": step, "loss": float(np.mean(losses[-20:])), "lr": lr,
-                          "tokens_per_s": step_tokens_rate(step, tokens_per_step, run_s, resume_state),
-                          "progress": progress_fraction, "validation_bpb": bpb_now,
-                          "eta_s": _eta(settings, step, elapsed_before + run_s, progress_fraction)})
-            if rank == 0 and now - last_save > settings.save_every_minutes * 60:
+                                "validation_bpb": bpb_now, "elapsed_s": elapsed_now()})
+            if progress is not None and (step % 10 == 0 or step == first_step + 1
+                                         or time.monotonic() - last_report > _REPORT_EVERY_S):
+                last_report = time.monotonic()
+                run_s = time.monotonic() - started
+                elapsed = elapsed_now()
+                fraction = _progress(settings, step, elapsed)
+                progress({"step": step, "total_steps": settings.steps, "loss": float(np.mean(losses[-20:])),
+                          "lr": lr, "tokens_per_s": (step - first_step) * tokens_per_step / max(run_s, 1e-9),
+                          "progress": fraction, "validation_bpb": bpb_now, "elapsed_s": elapsed,
+                          "eta_s": _eta(elapsed, fraction)})
+            if rank == 0 and time.monotonic() - last_save > settings.save_every_minutes * 60:
                 save()
-                last_save = now
-    except torch.cuda.OutOfMemoryError as exc:
-        raise TrainingError(
-            f"the GPU ran out of memory at batch size {settings.batch_size}: lower --batch-size "
-            f"(or --block-size); the last checkpoint in {out} is intact, continue with --resume"
-        ) from exc
-    except KeyboardInterrupt:
+                last_save = time.monotonic()
         if rank == 0:
+            bpb_now = evaluate()
+            history.append({"step": step, "validation_bpb": bpb_now, "elapsed_s": elapsed_now()})
+            save()
+    except torch.cuda.OutOfMemoryError as exc:
+        raise TrainingError(_out_of_memory_message(settings, device, state_path)) from exc
+    except RuntimeError as exc:
+        if "out of memory" not in str(exc).lower() and "can't allocate memory" not in str(exc).lower():
+            raise
+        raise TrainingError(_out_of_memory_message(settings, device, state_path)) from exc
+    except KeyboardInterrupt:
+        if rank == 0 and step > first_step:
             save()
         raise
-    if rank == 0:
-        bpb_now = evaluate()
-        history.append({"step": step, "validation_bpb": bpb_now,
-                        "elapsed_s": elapsed_before + time.monotonic() - started})
-        save()
     if world > 1:
         torch.distributed.barrier()
-    return TrainResult(out, step, step * tokens_per_step, bpb_before, bpb_now,
-                       elapsed_before + time.monotonic() - started, history)
+    return TrainResult(out, step, step * tokens_per_step, bpb_before, bpb_now, elapsed_now(), history,
+                       finished=not stopped_early)
 
 
-def step_tokens_rate(step: int, tokens_per_step: int, run_s: float, resume_state) -> float:
-    done_here = step - (resume_state["step"] if resume_state else 0)
-    return done_here * tokens_per_step / max(run_s, 1e-9)
+def _check_settings(settings: TrainSettings) -> None:
+    if not settings.steps and not settings.minutes:
+        raise TrainingError("give --steps N or --time MINUTES so training knows when to stop")
+    if settings.init and settings.tokenizer:
+        raise TrainingError("--init keeps the tokenizer of the model it starts from: give --init or --tokenizer")
+    for name, value in (("--batch-size", settings.batch_size), ("--block-size", settings.block_size or 1),
+                        ("--steps", settings.steps or 1), ("--vocab-size", settings.vocab_size)):
+        if value < 1:
+            raise TrainingError(f"{name} must be at least 1, not {value}")
+    if settings.minutes is not None and settings.minutes <= 0:
+        raise TrainingError(f"--time must be a positive number of minutes, not {settings.minutes}")
+    if not settings.learning_rate > 0:
+        raise TrainingError(f"--lr must be a positive number, not {settings.learning_rate}")
 
 
-def _initial_model(settings: TrainSettings, resume_from: Path | None) -> tuple[nn.Module, TextTokenizer]:
-    source = resume_from or (Path(settings.init) if settings.init else None)
-    if source is not None:
-        if settings.init and not resume_from:
+def _out_of_memory_message(settings: TrainSettings, device: torch.device, state_path: Path) -> str:
+    memory = "GPU" if device.type == "cuda" else "computer"
+    block = f" or --block-size (now {settings.block_size})" if settings.block_size else " or --block-size"
+    kept = (f"the last checkpoint in {state_path.parent} is intact: continue with --resume"
+            if state_path.is_file() else "no checkpoint had been saved yet")
+    return (f"the {memory} ran out of memory with --batch-size {settings.batch_size}: lower --batch-size{block}, "
+            f"or choose a smaller --size; {kept}")
+
+
+def _model_and_data(settings: TrainSettings, resume_from: Path | None, cache_dir: Path, rank: int, world: int,
+                    say) -> tuple[nn.Module, TextTokenizer, TokenData]:
+    """The starting model, its tokenizer and the tokenized data.
+
+    Under DDP rank 0 goes first (trains the tokenizer, fills the token cache) and hands the tokenizer to the others,
+    so every rank sees the same vocabulary and nobody tokenizes the corpus twice.
+    """
+    if world > 1 and rank != 0:
+        torch.distributed.barrier()
+        shared = [None]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        model, tokenizer, data = _model_and_data_single(settings, resume_from, cache_dir, say, shared[0])
+        return model, tokenizer, data
+    model, tokenizer, data = _model_and_data_single(settings, resume_from, cache_dir, say, None)
+    if world > 1:
+        torch.distributed.barrier()
+        torch.distributed.broadcast_object_list([tokenizer.backend.to_str()], src=0)
+    return model, tokenizer, data
+
+
+def _model_and_data_single(settings: TrainSettings, resume_from: Path | None, cache_dir: Path, say,
+                           tokenizer_json: str | None) -> tuple[nn.Module, TextTokenizer, TokenData]:
+    documents, report = None, ScanReport()
+    if resume_from is not None or settings.init:
+        source = resume_from
+        if source is None:
             from engine.registry import resolve_model_path  # deferred: registry imports the whole engine
 
             source = resolve_model_path(settings.init)
+        say(f"loading {source}")
         loaded = checkpoint.load_checkpoint(source)
-        return loaded.model.float(), loaded.tokenizer
-    report = ScanReport()
-    docs = [d for d in iter_documents(settings.data, report) if not is_validation(d, settings.validation_fraction)]
-    if not docs:
-        raise TrainingError(f"no text found in {', '.join(settings.data)} ({report.summary()})")
-    tokenizer = train_bpe_tokenizer(_sample_texts(docs), settings.vocab_size)
-    eot = tokenizer.token_id(END_OF_TEXT)
-    return build_new_model(settings.arch, settings.size, tokenizer.vocab_size, eot), tokenizer
+        model, tokenizer = loaded.model.float(), loaded.tokenizer
+    else:
+        if tokenizer_json is not None:
+            from tokenizers import Tokenizer
+
+            tokenizer = TextTokenizer(Tokenizer.from_str(tokenizer_json))
+        elif settings.tokenizer:
+            tokenizer = _given_tokenizer(settings.tokenizer)
+        else:
+            say(f"reading {', '.join(settings.data)}")
+            documents = read_documents(settings.data, report)
+            training_docs = [d for d in documents if not is_validation(d, settings.validation_fraction)]
+            say(f"training a {settings.vocab_size}-token BPE tokenizer")
+            tokenizer = train_bpe_tokenizer(_sample_texts(training_docs or documents), settings.vocab_size)
+        model = _new_model(settings, tokenizer)
+    eot_id = tokenizer.token_id(END_OF_TEXT)
+    if eot_id is None:
+        config = getattr(model, "config", None)
+        eot_id = getattr(config, "eos_token_id", None)
+        eot_id = 0 if eot_id is None else eot_id
+    data = cached_token_data(settings.data, tokenizer, cache_dir, settings.validation_fraction)
+    if data is None:
+        say("tokenizing the data (cached for the next run)")
+        data = build_token_data(settings.data, tokenizer, cache_dir, eot_id, settings.validation_fraction,
+                                documents, report)
+    else:
+        say("using the cached tokens")
+    if data.report.skipped:
+        say(f"{data.report.summary()}: " + "; ".join(
+            f"{Path(path).name} ({why})" for path, why in list(data.report.skipped.items())[:5])
+            + (" ..." if len(data.report.skipped) > 5 else ""))
+    if len(data.train.tokens) < 2:
+        raise TrainingError("not enough text to train on: give more or longer files")
+    return model, tokenizer, data
+
+
+def _new_model(settings: TrainSettings, tokenizer: TextTokenizer) -> nn.Module:
+    try:
+        config = new_model_config(settings.arch, settings.size, tokenizer.vocab_size, tokenizer.token_id(END_OF_TEXT))
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from exc
+    if settings.block_size and settings.block_size < config.get("n_positions", settings.block_size):
+        # Learned positions past the training block would stay untrained, and decoding, which reads up to the
+        # model's context, would meet them on every long document: give the model the context it is trained on.
+        config["n_positions"] = settings.block_size
+    return FAMILIES[config["model_type"]].build(config)
+
+
+def _given_tokenizer(path: str) -> TextTokenizer:
+    """An existing tokenizer for a new model, e.g. to share one between the bundled models (and their token cache)."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / checkpoint.TOKENIZER
+    if not file.is_file():
+        raise TrainingError(f"tokenizer {path}: no such file (give a tokenizer.json or a model folder holding one)")
+    return TextTokenizer.from_file(file)
 
 
 def _sample_texts(docs: list[Document]):
@@ -243,21 +392,29 @@ def _progress(settings: TrainSettings, step: int, elapsed_s: float) -> float:
     return max(fractions)
 
 
+def warmup_steps(settings: TrainSettings) -> int:
+    """The configured warm-up, shortened for short ``--steps`` runs so they reach the full learning rate."""
+    if settings.steps:
+        return max(1, min(settings.warmup_steps, int(settings.steps * _WARMUP_SHARE_LIMIT)))
+    return max(1, settings.warmup_steps)
+
+
 def _learning_rate(settings: TrainSettings, step: int, progress: float) -> float:
-    if step < settings.warmup_steps:
-        return settings.learning_rate * (step + 1) / settings.warmup_steps
+    warmup = warmup_steps(settings)
+    if step < warmup:
+        return settings.learning_rate * (step + 1) / warmup
     floor = settings.learning_rate * settings.min_lr_ratio
     return floor + 0.5 * (settings.learning_rate - floor) * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def _eta(settings: TrainSettings, step: int, elapsed_s: float, progress: float) -> float:
+def _eta(elapsed_s: float, progress: float) -> float:
     if progress <= 0:
         return float("inf")
-    return elapsed_s / progress - elapsed_s
+    return max(0.0, elapsed_s / progress - elapsed_s)
 
 
 def _batch(tokens: np.ndarray, batch_size: int, block: int, rng, device) -> tuple[torch.Tensor, torch.Tensor]:
-    starts = rng.integers(0, len(tokens) - block - 1, size=batch_size) if len(tokens) > block + 1 else np.zeros(
+    starts = rng.integers(0, len(tokens) - block, size=batch_size) if len(tokens) > block + 1 else np.zeros(
         batch_size, dtype=np.int64)
     rows = np.stack([np.asarray(tokens[s : s + block + 1], dtype=np.int64) for s in starts])
     rows = torch.from_numpy(rows).to(device)
@@ -268,7 +425,7 @@ def _batch(tokens: np.ndarray, batch_size: int, block: int, rng, device) -> tupl
 def _validation_bpb(model, data: TokenData, block: int, batches: int, device, use_amp, amp_dtype) -> float:
     """Mean validation loss over fixed, evenly spaced windows, converted from nats/token to bits/byte."""
     tokens = data.validation.tokens
-    block = min(block, len(tokens) - 1)
+    block = max(1, min(block, len(tokens) - 1))
     count = max(1, min(batches * 8, (len(tokens) - 1) // block))
     starts = np.linspace(0, len(tokens) - block - 1, num=count).astype(np.int64)
     model.eval()
@@ -285,14 +442,54 @@ def _validation_bpb(model, data: TokenData, block: int, batches: int, device, us
     return nats_per_token / math.log(2) / data.validation.bytes_per_token
 
 
-def _distributed_rank() -> tuple[int, int]:
+def _distributed_setup() -> tuple[int, int, bool]:
+    """(rank, world size, whether we created the process group and must destroy it)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return 0, 1
+        return 0, 1, False
+    owns = False
     if not torch.distributed.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         torch.distributed.init_process_group(backend=backend)
-    return torch.distributed.get_rank(), world
+        owns = True
+    return torch.distributed.get_rank(), world, owns
+
+
+def _agree(done: bool, stop: bool) -> tuple[bool, bool]:
+    """The ranks' decisions combined: any rank that is done or asked to stop stops them all, at the same step."""
+    flags = torch.tensor([float(done), float(stop)])
+    torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+    return bool(flags[0]), bool(flags[1])
+
+
+def _architecture(model: nn.Module) -> str:
+    try:
+        return family_of(model).architecture
+    except TypeError:
+        return type(model).__name__
+
+
+def _training_record(settings, model, data: TokenData, step, tokens_per_step, block, bpb_before, bpb_after,
+                     elapsed) -> dict:
+    return {
+        "data": [str(Path(p).resolve()) for p in settings.data],
+        "data_as_given": list(settings.data),
+        "validation_fraction": settings.validation_fraction,
+        "architecture": _architecture(model),
+        "size": None if settings.init else settings.size,
+        "init": settings.init,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": step,
+        "tokens_seen": step * tokens_per_step,
+        "block_size": block,
+        "batch_size": settings.batch_size,
+        "train_documents": data.train.n_documents,
+        "validation_documents": data.validation.n_documents,
+        "validation_bpb_before": bpb_before,
+        "validation_bpb_after": bpb_after,
+        "elapsed_s": elapsed,
+        "command": settings.command,
+    }
 
 
 def _model_card(settings, model, data: TokenData, step, tokens_per_step, bpb_before, bpb_after, elapsed) -> str:
@@ -300,10 +497,12 @@ def _model_card(settings, model, data: TokenData, step, tokens_per_step, bpb_bef
     config = getattr(model, "config", None)
     shape = ", ".join(f"{k}={v}" for k, v in sorted(vars(config).items()) if k != "extra") if config else ""
     sources = "\n".join(f"- `{p}`" for p in settings.data)
+    start = f"fine-tuned from `{settings.init}`" if settings.init else f"size `{settings.size}`, trained from scratch"
     extra = "\n".join(f"- {k}: {v}" for k, v in settings.extra_card.items())
     return f"""# Inkling model: {Path(settings.out).name}
 
-Architecture: {settings.arch} ({getattr(model, 'model_type', '')}), {params / 1e6:.2f}M parameters ({shape}).
+Architecture: {_architecture(model)} ({getattr(model, 'model_type', '')}), {params / 1e6:.2f}M parameters, {start}
+({shape}).
 
 ## Training data
 {sources}
@@ -314,7 +513,7 @@ Architecture: {settings.arch} ({getattr(model, 'model_type', '')}), {params / 1e
 ## Training
 - Command: `{settings.command or 'inkling train ...'}`
 - Steps: {step} x {tokens_per_step} tokens ({step * tokens_per_step / 1e6:.1f}M tokens), {elapsed / 60:.1f} minutes
-- AdamW lr {settings.learning_rate} (warm-up {settings.warmup_steps} steps, cosine to {settings.min_lr_ratio:.0%}),
+- AdamW lr {settings.learning_rate} (warm-up {warmup_steps(settings)} steps, cosine to {settings.min_lr_ratio:.0%}),
   weight decay {settings.weight_decay}, gradient clipping {settings.grad_clip}, seed {settings.seed}
 
 ## Validation (bits per UTF-8 byte, lower is better)
@@ -324,10 +523,12 @@ Architecture: {settings.arch} ({getattr(model, 'model_type', '')}), {params / 1e
 """
 
 
+_default_printer: ProgressPrinter | None = None
+
+
 def print_progress(report: dict) -> None:
-    eta = report["eta_s"]
-    eta_text = "?" if not math.isfinite(eta) else f"{int(eta // 60)}m{int(eta % 60):02d}s"
-    line = (f"\rstep {report['step']:>6}  loss {report['loss']:.3f}  val {report['validation_bpb']:.3f} bpb  "
-            f"{report['tokens_per_s']:,.0f} tok/s  {report['progress']:.0%}  ETA {eta_text}   ")
-    sys.stderr.write(line)
-    sys.stderr.flush()
+    """A ready-made ``progress`` callback: the progress line of ``engine.training.progress`` on stderr."""
+    global _default_printer
+    if _default_printer is None:
+        _default_printer = ProgressPrinter()
+    _default_printer(report)

@@ -1,0 +1,222 @@
+"""``inkling eval``'s measurements: bits/byte and keystroke savings of a model and of the word-trigram baseline.
+
+The evaluation texts go through the same normaliser as training data, then each document is cut to at most
+``max_chars`` characters (at a word boundary). Bits/byte is measured on exactly the text that is typed for KSR, so
+the figures describe the same characters.
+
+The baseline is trained on the model's own training split: the documents of the model's training data that the
+deterministic split did not hold out for validation. Trained baselines are cached (keyed by the data files, the
+split and the normaliser version), so the second evaluation against the same corpus starts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from engine.training.corpus import find_files, is_validation, read_documents
+from engine.training.keystrokes import (
+    DEFAULT_MAX_WORDS,
+    KeystrokeReport,
+    LanguageModelSuggester,
+    Suggester,
+    simulate_typing,
+    suggestion_tokens,
+)
+from engine.training.normalize import NORMALIZER_VERSION
+from engine.training.trigram import FORMAT_VERSION, WordTrigramModel
+
+DEFAULT_VALIDATION_FRACTION = 0.03
+
+
+@dataclass
+class EvalText:
+    label: str  # file name (and article id for multi-document files)
+    id: str  # the corpus document id, to tell whether it was training data
+    text: str
+
+
+@dataclass
+class Figures:
+    name: str
+    bits_per_byte: float
+    keystrokes: KeystrokeReport
+
+    @property
+    def ksr(self) -> float:
+        return self.keystrokes.ksr
+
+
+@dataclass
+class BaselineSource:
+    """Where the baseline's training data comes from, and how the model's training split held documents out."""
+
+    paths: list[str]
+    validation_fraction: float
+    origin: str  # "--baseline-data", "training.json", "training_state.pt", "model card"
+
+
+@dataclass
+class EvalReport:
+    texts: list[EvalText]
+    model: Figures
+    baseline: Figures | None = None
+    baseline_source: BaselineSource | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def characters(self) -> int:
+        return sum(len(t.text) for t in self.texts)
+
+    @property
+    def ksr_ratio(self) -> float | None:
+        if self.baseline is None or self.baseline.ksr <= 0:
+            return None
+        return self.model.ksr / self.baseline.ksr
+
+    def to_dict(self) -> dict:
+        def figures(f: Figures | None) -> dict | None:
+            if f is None:
+                return None
+            k = f.keystrokes
+            return {"name": f.name, "bits_per_byte": f.bits_per_byte, "ksr": f.ksr, "keys": k.keys,
+                    "characters": k.characters, "tab_accepts": k.tab_accepts, "word_accepts": k.word_accepts,
+                    "typed_characters": k.typed_characters, "suggestions": k.suggestions}
+
+        return {"texts": [t.label for t in self.texts], "characters": self.characters,
+                "model": figures(self.model), "baseline": figures(self.baseline), "ksr_ratio": self.ksr_ratio,
+                "baseline_data": self.baseline_source.paths if self.baseline_source else None,
+                "notes": self.notes}
+
+
+def load_eval_texts(paths: list[str], max_chars: int | None) -> list[EvalText]:
+    """The documents in ``paths``, normalised as for training, each cut to ``max_chars`` characters."""
+    texts = []
+    for doc in read_documents(paths):
+        text = cut_at_word(doc.text, max_chars) if max_chars else doc.text
+        label = doc.id.split(":")[1] if doc.source == "book" else doc.id
+        texts.append(EvalText(label, doc.id, text))
+    return texts
+
+
+def cut_at_word(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    return cut[:space] if space > max_chars // 2 else cut
+
+
+def baseline_source_for(model_folder: Path | None, given: list[str] | None) -> BaselineSource | None:
+    """The baseline's training data: ``--baseline-data`` if given, else what the model folder says it was trained on.
+
+    Reads ``training.json`` (written by ``inkling train``), else the settings in ``training_state.pt``, else the
+    paths listed under "Training data" in the model card. None when nothing names the data.
+    """
+    fraction, listed, origin = DEFAULT_VALIDATION_FRACTION, None, ""
+    if model_folder is not None:
+        record = model_folder / "training.json"
+        state = model_folder / "training_state.pt"
+        card = model_folder / "README.md"
+        if record.is_file():
+            data = json.loads(record.read_text(encoding="utf-8"))
+            listed, fraction, origin = data.get("data"), data.get("validation_fraction", fraction), "training.json"
+        elif state.is_file():
+            settings = torch.load(state, map_location="cpu", weights_only=False).get("settings", {})
+            listed, origin = settings.get("data"), "training_state.pt"
+            fraction = settings.get("validation_fraction", fraction)
+        elif card.is_file():
+            section = card.read_text(encoding="utf-8").split("## Training data", 1)
+            if len(section) == 2:
+                listed = re.findall(r"^- `([^`]+)`", section[1].split("\n## ", 1)[0], flags=re.MULTILINE)
+                origin = "model card"
+    if given:
+        return BaselineSource(list(given), fraction, "--baseline-data")
+    if listed:
+        return BaselineSource(list(listed), fraction, origin)
+    return None
+
+
+def baseline_cache_dir() -> Path:
+    from engine.training.trainer import default_cache_dir
+
+    return default_cache_dir().parent / "baselines"
+
+
+def train_baseline(source: BaselineSource, cache_dir: Path | None = None, max_words: int = DEFAULT_MAX_WORDS,
+                   log: Callable[[str], None] | None = None) -> tuple[WordTrigramModel, set[str]]:
+    """The word-trigram model of the training split of ``source``, and the ids of its training documents."""
+    say = log or (lambda message: None)
+    cache_dir = Path(cache_dir) if cache_dir is not None else baseline_cache_dir()
+    key = _baseline_key(source)
+    model_file, ids_file = cache_dir / f"{key}.npz", cache_dir / f"{key}.ids.json"
+    if model_file.is_file() and ids_file.is_file():
+        say("using the cached word-trigram baseline")
+        return WordTrigramModel.load(model_file, max_words), set(json.loads(ids_file.read_text()))
+    say(f"training the word-trigram baseline on {', '.join(source.paths)} (cached for the next run)")
+    documents = read_documents(source.paths)
+    training = [d for d in documents if not is_validation(d, source.validation_fraction)] or documents
+    model = WordTrigramModel.train((d.text for d in training), max_words=max_words)
+    model.save(model_file)
+    ids_file.write_text(json.dumps(sorted(d.id for d in training)))
+    return model, {d.id for d in training}
+
+
+def _baseline_key(source: BaselineSource) -> str:
+    digest = hashlib.sha256(f"trigram {FORMAT_VERSION} normalizer {NORMALIZER_VERSION}\n".encode())
+    for file in find_files(source.paths):
+        stat = file.stat()
+        digest.update(f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    digest.update(f"{source.validation_fraction}".encode())
+    return digest.hexdigest()[:16]
+
+
+def measure(name: str, suggester: Suggester, bits: Callable[[str], float], texts: list[EvalText],
+            max_words: int | None = DEFAULT_MAX_WORDS,
+            progress: Callable[[str, int, int], None] | None = None) -> Figures:
+    """Bits/byte (``bits(text)`` = total bits of a text) and KSR of one predictor over all ``texts``."""
+    total_bits = sum(bits(t.text) for t in texts)
+    total_bytes = sum(len(t.text.encode("utf-8")) for t in texts)
+    report = KeystrokeReport()
+    done = 0
+    total = sum(len(t.text) for t in texts)
+    for item in texts:
+        position_base = done
+
+        def on_position(position: int, base: int = position_base) -> None:
+            if progress is not None:
+                progress(name, base + position, total)
+
+        report = report.add(simulate_typing(suggester, item.text, max_words=max_words, progress=on_position))
+        done += len(item.text)
+    return Figures(name, total_bits / max(total_bytes, 1), report)
+
+
+def evaluate_model(lm, texts: list[EvalText], baseline: WordTrigramModel | None = None,
+                   baseline_training_ids: set[str] | None = None, max_words: int | None = DEFAULT_MAX_WORDS,
+                   progress: Callable[[str, int, int], None] | None = None) -> EvalReport:
+    """The model's and the baseline's figures on ``texts`` (see the module docstring)."""
+    if not texts:
+        raise ValueError("no evaluation text")
+    suggester = LanguageModelSuggester(lm, max_new_tokens=suggestion_tokens(max_words))
+
+    def model_bits(text: str) -> float:
+        return lm.bits_per_byte(text) * len(text.encode("utf-8"))
+
+    report = EvalReport(texts, measure(lm.name, suggester, model_bits, texts, max_words, progress))
+    if baseline is not None:
+        report.baseline = measure("word-trigram baseline", baseline, baseline.total_bits, texts, max_words, progress)
+        seen = [t.label for t in texts if baseline_training_ids and t.id in baseline_training_ids]
+        if seen:
+            report.notes.append(
+                f"{len(seen)} evaluation text(s) are in the training split ({', '.join(seen[:3])}): "
+                "both figures are optimistic; evaluate on held-out text"
+            )
+    return report
+

@@ -1,0 +1,218 @@
+"""Keystroke savings rate (KSR) and ExactMatch@N: how much typing a predictor saves on a given text.
+
+The simulated typist
+--------------------
+A typist enters ``text`` from its first character to its last. At a *fresh position* (the start, after a typed
+character, after a Tab accept) the predictor is shown everything typed so far and offers one suggestion, which is cut
+to at most ``max_words`` word units (a unit is optional whitespace and the run of non-space characters after it:
+``" lazy"``, ``"dog."``; cutting both predictors' suggestions to the same length keeps the comparison fair). Then:
+
+1. the whole suggestion is what comes next in the text: **Tab** accepts it, **one key**; fresh position;
+2. otherwise, its first k >= 1 units are what comes next: the typist accepts them one by one (**Ctrl+Right**),
+   **one key per unit**. The rest of the suggestion is wrong and stays on screen, so no new suggestion is asked for
+   until the typist types the next character;
+3. otherwise the typist types **one character** (one key; capitals, punctuation and newlines count one key each);
+   fresh position.
+
+With ``keys`` the keys pressed and ``characters`` the length of the text (Unicode code points):
+
+    KSR = 1 - keys / characters
+
+0 means the predictor never helped (every character typed), values near 1 mean almost everything came from
+accepting suggestions. KSR cannot be negative: the typist only accepts text that is right, and each accept enters at
+least one character for its one key.
+
+The predictor is anything with the ``Suggester`` shape, ``prefix -> suggestion``: ``LanguageModelSuggester`` adapts
+an ``engine.LanguageModel`` (greedy decoding with token healing), ``engine.training.trigram`` is the baseline.
+
+The prefix shown to the predictor is the text typed so far, limited to the last ``context_chars`` characters; the
+start of that window moves forward in large jumps (at whitespace), so consecutive requests share their beginning and a
+predictor with a prefix cache (the LM generator) only reads the newly typed characters.
+
+ExactMatch@N
+------------
+At each word start of the text (the text before it ends in whitespace), the predictor's suggestion matches exactly
+when its first N whitespace-separated words equal the next N words of the text. ExactMatch@N is the share of word
+starts where it does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from engine.decoding.settings import DecodingSettings
+
+_UNIT = re.compile(r"\s*\S+|\s+")
+DEFAULT_MAX_WORDS = 3
+DEFAULT_CONTEXT_CHARS = 4000
+
+
+class Suggester(Protocol):
+    def __call__(self, prefix: str) -> str:
+        """The continuation the predictor would show after ``prefix`` ("" for none)."""
+        ...
+
+
+def word_units(text: str) -> list[str]:
+    """``text`` cut into Ctrl+Right steps: each unit is optional whitespace plus a run of non-space characters."""
+    return _UNIT.findall(text)
+
+
+def trim_to_words(suggestion: str, max_words: int | None) -> str:
+    if max_words is None:
+        return suggestion
+    return "".join(word_units(suggestion)[:max_words])
+
+
+@dataclass
+class KeystrokeReport:
+    characters: int = 0
+    keys: int = 0
+    typed_characters: int = 0  # keys spent typing one character
+    tab_accepts: int = 0  # whole suggestions accepted with one key
+    word_accepts: int = 0  # units accepted one by one
+    accepted_characters: int = 0
+    suggestions: int = 0  # times the predictor was asked
+
+    @property
+    def ksr(self) -> float:
+        return 1.0 - self.keys / self.characters if self.characters else 0.0
+
+    def add(self, other: KeystrokeReport) -> KeystrokeReport:
+        """Totals over several texts (KSR of the concatenation, each text typed from its own start)."""
+        return KeystrokeReport(*(getattr(self, f) + getattr(other, f) for f in self.__dataclass_fields__))
+
+
+class _ContextWindow:
+    """The last ``max_chars`` characters before a position, with a start that only moves in large jumps."""
+
+    def __init__(self, text: str, max_chars: int) -> None:
+        self.text = text
+        self.max_chars = max(16, max_chars)
+        self.start = 0
+
+    def prefix(self, position: int) -> str:
+        if position - self.start > self.max_chars:
+            target = position - self.max_chars // 2
+            space = self.text.find(" ", target, position)
+            self.start = space + 1 if space >= 0 else target
+        return self.text[self.start : position]
+
+
+def simulate_typing(
+    suggester: Suggester,
+    text: str,
+    *,
+    max_words: int | None = DEFAULT_MAX_WORDS,
+    context_chars: int = DEFAULT_CONTEXT_CHARS,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> KeystrokeReport:
+    """Type ``text`` with ``suggester``'s help, as described in the module docstring.
+
+    ``progress(position)`` is called before each suggestion; ``should_stop()`` cancels (``InterruptedError``).
+    """
+    report = KeystrokeReport(characters=len(text))
+    window = _ContextWindow(text, context_chars)
+    position = 0
+    fresh = True
+    while position < len(text):
+        if should_stop is not None and should_stop():
+            raise InterruptedError("keystroke simulation cancelled")
+        suggestion = ""
+        if fresh:
+            if progress is not None:
+                progress(position)
+            suggestion = trim_to_words(suggester(window.prefix(position)), max_words)
+            report.suggestions += 1
+        if suggestion and text.startswith(suggestion, position):
+            report.keys += 1
+            report.tab_accepts += 1
+            report.accepted_characters += len(suggestion)
+            position += len(suggestion)
+            fresh = True
+            continue
+        accepted = 0
+        for unit in word_units(suggestion):
+            if not text.startswith(unit, position):
+                break
+            position += len(unit)
+            report.accepted_characters += len(unit)
+            accepted += 1
+        if accepted:
+            report.keys += accepted
+            report.word_accepts += accepted
+            fresh = False
+            continue
+        report.keys += 1
+        report.typed_characters += 1
+        position += 1
+        fresh = True
+    return report
+
+
+def keystroke_savings(suggester: Suggester, texts: Iterable[str], **options) -> KeystrokeReport:
+    """``simulate_typing`` over several texts, each typed from its own start; the totals."""
+    total = KeystrokeReport()
+    for text in texts:
+        total = total.add(simulate_typing(suggester, text, **options))
+    return total
+
+
+def word_starts(text: str) -> list[int]:
+    """Positions where a word begins after whitespace (the text's very first word has no context and is left out)."""
+    return [m.start() for m in re.finditer(r"(?<=\s)\S", text)]
+
+
+def exact_match_rates(
+    suggester: Suggester,
+    text: str,
+    ns: Sequence[int] = (1, 3, 5),
+    *,
+    max_positions: int | None = None,
+    context_chars: int = DEFAULT_CONTEXT_CHARS,
+) -> dict[int, float]:
+    """ExactMatch@N for each N in ``ns``: the share of word starts where the next N words are suggested exactly."""
+    positions = word_starts(text)
+    if max_positions is not None and len(positions) > max_positions:  # spread evenly over the text
+        step = len(positions) / max_positions
+        positions = [positions[int(i * step)] for i in range(max_positions)]
+    if not positions:
+        return {n: 0.0 for n in ns}
+    window = _ContextWindow(text, context_chars)
+    hits = dict.fromkeys(ns, 0)
+    for position in positions:
+        suggested = suggester(window.prefix(position)).split()
+        upcoming = text[position:].split(maxsplit=max(ns))
+        for n in ns:
+            if len(suggested) >= n and len(upcoming) >= n and suggested[:n] == upcoming[:n]:
+                hits[n] += 1
+    return {n: hits[n] / len(positions) for n in ns}
+
+
+def suggestion_tokens(max_words: int | None) -> int:
+    """Tokens to generate for a suggestion of ``max_words`` words: enough for most words of a BPE vocabulary."""
+    return 2 * (max_words or 7) + 2
+
+
+class LanguageModelSuggester:
+    """An ``engine.LanguageModel`` as a ``Suggester``: its best greedy continuation, with token healing.
+
+    ``max_new_tokens`` bounds the work per suggestion; the simulation cuts the text to whole word units anyway.
+    """
+
+    def __init__(self, lm, max_new_tokens: int = suggestion_tokens(DEFAULT_MAX_WORDS),
+                 settings: DecodingSettings | None = None) -> None:
+        self.lm = lm
+        self.settings = settings or DecodingSettings(
+            strategy="greedy", max_new_tokens=max_new_tokens, token_healing=True, stop=None
+        )
+
+    def __call__(self, prefix: str) -> str:
+        if not prefix and self.lm.eos_token_id is None:
+            return ""  # nothing to condition on
+        completions = self.lm.complete(prefix, self.settings)
+        return completions[0].text if completions else ""

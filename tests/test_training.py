@@ -1,0 +1,188 @@
+"""Training: loss goes down, resume continues where it stopped, --init keeps the tokenizer, the CLI's messages,
+and the DistributedDataParallel path with two gloo processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import engine
+from engine.cli import main
+from engine.training.trainer import STATE_FILE, TRAINING_RECORD, TrainingError, TrainSettings, train
+
+TEXT = (
+    "The quick brown fox jumps over the lazy dog. The dog sleeps in the warm sun, and the fox runs into the "
+    "forest. A brother and a sister walked along the river; they talked of books, of music and of the weather.\n\n"
+    "\"Where are you going?\" she asked. \"Home,\" he said, \"before the rain comes.\" It was a bright cold day "
+    "in April, and the clocks were striking thirteen.\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models train fastest on one thread, above all on a machine shared with other work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"part{i}.txt").write_text(TEXT * 3, encoding="utf-8")
+    return folder
+
+
+def _settings(tmp_path: Path, corpus: Path, **changes) -> TrainSettings:
+    base = TrainSettings(data=[str(corpus)], out=str(tmp_path / "model"), size="tiny", steps=30, batch_size=8,
+                         block_size=64, learning_rate=3e-3, vocab_size=300, eval_every=1000, eval_batches=2,
+                         device="cpu", cache_dir=str(tmp_path / "cache"))
+    return replace(base, **changes)
+
+
+def test_training_a_tiny_model_lowers_its_validation_loss(tmp_path, corpus):
+    result = train(_settings(tmp_path, corpus))
+    assert result.steps == 30 and result.finished
+    assert result.validation_bpb_after < result.validation_bpb_before - 0.5
+    lm = engine.load(str(result.out), device="cpu")
+    assert lm.max_context == 64  # a new model's context is the block it was trained on
+    card = (result.out / "README.md").read_text()
+    assert f"{result.validation_bpb_after:.3f}" in card and str(corpus) in card
+    record = json.loads((result.out / TRAINING_RECORD).read_text())
+    assert record["data"] == [str(corpus.resolve())] and record["steps"] == 30
+
+
+def test_resume_continues_from_the_step_where_the_run_stopped(tmp_path, corpus):
+    settings = _settings(tmp_path, corpus, steps=12)
+    asked = []
+
+    def stop_after_five() -> bool:
+        asked.append(1)
+        return len(asked) > 5
+
+    first = train(settings, should_stop=stop_after_five)
+    assert first.steps == 5 and not first.finished
+    state = torch.load(Path(settings.out) / STATE_FILE, weights_only=False)
+    assert state["step"] == 5
+    reported = []
+    second = train(replace(settings, resume=True), progress=lambda report: reported.append(report["step"]))
+    assert reported[0] == 6 and second.steps == 12 and second.finished
+    state = torch.load(Path(settings.out) / STATE_FILE, weights_only=False)
+    adam_steps = {float(s["step"]) for s in state["optimizer"]["state"].values()}
+    assert adam_steps == {12.0}  # the optimizer's moments were carried over, not restarted
+
+
+def test_an_interrupted_run_keeps_a_checkpoint_to_resume(tmp_path, corpus):
+    def interrupt(report: dict) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_settings(tmp_path, corpus), progress=interrupt)
+    state = torch.load(tmp_path / "model" / STATE_FILE, weights_only=False)
+    assert state["step"] == 1
+    assert engine.load(str(tmp_path / "model"), device="cpu").parameter_count > 0
+
+
+def test_init_fine_tunes_a_model_by_name_and_keeps_its_tokenizer(tmp_path, corpus, tiny_tokenizer, monkeypatch):
+    from conftest import make_gpt2_folder
+
+    users = tmp_path / "user-models"
+    base = make_gpt2_folder(users / "mystyle", tiny_tokenizer)
+    monkeypatch.setenv("INKLING_USER_MODELS", str(users))
+    result = train(_settings(tmp_path, corpus, init="mystyle", steps=3, block_size=None, vocab_size=999))
+    tuned = json.loads((result.out / "tokenizer.json").read_text())
+    assert tuned == json.loads((base / "tokenizer.json").read_text())
+    before, after = load_file(base / "model.safetensors"), load_file(result.out / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert "fine-tuned from `mystyle`" in (result.out / "README.md").read_text()
+
+
+def test_init_and_tokenizer_together_are_refused(tmp_path, corpus, tiny_gpt2_folder):
+    with pytest.raises(TrainingError, match="--init keeps the tokenizer"):
+        train(_settings(tmp_path, corpus, init=str(tiny_gpt2_folder), tokenizer=str(tiny_gpt2_folder)))
+
+
+def test_training_never_replaces_a_folder_of_other_files(tmp_path, corpus):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "my-novel.txt").write_text("precious")
+    with pytest.raises(TrainingError, match="other files"):
+        train(_settings(tmp_path, corpus))
+    assert (tmp_path / "model" / "my-novel.txt").read_text() == "precious"
+
+
+def _cli_args(tmp_path: Path, corpus: Path, *extra: str) -> list[str]:
+    return ["train", "--data", str(corpus), "--out", str(tmp_path / "cli-model"), "--size", "tiny",
+            "--vocab-size", "300", "--batch-size", "4", "--block-size", "32", "--device", "cpu",
+            "--cache-dir", str(tmp_path / "cache"), *extra]
+
+
+def test_cli_ctrl_c_stops_cleanly_and_resume_finishes_the_run(tmp_path, corpus, capsys, monkeypatch):
+    from engine.training import progress
+
+    def press_ctrl_c(self, report: dict) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(progress.ProgressPrinter, "__call__", press_ctrl_c)
+    assert main(_cli_args(tmp_path, corpus, "--steps", "8")) == 130
+    out = capsys.readouterr()
+    assert "stopped at step 1" in out.out and "--resume" in out.out
+    monkeypatch.undo()
+    assert main(_cli_args(tmp_path, corpus, "--steps", "8")) == 1  # the folder holds a model: not overwritten
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "cli-model"), "--resume"]) == 0  # data and steps remembered
+    assert "trained 8 steps" in capsys.readouterr().out
+    record = json.loads((tmp_path / "cli-model" / TRAINING_RECORD).read_text())
+    assert record["steps"] == 8 and record["block_size"] == 32
+
+
+def test_cli_reports_no_text_found_with_the_skipped_count(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "scan.txt").write_bytes(b"\x00\x01\x02binary")
+    (data / "photo.png").write_bytes(b"\x89PNG")
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--steps", "2", "--device", "cpu",
+                 "--cache-dir", str(tmp_path / "cache")]) == 1
+    err = capsys.readouterr().err
+    assert "no text found" in err and "2 skipped" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_cli_out_of_memory_names_the_flag_to_lower(tmp_path, corpus, capsys, monkeypatch):
+    from engine.training import trainer
+
+    def exhausted(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8589934592 bytes")
+
+    monkeypatch.setattr(trainer, "_batch", exhausted)
+    assert main(_cli_args(tmp_path, corpus, "--steps", "3")) == 1
+    err = capsys.readouterr().err
+    assert "ran out of memory" in err and "lower --batch-size" in err and "no checkpoint" in err
+
+
+def test_ddp_with_two_gloo_processes(tmp_path, corpus):
+    out = tmp_path / "ddp-model"
+    env = dict(os.environ, OMP_NUM_THREADS="1", INKLING_CACHE_DIR=str(tmp_path / "cache"))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "engine", "train", "--data", str(corpus), "--out", str(out), "--size", "tiny",
+               "--steps", "4", "--batch-size", "2", "--block-size", "16", "--vocab-size", "300", "--device", "cpu"]
+    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((out / TRAINING_RECORD).read_text())
+    assert record["steps"] == 4
+    assert record["tokens_seen"] == 4 * 2 * 16 * 2  # steps x batch x block x two processes
+    assert engine.load(str(out), device="cpu").parameter_count > 0
+    shutil.rmtree(out)
