@@ -194,8 +194,9 @@ class AttentionLSTM(nn.Module):
             segment = x[:, offset : end - start]
             h, c = cache.state()
             new_h, new_c = [], []
+            run = _lstm_steps if segment.shape[1] <= _STEPWISE_MAX else _lstm_fused
             for index, lstm in enumerate(self.lstm):
-                segment, (layer_h, layer_c) = lstm(segment, (h[index : index + 1], c[index : index + 1]))
+                segment, (layer_h, layer_c) = run(lstm, segment, h[index : index + 1], c[index : index + 1])
                 new_h.append(layer_h)
                 new_c.append(layer_c)
                 if index < len(self.lstm) - 1:
@@ -207,3 +208,26 @@ class AttentionLSTM(nn.Module):
 
     def _logits(self, mixed: torch.Tensor) -> torch.Tensor:
         return F.linear(self.drop(self.down(mixed)), self.wte.weight, self.output_bias)
+
+
+# A fused nn.LSTM call has a fixed cost (on CPU oneDNN re-packs the weights, ~0.5-3 ms) that dwarfs one step's
+# arithmetic; decoding steps and short tail segments are cheaper computed directly (same math, ~1e-7 apart).
+_STEPWISE_MAX = 2
+
+
+def _lstm_fused(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+    return lstm(x, (h, c))
+
+
+def _lstm_steps(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+    """nn.LSTM's gate equations (gate order i, f, g, o) one step at a time."""
+    inputs = F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)
+    h, c = h[0], c[0]
+    outputs = []
+    for t in range(x.shape[1]):
+        gates = torch.addmm(inputs[:, t], h, lstm.weight_hh_l0.t())
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outputs.append(h)
+    return torch.stack(outputs, dim=1), (h.unsqueeze(0), c.unsqueeze(0))
