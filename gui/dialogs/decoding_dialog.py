@@ -1,0 +1,242 @@
+"""The Decoding Settings dialog: every ``DecodingSettings`` field, each range enforced by its widget."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.decoding.settings import MAX_BEAMS, MAX_NEW_TOKENS_LIMIT, DecodingSettings
+from gui.presets import PRESETS, apply_preset, matching_preset
+from gui.settings_store import APP_DEFAULT_DECODING
+
+STRATEGY_LABELS = {"greedy": "Greedy (most likely token)", "sample": "Sampling", "beam": "Beam search"}
+LENGTH_LABELS = {"word": "One word", "sentence": "To the end of the sentence", "line": "To the end of the line",
+                 None: "A fixed number of tokens"}
+MAX_SEED = 2**31 - 1
+MAX_DEBOUNCE_MS = 2000
+
+
+def _spin(minimum: int, maximum: int, tooltip: str, special: str | None = None) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(minimum, maximum)
+    box.setToolTip(tooltip)
+    if special:
+        box.setSpecialValueText(special)  # shown at the minimum, e.g. "off"
+    return box
+
+
+def _double(minimum: float, maximum: float, step: float, decimals: int, tooltip: str,
+            special: str | None = None) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(minimum, maximum)
+    box.setSingleStep(step)
+    box.setDecimals(decimals)
+    box.setToolTip(tooltip)
+    if special:
+        box.setSpecialValueText(special)
+    return box
+
+
+class DecodingDialog(QDialog):
+    def __init__(self, settings: DecodingSettings, debounce_ms: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Decoding Settings")
+        self.setObjectName("decodingDialog")
+
+        self.preset = QComboBox()
+        self.preset.addItem("Custom", None)
+        for name in PRESETS:
+            self.preset.addItem(name, name)
+        self.strategy = QComboBox()
+        for key, label in STRATEGY_LABELS.items():
+            self.strategy.addItem(label, key)
+
+        self.length = QComboBox()
+        for key, label in LENGTH_LABELS.items():
+            self.length.addItem(label, key)
+        self.max_new_tokens = _spin(1, MAX_NEW_TOKENS_LIMIT, "The suggestion never gets longer than this")
+        self.debounce = _spin(0, MAX_DEBOUNCE_MS, "How long to wait after the last keystroke before suggesting")
+        self.debounce.setSuffix(" ms")
+        self.token_healing = QCheckBox("Complete partly typed words (token healing)")
+
+        self.temperature = _double(0.0, 5.0, 0.05, 2, "Below 1: safer words; above 1: more surprising ones")
+        self.top_k = _spin(0, 1000, "Only the k most likely tokens may be drawn", special="off")
+        self.top_p = _double(0.01, 1.0, 0.01, 2, "Only the most likely tokens covering this probability")
+        self.min_p = _double(0.0, 0.99, 0.01, 2, "Drop tokens less likely than this fraction of the best one",
+                             special="off")
+        self.seed_fixed = QCheckBox("Fixed seed")
+        self.seed = _spin(0, MAX_SEED, "The same seed and text give the same suggestion")
+
+        self.num_beams = _spin(1, MAX_BEAMS, "How many hypotheses beam search keeps")
+        self.num_alternatives = _spin(1, MAX_BEAMS, "How many alternatives to list (at most the beams)")
+        self.length_penalty = _double(-5.0, 5.0, 0.1, 2, "Above 1 favours longer beams, below 1 shorter ones")
+
+        self.repetition_penalty = _double(0.1, 5.0, 0.05, 2, "Above 1 discourages repeating tokens")
+        self.no_repeat_ngram_size = _spin(0, 20, "Never repeat a phrase of this many tokens", special="off")
+
+        general = QFormLayout()
+        general.addRow("Preset", self.preset)
+        general.addRow("Strategy", self.strategy)
+        general.addRow("Suggestion length", self.length)
+        general.addRow("At most", self._with_suffix(self.max_new_tokens, "tokens"))
+        general.addRow("Suggest after", self.debounce)
+        general.addRow("", self.token_healing)
+
+        self.sampling_group = QGroupBox("Sampling")
+        sampling = QFormLayout(self.sampling_group)
+        sampling.addRow("Temperature", self.temperature)
+        sampling.addRow("Top-k", self.top_k)
+        sampling.addRow("Top-p", self.top_p)
+        sampling.addRow("Min-p", self.min_p)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed_fixed)
+        seed_row.addWidget(self.seed, 1)
+        sampling.addRow("Seed", seed_row)
+
+        self.beam_group = QGroupBox("Beam search")
+        beam = QFormLayout(self.beam_group)
+        beam.addRow("Beams", self.num_beams)
+        beam.addRow("Alternatives", self.num_alternatives)
+        beam.addRow("Length penalty", self.length_penalty)
+
+        repetition_group = QGroupBox("Repetition")
+        repetition = QFormLayout(repetition_group)
+        repetition.addRow("Repetition penalty", self.repetition_penalty)
+        repetition.addRow("No-repeat n-gram", self.no_repeat_ngram_size)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            lambda: self.set_values(APP_DEFAULT_DECODING, self.debounce.value()))
+        self.buttons = buttons
+
+        columns = QHBoxLayout()
+        left = QVBoxLayout()
+        left.addLayout(general)
+        left.addWidget(repetition_group)
+        left.addStretch(1)
+        right = QVBoxLayout()
+        right.addWidget(self.sampling_group)
+        right.addWidget(self.beam_group)
+        right.addStretch(1)
+        columns.addLayout(left, 1)
+        columns.addSpacing(12)
+        columns.addLayout(right, 1)
+        root = QVBoxLayout(self)
+        root.addLayout(columns)
+        root.addWidget(buttons)
+
+        self._updating = False
+        self.set_values(settings, debounce_ms)
+        self.preset.activated.connect(self._preset_chosen)
+        self.strategy.currentIndexChanged.connect(self._sync)
+        self.num_beams.valueChanged.connect(self._sync)
+        self.seed_fixed.toggled.connect(self._sync)
+        for widget in self._value_widgets():
+            signal = getattr(widget, "valueChanged", None) or getattr(widget, "currentIndexChanged", None) \
+                or widget.toggled
+            signal.connect(self._show_matching_preset)
+
+    @staticmethod
+    def _with_suffix(widget: QWidget, text: str) -> QWidget:
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(widget)
+        row.addWidget(QLabel(text))
+        row.addStretch(1)
+        return box
+
+    def _value_widgets(self):
+        return (self.strategy, self.length, self.max_new_tokens, self.token_healing, self.temperature, self.top_k,
+                self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
+                self.length_penalty, self.repetition_penalty, self.no_repeat_ngram_size)
+
+    def set_values(self, settings: DecodingSettings, debounce_ms: int) -> None:
+        self._updating = True
+        try:
+            self.strategy.setCurrentIndex(self.strategy.findData(settings.strategy))
+            self.length.setCurrentIndex(self.length.findData(settings.stop))
+            self.max_new_tokens.setValue(settings.max_new_tokens)
+            self.debounce.setValue(debounce_ms)
+            self.token_healing.setChecked(settings.token_healing)
+            self.temperature.setValue(settings.temperature)
+            self.top_k.setValue(settings.top_k)
+            self.top_p.setValue(settings.top_p)
+            self.min_p.setValue(settings.min_p)
+            self.seed_fixed.setChecked(settings.seed is not None)
+            self.seed.setValue(settings.seed or 0)
+            self.num_beams.setValue(settings.num_beams)
+            self.num_alternatives.setMaximum(settings.num_beams)
+            self.num_alternatives.setValue(settings.num_alternatives)
+            self.length_penalty.setValue(settings.length_penalty)
+            self.repetition_penalty.setValue(settings.repetition_penalty)
+            self.no_repeat_ngram_size.setValue(settings.no_repeat_ngram_size)
+        finally:
+            self._updating = False
+        self._sync()
+        self._show_matching_preset()
+
+    def settings(self) -> DecodingSettings:
+        return DecodingSettings(
+            strategy=self.strategy.currentData(),
+            max_new_tokens=self.max_new_tokens.value(),
+            num_beams=self.num_beams.value(),
+            num_alternatives=min(self.num_alternatives.value(), self.num_beams.value()),
+            temperature=round(self.temperature.value(), 4),
+            top_k=self.top_k.value(),
+            top_p=round(self.top_p.value(), 4),
+            min_p=round(self.min_p.value(), 4),
+            repetition_penalty=round(self.repetition_penalty.value(), 4),
+            no_repeat_ngram_size=self.no_repeat_ngram_size.value(),
+            length_penalty=round(self.length_penalty.value(), 4),
+            seed=self.seed.value() if self.seed_fixed.isChecked() else None,
+            token_healing=self.token_healing.isChecked(),
+            stop=self.length.currentData(),
+        )
+
+    def debounce_ms(self) -> int:
+        return self.debounce.value()
+
+    def _preset_chosen(self, index: int) -> None:
+        name = self.preset.itemData(index)
+        if name:
+            self.set_values(apply_preset(self.settings(), name), self.debounce.value())
+
+    def _sync(self) -> None:
+        """Keep dependent widgets consistent: alternatives never exceed beams; unused groups are greyed."""
+        self.num_alternatives.setMaximum(self.num_beams.value())
+        strategy = self.strategy.currentData()
+        self.sampling_group.setEnabled(strategy == "sample")
+        self.beam_group.setEnabled(strategy == "beam")
+        self.seed.setEnabled(self.seed_fixed.isChecked())
+
+    def _show_matching_preset(self, *_args) -> None:
+        if self._updating:
+            return
+        name = matching_preset(self.settings())
+        self.preset.setCurrentIndex(self.preset.findData(name) if name else 0)
+
+
+def edit_decoding(parent: QWidget | None, settings: DecodingSettings,
+                  debounce_ms: int) -> tuple[DecodingSettings, int] | None:
+    dialog = DecodingDialog(settings, debounce_ms, parent)
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    if dialog.exec() != QDialog.DialogCode.Accepted:
+        return None
+    return dialog.settings(), dialog.debounce_ms()

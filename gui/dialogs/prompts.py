@@ -1,0 +1,111 @@
+"""Every question the app asks the user, in one replaceable object.
+
+The main window never calls ``QMessageBox`` or ``QFileDialog`` directly; it asks its ``Prompts``. Tests pass a
+subclass that answers at once, so no modal dialog ever blocks a test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+
+from engine.decoding.settings import DecodingSettings
+from gui.recovery import RecoveredDocument
+
+TEXT_FILE_FILTER = "Text files (*.txt *.md *.markdown *.rst *.text);;All files (*)"
+
+
+class Prompts:
+    def ask_save_changes(self, parent: QWidget | None, document_name: str) -> str:
+        """"save", "discard" or "cancel"."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
+                          f"Save the changes to “{document_name}” before closing it?",
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, parent)
+        box.setInformativeText("Your changes will be lost if you don’t save them.")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        if answer == QMessageBox.StandardButton.Save:
+            return "save"
+        if answer == QMessageBox.StandardButton.Discard:
+            return "discard"
+        return "cancel"
+
+    def open_file_path(self, parent: QWidget | None, folder: str) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(parent, "Open", folder, TEXT_FILE_FILTER)
+        return path or None
+
+    def save_file_path(self, parent: QWidget | None, suggested: str) -> str | None:
+        path, _ = QFileDialog.getSaveFileName(parent, "Save As", suggested, TEXT_FILE_FILTER)
+        return path or None
+
+    def model_folder(self, parent: QWidget | None, folder: str) -> str | None:
+        path = QFileDialog.getExistingDirectory(parent, "Open Model Folder", folder)
+        return path or None
+
+    def error(self, parent: QWidget | None, title: str, message: str) -> None:
+        QMessageBox.critical(parent, title, message)
+
+    def offer_model_folder(self, parent: QWidget | None, message: str) -> bool:
+        """No model could be loaded at start: offer to pick a model folder now."""
+        box = QMessageBox(QMessageBox.Icon.Information, "No language model",
+                          "Inkling needs a language model to suggest text.", parent=parent)
+        box.setInformativeText(f"{message}\n\nYou can write without suggestions, or open a model folder "
+                               "(a folder with config.json, tokenizer.json and model.safetensors).")
+        open_button = box.addButton("Open Model Folder…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Write Without Suggestions", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return box.clickedButton() is open_button
+
+    def choose_encoding(self, parent: QWidget | None, file_name: str, problem: str,
+                        encodings: Sequence[str]) -> str | None:
+        encoding, ok = QInputDialog.getItem(
+            parent, "Not UTF-8",
+            f"{problem}\n\nOpen “{file_name}” with another encoding? Saving keeps that encoding.",
+            list(encodings), 0, False)
+        return encoding if ok else None
+
+    def confirm_large_file(self, parent: QWidget | None, file_name: str, size_bytes: int) -> bool:
+        answer = QMessageBox.question(
+            parent, "Large file",
+            f"“{file_name}” is {size_bytes / 2**20:.0f} MiB. Opening it may take a moment; suggestions will use "
+            "only the text near the cursor.\n\nOpen it?")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def offer_restore(self, parent: QWidget | None, documents: Sequence[RecoveredDocument]) -> bool:
+        """True: restore the newest; False: discard them all."""
+        import time
+
+        newest = documents[0]
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(newest.saved_at))
+        more = f"\n\n{len(documents) - 1} older unsaved document(s) will be kept for later." \
+            if len(documents) > 1 else ""
+        box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work",
+                          f"Inkling did not close properly. Restore the unsaved text of “{newest.title}” "
+                          f"from {when}?{more}", parent=parent)
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(restore)
+        box.exec()
+        return box.clickedButton() is restore
+
+    def confirm_save_as_utf8(self, parent: QWidget | None, message: str) -> bool:
+        answer = QMessageBox.question(parent, "Cannot save in this encoding", f"{message}\n\nSave as UTF-8?")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def edit_decoding(self, parent: QWidget | None, settings: DecodingSettings,
+                      debounce_ms: int) -> tuple[DecodingSettings, int] | None:
+        from gui.dialogs.decoding_dialog import edit_decoding
+
+        return edit_decoding(parent, settings, debounce_ms)
+
+    def show_shortcuts(self, parent: QWidget | None) -> None:
+        from gui.dialogs.shortcuts_dialog import ShortcutsDialog
+
+        ShortcutsDialog(parent).exec()
+
+    def show_about(self, parent: QWidget | None, model) -> None:
+        from gui.dialogs.about_dialog import AboutDialog
+
+        AboutDialog(model, parent).exec()

@@ -1,0 +1,153 @@
+"""Reading and writing documents without ever losing text.
+
+Saving is atomic: the new content goes to a temporary file in the same folder, is flushed to disk, and only then
+replaces the old file with ``os.replace``. A failure at any point leaves the old file exactly as it was.
+
+Reading is strict: UTF-8 (with or without a byte-order mark) opens directly; anything else raises
+``NotUtf8Error`` so the caller can ask the user for a fallback encoding instead of silently mangling the text.
+Line endings are remembered so a Windows file is saved back with ``\\r\\n``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+# Above this size the user is asked before opening: the editor copes, but it takes a moment.
+LARGE_FILE_BYTES = 8 * 1024 * 1024
+# Above this size the file is refused: a plain-text editor holding it would be unusable.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+# Encodings offered when a file is not UTF-8; latin-1 decodes any bytes, so it always works.
+FALLBACK_ENCODINGS = ("cp1252", "latin-1", "utf-16", "mac_roman")
+_BINARY_SNIFF_BYTES = 8192
+
+
+class DocumentError(Exception):
+    """A document cannot be read or written; the message is meant for the user."""
+
+
+class NotUtf8Error(DocumentError):
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self.offset = offset
+        super().__init__(f"{path.name} is not valid UTF-8 (the first bad byte is at offset {offset}).")
+
+
+class BinaryFileError(DocumentError):
+    pass
+
+
+class FileTooLargeError(DocumentError):
+    pass
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    path: Path
+    text: str  # with "\n" line endings, as the editor holds it
+    encoding: str  # what to save it back with
+    newline: str  # "\n" or "\r\n"
+    size_bytes: int
+
+
+def file_size(path: Path) -> int:
+    return Path(path).stat().st_size
+
+
+def read_document(path: str | os.PathLike, encoding: str | None = None) -> LoadedDocument:
+    """Read a text file; ``encoding`` None means UTF-8 or fail with ``NotUtf8Error``."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise FileTooLargeError(
+                f"{path.name} is {size / 2**20:.0f} MiB; Inkling opens plain-text files up to "
+                f"{MAX_FILE_BYTES // 2**20} MiB."
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    if encoding is None or encoding.replace("-", "").lower() in ("utf8", "utf8sig"):
+        if b"\x00" in data[:_BINARY_SNIFF_BYTES] and not _has_utf16_bom(data):
+            raise BinaryFileError(f"{path.name} looks like a binary file (it contains NUL bytes), not text.")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise NotUtf8Error(path, exc.start) from exc
+        encoding = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+    else:
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise DocumentError(f"{path.name} cannot be read as {encoding}: {exc}") from exc
+    newline = "\r\n" if "\r\n" in text[:65536] else "\n"
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return LoadedDocument(path, text, encoding, newline, size)
+
+
+def _has_utf16_bom(data: bytes) -> bool:
+    return data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+
+
+def encode_document(text: str, encoding: str = "utf-8", newline: str = "\n") -> bytes:
+    """The bytes to save; raises ``DocumentError`` naming the first character the encoding cannot hold."""
+    if newline != "\n":
+        text = text.replace("\n", newline)
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end]
+        raise DocumentError(
+            f"The text contains {bad!r}, which {encoding} cannot store; save it as UTF-8 instead."
+        ) from exc
+
+
+def write_document(path: str | os.PathLike, text: str, encoding: str = "utf-8", newline: str = "\n") -> None:
+    atomic_write_bytes(path, encode_document(text, encoding, newline))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers and crashes see either the old file or the new one."""
+    target = Path(os.path.realpath(path))  # write through a symlink, keep the link
+    folder = target.parent
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    try:
+        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise DocumentError(f"Cannot save {target}: {exc.strerror or exc}") from exc
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if mode is not None:
+            os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        if isinstance(exc, OSError):
+            raise DocumentError(f"Cannot save {target}: {exc.strerror or exc}. The old file is unchanged.") from exc
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX only; Windows has no directory handles to sync)."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

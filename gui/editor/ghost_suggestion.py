@@ -1,0 +1,162 @@
+"""The state of one suggestion, with no Qt: what was streamed, the alternatives, what the user already took.
+
+A suggestion continues the text at ``anchor``. As the user types characters that match it (or accepts a word),
+they move into ``consumed``; what is still shown is the chosen candidate minus that prefix. Candidates that no
+longer agree with what was typed drop out.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from engine.decoding.results import Completion, StreamEvent
+
+_NEXT_WORD = re.compile(r"\s*(?:\w+|[^\w\s]+)|\s+")
+# Control characters (other than tab and newline) and U+FFFD (undecodable bytes) are never worth inserting.
+_UNWANTED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]")
+
+
+def clean(text: str) -> str:
+    """What of a model's text may be shown and inserted; removing characters one by one keeps the pieces of a
+    continuation adding up to the cleaned whole."""
+    return _UNWANTED.sub("", text)
+
+
+@dataclass(frozen=True)
+class GhostSegment:
+    """A piece of the continuation and the log-probability of the token that produced it (None: unknown)."""
+
+    text: str
+    logprob: float | None = None
+
+    @property
+    def probability(self) -> float | None:
+        return None if self.logprob is None else math.exp(self.logprob)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One continuation the user can take: its full text from the anchor, and its pieces for shading."""
+
+    text: str
+    segments: tuple[GhostSegment, ...]
+    logprob: float | None = None  # of the whole continuation, when the stream has finished
+
+
+def next_word_length(text: str) -> int:
+    """How much of ``text`` Ctrl+Right takes: leading spaces plus one word, or one run of punctuation."""
+    match = _NEXT_WORD.match(text)
+    return match.end() if match else len(text)
+
+
+class GhostSuggestion:
+    def __init__(self, request_id: int, anchor: int) -> None:
+        self.request_id = request_id
+        self.anchor = anchor  # document position the continuation starts at
+        self.consumed = ""  # continuation text already in the document
+        self.finished = False
+        self._streamed: list[GhostSegment] = []
+        self._streamed_text = ""
+        self._alternatives: list[Candidate] = []
+        self._chosen_text: str | None = None  # the candidate the user cycled to, by text
+
+    # --- feeding it ------------------------------------------------------------------------------------
+
+    def apply_stream(self, event: StreamEvent) -> None:
+        text = clean(event.text)
+        if not event.replaces and text.startswith(self._streamed_text):
+            added = text[len(self._streamed_text):]
+            if added:
+                self._streamed.append(GhostSegment(added, event.token_logprob))
+        else:  # beam search switched hypothesis: the per-token breakdown of the new text is not known yet
+            self._streamed = [GhostSegment(text, None)] if text else []
+        self._streamed_text = text
+
+    def apply_completions(self, completions: tuple[Completion, ...] | list[Completion]) -> None:
+        self.finished = True
+        seen = set()
+        alternatives = []
+        for completion in completions:
+            text = clean(completion.text)
+            if not text or text in seen:
+                continue
+            seen.add(text)
+            alternatives.append(Candidate(text, _segments_of(completion, text), completion.logprob))
+        if alternatives:
+            self._alternatives = alternatives
+
+    # --- reading it ------------------------------------------------------------------------------------
+
+    def candidates(self) -> list[Candidate]:
+        """Continuations still consistent with what the user typed, best first, each with something left."""
+        pool = self._alternatives or (
+            [Candidate(self._streamed_text, tuple(self._streamed))] if self._streamed_text else []
+        )
+        return [c for c in pool if c.text.startswith(self.consumed) and len(c.text) > len(self.consumed)]
+
+    def chosen_index(self) -> int:
+        candidates = self.candidates()
+        for index, candidate in enumerate(candidates):
+            if candidate.text == self._chosen_text:
+                return index
+        return 0
+
+    def chosen(self) -> Candidate | None:
+        candidates = self.candidates()
+        return candidates[self.chosen_index()] if candidates else None
+
+    def visible_text(self) -> str:
+        chosen = self.chosen()
+        return chosen.text[len(self.consumed):] if chosen else ""
+
+    def visible_segments(self) -> list[GhostSegment]:
+        """The chosen candidate's pieces with the consumed prefix cut away."""
+        chosen = self.chosen()
+        if chosen is None:
+            return []
+        return remaining_segments(chosen, len(self.consumed))
+
+    # --- changing it -----------------------------------------------------------------------------------
+
+    def consume(self, typed: str) -> bool:
+        """The user typed ``typed``; True (and remembered) when it matches the start of the visible text."""
+        visible = self.visible_text()
+        if not typed or not visible.startswith(typed):
+            return False
+        chosen = self.chosen()
+        self.consumed += typed
+        if chosen is not None:
+            self._chosen_text = chosen.text
+        return True
+
+    def choose(self, index: int) -> None:
+        candidates = self.candidates()
+        if candidates:
+            self._chosen_text = candidates[index % len(candidates)].text
+
+    def cycle(self, step: int) -> None:
+        self.choose(self.chosen_index() + step)
+
+
+def remaining_segments(candidate: Candidate, skip: int) -> list[GhostSegment]:
+    segments = list(candidate.segments)
+    if "".join(s.text for s in segments) != candidate.text:
+        segments = [GhostSegment(candidate.text, None)]
+    result = []
+    for segment in segments:
+        if skip >= len(segment.text):
+            skip -= len(segment.text)
+            continue
+        result.append(GhostSegment(segment.text[skip:], segment.logprob))
+        skip = 0
+    return result
+
+
+def _segments_of(completion: Completion, text: str) -> tuple[GhostSegment, ...]:
+    texts, logprobs = completion.token_texts, completion.token_logprobs
+    if texts and len(texts) == len(logprobs) and "".join(texts) == completion.text:
+        pieces = [(clean(t), lp) for t, lp in zip(texts, logprobs)]
+        return tuple(GhostSegment(t, lp) for t, lp in pieces if t)
+    return (GhostSegment(text, None),)

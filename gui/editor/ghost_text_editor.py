@@ -1,0 +1,479 @@
+"""``GhostTextEditor``: a plain-text editor that shows the model's suggestion as grey text after the cursor.
+
+The ghost text is laid out as the cursor block's *pre-edit area* (the mechanism input methods use for text that
+is being composed): Qt lays it out inline, wraps it, pushes the rest of the line and the following lines aside, and
+draws it with our grey format, yet it is never part of the document. So it cannot enter the undo stack, the saved
+file or the clipboard, and painting it needs no geometry of our own.
+
+The editor decides *when* a suggestion is wanted (debounce after typing, Ctrl+Space) and what keys do with one;
+it does not know about the engine. It emits ``suggestionWanted`` and ``suggestionCancelled``; whoever owns the
+engine answers with ``begin_request`` and then ``show_stream`` / ``show_completions`` for that request id. Events
+for any other id are dropped, so a stale suggestion can never appear.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QInputMethodEvent,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    QPalette,
+    QTextCharFormat,
+    QTextCursor,
+    QTextLayout,
+)
+from PySide6.QtWidgets import QPlainTextEdit, QWidget
+
+from engine.decoding.results import Completion, StreamEvent
+from gui.editor.context_window import qt_length, text_before, text_just_before
+from gui.editor.ghost_suggestion import GhostSuggestion, next_word_length
+
+DEFAULT_DEBOUNCE_MS = 120
+STREAM_REDRAW_MS = 10
+_LINE_SEPARATOR = "\u2028"  # breaks a line inside one QTextLayout
+
+
+def default_editor_font(point_size: int | None = None) -> QFont:
+    font = QFontDatabase.systemFont(QFontDatabase.SystemFont.GeneralFont)
+    font.setPointSize(point_size or max(12, font.pointSize() + 2))
+    font.setStyleHint(QFont.StyleHint.SansSerif)
+    return font
+
+
+class GhostTextEditor(QPlainTextEdit):
+    suggestionWanted = Signal()  # ask the engine for a continuation of the text before the cursor
+    suggestionCancelled = Signal()  # the running request is no longer wanted
+    ghostChanged = Signal()  # what is shown (or the alternatives) changed
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("editor")
+        self._ghost: GhostSuggestion | None = None
+        self._pending_request: int | None = None  # the only request id whose events are accepted
+        self._enabled = True
+        self._confidence_shading = False
+        self._own_edit = False  # True while the editor itself inserts accepted text
+        self._ghost_block_number: int | None = None  # where the pre-edit area currently is
+        self._revision_seen = self.document().revision()
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEFAULT_DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._debounce_elapsed)
+        # Streamed tokens are drawn at most once per frame: when they arrive faster than that, laying out the
+        # ghost text for each one would keep the UI thread busy for nothing.
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(STREAM_REDRAW_MS)
+        self._redraw.timeout.connect(self._render)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.setFont(default_editor_font())
+        self.document().setDocumentMargin(18)
+        self.document().setModified(False)  # a margin change counts as a modification in Qt
+        self.setTabChangesFocus(False)
+        self.document().contentsChange.connect(self._on_contents_change)
+        self.cursorPositionChanged.connect(self._on_cursor_moved)
+        self.selectionChanged.connect(self._on_selection_changed)
+
+    # --- what tests and the rest of the app read --------------------------------------------------------
+
+    def ghost_text(self) -> str:
+        """The suggestion currently shown after the cursor ("" when none)."""
+        if self._ghost is None or not self._enabled:
+            return ""
+        return self._ghost.visible_text()
+
+    @property
+    def suggestion(self) -> GhostSuggestion | None:
+        return self._ghost
+
+    @property
+    def pending_request(self) -> int | None:
+        return self._pending_request
+
+    def suggestions_enabled(self) -> bool:
+        return self._enabled
+
+    def debounce_ms(self) -> int:
+        return self._debounce.interval()
+
+    def can_suggest(self) -> bool:
+        """Suggestions are on, nothing is selected, the editor is writable, the cursor ends its line (only
+        spaces after it) and there is some text before it."""
+        if not self._enabled or self.isReadOnly():
+            return False
+        cursor = self.textCursor()
+        if cursor.hasSelection():
+            return False
+        block = cursor.block()
+        after = block.text()[cursor.positionInBlock():]
+        if after.strip():
+            return False
+        return cursor.position() > 0 and bool(text_just_before(self.document(), cursor.position(), 256).strip())
+
+    def prompt_text(self) -> str:
+        """The text a suggestion continues: the window before the cursor."""
+        return text_before(self.document(), self.textCursor().position())
+
+    # --- configuration ---------------------------------------------------------------------------------
+
+    def set_debounce_ms(self, milliseconds: int) -> None:
+        self._debounce.setInterval(max(0, int(milliseconds)))
+
+    def set_suggestions_enabled(self, enabled: bool) -> None:
+        if enabled == self._enabled:
+            return
+        self._enabled = enabled
+        if not enabled:
+            self.dismiss()
+
+    def set_confidence_shading(self, enabled: bool) -> None:
+        self._confidence_shading = enabled
+        self._render()
+
+    def confidence_shading(self) -> bool:
+        return self._confidence_shading
+
+    # --- the request lifecycle (called by the suggestion controller) -------------------------------------
+
+    def begin_request(self, request_id: int) -> None:
+        """A request for the text before the cursor was made; only its events will be shown."""
+        self._clear_ghost(cancel=False)
+        self._pending_request = request_id
+        self._ghost = GhostSuggestion(request_id, self.textCursor().position())
+
+    def show_stream(self, request_id: int, event: StreamEvent) -> None:
+        if not self._accepts(request_id):
+            return
+        self._ghost.apply_stream(event)
+        if not self._redraw.isActive():
+            self._redraw.start()
+
+    def show_completions(self, request_id: int, completions: tuple[Completion, ...], cancelled: bool) -> None:
+        if not self._accepts(request_id):
+            return
+        self._pending_request = None
+        if cancelled:
+            self._clear_ghost(cancel=False)
+            return
+        self._ghost.apply_completions(completions)
+        if not self._ghost.candidates():
+            self._clear_ghost(cancel=False)
+            return
+        self._render()
+
+    def request_failed(self, request_id: int) -> None:
+        if request_id == self._pending_request:
+            self._pending_request = None
+            self._clear_ghost(cancel=False)
+
+    def _accepts(self, request_id: int) -> bool:
+        if request_id != self._pending_request or self._ghost is None:
+            return False
+        if self.textCursor().position() != self._expected_cursor() or self.textCursor().hasSelection():
+            self.dismiss()  # the cursor left the suggestion's place without us noticing
+            return False
+        return True
+
+    def _expected_cursor(self) -> int:
+        return self._ghost.anchor + qt_length(self._ghost.consumed)
+
+    # --- user commands ---------------------------------------------------------------------------------
+
+    def request_suggestion_now(self) -> None:
+        """Ctrl+Space: ask at once, even without typing first."""
+        self._debounce.stop()
+        self.dismiss()
+        if self.can_suggest():
+            self.suggestionWanted.emit()
+
+    def dismiss(self) -> None:
+        """Esc: hide the suggestion and stop its generation."""
+        self._debounce.stop()
+        self._clear_ghost(cancel=True)
+
+    def accept_all(self) -> bool:
+        """Tab: insert the whole visible suggestion as one undo step."""
+        text = self.ghost_text()
+        if not text:
+            return False
+        self._insert_suggested(text)
+        self._clear_ghost(cancel=True)
+        self._restart_debounce()
+        return True
+
+    def accept_next_word(self) -> bool:
+        """Ctrl+Right: insert the suggestion's next word; the rest stays shown."""
+        text = self.ghost_text()
+        if not text:
+            return False
+        word = text[: next_word_length(text)]
+        self._insert_suggested(word)
+        self._ghost.consume(word)
+        self._after_consumed()
+        return True
+
+    def cycle_alternatives(self, step: int) -> bool:
+        """Alt+] / Alt+[: show the next or previous alternative."""
+        if self._ghost is None or len(self._ghost.candidates()) < 2:
+            return False
+        self._ghost.cycle(step)
+        self._render()
+        return True
+
+    def choose_alternative(self, index: int) -> None:
+        if self._ghost is not None:
+            self._ghost.choose(index)
+            self._render()
+
+    def insert_alternative(self, index: int) -> bool:
+        """Insert candidate ``index`` (as listed by ``suggestion.candidates()``) as one undo step."""
+        if self._ghost is None:
+            return False
+        candidates = self._ghost.candidates()
+        if not 0 <= index < len(candidates):
+            return False
+        self._ghost.choose(index)
+        return self.accept_all()
+
+    def _insert_suggested(self, text: str) -> None:
+        self._remove_ghost_layout()
+        cursor = self.textCursor()
+        self._own_edit = True
+        try:
+            cursor.beginEditBlock()  # one undo step, never merged with the typing before it
+            cursor.insertText(text)
+            cursor.endEditBlock()
+            self.setTextCursor(cursor)
+        finally:
+            self._own_edit = False
+            self._revision_seen = self.document().revision()
+        self.ensureCursorVisible()
+
+    def _after_consumed(self) -> None:
+        if self._ghost is not None and not self._ghost.visible_text():
+            if self._pending_request is None:  # finished and fully taken: time for the next one
+                self._clear_ghost(cancel=False)
+                self._restart_debounce()
+            return
+        self._render()
+
+    # --- Qt events -------------------------------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if self._handle_ghost_key(event):
+            event.accept()
+            return
+        typed = event.text()
+        modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier & ~Qt.KeyboardModifier.ShiftModifier
+        if self._ghost is not None and typed and typed.isprintable() and not modifiers:
+            visible = self.ghost_text()
+            if visible.startswith(typed):
+                self._remove_ghost_layout()
+                self._own_edit = True
+                try:
+                    super().keyPressEvent(event)
+                finally:
+                    self._own_edit = False
+                    self._revision_seen = self.document().revision()
+                self._ghost.consume(typed)
+                self._after_consumed()
+                return
+        self._remove_ghost_layout()  # Qt edits the document with no pre-edit area in the way
+        super().keyPressEvent(event)
+        self._render()
+
+    def _handle_ghost_key(self, event: QKeyEvent) -> bool:
+        key, modifiers = event.key(), event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        none, ctrl, alt = Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.AltModifier
+        if key == Qt.Key.Key_Space and modifiers == ctrl:
+            self.request_suggestion_now()
+            return True
+        if not self.ghost_text():
+            if key == Qt.Key.Key_Escape and self._pending_request is not None:
+                self.dismiss()
+                return True
+            return False
+        if key == Qt.Key.Key_Tab and modifiers == none:
+            return self.accept_all()
+        if key == Qt.Key.Key_Right and modifiers == ctrl:
+            return self.accept_next_word()
+        if key == Qt.Key.Key_Escape and modifiers == none:
+            self.dismiss()
+            return True
+        if modifiers & alt and key in (Qt.Key.Key_BracketRight, Qt.Key.Key_BracketLeft):
+            self.cycle_alternatives(1 if key == Qt.Key.Key_BracketRight else -1)
+            return True
+        return False
+
+    def event(self, event: QEvent) -> bool:
+        # Tab must reach keyPressEvent even though QWidget would use it to move the focus.
+        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent) and self.ghost_text()
+                and self._is_ghost_command(event)):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def _is_ghost_command(self, event: QKeyEvent) -> bool:
+        combo = event.keyCombination().toCombined()
+        return any(QKeySequence(combo).matches(QKeySequence(s)) == QKeySequence.SequenceMatch.ExactMatch
+                   for s in ("Tab", "Ctrl+Right", "Esc", "Alt+]", "Alt+[", "Ctrl+Space"))
+
+    def inputMethodEvent(self, event: QInputMethodEvent) -> None:
+        # Some platforms deliver ordinary typing as committed input-method text instead of key presses.
+        committed = event.commitString()
+        if self._ghost is not None and committed and not event.preeditString() and self.ghost_text().startswith(committed):
+            self._remove_ghost_layout()
+            self._own_edit = True
+            try:
+                super().inputMethodEvent(event)
+            finally:
+                self._own_edit = False
+                self._revision_seen = self.document().revision()
+            self._ghost.consume(committed)
+            self._after_consumed()
+            return
+        if event.preeditString():
+            self.dismiss()  # a real composition owns the pre-edit area
+        self._remove_ghost_layout()
+        super().inputMethodEvent(event)
+        self._render()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.dismiss()
+        super().mousePressEvent(event)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange):
+            self._render()
+
+    # --- reacting to changes ---------------------------------------------------------------------------
+
+    def _on_contents_change(self, position: int, removed: int, added: int) -> None:
+        if self._own_edit:
+            return
+        # Anything that edits the document other than typing into the suggestion: the suggestion is stale.
+        self._clear_ghost(cancel=True)
+        self._restart_debounce()
+
+    def _on_cursor_moved(self) -> None:
+        if self._own_edit:
+            return  # the editor moves the cursor itself while inserting accepted text
+        revision = self.document().revision()
+        edited = revision != self._revision_seen
+        self._revision_seen = revision
+        if self._ghost is not None and self.textCursor().position() != self._expected_cursor():
+            self._clear_ghost(cancel=True)
+        if not edited:
+            self._debounce.stop()  # moving around is not asking for a suggestion
+
+    def _on_selection_changed(self) -> None:
+        if self.textCursor().hasSelection():
+            self._debounce.stop()
+            self._clear_ghost(cancel=True)
+
+    def _restart_debounce(self) -> None:
+        if self._enabled:
+            self._debounce.start()
+
+    def _debounce_elapsed(self) -> None:
+        if self.can_suggest():
+            self.suggestionWanted.emit()
+
+    def _clear_ghost(self, cancel: bool) -> None:
+        had_request = self._pending_request is not None
+        had_ghost = self._ghost is not None
+        self._ghost = None
+        self._pending_request = None
+        self._remove_ghost_layout()
+        if cancel and had_request:
+            self.suggestionCancelled.emit()
+        if had_ghost:
+            self.ghostChanged.emit()
+
+    # --- drawing ---------------------------------------------------------------------------------------
+
+    def _render(self) -> None:
+        """Put the visible suggestion into the cursor block's pre-edit area (or take it out)."""
+        self._redraw.stop()
+        self._remove_ghost_layout(notify=False)
+        segments = self._ghost.visible_segments() if self._ghost is not None and self._enabled else []
+        if segments and not self.textCursor().hasSelection():
+            cursor = self.textCursor()
+            block = cursor.block()
+            layout = block.layout()
+            offset = cursor.positionInBlock()
+            shown = "".join(s.text for s in segments).replace("\n", _LINE_SEPARATOR)
+            layout.setPreeditArea(offset, shown)
+            layout.setFormats(self._ghost_formats(segments, offset))
+            self._ghost_block_number = block.blockNumber()
+            self.document().markContentsDirty(block.position(), block.length())
+        self.ghostChanged.emit()
+
+    def _remove_ghost_layout(self, notify: bool = False) -> None:
+        number = self._ghost_block_number
+        self._ghost_block_number = None
+        if number is None or number >= self.document().blockCount():
+            return
+        block = self.document().findBlockByNumber(number)
+        layout = block.layout()
+        if layout is not None and layout.preeditAreaText():
+            layout.setPreeditArea(-1, "")
+            layout.clearFormats()
+            self.document().markContentsDirty(block.position(), block.length())
+        if notify:
+            self.ghostChanged.emit()
+
+    def _ghost_formats(self, segments, offset: int) -> list[QTextLayout.FormatRange]:
+        ranges = []
+        start = offset
+        for segment in segments:
+            length = qt_length(segment.text)
+            fmt = QTextCharFormat()
+            fmt.setForeground(self.ghost_color(segment.probability if self._confidence_shading else None))
+            fmt_range = QTextLayout.FormatRange()
+            fmt_range.start, fmt_range.length, fmt_range.format = start, length, fmt
+            ranges.append(fmt_range)
+            start += length
+        return ranges
+
+    def ghost_color(self, probability: float | None = None) -> QColor:
+        """Grey between text and background; with shading, confident tokens darker, doubtful ones fainter."""
+        palette = self.palette()
+        text = palette.color(QPalette.ColorRole.Text)
+        base = palette.color(QPalette.ColorRole.Base)
+        weight = 0.45 if probability is None else 0.18 + 0.5 * max(0.0, min(1.0, probability))
+        return QColor(
+            round(base.red() + (text.red() - base.red()) * weight),
+            round(base.green() + (text.green() - base.green()) * weight),
+            round(base.blue() + (text.blue() - base.blue()) * weight),
+        )
+
+    # --- housekeeping ----------------------------------------------------------------------------------
+
+    def replace_text(self, text: str) -> None:
+        """Load new content (New, Open, Restore): resets undo history and drops any suggestion."""
+        self.dismiss()
+        self._own_edit = True
+        try:
+            self.setPlainText(text)
+        finally:
+            self._own_edit = False
+            self._revision_seen = self.document().revision()
+        self._debounce.stop()
+
+    def set_point_size(self, size: int) -> None:
+        font = self.font()
+        font.setPointSize(size)
+        self.setFont(font)
+
+    def point_size(self) -> int:
+        return self.font().pointSize()
+
+    def move_cursor_to_end(self) -> None:
+        self.moveCursor(QTextCursor.MoveOperation.End)

@@ -1,0 +1,134 @@
+"""``EngineBridge``: the GUI's handle on the engine thread.
+
+``EngineWorker`` calls back on its own thread; this QObject lives in the GUI thread and re-emits each event through
+a queued signal, so every slot runs on the GUI thread and no widget is ever touched from the engine thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from engine.decoding.settings import DecodingSettings
+from engine.worker import EngineWorker
+from engine.worker_events import (
+    EngineError,
+    EngineWarning,
+    ModelLoaded,
+    ModelLoadFailed,
+    ModelLoadStarted,
+    ModelSnapshot,
+    SuggestionFinished,
+    SuggestionToken,
+    TaskFinished,
+    TaskProgress,
+    WorkerEvent,
+)
+
+WorkerFactory = Callable[[Callable[[WorkerEvent], None]], EngineWorker]
+
+
+class EngineBridge(QObject):
+    modelLoadStarted = Signal(object)  # ModelLoadStarted
+    modelLoaded = Signal(object)  # ModelLoaded
+    modelLoadFailed = Signal(object)  # ModelLoadFailed
+    suggestionToken = Signal(int, object)  # request id, StreamEvent
+    suggestionFinished = Signal(object)  # SuggestionFinished
+    engineWarning = Signal(str)
+    engineError = Signal(object)  # EngineError
+    taskProgress = Signal(object)  # TaskProgress
+    taskFinished = Signal(object)  # TaskFinished
+    busyChanged = Signal(bool)  # a model load is in progress or not
+    _arrived = Signal(object)  # from the engine thread, delivered queued
+
+    def __init__(self, worker_factory: WorkerFactory | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._arrived.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
+        self._worker = (worker_factory or EngineWorker)(self._on_worker_event)
+        self._loads_in_flight: set[int] = set()
+        self._closed = False
+        self._model: ModelLoaded | None = None
+
+    # --- requests (GUI thread) -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._worker.start()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._worker.shutdown(timeout)
+
+    def load_model(self, name_or_path: str, device: str = "auto") -> int:
+        request_id = self._worker.load_model(name_or_path, device)
+        self._loads_in_flight.add(request_id)
+        if len(self._loads_in_flight) == 1:
+            self.busyChanged.emit(True)
+        return request_id
+
+    def suggest(self, text: str, settings: DecodingSettings) -> int:
+        return self._worker.suggest(text, settings)
+
+    def cancel(self, request_id: int | None = None) -> None:
+        self._worker.cancel(request_id)
+
+    def submit(self, job) -> int:
+        return self._worker.submit(job)
+
+    @property
+    def model_info(self) -> ModelSnapshot | None:
+        return self._worker.model_info
+
+    @property
+    def current_model(self) -> ModelLoaded | None:
+        """The last ``ModelLoaded`` seen on the GUI thread (what the GUI shows), or None."""
+        return self._model
+
+    def is_loading(self) -> bool:
+        return bool(self._loads_in_flight)
+
+    def is_ready(self) -> bool:
+        return self._model is not None
+
+    # --- events ----------------------------------------------------------------------------------------
+
+    def _on_worker_event(self, event: WorkerEvent) -> None:
+        """Runs on the engine thread: hand the event over and return at once."""
+        if self._closed:
+            return
+        try:
+            self._arrived.emit(event)
+        except RuntimeError:  # the bridge was deleted while the engine was still finishing a token
+            pass
+
+    def _dispatch(self, event: WorkerEvent) -> None:
+        if isinstance(event, SuggestionToken):
+            self.suggestionToken.emit(event.request_id, event.event)
+        elif isinstance(event, SuggestionFinished):
+            self.suggestionFinished.emit(event)
+        elif isinstance(event, ModelLoaded):
+            self._model = event
+            self._end_load(event.request_id)
+            self.modelLoaded.emit(event)
+        elif isinstance(event, ModelLoadFailed):
+            self._end_load(event.request_id)
+            self.modelLoadFailed.emit(event)
+        elif isinstance(event, ModelLoadStarted):
+            self.modelLoadStarted.emit(event)
+        elif isinstance(event, EngineWarning):
+            self.engineWarning.emit(event.message)
+        elif isinstance(event, EngineError):
+            self._end_load(event.request_id)
+            self.engineError.emit(event)
+        elif isinstance(event, TaskProgress):
+            self.taskProgress.emit(event)
+        elif isinstance(event, TaskFinished):
+            self.taskFinished.emit(event)
+
+    def _end_load(self, request_id: int) -> None:
+        if request_id in self._loads_in_flight:
+            self._loads_in_flight.discard(request_id)
+            if not self._loads_in_flight:
+                self.busyChanged.emit(False)

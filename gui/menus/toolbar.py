@@ -1,0 +1,37 @@
+"""The toolbar: file basics, the suggestions switch, Suggest Now, and the Alternatives panel."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QStyle, QToolBar
+
+if TYPE_CHECKING:
+    from gui.main_window import MainWindow
+
+
+def build_toolbar(window: MainWindow) -> QToolBar:
+    bar = QToolBar("Main Toolbar", window)
+    bar.setObjectName("mainToolbar")
+    bar.setMovable(False)
+    bar.setIconSize(QSize(18, 18))
+    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    style = window.style()
+    for name, icon in (("file.new", QStyle.StandardPixmap.SP_FileIcon),
+                       ("file.open", QStyle.StandardPixmap.SP_DialogOpenButton),
+                       ("file.save", QStyle.StandardPixmap.SP_DialogSaveButton)):
+        action = window.actions[name]
+        action.setIcon(style.standardIcon(icon))
+        bar.addAction(action)
+    bar.addSeparator()
+    suggestions = window.actions["view.suggestions"]
+    suggestions.setToolTip("Suggestions on or off (Ctrl+Shift+Space)")
+    bar.addAction(suggestions)
+    suggest_now = window.add_action(None, "edit.suggest_now", "Suggest Now", window.editor.request_suggestion_now)
+    suggest_now.setToolTip("Ask for a suggestion at the cursor now (Ctrl+Space in the editor)")
+    bar.addAction(suggest_now)
+    bar.addSeparator()
+    bar.addAction(window.actions["view.alternatives"])
+    window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+    return bar

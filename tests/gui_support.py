@@ -1,0 +1,198 @@
+"""Helpers for the GUI tests: a ``Prompts`` that answers at once, a window factory, and an engine you can hold.
+
+Waiting is always done with ``qtbot.waitUntil`` / ``qtbot.waitSignal`` (they run a QEventLoop, which lets the engine
+thread have the GIL); never with ``QTest.qWait``, which keeps the GIL for the whole wait.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine.decoding.settings import DecodingSettings
+
+# Short, deterministic suggestions: greedy with no stop rule streams exactly max_new_tokens tokens.
+FAST_GREEDY = DecodingSettings(strategy="greedy", max_new_tokens=6, stop=None)
+FAST_BEAM = DecodingSettings(strategy="beam", num_beams=4, num_alternatives=3, max_new_tokens=5, stop=None)
+TEST_DEBOUNCE_MS = 15
+
+
+class FakePrompts:
+    """Stands in for ``gui.dialogs.prompts.Prompts``: records each question and gives the preset answer."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.save_changes_answer = "discard"
+        self.open_path: str | None = None
+        self.save_path: str | None = None
+        self.model_folder_path: str | None = None
+        self.encoding_answer: str | None = None
+        self.large_file_answer = True
+        self.restore_answer = True
+        self.save_as_utf8_answer = True
+        self.offer_model_folder_answer = False
+        self.decoding_answer = None
+
+    def _record(self, name: str, *details):
+        self.calls.append((name, *details))
+
+    def names(self) -> list[str]:
+        return [call[0] for call in self.calls]
+
+    def ask_save_changes(self, parent, document_name):
+        self._record("ask_save_changes", document_name)
+        return self.save_changes_answer
+
+    def open_file_path(self, parent, folder):
+        self._record("open_file_path", folder)
+        return self.open_path
+
+    def save_file_path(self, parent, suggested):
+        self._record("save_file_path", suggested)
+        return self.save_path
+
+    def model_folder(self, parent, folder):
+        self._record("model_folder", folder)
+        return self.model_folder_path
+
+    def error(self, parent, title, message):
+        self._record("error", title, message)
+
+    def offer_model_folder(self, parent, message):
+        self._record("offer_model_folder", message)
+        return self.offer_model_folder_answer
+
+    def choose_encoding(self, parent, file_name, problem, encodings):
+        self._record("choose_encoding", file_name, problem, tuple(encodings))
+        return self.encoding_answer
+
+    def confirm_large_file(self, parent, file_name, size_bytes):
+        self._record("confirm_large_file", file_name, size_bytes)
+        return self.large_file_answer
+
+    def offer_restore(self, parent, documents):
+        self._record("offer_restore", tuple(documents))
+        return self.restore_answer
+
+    def confirm_save_as_utf8(self, parent, message):
+        self._record("confirm_save_as_utf8", message)
+        return self.save_as_utf8_answer
+
+    def edit_decoding(self, parent, settings, debounce_ms):
+        self._record("edit_decoding", settings, debounce_ms)
+        return self.decoding_answer
+
+    def show_shortcuts(self, parent):
+        self._record("show_shortcuts")
+
+    def show_about(self, parent, model):
+        self._record("show_about", model)
+
+
+class GatedModel:
+    """Wraps a LanguageModel so each streamed token waits for the test to ``release`` it (from any thread).
+
+    It lets a test hold a generation in the middle, type, and check what the editor does, without any sleep."""
+
+    def __init__(self, lm) -> None:
+        self._lm = lm
+        self.gate = threading.Semaphore(0)
+        self.waiting = threading.Event()  # set while a token waits at the gate
+        self.open_all = threading.Event()
+        self.passed = 0  # tokens let through so far
+
+    def __getattr__(self, name):
+        return getattr(self._lm, name)
+
+    def release(self, tokens: int = 1) -> None:
+        for _ in range(tokens):
+            self.gate.release()
+
+    def open(self) -> None:
+        self.open_all.set()
+        self.gate.release()
+
+    def stream(self, text, settings=None):
+        for event in self._lm.stream(text, settings):
+            if not self.open_all.is_set():
+                self.waiting.set()
+                while not self.gate.acquire(timeout=0.05):
+                    if self.open_all.is_set():
+                        break
+                self.waiting.clear()
+            self.passed += 1
+            yield event
+
+
+def gated_worker_factory(holder: list):
+    """A worker factory whose loader wraps every model in ``GatedModel``; the models land in ``holder``."""
+    import engine
+    from engine.worker import EngineWorker
+
+    def loader(name, device):
+        gated = GatedModel(engine.load(name, device="cpu"))
+        holder.append(gated)
+        return gated
+
+    return lambda on_event: EngineWorker(on_event, loader=loader)
+
+
+@pytest.fixture
+def prompts() -> FakePrompts:
+    return FakePrompts()
+
+
+@pytest.fixture
+def app_dirs(tmp_path, monkeypatch) -> dict:
+    """Private settings, recovery and user-model folders for one test."""
+    dirs = {"config_dir": tmp_path / "config", "data_dir": tmp_path / "data"}
+    monkeypatch.setenv("INKLING_USER_MODELS", str(tmp_path / "user-models"))
+    return dirs
+
+
+@pytest.fixture
+def make_window(qtbot, app_dirs, prompts, tiny_gpt2_folder):
+    """``make_window(**overrides)`` -> a shown MainWindow on the tiny model, engine ready, suggestions fast."""
+    from gui import MainWindow
+
+    windows = []
+
+    def make(model: str | Path | None = tiny_gpt2_folder, settings: DecodingSettings | None = FAST_GREEDY,
+             wait_ready: bool = True, **kwargs):
+        options = {**app_dirs, "prompts": prompts, "debounce_ms": TEST_DEBOUNCE_MS, **kwargs}
+        window = MainWindow(str(model) if model is not None else None, **options)
+        windows.append(window)
+        qtbot.addWidget(window)
+        window.show()
+        if wait_ready:
+            qtbot.waitUntil(window.engine_ready, timeout=20000)
+        if settings is not None:
+            window.suggestions.set_settings(settings)
+        return window
+
+    yield make
+    for window in windows:
+        window.shutdown()
+
+
+def type_text(qtbot, editor, text: str) -> None:
+    from PySide6.QtTest import QTest
+
+    for char in text:
+        if char == "\n":
+            qtbot.keyClick(editor, "\r")
+        else:
+            QTest.keyClicks(editor, char)
+
+
+def wait_for_ghost(qtbot, editor, timeout: int = 10000) -> str:
+    qtbot.waitUntil(lambda: editor.ghost_text() != "", timeout=timeout)
+    return editor.ghost_text()
+
+
+def wait_until_finished(qtbot, window, timeout: int = 10000) -> None:
+    """Until the current suggestion has finished streaming (the editor waits for no request)."""
+    qtbot.waitUntil(lambda: window.editor.pending_request is None and window.editor.ghost_text() != "",
+                    timeout=timeout)

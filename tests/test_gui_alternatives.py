@@ -1,0 +1,94 @@
+# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
+"""The Alternatives panel: it lists the beam alternatives with probabilities, follows the editor live, and
+inserts the chosen one on click, Enter or Ctrl+N; the View menu shows and hides it."""
+
+from __future__ import annotations
+
+import pytest
+from gui_support import (  # noqa: F401 - fixtures
+    FAST_BEAM,
+    app_dirs,
+    make_window,
+    prompts,
+    type_text,
+    wait_until_finished,
+)
+from PySide6.QtCore import Qt
+
+PROMPT = "The quick brown fox"
+
+
+@pytest.fixture
+def window_with_alternatives(qtbot, make_window):
+    window = make_window(settings=FAST_BEAM)
+    type_text(qtbot, window.editor, PROMPT)
+    wait_until_finished(qtbot, window)
+    qtbot.waitUntil(lambda: window.alternatives.list.count() >= 2, timeout=5000)
+    return window
+
+
+def test_panel_lists_the_alternatives_with_probabilities(window_with_alternatives):
+    window = window_with_alternatives
+    panel = window.alternatives
+    candidates = window.editor.suggestion.candidates()
+    assert panel.candidate_texts() == [c.text for c in candidates]
+    assert panel.list.count() == len(candidates)
+    shares = [panel.list.item(row).data(Qt.ItemDataRole.UserRole + 2) for row in range(panel.list.count())]
+    assert all(0 < share <= 1 for share in shares)
+    assert sum(shares) == pytest.approx(1.0)
+    assert shares == sorted(shares, reverse=True)  # best first, as beam search ranks them
+
+
+def test_clicking_an_alternative_inserts_it(qtbot, window_with_alternatives):
+    window = window_with_alternatives
+    panel = window.alternatives
+    second = panel.candidate_texts()[1]
+    rect = panel.list.visualItemRect(panel.list.item(1))
+    qtbot.mouseClick(panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.editor.toPlainText() == PROMPT + second
+    window.editor.undo()
+    assert window.editor.toPlainText() == PROMPT  # one undo step
+
+
+def test_enter_inserts_the_current_alternative(qtbot, window_with_alternatives):
+    window = window_with_alternatives
+    panel = window.alternatives
+    last = panel.candidate_texts()[-1]
+    panel.list.setCurrentRow(panel.list.count() - 1)
+    qtbot.keyClick(panel.list, Qt.Key.Key_Return)
+    assert window.editor.toPlainText() == PROMPT + last
+
+
+def test_ctrl_number_inserts_that_alternative_from_the_editor(qtbot, window_with_alternatives):
+    window = window_with_alternatives
+    second = window.alternatives.candidate_texts()[1]
+    shortcut = window.alternatives.shortcuts[1]
+    assert shortcut.key().toString() == "Ctrl+2"
+    shortcut.activated.emit()  # what Qt does when Ctrl+2 is pressed in the window
+    assert window.editor.toPlainText() == PROMPT + second
+
+
+def test_panel_follows_cycling_and_empties_when_the_suggestion_goes(qtbot, window_with_alternatives):
+    window = window_with_alternatives
+    editor = window.editor
+    chosen_role = Qt.ItemDataRole.UserRole + 3
+    panel = window.alternatives
+    assert panel.list.item(0).data(chosen_role)
+    editor.cycle_alternatives(1)
+    assert panel.list.item(1).data(chosen_role) and not panel.list.item(0).data(chosen_role)
+    qtbot.keyClick(editor, Qt.Key.Key_Escape)
+    assert panel.list.count() == 0
+    assert not panel.empty_label.isHidden()
+
+
+def test_view_menu_toggles_the_panel_and_remembers_it(qtbot, make_window):
+    window = make_window()
+    action = window.actions["view.alternatives"]
+    assert window.alternatives.isVisible()
+    action.trigger()
+    assert not window.alternatives.isVisible()
+    assert window.app_settings.alternatives_visible is False
+    window.shutdown()
+    again = make_window()
+    assert not again.alternatives.isVisible()
+    assert not again.actions["view.alternatives"].isChecked()
