@@ -224,6 +224,8 @@ def _add_eval_parser(subparsers) -> None:
                         help="suggestions are cut to N words for both predictors (default: 3)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--update-card", action="store_true",
+                        help="also write the figures into the model folder's README.md (model card)")
     parser.set_defaults(func=run_eval)
 
 
@@ -254,10 +256,18 @@ def run_eval(args: argparse.Namespace) -> int:
     meter.finish()
     report.baseline_source = source
     report.notes[:0] = notes
+    table = _format_report(report, lm, args)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        print(_format_report(report, lm, args))
+        print(table)
+    if args.update_card:
+        if lm.path is None:
+            raise InklingError("--update-card needs a model folder")
+        command = shlex.join(["inkling", "eval", "--model", args.model, "--text", *args.text,
+                              "--max-chars", str(args.max_chars), "--max-words", str(args.max_words)])
+        card = evaluation.update_model_card(lm.path, f"`{command}`\n\n```\n{table}\n```")
+        print(f"figures written to {card}", file=sys.stderr)
     return 0
 
 

@@ -220,3 +220,20 @@ def evaluate_model(lm, texts: list[EvalText], baseline: WordTrigramModel | None 
             )
     return report
 
+
+
+CARD_SECTION = "## Evaluation (inkling eval)"
+
+
+def update_model_card(folder: Path, section_body: str) -> Path:
+    """Put ``section_body`` under the card's evaluation heading, replacing an earlier one (the rest is kept)."""
+    card = Path(folder) / "README.md"
+    text = card.read_text(encoding="utf-8") if card.is_file() else ""
+    before, found, after = text.partition(CARD_SECTION)
+    rest = ""
+    if found:
+        following = after.find("\n## ")
+        rest = after[following:] if following >= 0 else ""
+    section = f"{CARD_SECTION}\n\n{section_body.strip()}\n"
+    card.write_text(before.rstrip() + "\n\n" + section + rest, encoding="utf-8")
+    return card
