@@ -17,6 +17,7 @@ from engine.training.keystrokes import (
     LanguageModelSuggester,
     exact_match_rates,
     simulate_typing,
+    trim_to_words,
     word_starts,
     word_units,
 )
@@ -173,6 +174,12 @@ def test_a_model_that_memorised_the_text_gets_a_high_ksr_and_low_bits(memorised_
     assert report.ksr > 0.8
     assert report.typed_characters <= 3
     assert lm.bits_per_byte(TEXT) < 0.3
+
+
+def test_stopping_a_suggestion_after_enough_words_gives_the_same_text(tiny_gpt2):
+    full, early = LanguageModelSuggester(tiny_gpt2), LanguageModelSuggester(tiny_gpt2, max_words=2)
+    for end in range(1, 60, 7):
+        assert trim_to_words(early(TEXT[:end]), 2) == trim_to_words(full(TEXT[:end]), 2)
 
 
 def test_a_random_model_barely_helps(tiny_gpt2):

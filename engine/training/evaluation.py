@@ -204,7 +204,7 @@ def evaluate_model(lm, texts: list[EvalText], baseline: WordTrigramModel | None 
     """The model's and the baseline's figures on ``texts`` (see the module docstring)."""
     if not texts:
         raise ValueError("no evaluation text")
-    suggester = LanguageModelSuggester(lm, max_new_tokens=suggestion_tokens(max_words))
+    suggester = LanguageModelSuggester(lm, max_new_tokens=suggestion_tokens(max_words), max_words=max_words)
 
     def model_bits(text: str) -> float:
         return lm.bits_per_byte(text) * len(text.encode("utf-8"))

@@ -201,12 +201,15 @@ def suggestion_tokens(max_words: int | None) -> int:
 class LanguageModelSuggester:
     """An ``engine.LanguageModel`` as a ``Suggester``: its best greedy continuation, with token healing.
 
-    ``max_new_tokens`` bounds the work per suggestion; the simulation cuts the text to whole word units anyway.
+    ``max_new_tokens`` bounds the work per suggestion. With ``max_words`` the generation stops as soon as that many
+    whole word units are out (the next one has begun), since the simulation would cut the rest anyway; greedy
+    decoding makes that the same text, sooner.
     """
 
     def __init__(self, lm, max_new_tokens: int = suggestion_tokens(DEFAULT_MAX_WORDS),
-                 settings: DecodingSettings | None = None) -> None:
+                 settings: DecodingSettings | None = None, max_words: int | None = None) -> None:
         self.lm = lm
+        self.max_words = max_words
         self.settings = settings or DecodingSettings(
             strategy="greedy", max_new_tokens=max_new_tokens, token_healing=True, stop=None
         )
@@ -214,5 +217,18 @@ class LanguageModelSuggester:
     def __call__(self, prefix: str) -> str:
         if not prefix and self.lm.eos_token_id is None:
             return ""  # nothing to condition on
-        completions = self.lm.complete(prefix, self.settings)
-        return completions[0].text if completions else ""
+        if self.max_words is None or self.settings.strategy != "greedy":
+            completions = self.lm.complete(prefix, self.settings)
+            return completions[0].text if completions else ""
+        text = ""
+        stream = self.lm.stream(prefix, self.settings)
+        try:
+            for event in stream:
+                if event.done:
+                    return event.completions[0].text if event.completions else event.text
+                text = event.text
+                if len(word_units(text)) > self.max_words:
+                    break
+        finally:
+            stream.close()
+        return text
