@@ -175,7 +175,11 @@ def exact_match_rates(
     max_positions: int | None = None,
     context_chars: int = DEFAULT_CONTEXT_CHARS,
 ) -> dict[int, float]:
-    """ExactMatch@N for each N in ``ns``: the share of word starts where the next N words are suggested exactly."""
+    """ExactMatch@N for each N in ``ns``: the share of word starts where the next N words are suggested exactly.
+
+    The suggester's text is used whole, so it must offer at least ``max(ns)`` words to score at N, e.g.
+    ``LanguageModelSuggester(lm, max_new_tokens=16)`` for ExactMatch@5.
+    """
     positions = word_starts(text)
     if max_positions is not None and len(positions) > max_positions:  # spread evenly over the text
         step = len(positions) / max_positions

@@ -3,6 +3,7 @@ atomic checkpoints with resume, optional mixed precision and DistributedDataPara
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -191,7 +192,7 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
             stop = should_stop is not None and should_stop()
             done = progress_fraction >= 1.0
             if world > 1:  # every rank must take the same number of steps, or DDP's all-reduce waits forever
-                done, stop = _agree(done, stop)
+                done, stop = _agree(done, stop, device)
             if done or stop:
                 stopped_early = stop and not done
                 break
@@ -448,16 +449,20 @@ def _distributed_setup() -> tuple[int, int, bool]:
     if world <= 1:
         return 0, 1, False
     owns = False
+    if torch.cuda.is_available():  # NCCL collectives (and object broadcasts) run on the current device
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if not torch.distributed.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend=backend)
+        # Long timeout: the other ranks wait in a barrier while rank 0 trains the tokenizer and tokenizes the corpus.
+        torch.distributed.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=60))
         owns = True
     return torch.distributed.get_rank(), world, owns
 
 
-def _agree(done: bool, stop: bool) -> tuple[bool, bool]:
+def _agree(done: bool, stop: bool, device: torch.device) -> tuple[bool, bool]:
     """The ranks' decisions combined: any rank that is done or asked to stop stops them all, at the same step."""
-    flags = torch.tensor([float(done), float(stop)])
+    on_gpu = torch.distributed.get_backend() == "nccl"
+    flags = torch.tensor([float(done), float(stop)], device=device if on_gpu else "cpu")
     torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
     return bool(flags[0]), bool(flags[1])
 
