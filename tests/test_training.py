@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -186,3 +187,23 @@ def test_ddp_with_two_gloo_processes(tmp_path, corpus):
     assert record["tokens_seen"] == 4 * 2 * 16 * 2  # steps x batch x block x two processes
     assert engine.load(str(out), device="cpu").parameter_count > 0
     shutil.rmtree(out)
+
+
+def test_progress_line_shows_bar_loss_speed_and_eta():
+    import io
+
+    from engine.training.progress import ProgressPrinter, format_duration, format_progress
+
+    report = {"step": 50, "total_steps": 200, "loss": 3.25, "tokens_per_s": 12345.6, "progress": 0.25,
+              "validation_bpb": 1.875, "eta_s": 3725.0}
+    line = format_progress(report)
+    assert line.startswith("[#####---------------]  25%")
+    for part in ("step 50/200", "loss 3.250", "val 1.875 bpb", "12,346 tok/s", "ETA 1h02m"):
+        assert part in line
+    assert format_duration(float("inf")) == "?" and format_duration(61) == "1m01s"
+    log = io.StringIO()  # not a terminal: whole lines, at most one per interval, and always the last one
+    printer = ProgressPrinter(log, log_interval_s=3600)
+    printer(report)
+    printer(dict(report, step=60))
+    printer(dict(report, step=200, progress=1.0, eta_s=0.0))
+    assert re.findall(r"step \S+", log.getvalue()) == ["step 50/200", "step 200/200"]

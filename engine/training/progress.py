@@ -46,7 +46,7 @@ class ProgressPrinter:
         self.stream = stream or sys.stderr
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self.log_interval_s = log_interval_s
-        self._last_line = 0.0
+        self._last_line = float("-inf")
         self._width = 0
 
     def __call__(self, report: dict) -> None:
