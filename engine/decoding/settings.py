@@ -46,6 +46,10 @@ class DecodingSettings:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python, not a count
+
+
 def _finite(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -53,17 +57,17 @@ def _finite(value: object) -> bool:
 def _problems(s: DecodingSettings):
     if s.strategy not in STRATEGIES:
         yield f"strategy must be one of {', '.join(STRATEGIES)}, not {s.strategy!r}"
-    if not isinstance(s.max_new_tokens, int) or not 1 <= s.max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
+    if not _whole(s.max_new_tokens) or not 1 <= s.max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
         yield f"max_new_tokens must be a whole number from 1 to {MAX_NEW_TOKENS_LIMIT}, not {s.max_new_tokens!r}"
-    if not isinstance(s.num_beams, int) or not 1 <= s.num_beams <= MAX_BEAMS:
+    if not _whole(s.num_beams) or not 1 <= s.num_beams <= MAX_BEAMS:
         yield f"num_beams must be a whole number from 1 to {MAX_BEAMS}, not {s.num_beams!r}"
-    if not isinstance(s.num_alternatives, int) or s.num_alternatives < 1:
+    if not _whole(s.num_alternatives) or s.num_alternatives < 1:
         yield f"num_alternatives must be a whole number of at least 1, not {s.num_alternatives!r}"
-    elif isinstance(s.num_beams, int) and s.num_alternatives > s.num_beams:
+    elif _whole(s.num_beams) and s.num_alternatives > s.num_beams:
         yield f"num_alternatives ({s.num_alternatives}) cannot exceed num_beams ({s.num_beams})"
     if not _finite(s.temperature) or s.temperature < 0:
         yield f"temperature must be a number >= 0, not {s.temperature!r}"
-    if not isinstance(s.top_k, int) or s.top_k < 0:
+    if not _whole(s.top_k) or s.top_k < 0:
         yield f"top_k must be a whole number >= 0 (0 turns it off), not {s.top_k!r}"
     if not _finite(s.top_p) or not 0 < s.top_p <= 1:
         yield f"top_p must be in (0, 1], not {s.top_p!r}"
@@ -71,11 +75,11 @@ def _problems(s: DecodingSettings):
         yield f"min_p must be in [0, 1), not {s.min_p!r}"
     if not _finite(s.repetition_penalty) or s.repetition_penalty <= 0:
         yield f"repetition_penalty must be a number > 0 (1 turns it off), not {s.repetition_penalty!r}"
-    if not isinstance(s.no_repeat_ngram_size, int) or s.no_repeat_ngram_size < 0:
+    if not _whole(s.no_repeat_ngram_size) or s.no_repeat_ngram_size < 0:
         yield f"no_repeat_ngram_size must be a whole number >= 0, not {s.no_repeat_ngram_size!r}"
     if not _finite(s.length_penalty):
         yield f"length_penalty must be a finite number, not {s.length_penalty!r}"
-    if s.seed is not None and (not isinstance(s.seed, int) or isinstance(s.seed, bool) or s.seed < 0):
+    if s.seed is not None and (not _whole(s.seed) or s.seed < 0):
         yield f"seed must be None or a whole number >= 0, not {s.seed!r}"
     if not isinstance(s.token_healing, bool):
         yield f"token_healing must be True or False, not {s.token_healing!r}"

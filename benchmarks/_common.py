@@ -1,0 +1,69 @@
+"""Shared set-up of the decoding benchmarks: a text source, a 4096-token BPE and a random GPT-2 folder.
+
+Nothing is downloaded: the text comes from the project's training corpus when it is present (``$INKLING_CORPUS``
+or /work/shared/corpus), otherwise from the Python standard library's own source files.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import sysconfig
+from pathlib import Path
+
+CORPUS_DIRS = [os.environ.get("INKLING_CORPUS", ""), "/work/shared/corpus"]
+
+
+def sample_text(min_chars: int) -> str:
+    """At least ``min_chars`` characters of English-like prose (deterministic)."""
+    files: list[Path] = []
+    for folder in filter(None, CORPUS_DIRS):
+        root = Path(folder)
+        if root.is_dir():
+            files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in ("", ".txt"))
+            if files:
+                break
+    if not files:  # fall back to docstrings and comments of the standard library
+        files = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
+    parts, total = [], 0
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="ignore").lstrip("\ufeff")
+        parts.append(text)
+        total += len(text)
+        if total >= min_chars:
+            break
+    text = "\n".join(parts)
+    if len(text) < min_chars:
+        text = (text + "\n") * (min_chars // max(1, len(text)) + 1)
+    return text
+
+
+def make_tokenizer(vocab_size: int = 4096):
+    from engine.training.bpe import train_bpe_tokenizer
+
+    return train_bpe_tokenizer([sample_text(3_000_000)], vocab_size=vocab_size)
+
+
+def save_random_gpt2(folder: Path, tokenizer, *, n_layer=6, n_embd=384, n_head=6, n_positions=1024, seed=0) -> Path:
+    """A random-weight GPT-2 saved by ``transformers`` itself, plus our tokenizer: the folder both sides load."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=tokenizer.vocab_size, n_positions=n_positions, n_embd=n_embd,
+                        n_layer=n_layer, n_head=n_head, bos_token_id=None, eos_token_id=None)
+    model = GPT2LMHeadModel(config)
+    model.save_pretrained(folder)
+    tokenizer.backend.save(str(folder / "tokenizer.json"))
+    return folder
+
+
+def median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def machine_note() -> str:
+    import torch
+
+    return f"python {sys.version.split()[0]}, torch {torch.__version__}, threads {torch.get_num_threads()}"

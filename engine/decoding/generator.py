@@ -1,0 +1,305 @@
+"""``Generator``: turns the text before the cursor into streamed and finished completions.
+
+The loop follows gpt-fast: the prompt is read once into a preallocated cache (``prefill``), then one token at a
+time is chosen and fed back (``decode one token``), all under ``torch.inference_mode``. Around that loop:
+
+- ``context_window``: only the tail of a long document is tokenized, in a window that moves in large steps;
+- ``prefix_cache``: the state of the previous request is reused for the longest common token prefix;
+- ``healing``: a prompt ending inside a token is backed off one token and the first new token constrained;
+- ``processors``: penalties and sampling warpers; ``beam``: beam search bookkeeping;
+- ``stopping``: the word/sentence/line stop rules; ``text_stream``: UTF-8-safe incremental text.
+
+Streams are Python generators: the consumer pulls one event per token (beam search: one per change of the best
+hypothesis), and closing the generator, or ``cancelled()`` turning true, stops the work between two tokens. A
+stream that stops that way ends without a ``done`` event.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from engine.decoding.beam import BeamSearch, is_identity
+from engine.decoding.context_window import context_window, token_budget
+from engine.decoding.healing import HealedPrompt, TokenPrefixIndex, heal
+from engine.decoding.prefix_cache import PromptCache
+from engine.decoding.processors import SeenTokens, restrict_to, sampling_scores
+from engine.decoding.results import Completion, StreamEvent
+from engine.decoding.settings import DecodingSettings
+from engine.decoding.stopping import StopRule, ends_inside_word
+from engine.decoding.text_stream import TextStream, truncate_pieces
+from engine.decoding.threads import step_thread_count, torch_threads
+
+Cancelled = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What the model reads and how the continuation is constrained."""
+
+    tokens: list[int]
+    healed_prefix: bytes  # typed bytes the first new token must start with; never part of the returned text
+    allowed_first: torch.Tensor | None  # ids the first new token may be (None: any)
+    ends_inside_word: bool
+    max_new_tokens: int  # the setting, reduced where the model's context would overflow
+    step_threads: int | None  # CPU threads for token-by-token work (see ``threads``)
+
+
+class Generator:
+    """Decoding for one ``LanguageModel``; keeps the model state of the last request for the next one."""
+
+    def __init__(self, lm) -> None:
+        self.lm = lm
+        self.model = lm.model
+        self.tokenizer = lm.tokenizer
+        self.device = lm.device
+        self.eos_token_id = lm.eos_token_id
+        self.vocab_size = self.model.vocab_size
+        table = list(self.tokenizer.token_bytes[: self.vocab_size])
+        self.token_bytes: list[bytes] = table + [b""] * (self.vocab_size - len(table))
+        self.special_ids = self.tokenizer.special_ids
+        self.prefix_index = TokenPrefixIndex(self.token_bytes, self.special_ids)
+        self.prompt_cache = PromptCache(self.model, self.device)
+        self._current: object | None = None  # the newest stream; an older one stops instead of using the cache
+        #: CPU threads for token-by-token work; None chooses by ``threads.step_thread_count`` (one core left free).
+        self.step_threads: int | None = None
+
+    # --- public API ----------------------------------------------------------------------------------------
+
+    def complete(
+        self, text: str, settings: DecodingSettings | None = None, cancelled: Cancelled | None = None
+    ) -> list[Completion]:
+        """Continuations of ``text``, best first, without duplicate texts ([] when cancelled)."""
+        final = None
+        for event in self.stream(text, settings, cancelled):
+            final = event
+        return list(final.completions) if final is not None and final.done else []
+
+    def stream(
+        self, text: str, settings: DecodingSettings | None = None, cancelled: Cancelled | None = None
+    ) -> Iterator[StreamEvent]:
+        """Events of one generation; the last has ``done`` set and carries the completions and timing stats.
+
+        ``cancelled`` is polled between tokens (as is closing the iterator); a cancelled stream just ends.
+        Starting a new stream makes every older one of this generator end at its next token.
+        """
+        settings = self._checked(text, settings)
+        started = time.perf_counter()
+        prompt = self.prepare(text, settings)
+        if settings.strategy == "beam":
+            return self._beam(prompt, settings, cancelled, started)
+        return self._single(prompt, settings, cancelled, started)
+
+    def forget(self) -> None:
+        """Drop the cached model state: the next request starts cold (benchmarks, tests)."""
+        self.prompt_cache.forget()
+
+    # --- preparing the prompt ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _checked(text: str, settings: DecodingSettings | None) -> DecodingSettings:
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, not {type(text).__name__}")
+        if settings is None:
+            return DecodingSettings()
+        if not isinstance(settings, DecodingSettings):
+            raise TypeError(f"settings must be DecodingSettings, not {type(settings).__name__}")
+        return settings
+
+    def prepare(self, text: str, settings: DecodingSettings) -> Prompt:
+        """The tokens the model reads for ``text`` under ``settings`` (windowed, healed)."""
+        max_context = getattr(self.model, "max_context", None)
+        budget = token_budget(max_context, settings.max_new_tokens)
+        window = context_window(text, self.tokenizer, budget, bos_token_id=self.eos_token_id)
+        if not window.tokens:
+            raise ValueError("cannot complete an empty text: this model has no end-of-text token to start from")
+        if settings.token_healing:
+            healed = heal(window.tokens, text, self.token_bytes, self.prefix_index, self.special_ids, self.device)
+        else:
+            healed = HealedPrompt(window.tokens, b"", None)
+        max_new = settings.max_new_tokens
+        if max_context is not None:
+            max_new = max(1, min(max_new, max_context - len(healed.tokens)))
+        threads = self.step_threads if self.step_threads is not None else step_thread_count(self.device)
+        return Prompt(healed.tokens, healed.prefix, healed.allowed, ends_inside_word(text), max_new, threads)
+
+    # --- greedy and sampling -------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def _single(
+        self, prompt: Prompt, settings: DecodingSettings, cancelled: Cancelled | None, started: float
+    ) -> Iterator[StreamEvent]:
+        me = self._current = object()
+        logits, reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.max_new_tokens, prompt.step_threads)
+        seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.max_new_tokens, self.device,
+                          settings.repetition_penalty, settings.no_repeat_ngram_size)
+        sampling = settings.strategy == "sample"
+        seed = (settings.seed if settings.seed is not None else secrets.randbits(63)) if sampling else None
+        rng = torch.Generator(device=self.device).manual_seed(seed) if sampling else None
+        stream = TextStream(skip=prompt.healed_prefix)
+        stop = StopRule(settings.stop, prompt.ends_inside_word)
+        ids: list[int] = []
+        logprobs: list[float] = []
+        pieces: list[str] = []
+        finish = "length"
+        first_token_at = None
+        streamed = ""
+        choice = None
+        for step in range(prompt.max_new_tokens):
+            if step and (self._current is not me or (cancelled is not None and cancelled())):
+                return
+            with torch_threads(prompt.step_threads):
+                if step:
+                    seen.append(choice[:, 0])
+                    logits = self.prompt_cache.feed(choice, ids[-1:])
+                scores = seen.apply(logits.float())
+                if step == 0 and prompt.allowed_first is not None:
+                    scores = restrict_to(scores, prompt.allowed_first)
+                choice, token, logprob = self._choose(scores, settings, rng)
+            if first_token_at is None:
+                first_token_at = time.perf_counter()
+            if token == self.eos_token_id:
+                finish = "eos"
+                break
+            delta = stream.push(self.token_bytes[token])
+            ids.append(token)
+            logprobs.append(logprob)
+            pieces.append(delta)
+            text = stream.text
+            if stop.active and (cut := stop.cut(text)) is not None:
+                finish = "stop"
+                text = text[:cut]
+                delta = text[len(streamed):] if len(text) > len(streamed) else ""
+                if delta:
+                    yield StreamEvent(text=text, delta=delta, token_logprob=logprob)
+                    streamed = text
+                break
+            yield StreamEvent(text=text, delta=delta, token_logprob=logprob)
+            streamed = text
+        if finish == "stop":
+            pieces = truncate_pieces(pieces, len(text))
+            ids, logprobs = ids[: len(pieces)], logprobs[: len(pieces)]
+        completion = Completion(
+            text="".join(pieces),
+            logprob=float(sum(logprobs)),
+            token_ids=tuple(ids),
+            token_logprobs=tuple(logprobs),
+            token_texts=tuple(pieces),
+            finish_reason=finish,
+            seed=seed,
+        )
+        steps = len(ids) + (1 if finish == "eos" else 0)
+        yield _final_event([completion], streamed, _stats(started, first_token_at, steps, read, reused))
+
+    def _choose(
+        self, scores: torch.Tensor, settings: DecodingSettings, rng: torch.Generator | None
+    ) -> tuple[torch.Tensor, int, float]:
+        """The next token ``[1, 1]`` (as a tensor, an int) and its log-probability under ``scores``."""
+        logprobs = torch.log_softmax(scores, dim=-1)
+        if rng is not None and settings.temperature > 0:
+            warped = sampling_scores(scores, settings.temperature, settings.top_k, settings.top_p, settings.min_p)
+            choice = torch.multinomial(warped.softmax(dim=-1), 1, generator=rng)
+        else:
+            choice = scores.argmax(dim=-1, keepdim=True)
+        picked = logprobs.gather(-1, choice)
+        # One transfer for both numbers (float64 holds any token id exactly).
+        token, logprob = torch.cat((choice.double(), picked.double()), dim=-1)[0].tolist()
+        return choice, int(token), logprob
+
+    # --- beam search ---------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def _beam(
+        self, prompt: Prompt, settings: DecodingSettings, cancelled: Cancelled | None, started: float
+    ) -> Iterator[StreamEvent]:
+        me = self._current = object()
+        logits, reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.max_new_tokens, prompt.step_threads)
+        seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.max_new_tokens, self.device,
+                          settings.repetition_penalty, settings.no_repeat_ngram_size)
+        search = BeamSearch(
+            num_beams=settings.num_beams,
+            num_alternatives=settings.num_alternatives,
+            length_penalty=settings.length_penalty,
+            max_new_tokens=prompt.max_new_tokens,
+            token_bytes=self.token_bytes,
+            eos_token_id=self.eos_token_id,
+            healed_prefix=prompt.healed_prefix,
+            stop=StopRule(settings.stop, prompt.ends_inside_word),
+            device=self.device,
+        )
+        with torch_threads(prompt.step_threads):
+            scores = seen.apply(logits.float())
+            if prompt.allowed_first is not None:
+                scores = restrict_to(scores, prompt.allowed_first)
+            step = search.step(torch.log_softmax(scores, dim=-1))
+        first_token_at = time.perf_counter()
+        streamed = ""
+        rows = None
+        while step is not None:
+            best = search.best_text()
+            if best != streamed:
+                yield _change_event(best, streamed)
+                streamed = best
+            if self._current is not me or (cancelled is not None and cancelled()):
+                return
+            with torch_threads(prompt.step_threads):
+                rows, logits = self._advance_beams(rows, step, seen)
+                scores = seen.apply(logits.float())
+                step = search.step(torch.log_softmax(scores, dim=-1))
+        completions = search.results()
+        stats = _stats(started, first_token_at, search.steps, read, reused)
+        yield _final_event(completions, streamed, stats)
+
+
+    def _advance_beams(self, rows, step: tuple[list[int], list[int]], seen: SeenTokens):
+        """Reshuffle the beam rows to the chosen parents and read each beam's new token, in one batched
+        forward; returns the rows and the next logits ``[beams, vocab]``."""
+        parents, tokens = step
+        if rows is None:  # first step: every beam continues the single prompt row
+            rows = self.prompt_cache.beam_rows(len(tokens))
+            seen.fan_out(len(tokens))
+        elif not is_identity(parents):
+            order = torch.tensor(parents, dtype=torch.long, device=self.device)
+            rows.reorder(order)
+            seen.reorder(order)
+        chosen = torch.tensor(tokens, dtype=torch.long, device=self.device)
+        seen.append(chosen)
+        logits, rows.cache = self.model(chosen.unsqueeze(1), rows.cache)
+        return rows, logits[:, -1]
+
+
+def _change_event(text: str, streamed: str) -> StreamEvent:
+    if text.startswith(streamed):
+        return StreamEvent(text=text, delta=text[len(streamed):])
+    return StreamEvent(text=text, delta=text, replaces=True)
+
+
+def _final_event(completions: list[Completion], streamed: str, stats: dict) -> StreamEvent:
+    text = completions[0].text if completions else ""
+    extends = text.startswith(streamed)
+    return StreamEvent(
+        text=text,
+        delta=text[len(streamed):] if extends else text,
+        replaces=not extends,
+        done=True,
+        completions=tuple(completions),
+        stats=stats,
+    )
+
+
+def _stats(started: float, first_token_at: float | None, steps: int, read: int, reused: int) -> dict:
+    ended = time.perf_counter()
+    decode_s = ended - first_token_at if first_token_at is not None else 0.0
+    return {
+        "first_token_s": None if first_token_at is None else first_token_at - started,
+        # Speed of the token-by-token phase (the prompt's prefill is in first_token_s).
+        "tokens_per_s": (steps - 1) / decode_s if steps > 1 and decode_s > 0 else None,
+        "prefill_tokens": read,
+        "reused_tokens": reused,
+        "generated_tokens": steps,
+        "total_s": ended - started,
+    }

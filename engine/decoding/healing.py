@@ -1,0 +1,87 @@
+"""Token healing: completing text that ends in the middle of a token.
+
+"The quick bro" tokenizes as [..., " quick", " bro"], but in training text " bro" is almost never followed by
+"wn": the model saw " brown" as one token. So the last prompt token is backed off and the first generated token
+is constrained to start with its bytes (" bro" -> " brown", " brother", ...). The backed-off bytes are then
+removed from the output, so the completion never repeats or alters what the user typed: "wn fox".
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+import torch
+
+from engine.decoding.stopping import ends_inside_word
+
+
+class TokenPrefixIndex:
+    """Token ids sorted by their bytes, so the tokens that start with given bytes form one contiguous slice.
+
+    Built once per tokenizer; a lookup is two binary searches and a tensor slice. Special tokens and tokens
+    without bytes are left out: they are never healing candidates.
+    """
+
+    def __init__(self, token_bytes: list[bytes], excluded: frozenset[int] | set[int] = frozenset()) -> None:
+        pairs = sorted((data, index) for index, data in enumerate(token_bytes) if data and index not in excluded)
+        self._keys = [data for data, _ in pairs]
+        self._ids = torch.tensor([index for _, index in pairs], dtype=torch.long)
+        self._on_device: dict[torch.device, torch.Tensor] = {}
+
+    def ids_starting_with(self, prefix: bytes, device: torch.device | None = None) -> torch.Tensor:
+        """Ids of the tokens whose bytes start with ``prefix`` (a view of a sorted tensor)."""
+        ids = self._ids
+        if device is not None and device.type != "cpu":
+            if device not in self._on_device:
+                self._on_device[device] = self._ids.to(device)
+            ids = self._on_device[device]
+        low = bisect.bisect_left(self._keys, prefix)
+        after = _successor(prefix)
+        high = len(self._keys) if after is None else bisect.bisect_left(self._keys, after)
+        return ids[low:high]
+
+
+def _successor(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string that starts with ``prefix``; None if there is none."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
+
+
+@dataclass(frozen=True)
+class HealedPrompt:
+    tokens: list[int]
+    prefix: bytes  # what the first generated token must start with; b"" when nothing was backed off
+    allowed: torch.Tensor | None  # ids the first generated token may be, None when unconstrained
+
+
+def should_heal(text: str) -> bool:
+    """Heal when the cursor is inside a word ("The quick bro") or right after whitespace ("The quick ")."""
+    return ends_inside_word(text) or text[-1:].isspace()
+
+
+def heal(
+    tokens: list[int],
+    text: str,
+    token_bytes: list[bytes],
+    index: TokenPrefixIndex,
+    special_ids: frozenset[int],
+    device: torch.device | None = None,
+    keep_at_least: int = 1,
+) -> HealedPrompt:
+    """Back off the last token of ``tokens`` (the tokenization of ``text``'s tail) when healing applies.
+
+    ``keep_at_least`` tokens always stay, so the model has something to read.
+    """
+    if len(tokens) <= keep_at_least or not should_heal(text):
+        return HealedPrompt(tokens, b"", None)
+    last = tokens[-1]
+    removed = token_bytes[last] if 0 <= last < len(token_bytes) else b""
+    if last in special_ids or not removed:
+        return HealedPrompt(tokens, b"", None)
+    allowed = index.ids_starting_with(removed, device)
+    if allowed.numel() == 0:  # cannot happen for a token of the vocabulary, but never constrain to nothing
+        return HealedPrompt(tokens, b"", None)
+    return HealedPrompt(tokens[:-1], removed, allowed)

@@ -1,0 +1,163 @@
+"""Model state kept between requests, so a keystroke only costs the tokens that changed.
+
+``PromptCache`` holds a single-row cache and the token ids it has read (the last prompt, plus the tokens
+generated after it). A new prompt reuses the longest common token prefix: the cache is cropped there (a
+recurrent family may keep less, and says how much) and only the rest is read.
+
+Beam search fans the prompt out to several rows. The single-row state is never touched by it, so the next
+request can reuse it. For the preallocated Transformer cache the beam rows also live in a buffer kept between
+requests: filling it copies only the prompt positions that changed, and a beam reshuffle only moves the
+positions after the prompt (identical in every row before it), instead of allocating and copying the whole
+capacity every request and every step. Other cache types go through the generic ``repeat_rows`` / ``reorder``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engine.decoding.threads import SMALL_CHUNK_TOKENS, torch_threads
+from engine.models.kv_cache import KVCache
+
+
+def common_prefix_length(a: list[int], b: list[int]) -> int:
+    limit = min(len(a), len(b))
+    for i in range(limit):
+        if a[i] != b[i]:
+            return i
+    return limit
+
+
+class PromptCache:
+    def __init__(self, model: torch.nn.Module, device: torch.device) -> None:
+        self.model = model
+        self.device = device
+        self.cache = None
+        self.ids: list[int] = []  # tokens the cache has read, in order
+        self._beam: BeamRows | None = None
+
+    def forget(self) -> None:
+        """Drop everything read so far (the buffers are kept): the next request starts cold."""
+        self.ids = []
+        if self.cache is not None:
+            self.cache.crop(0)
+        if self._beam is not None:
+            self._beam.forget()
+
+    def release(self) -> None:
+        """Free the buffers too."""
+        self.cache = None
+        self.ids = []
+        self._beam = None
+
+    def _capacity(self, needed: int) -> int:
+        max_context = getattr(self.model, "max_context", None)
+        return max_context if max_context is not None else needed
+
+    def prefill(self, tokens: list[int], room: int, step_threads: int | None = None) -> tuple[torch.Tensor, int, int]:
+        """Read ``tokens`` (reusing what the cache shares with them); ``room`` more tokens must fit afterwards.
+
+        A short remainder (the usual keystroke) is read with ``step_threads``, like a decoding step. Returns the logits after the last token ``[1, vocab]``, how many tokens were reused and how many read.
+        """
+        if not tokens:
+            raise ValueError("cannot prefill an empty prompt")
+        needed = len(tokens) + room
+        capacity = getattr(self.cache, "capacity", None)
+        if self.cache is None or self.cache.batch_size != 1 or (capacity is not None and capacity < needed):
+            self.cache = self.model.new_cache(1, self._capacity(needed))
+            self.ids = []
+        # At least the last token is read again: its logits are what the first new token is chosen from.
+        reuse = min(common_prefix_length(self.ids, tokens), len(tokens) - 1)
+        kept = self.cache.crop(reuse)
+        self.ids = self.ids[:kept]
+        rest = tokens[kept:]
+        threads = step_threads if len(rest) <= SMALL_CHUNK_TOKENS else None
+        logits = self.feed(torch.tensor([rest], dtype=torch.long, device=self.device), rest, threads)
+        return logits, kept, len(rest)
+
+    def feed(self, tokens: torch.Tensor, ids: list[int], threads: int | None = None) -> torch.Tensor:
+        """Read ``tokens`` ``[1, t]`` (``ids`` is the same as a list); returns the last logits ``[1, vocab]``."""
+        # If the forward fails half-way the cache holds an unknown state: start cold next time.
+        known = self.ids
+        self.ids = []
+        with torch_threads(threads):
+            logits, self.cache = self.model(tokens, self.cache)
+        known.extend(ids)
+        self.ids = known
+        return logits[:, -1]
+
+    def beam_rows(self, rows: int) -> BeamRows:
+        """The current prompt state fanned out to ``rows`` rows, for beam search."""
+        prompt_ids = self.ids
+        if isinstance(self.cache, KVCache):
+            beam = self._beam
+            if not isinstance(beam, KVBeamRows) or not beam.fits(self.cache, rows):
+                beam = KVBeamRows(self.model, self.cache, rows)
+            beam.load(self.cache, prompt_ids)
+        else:
+            beam = GenericBeamRows(self.cache.repeat_rows(rows), len(prompt_ids))
+        self._beam = beam
+        return beam
+
+
+class BeamRows:
+    """A cache of several rows that share their first ``shared`` positions (the prompt)."""
+
+    cache = None
+    shared = 0
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def forget(self) -> None:
+        pass
+
+
+class GenericBeamRows(BeamRows):
+    def __init__(self, cache, shared: int) -> None:
+        self.cache = cache
+        self.shared = shared
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        self.cache.reorder(rows)
+
+    def forget(self) -> None:
+        self.cache = None
+
+
+class KVBeamRows(BeamRows):
+    """Beam rows of a ``KVCache``, kept between requests."""
+
+    def __init__(self, model: torch.nn.Module, like: KVCache, rows: int) -> None:
+        self.cache: KVCache = model.new_cache(rows, like.capacity)
+        self.ids: list[int] = []  # prompt tokens every row holds
+
+    def fits(self, prompt: KVCache, rows: int) -> bool:
+        own = self.cache.keys
+        return (
+            own.shape[1] == rows
+            and own.shape[3] == prompt.keys.shape[3]
+            and own.dtype == prompt.keys.dtype
+            and own.device == prompt.keys.device
+        )
+
+    def forget(self) -> None:
+        self.ids = []
+
+    def load(self, prompt: KVCache, prompt_ids: list[int]) -> None:
+        """Make every row hold ``prompt``'s row 0, copying only the positions that differ from last time."""
+        n = prompt.length
+        kept = self.cache.crop(min(common_prefix_length(self.ids, prompt_ids), n))
+        if n > kept:
+            self.cache.keys[:, :, :, kept:n] = prompt.keys[:, :1, :, kept:n]
+            self.cache.values[:, :, :, kept:n] = prompt.values[:, :1, :, kept:n]
+        self.cache.advance(n - kept)
+        self.ids = list(prompt_ids[:n])
+        self.shared = n
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        # Positions before ``shared`` hold the same prompt in every row: only the generated part moves.
+        start, end = self.shared, self.cache.length
+        if end > start:
+            keys, values = self.cache.keys, self.cache.values
+            keys[:, :, :, start:end] = keys[:, rows, :, start:end]
+            values[:, :, :, start:end] = values[:, rows, :, start:end]

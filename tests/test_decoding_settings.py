@@ -1,0 +1,103 @@
+"""``DecodingSettings`` validation: every bad value is refused at construction, naming its field."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from engine.decoding.settings import MAX_BEAMS, MAX_NEW_TOKENS_LIMIT, DecodingSettings
+
+BAD_VALUES = [
+    ("strategy", "nucleus"),
+    ("strategy", None),
+    ("max_new_tokens", 0),
+    ("max_new_tokens", MAX_NEW_TOKENS_LIMIT + 1),
+    ("max_new_tokens", 2.5),
+    ("max_new_tokens", True),
+    ("max_new_tokens", "16"),
+    ("num_beams", 0),
+    ("num_beams", MAX_BEAMS + 1),
+    ("num_beams", True),
+    ("num_alternatives", 0),
+    ("num_alternatives", 1.0),
+    ("temperature", -0.1),
+    ("temperature", math.nan),
+    ("temperature", math.inf),
+    ("temperature", "hot"),
+    ("temperature", True),
+    ("top_k", -1),
+    ("top_k", 1.5),
+    ("top_k", False),
+    ("top_p", 0.0),
+    ("top_p", 1.01),
+    ("top_p", math.nan),
+    ("min_p", -0.1),
+    ("min_p", 1.0),
+    ("repetition_penalty", 0.0),
+    ("repetition_penalty", -1.0),
+    ("repetition_penalty", math.inf),
+    ("no_repeat_ngram_size", -1),
+    ("no_repeat_ngram_size", 2.0),
+    ("no_repeat_ngram_size", True),
+    ("length_penalty", math.nan),
+    ("length_penalty", "long"),
+    ("seed", -1),
+    ("seed", 1.5),
+    ("seed", True),
+    ("token_healing", 1),
+    ("token_healing", "yes"),
+    ("stop", "paragraph"),
+    ("stop", ""),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_VALUES, ids=[f"{f}={v!r}" for f, v in BAD_VALUES])
+def test_bad_values_raise_a_value_error_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=rf"\b{field}\b"):
+        DecodingSettings(**{field: value})
+
+
+def test_more_alternatives_than_beams_is_refused():
+    with pytest.raises(ValueError, match="num_alternatives"):
+        DecodingSettings(num_beams=2, num_alternatives=3)
+    assert DecodingSettings(num_beams=3, num_alternatives=3).num_alternatives == 3
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ValueError) as info:
+        DecodingSettings(temperature=-1, top_p=2.0, stop="page")
+    message = str(info.value)
+    assert "temperature" in message and "top_p" in message and "stop" in message
+
+
+def test_replace_validates_too():
+    settings = DecodingSettings()
+    assert settings.replace(top_k=5).top_k == 5
+    with pytest.raises(ValueError, match="top_k"):
+        settings.replace(top_k=-5)
+
+
+@pytest.mark.parametrize(
+    "good",
+    [
+        {},
+        {"strategy": "sample", "temperature": 0.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0, "seed": 0},
+        {"strategy": "beam", "num_beams": MAX_BEAMS, "num_alternatives": 1, "length_penalty": -2.0},
+        {"max_new_tokens": MAX_NEW_TOKENS_LIMIT, "repetition_penalty": 0.5, "no_repeat_ngram_size": 3},
+        {"stop": "word"}, {"stop": "sentence"}, {"stop": "line"}, {"token_healing": False},
+    ],
+)
+def test_good_values_are_accepted(good):
+    settings = DecodingSettings(**good)
+    for key, value in good.items():
+        assert getattr(settings, key) == value
+
+
+def test_round_trip_through_a_dict_ignores_unknown_keys():
+    settings = DecodingSettings(strategy="beam", num_beams=6, stop="word", seed=7)
+    data = settings.to_dict()
+    assert DecodingSettings.from_dict(data) == settings
+    assert DecodingSettings.from_dict({**data, "from_a_newer_version": 1}) == settings
+    with pytest.raises(ValueError, match="top_p"):
+        DecodingSettings.from_dict({**data, "top_p": 5})
