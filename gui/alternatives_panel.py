@@ -8,8 +8,20 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QKeySequence, QPainter, QPalette, QShortcut
+from PySide6.QtCore import QModelIndex, QPointF, QRect, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPalette,
+    QShortcut,
+    QTextCharFormat,
+    QTextLayout,
+    QTextOption,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -55,50 +67,99 @@ class AlternativesList(QListWidget):
 
 
 class AlternativeDelegate(QStyledItemDelegate):
-    """One row: the shortcut number, the continuation (optionally shaded per token), and a probability bar."""
+    """One row: the shortcut number, the continuation wrapped over a few lines (optionally shaded per token), and
+    a probability bar. Alternatives often differ only at their end, so they are wrapped, never cut short."""
+
+    PADDING = 7
+    BAR_WIDTH = 92
+    MAX_LINES = 5
 
     def __init__(self, panel: AlternativesPanel) -> None:
         super().__init__(panel)
         self._panel = panel
 
+    def _columns(self, option: QStyleOptionViewItem, width: int) -> tuple[int, int]:
+        """(number column width, text column width) for a row ``width`` wide."""
+        number_width = QFontMetrics(option.font).horizontalAdvance("9") + 14
+        return number_width, max(40, width - 8 - number_width - self.BAR_WIDTH - 10)
+
+    def _layout(self, segments, font: QFont, width: int, shading: bool, color: QColor) -> tuple[QTextLayout, int]:
+        text = "".join(t for t, _ in segments).replace("\n", _NEWLINE_MARK)
+        layout = QTextLayout(text, font)
+        option = QTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        layout.setTextOption(option)
+        if shading:
+            ranges, start = [], 0
+            for piece, probability in segments:
+                fmt_range = QTextLayout.FormatRange()
+                fmt_range.start, fmt_range.length = start, len(piece.encode("utf-16-le")) // 2
+                shaded = QColor(color)
+                if probability is not None:
+                    shaded.setAlphaF(0.3 + 0.7 * probability)
+                fmt = QTextCharFormat()
+                fmt.setForeground(shaded)
+                fmt_range.format = fmt
+                ranges.append(fmt_range)
+                start += fmt_range.length
+            layout.setFormats(ranges)
+        layout.beginLayout()
+        y, lines = 0.0, 0
+        while True:
+            line = layout.createLine()
+            if not line.isValid():
+                break
+            line.setLineWidth(width)
+            line.setPosition(QPointF(0, y))
+            y += line.height()
+            lines += 1
+        layout.endLayout()
+        return layout, lines
+
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
-        height = QFontMetrics(option.font).height()
-        return QSize(200, height + 14)
+        width = self._panel.list.viewport().width()
+        _, text_width = self._columns(option, width)
+        _layout, lines = self._layout(index.data(_SEGMENTS_ROLE) or [], option.font, text_width, False, QColor())
+        shown = min(max(1, lines), self.MAX_LINES)
+        line_height = QFontMetrics(option.font).lineSpacing()
+        return QSize(width, shown * line_height + 2 * self.PADDING)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         painter.save()
         palette = option.palette
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        chosen = bool(index.data(_CHOSEN_ROLE))
-        rect = option.rect.adjusted(4, 2, -4, -2)
         if selected:
             painter.fillRect(option.rect, palette.color(QPalette.ColorRole.Highlight))
-        elif chosen:
+        elif index.data(_CHOSEN_ROLE):
             tint = QColor(palette.color(QPalette.ColorRole.Highlight))
             tint.setAlpha(40)
             painter.fillRect(option.rect, tint)
+        else:
+            line = QColor(palette.color(QPalette.ColorRole.Text))
+            line.setAlpha(25)
+            painter.fillRect(QRect(option.rect.left() + 6, option.rect.bottom(), option.rect.width() - 12, 1), line)
         text_color = palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
+        rect = option.rect.adjusted(4, self.PADDING, -4, -self.PADDING)
         metrics = QFontMetrics(option.font)
+        first_line = QRect(rect.left(), rect.top(), rect.width(), metrics.lineSpacing())
+        number_width, text_width = self._columns(option, option.rect.width())
 
-        number_font = QFont(option.font)
-        number_font.setPointSizeF(max(6.0, option.font.pointSizeF() * 0.85))
-        painter.setFont(number_font)
+        small = QFont(option.font)
+        small.setPointSizeF(max(6.0, option.font.pointSizeF() * 0.85))
+        painter.setFont(small)
         faint = QColor(text_color)
         faint.setAlpha(140)
         painter.setPen(faint)
-        number_width = metrics.horizontalAdvance("9") + 14
         if index.row() < MAX_SHORTCUT_ALTERNATIVES:
-            painter.drawText(QRect(rect.left(), rect.top(), number_width, rect.height()),
+            painter.drawText(QRect(first_line.left(), first_line.top(), number_width, first_line.height()),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, str(index.row() + 1))
 
         share = index.data(_SHARE_ROLE)
-        bar_width = 90
-        bar_rect = QRect(rect.right() - bar_width, rect.top(), bar_width, rect.height())
-        painter.setFont(number_font)
+        bar_rect = QRect(first_line.right() - self.BAR_WIDTH, first_line.top(), self.BAR_WIDTH, first_line.height())
         label = "…" if share is None else f"{share * 100:.0f}%"
         painter.drawText(bar_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, label)
         if share is not None:
-            track = QRect(bar_rect.left(), rect.center().y() - 2, bar_width - 42, 5)
+            track = QRect(bar_rect.left(), bar_rect.center().y() - 2, self.BAR_WIDTH - 44, 5)
             track_color = QColor(text_color)
             track_color.setAlpha(35)
             painter.fillRect(track, track_color)
@@ -106,32 +167,18 @@ class AlternativeDelegate(QStyledItemDelegate):
             painter.fillRect(fill, palette.color(QPalette.ColorRole.HighlightedText if selected
                                                  else QPalette.ColorRole.Highlight))
 
-        painter.setFont(option.font)
-        text_rect = QRect(rect.left() + number_width, rect.top(), bar_rect.left() - rect.left() - number_width - 8,
-                          rect.height())
-        self._paint_segments(painter, text_rect, metrics, index.data(_SEGMENTS_ROLE) or [], text_color, selected)
-        painter.restore()
-
-    def _paint_segments(self, painter, rect: QRect, metrics: QFontMetrics, segments, text_color: QColor,
-                        selected: bool) -> None:
-        x = rect.left()
-        baseline = rect.top() + (rect.height() + metrics.ascent() - metrics.descent()) // 2
-        ellipsis_width = metrics.horizontalAdvance("…")
         shading = self._panel.confidence_shading and not selected
-        for text, probability in segments:
-            shown = text.replace("\n", _NEWLINE_MARK)
-            width = metrics.horizontalAdvance(shown)
-            color = QColor(text_color)
-            if shading and probability is not None:
-                color.setAlphaF(0.3 + 0.7 * probability)
-            painter.setPen(color)
-            if x + width > rect.right():
-                room = rect.right() - x - ellipsis_width
-                clipped = metrics.elidedText(shown, Qt.TextElideMode.ElideRight, max(0, room + ellipsis_width))
-                painter.drawText(x, baseline, clipped)
-                return
-            painter.drawText(x, baseline, shown)
-            x += width
+        layout, lines = self._layout(index.data(_SEGMENTS_ROLE) or [], option.font, text_width, shading, text_color)
+        painter.setPen(text_color)
+        origin = QPointF(rect.left() + number_width, rect.top())
+        painter.setClipRect(QRect(origin.toPoint(), QSize(text_width + 2, self.MAX_LINES * metrics.lineSpacing())))
+        layout.draw(painter, origin)
+        if lines > self.MAX_LINES:
+            last = layout.lineAt(self.MAX_LINES - 1)
+            painter.setClipping(False)
+            ellipsis_x = origin.x() + min(last.naturalTextWidth(), text_width - metrics.horizontalAdvance("…"))
+            painter.drawText(QPointF(ellipsis_x, origin.y() + last.y() + last.ascent()), "…")
+        painter.restore()
 
 
 class AlternativesPanel(QDockWidget):
@@ -150,7 +197,10 @@ class AlternativesPanel(QDockWidget):
         self.list = AlternativesList(body)
         self.list.setObjectName("alternativesList")
         self.list.setItemDelegate(AlternativeDelegate(self))
-        self.list.setUniformItemSizes(True)
+        self.list.setUniformItemSizes(False)
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)  # re-wrap the rows when the dock is resized
+        self.list.setVerticalScrollMode(QListWidget.ScrollMode.ScrollPerPixel)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.list.setMouseTracking(True)
         self.empty_label = QLabel("Type and pause, or press Ctrl+Space, to see suggestions here.", body)

@@ -55,6 +55,13 @@ class LoadedDocument:
     size_bytes: int
 
 
+def format_size(size: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
 def file_size(path: Path) -> int:
     return Path(path).stat().st_size
 
@@ -66,8 +73,7 @@ def read_document(path: str | os.PathLike, encoding: str | None = None) -> Loade
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise FileTooLargeError(
-                f"{path.name} is {size / 2**20:.0f} MiB; Inkling opens plain-text files up to "
-                f"{MAX_FILE_BYTES // 2**20} MiB."
+                f"{path.name} is {format_size(size)}; Inkling opens plain-text files up to {format_size(MAX_FILE_BYTES)}."
             )
         data = path.read_bytes()
     except OSError as exc:

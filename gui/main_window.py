@@ -155,7 +155,8 @@ class MainWindow(QMainWindow):
     def _model_changed(self, event: ModelLoaded) -> None:
         self.status.model.show_model(event.name, event.architecture, event.parameters)
         self.status.device.show_device(event.device)
-        self.editor.dismiss()
+        if event.request_id != self.editor.pending_request:  # not the engine retrying this suggestion on the CPU
+            self.editor.dismiss()
         self.app_settings.model = event.name
         self.app_settings.device = self.models.device
         self._save_settings()

@@ -8,6 +8,7 @@ import pytest
 from gui_support import (  # noqa: F401 - fixtures
     FAST_BEAM,
     app_dirs,
+    gated_worker_factory,
     make_window,
     prompts,
     type_text,
@@ -92,3 +93,23 @@ def test_view_menu_toggles_the_panel_and_remembers_it(qtbot, make_window):
     again = make_window()
     assert not again.alternatives.isVisible()
     assert not again.actions["view.alternatives"].isChecked()
+
+
+def test_panel_updates_live_while_the_suggestion_streams(qtbot, make_window):
+    models = []
+    window = make_window(settings=FAST_BEAM, worker_factory=gated_worker_factory(models))
+    gated, panel = models[0], window.alternatives
+    type_text(qtbot, window.editor, PROMPT)
+    while panel.list.count() == 0:  # token by token until the first text shows
+        assert gated.passed < 6, "no text was streamed"
+        qtbot.waitUntil(gated.waiting.is_set, timeout=5000)
+        target = gated.passed + 1
+        gated.release(1)
+        qtbot.waitUntil(lambda t=target: gated.passed >= t, timeout=5000)
+        qtbot.waitUntil(lambda: panel.list.count() > 0 or gated.waiting.is_set(), timeout=5000)
+    assert panel.list.count() == 1  # the best hypothesis so far, not yet scored
+    assert panel.list.item(0).data(Qt.ItemDataRole.UserRole + 2) is None
+    assert panel.candidate_texts() == [window.editor.ghost_text()]
+    gated.open()
+    qtbot.waitUntil(lambda: panel.list.count() >= 2, timeout=10000)
+    assert panel.list.item(0).data(Qt.ItemDataRole.UserRole + 2) is not None

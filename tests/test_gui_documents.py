@@ -76,6 +76,14 @@ def test_non_utf8_and_binary_files_are_refused_with_a_clear_reason(tmp_path):
         read_document(binary)
 
 
+def test_files_beyond_the_size_limit_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(document_io, "MAX_FILE_BYTES", 1000)
+    big = tmp_path / "big.log"
+    big.write_text("x" * 2000, encoding="utf-8")
+    with pytest.raises(document_io.FileTooLargeError, match=r"big.log is 2.0 KiB; .* up to 1000 bytes"):
+        read_document(big)
+
+
 # --- through the window -------------------------------------------------------------------------------------
 
 def test_title_shows_the_file_name_and_the_unsaved_mark(qtbot, make_window, prompts, tmp_path):

@@ -140,6 +140,7 @@ def test_view_settings_persist_across_windows(qtbot, make_window):
     window.actions["view.suggestions"].setChecked(False)
     window.actions["view.theme.dark"].trigger()
     assert window.theme.is_dark()
+    window.resize(700, 500)
     window.shutdown()
 
     again = make_window(settings=None)
@@ -147,6 +148,7 @@ def test_view_settings_persist_across_windows(qtbot, make_window):
     assert again.editor.confidence_shading() and again.actions["view.confidence"].isChecked()
     assert not again.editor.suggestions_enabled() and not again.actions["view.suggestions"].isChecked()
     assert again.actions["view.theme.dark"].isChecked() and again.theme.is_dark()
+    assert (again.width(), again.height()) == (700, 500)  # window geometry too
     again.actions["view.font_reset"].trigger()
     again.actions["view.theme.light"].trigger()
     assert not again.theme.is_dark()

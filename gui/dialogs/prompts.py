@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from engine.decoding.settings import DecodingSettings
+from gui.document_io import format_size
 from gui.recovery import RecoveredDocument
 
 TEXT_FILE_FILTER = "Text files (*.txt *.md *.markdown *.rst *.text);;All files (*)"
@@ -69,7 +70,7 @@ class Prompts:
     def confirm_large_file(self, parent: QWidget | None, file_name: str, size_bytes: int) -> bool:
         answer = QMessageBox.question(
             parent, "Large file",
-            f"“{file_name}” is {size_bytes / 2**20:.0f} MiB. Opening it may take a moment; suggestions will use "
+            f"“{file_name}” is {format_size(size_bytes)}. Opening it may take a moment; suggestions will use "
             "only the text near the cursor.\n\nOpen it?")
         return answer == QMessageBox.StandardButton.Yes
 

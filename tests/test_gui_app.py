@@ -1,0 +1,53 @@
+"""``inkling`` with no arguments starts the app: ``engine.cli`` hands over to ``gui.app.run_app``."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from gui.app import build_parser, run_app
+from gui.main_window import MainWindow
+
+
+def test_command_line_options():
+    args = build_parser().parse_args(["notes.txt", "--model", "mine", "--device", "cpu"])
+    assert (args.file, args.model, args.device) == ("notes.txt", "mine", "cpu")
+
+
+def test_run_app_opens_the_file_with_the_model_and_returns_the_exit_code(qtbot, tmp_path, monkeypatch,
+                                                                          tiny_gpt2_folder):
+    monkeypatch.setenv("INKLING_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("INKLING_DATA_DIR", str(tmp_path / "data"))
+    document = tmp_path / "notes.txt"
+    document.write_text("Dear diary,", encoding="utf-8")
+    seen = {}
+
+    def inspect_then_quit():
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if not windows or not windows[-1].engine_ready():
+            QTimer.singleShot(20, inspect_then_quit)
+            return
+        window = windows[-1]
+        seen.update(text=window.editor.toPlainText(), title=window.windowTitle(), model=window.models.active.name)
+        window.close()
+        QApplication.instance().exit(7)
+
+    QTimer.singleShot(0, inspect_then_quit)
+    app = QApplication.instance()
+    # Quitting because the last window closed would leave this shared test QApplication unusable afterwards.
+    app.setQuitOnLastWindowClosed(False)
+    try:
+        assert run_app([str(document), "--model", str(tiny_gpt2_folder), "--device", "cpu"]) == 7
+    finally:
+        app.setQuitOnLastWindowClosed(True)
+    assert seen == {"text": "Dear diary,", "title": "notes.txt — Inkling", "model": str(tiny_gpt2_folder)}
+
+
+def test_the_inkling_command_without_arguments_starts_the_app(monkeypatch):
+    import gui.app
+    from engine import cli
+
+    calls = []
+    monkeypatch.setattr(gui.app, "run_app", lambda argv: calls.append(argv) or 0)
+    assert cli.main([]) == 0
+    assert calls == [[]]
