@@ -52,7 +52,9 @@ class Prompt:
 class Generator:
     """Decoding for one ``LanguageModel``; keeps the model state of the last request for the next one."""
 
-    def __init__(self, lm) -> None:
+    def __init__(self, lm, step_mode: str = "auto") -> None:
+        """``step_mode`` picks how decoding steps run (``engine.cuda_graphs.GraphedDecodeStep``): "auto" replays
+        CUDA graphs where the device and model allow; "static" and "eager" force a path (tests, benchmarks)."""
         self.lm = lm
         self.model = lm.model
         self.tokenizer = lm.tokenizer
@@ -63,10 +65,12 @@ class Generator:
         self.token_bytes: list[bytes] = table + [b""] * (self.vocab_size - len(table))
         self.special_ids = self.tokenizer.special_ids
         self.prefix_index = TokenPrefixIndex(self.token_bytes, self.special_ids)
-        self.prompt_cache = PromptCache(self.model, self.device)
+        self.prompt_cache = PromptCache(self.model, self.device, step_mode)
         self._current: object | None = None  # the newest stream; an older one stops instead of using the cache
         #: CPU threads for token-by-token work; None chooses by ``threads.step_thread_count`` (one core left free).
         self.step_threads: int | None = None
+        #: How the latest request's prompt was read: {"prefill_tokens": read now, "reused_tokens": from the cache}.
+        self.last_prefill: dict[str, int] = {}
 
     # --- public API ----------------------------------------------------------------------------------------
 
@@ -135,6 +139,7 @@ class Generator:
     ) -> Iterator[StreamEvent]:
         me = self._current = object()
         logits, reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.max_new_tokens, prompt.step_threads)
+        self.last_prefill = {"prefill_tokens": read, "reused_tokens": reused}
         seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.max_new_tokens, self.device,
                           settings.repetition_penalty, settings.no_repeat_ngram_size)
         sampling = settings.strategy == "sample"
@@ -155,7 +160,7 @@ class Generator:
             with torch_threads(prompt.step_threads):
                 if step:
                     seen.append(choice[:, 0])
-                    logits = self.prompt_cache.feed(choice, ids[-1:])
+                    logits = self.prompt_cache.feed(choice, ids[-1])
                 scores = seen.apply(logits.float())
                 if step == 0 and prompt.allowed_first is not None:
                     scores = restrict_to(scores, prompt.allowed_first)
@@ -218,6 +223,7 @@ class Generator:
     ) -> Iterator[StreamEvent]:
         me = self._current = object()
         logits, reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.max_new_tokens, prompt.step_threads)
+        self.last_prefill = {"prefill_tokens": read, "reused_tokens": reused}
         seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.max_new_tokens, self.device,
                           settings.repetition_penalty, settings.no_repeat_ngram_size)
         search = BeamSearch(
@@ -268,8 +274,7 @@ class Generator:
             seen.reorder(order)
         chosen = torch.tensor(tokens, dtype=torch.long, device=self.device)
         seen.append(chosen)
-        logits, rows.cache = self.model(chosen.unsqueeze(1), rows.cache)
-        return rows, logits[:, -1]
+        return rows, rows.step(chosen.unsqueeze(1))
 
 
 def _change_event(text: str, streamed: str) -> StreamEvent:

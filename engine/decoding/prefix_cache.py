@@ -9,12 +9,17 @@ request can reuse it. For the preallocated Transformer cache the beam rows also 
 requests: filling it copies only the prompt positions that changed, and a beam reshuffle only moves the
 positions after the prompt (identical in every row before it), instead of allocating and copying the whole
 capacity every request and every step. Other cache types go through the generic ``repeat_rows`` / ``reorder``.
+
+Decoding steps (one token per row) go through ``engine.cuda_graphs.GraphedDecodeStep``: on a CUDA device with a
+model that offers a fixed-shape ``decode_step`` it replays a CUDA graph; everywhere else it is the plain
+``model(tokens, cache)`` call. Prompts are always read with the plain call.
 """
 
 from __future__ import annotations
 
 import torch
 
+from engine.cuda_graphs import GraphedDecodeStep
 from engine.decoding.threads import SMALL_CHUNK_TOKENS, torch_threads
 from engine.models.kv_cache import KVCache
 
@@ -28,10 +33,12 @@ def common_prefix_length(a: list[int], b: list[int]) -> int:
 
 
 class PromptCache:
-    def __init__(self, model: torch.nn.Module, device: torch.device) -> None:
+    def __init__(self, model: torch.nn.Module, device: torch.device, step_mode: str = "auto") -> None:
         self.model = model
         self.device = device
+        self.step_mode = step_mode  # GraphedDecodeStep's mode: "auto", or "static"/"eager" to force one
         self.cache = None
+        self.step: GraphedDecodeStep | None = None
         self.ids: list[int] = []  # tokens the cache has read, in order
         self._beam: BeamRows | None = None
 
@@ -46,6 +53,7 @@ class PromptCache:
     def release(self) -> None:
         """Free the buffers too."""
         self.cache = None
+        self.step = None
         self.ids = []
         self._beam = None
 
@@ -64,6 +72,7 @@ class PromptCache:
         capacity = getattr(self.cache, "capacity", None)
         if self.cache is None or self.cache.batch_size != 1 or (capacity is not None and capacity < needed):
             self.cache = self.model.new_cache(1, self._capacity(needed))
+            self.step = GraphedDecodeStep(self.model, self.cache, mode=self.step_mode)
             self.ids = []
         # At least the last token is read again: its logits are what the first new token is chosen from.
         reuse = min(common_prefix_length(self.ids, tokens), len(tokens) - 1)
@@ -71,19 +80,27 @@ class PromptCache:
         self.ids = self.ids[:kept]
         rest = tokens[kept:]
         threads = step_threads if len(rest) <= SMALL_CHUNK_TOKENS else None
-        logits = self.feed(torch.tensor([rest], dtype=torch.long, device=self.device), rest, threads)
-        return logits, kept, len(rest)
+        tensor = torch.tensor([rest], dtype=torch.long, device=self.device)
 
-    def feed(self, tokens: torch.Tensor, ids: list[int], threads: int | None = None) -> torch.Tensor:
-        """Read ``tokens`` ``[1, t]`` (``ids`` is the same as a list); returns the last logits ``[1, vocab]``."""
+        def forward() -> torch.Tensor:
+            logits, self.cache = self.model(tensor, self.cache)
+            return logits[:, -1]
+
+        return self._read(forward, rest, threads), kept, len(rest)
+
+    def feed(self, token: torch.Tensor, token_id: int) -> torch.Tensor:
+        """One decoding step: read ``token`` ``[1, 1]``; returns the next logits ``[1, vocab]``."""
+        return self._read(lambda: self.step(token), [token_id])
+
+    def _read(self, forward, ids: list[int], threads: int | None = None) -> torch.Tensor:
         # If the forward fails half-way the cache holds an unknown state: start cold next time.
         known = self.ids
         self.ids = []
         with torch_threads(threads):
-            logits, self.cache = self.model(tokens, self.cache)
+            logits = forward()
         known.extend(ids)
         self.ids = known
-        return logits[:, -1]
+        return logits
 
     def beam_rows(self, rows: int) -> BeamRows:
         """The current prompt state fanned out to ``rows`` rows, for beam search."""
@@ -91,18 +108,19 @@ class PromptCache:
         if isinstance(self.cache, KVCache):
             beam = self._beam
             if not isinstance(beam, KVBeamRows) or not beam.fits(self.cache, rows):
-                beam = KVBeamRows(self.model, self.cache, rows)
+                beam = KVBeamRows(self.model, self.cache, rows, self.step_mode)
             beam.load(self.cache, prompt_ids)
         else:
-            beam = GenericBeamRows(self.cache.repeat_rows(rows), len(prompt_ids))
+            beam = GenericBeamRows(self.model, self.cache.repeat_rows(rows), len(prompt_ids))
         self._beam = beam
         return beam
 
 
 class BeamRows:
-    """A cache of several rows that share their first ``shared`` positions (the prompt)."""
+    """A cache of several rows that share their first ``shared`` positions (the prompt), and its decode step."""
 
     cache = None
+    step: GraphedDecodeStep | None = None
     shared = 0
 
     def reorder(self, rows: torch.Tensor) -> None:
@@ -113,8 +131,9 @@ class BeamRows:
 
 
 class GenericBeamRows(BeamRows):
-    def __init__(self, cache, shared: int) -> None:
+    def __init__(self, model: torch.nn.Module, cache, shared: int) -> None:
         self.cache = cache
+        self.step = GraphedDecodeStep(model, cache, mode="eager")
         self.shared = shared
 
     def reorder(self, rows: torch.Tensor) -> None:
@@ -122,13 +141,16 @@ class GenericBeamRows(BeamRows):
 
     def forget(self) -> None:
         self.cache = None
+        self.step = None
 
 
 class KVBeamRows(BeamRows):
     """Beam rows of a ``KVCache``, kept between requests."""
 
-    def __init__(self, model: torch.nn.Module, like: KVCache, rows: int) -> None:
+    def __init__(self, model: torch.nn.Module, like: KVCache, rows: int, step_mode: str = "auto") -> None:
         self.cache: KVCache = model.new_cache(rows, like.capacity)
+        # Everything below changes the cache's tensors in place, so a recorded CUDA graph stays valid.
+        self.step = GraphedDecodeStep(model, self.cache, mode=step_mode)
         self.ids: list[int] = []  # prompt tokens every row holds
 
     def fits(self, prompt: KVCache, rows: int) -> bool:

@@ -1,0 +1,85 @@
+"""Time to the first streamed token after the user types one more character, cold versus warm cache.
+
+Documents of 1k, 10k and 100k characters (prose); for each, a run of keystrokes appends the next characters of
+the text one at a time. Each keystroke is measured twice, interleaved: cold (the generator's cache emptied
+first) and warm (the cache holds the state the previous keystroke's request left). The stream is closed after
+its first token, as the editor does when the user types on. Model: a random-weight GPT-2 (6 layers, 384 wide,
+4096 tokens, 1024 positions), CPU, default decoding settings (greedy, token healing on).
+
+    python benchmarks/keystroke_latency.py [--keystrokes 15] [--threads 2]
+
+Goal: warm latency flat across document sizes, and at most a quarter of the cold latency at 10k characters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_note, make_tokenizer, median_ms, sample_text, save_random_gpt2
+
+SIZES = (1_000, 10_000, 100_000)
+
+
+def first_token_latency(generator, text: str, settings) -> tuple[float, dict]:
+    """Seconds from the request to its first event, and the prompt statistics of that request."""
+    started = time.perf_counter()
+    stream = generator.stream(text, settings)
+    next(stream)
+    elapsed = time.perf_counter() - started
+    stream.close()
+    return elapsed, generator.last_prefill
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keystrokes", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    import engine
+
+    tokenizer = make_tokenizer(4096)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_random_gpt2(Path(tmp) / "gpt2-random", tokenizer)
+        lm = engine.load(str(folder), device="cpu", dtype=torch.float32)
+    generator = lm.generator
+    settings = engine.DecodingSettings()
+    source = sample_text(max(SIZES) + 10 * args.keystrokes)
+
+    print(machine_note(), f"| {args.keystrokes} keystrokes per size, median first-token latency")
+    print(f"{'document':>10} {'cold ms':>9} {'warm ms':>9} {'warm/cold':>10} {'cold read':>10} {'warm read':>10}")
+    results = {}
+    for size in SIZES:
+        cold, warm, cold_read, warm_read = [], [], [], []
+        generator.forget()
+        for k in range(args.keystrokes):
+            text = source[: size + k]
+            generator.forget()
+            seconds, prefill = first_token_latency(generator, text, settings)
+            cold.append(seconds)
+            cold_read.append(prefill["prefill_tokens"])
+            # The cache now holds this keystroke's state; the user types one more character.
+            seconds, prefill = first_token_latency(generator, source[: size + k + 1], settings)
+            warm.append(seconds)
+            warm_read.append(prefill["prefill_tokens"])
+        results[size] = (median_ms(cold), median_ms(warm))
+        print(f"{size:>10,} {median_ms(cold):>9.1f} {median_ms(warm):>9.1f} "
+              f"{median_ms(warm) / median_ms(cold):>10.3f} {statistics.median(cold_read):>10.0f} "
+              f"{statistics.median(warm_read):>10.0f}")
+    warm_values = [w for _, w in results.values()]
+    cold_10k, warm_10k = results[10_000]
+    print(f"warm spread across sizes: max/min = {max(warm_values) / min(warm_values):.2f} (goal: flat)")
+    print(f"warm/cold at 10k: {warm_10k / cold_10k:.3f} (goal <= 0.25)")
+
+
+if __name__ == "__main__":
+    main()
