@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
+from conftest import SAMPLE_TEXT
 
-from engine.decoding.context_window import context_window, token_budget, trim_front, window_start
+from engine.decoding.context_window import (
+    MAX_PROMPT_TOKENS,
+    IncrementalEncoder,
+    context_window,
+    token_budget,
+    trim_front,
+    window_start,
+)
 from engine.decoding.healing import TokenPrefixIndex, heal, should_heal
 from engine.decoding.stopping import StopRule, ends_inside_word
 from engine.decoding.text_stream import TextStream, complete_text, truncate_pieces
@@ -157,6 +167,7 @@ def test_token_budget_leaves_room_for_new_tokens():
     assert token_budget(1024, 16) == 1008
     assert token_budget(128, 100) == 64  # at least half the context stays for the prompt
     assert token_budget(None, 16) >= 512
+    assert token_budget(32768, 16) == MAX_PROMPT_TOKENS  # long-context models read a bounded tail
 
 
 def test_window_start_moves_in_steps_and_lands_on_whitespace():
@@ -190,3 +201,32 @@ def test_prefix_index_tensor_on_cpu_is_a_view():
     index = TokenPrefixIndex(TOKENS)
     ids = index.ids_starting_with(b" b", torch.device("cpu"))
     assert ids.dtype == torch.long and ids._base is not None
+
+
+def test_incremental_encoder_matches_a_full_encode_through_typing_and_edits(tiny_tokenizer):
+    encoder = IncrementalEncoder(tiny_tokenizer)
+    assert encoder.splittable
+    text = ""
+    source = SAMPLE_TEXT * 2
+    rng = random.Random(0)
+    for step in range(600):
+        if step % 97 == 96:  # an edit in the middle, then typing goes on
+            cut = rng.randrange(len(text))
+            text = text[:cut] + "  x\n" + text[cut + 3 :]
+        elif step % 41 == 40:  # backspace
+            text = text[:-3]
+        else:
+            text += source[len(text) % len(source)]
+        assert encoder.encode(text) == tiny_tokenizer.encode(text), (step, text[-30:])
+    assert len(encoder._head) > len(text) // 2  # the head was really reused
+
+
+def test_incremental_encoder_falls_back_for_other_tokenizers(tiny_tokenizer):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    backend = Tokenizer(models.BPE())
+    backend.normalizer = normalizers.NFKC()
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    from engine.tokenizer import TextTokenizer
+
+    assert not IncrementalEncoder(TextTokenizer(backend)).splittable

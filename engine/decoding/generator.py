@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.decoding.beam import BeamSearch, is_identity
-from engine.decoding.context_window import context_window, token_budget
+from engine.decoding.context_window import IncrementalEncoder, context_window, token_budget
 from engine.decoding.healing import HealedPrompt, TokenPrefixIndex, heal
 from engine.decoding.prefix_cache import PromptCache
 from engine.decoding.processors import SeenTokens, restrict_to, sampling_scores
@@ -66,6 +66,7 @@ class Generator:
         self.special_ids = self.tokenizer.special_ids
         self.prefix_index = TokenPrefixIndex(self.token_bytes, self.special_ids)
         self.prompt_cache = PromptCache(self.model, self.device, step_mode)
+        self.encoder = IncrementalEncoder(self.tokenizer)
         self._current: object | None = None  # the newest stream; an older one stops instead of using the cache
         #: CPU threads for token-by-token work; None chooses by ``threads.step_thread_count`` (one core left free).
         self.step_threads: int | None = None
@@ -118,7 +119,7 @@ class Generator:
         """The tokens the model reads for ``text`` under ``settings`` (windowed, healed)."""
         max_context = getattr(self.model, "max_context", None)
         budget = token_budget(max_context, settings.max_new_tokens)
-        window = context_window(text, self.tokenizer, budget, bos_token_id=self.eos_token_id)
+        window = context_window(text, self.tokenizer, budget, self.eos_token_id, self.encoder.encode)
         if not window.tokens:
             raise ValueError("cannot complete an empty text: this model has no end-of-text token to start from")
         if settings.token_healing:

@@ -23,6 +23,9 @@ from engine.cuda_graphs import GraphedDecodeStep
 from engine.decoding.threads import SMALL_CHUNK_TOKENS, torch_threads
 from engine.models.kv_cache import KVCache
 
+# Long-context models get caches sized to the request, in blocks of this many positions.
+CAPACITY_BLOCK = 256
+
 
 def common_prefix_length(a: list[int], b: list[int]) -> int:
     limit = min(len(a), len(b))
@@ -58,8 +61,13 @@ class PromptCache:
         self._beam = None
 
     def _capacity(self, needed: int) -> int:
+        """Positions to allocate: the whole context for models up to ``CAPACITY_BLOCK * 4`` positions, else what
+        is needed rounded up to a block (a later, longer request allocates again)."""
         max_context = getattr(self.model, "max_context", None)
-        return max_context if max_context is not None else needed
+        if max_context is None:
+            return needed  # a recurrent cache grows by itself
+        blocks = -(-max(needed, 1) // CAPACITY_BLOCK)
+        return min(max_context, max(blocks * CAPACITY_BLOCK, 4 * CAPACITY_BLOCK))
 
     def prefill(self, tokens: list[int], room: int, step_threads: int | None = None) -> tuple[torch.Tensor, int, int]:
         """Read ``tokens`` (reusing what the cache shares with them); ``room`` more tokens must fit afterwards.
