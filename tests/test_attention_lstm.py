@@ -224,3 +224,22 @@ def test_training_a_tiny_attention_lstm_lowers_validation_loss(tmp_path, tiny_to
                 steps=1,
             )
         )
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_decoding_while_typing_reuses_the_cache_and_matches_a_cold_model(tmp_path, tiny_tokenizer, strategy):
+    folder = save_checkpoint(tmp_path / "lstm", make_model(vocab=tiny_tokenizer.vocab_size), tiny_tokenizer)
+    warm = engine.load(str(folder), device="cpu")
+    settings = engine.DecodingSettings(strategy=strategy, max_new_tokens=6, num_beams=3, num_alternatives=2)
+    base = SAMPLE_TEXT[:300]
+    # Keystrokes: each prompt shares a long prefix with the one before (the cache rewinds, reads the rest).
+    prompts = (base + " The quick bro", base + " The quick brow", base + " The quick brown", base[:250])
+    for index, prompt in enumerate(prompts):
+        cold = engine.load(str(folder), device="cpu")
+        got, expected = warm.complete(prompt, settings), cold.complete(prompt, settings)
+        # Same choices; log-probabilities agree up to float rounding (segments of a different length).
+        assert [c.token_ids for c in got] == [c.token_ids for c in expected]
+        assert [c.logprob for c in got] == pytest.approx([c.logprob for c in expected], abs=1e-4)
+        if index:  # after the first prompt most of each one comes from the cache
+            assert warm.generator.last_prefill["reused_tokens"] > 50
+            assert warm.generator.last_prefill["prefill_tokens"] < 20
