@@ -14,9 +14,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def broken_pyside_warning() -> str | None:
+    """PySide6 6.12.0 on Python 3.11 corrupts reference counts while a second Python thread runs (the engine's)."""
+    import PySide6
+
+    if PySide6.__version__ == "6.12.0" and sys.version_info < (3, 12):
+        return ("warning: PySide6 6.12.0 on Python 3.11 crashes when a background thread runs; "
+                "install another release, e.g. pip install 'PySide6-Essentials==6.11.2'")
+    return None
+
+
 def run_app(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     from PySide6.QtWidgets import QApplication
+
+    warning = broken_pyside_warning()
+    if warning:
+        print(warning, file=sys.stderr)
 
     from gui.main_window import MainWindow
 

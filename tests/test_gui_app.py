@@ -51,3 +51,11 @@ def test_the_inkling_command_without_arguments_starts_the_app(monkeypatch):
     monkeypatch.setattr(gui.app, "run_app", lambda argv: calls.append(argv) or 0)
     assert cli.main([]) == 0
     assert calls == [[]]
+
+
+def test_the_documented_shortcut_table_is_the_one_the_app_uses():
+    from pathlib import Path
+
+    from gui.shortcuts import markdown_table
+
+    assert markdown_table() in (Path(__file__).resolve().parent.parent / "docs" / "GUI.md").read_text("utf-8")

@@ -189,3 +189,18 @@ def test_clicking_in_the_text_dismisses_the_suggestion(qtbot, make_window):
     QTest.mouseClick(editor.viewport(), Qt.MouseButton.LeftButton, pos=editor.cursorRect().center())
     assert editor.ghost_text() == ""
     assert not editor.textCursor().block().layout().preeditAreaText()
+
+
+def test_status_bar_counts_lines_and_words_and_shows_the_model_and_speed(qtbot, make_window):
+    window = make_window()
+    window.editor.set_suggestions_enabled(False)
+    type_text(qtbot, window.editor, "one two\nthree")
+    label = window.status.text_count
+    qtbot.waitUntil(lambda: label.word_count() == 3, timeout=5000)
+    assert label.text() == "Ln 2, Col 6   2 lines, 3 words"
+    assert window.status.model.text() == "Model: tiny-gpt2"
+    assert window.status.device.text() == "Device: CPU"
+    window.editor.set_suggestions_enabled(True)
+    window.editor.request_suggestion_now()
+    qtbot.waitUntil(lambda: "tok/s" in window.status.latency.text(), timeout=10000)
+    assert "first token" in window.status.latency.text()

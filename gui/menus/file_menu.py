@@ -26,7 +26,7 @@ def build_file_menu(window: MainWindow) -> QMenu:
     window.add_action(menu, "file.save", "&Save", docs.save, QKeySequence.StandardKey.Save)
     window.add_action(menu, "file.save_as", "Save &As…", docs.save_as, QKeySequence.StandardKey.SaveAs)
     menu.addSeparator()
-    window.add_action(menu, "file.quit", "&Quit", window.close, QKeySequence.StandardKey.Quit)
+    window.add_action(menu, "file.quit", "&Quit", window.close, QKeySequence("Ctrl+Q"))  # Windows has no standard Quit key
     return menu
 
 
