@@ -39,20 +39,15 @@ from gui.editor.ghost_text_editor import GhostTextEditor
 
 MAX_SHORTCUT_ALTERNATIVES = 9
 _SEGMENTS_ROLE = Qt.ItemDataRole.UserRole + 1
-_SHARE_ROLE = Qt.ItemDataRole.UserRole + 2
+_CONFIDENCE_ROLE = Qt.ItemDataRole.UserRole + 2
 _CHOSEN_ROLE = Qt.ItemDataRole.UserRole + 3
 _NEWLINE_MARK = "\u21b5"  # ↵, so a line break stays visible on one row
 
 
-def shares(candidates: list[Candidate]) -> list[float | None]:
-    """Each candidate's probability relative to the others listed (they sum to 1); None until scored."""
-    logprobs = [c.logprob for c in candidates]
-    if not logprobs or any(lp is None for lp in logprobs):
-        return [None] * len(candidates)
-    top = max(logprobs)
-    weights = [math.exp(lp - top) for lp in logprobs]
-    total = sum(weights)
-    return [w / total for w in weights]
+def confidences(candidates: list[Candidate]) -> list[float | None]:
+    """Each candidate's mean probability per token (None until scored). Not their share of the total: a
+    short continuation always has a far larger total probability than a long one, which says nothing of quality."""
+    return [c.token_probability for c in candidates]
 
 
 class AlternativesList(QListWidget):
@@ -154,16 +149,16 @@ class AlternativeDelegate(QStyledItemDelegate):
             painter.drawText(QRect(first_line.left(), first_line.top(), number_width, first_line.height()),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, str(index.row() + 1))
 
-        share = index.data(_SHARE_ROLE)
+        confidence = index.data(_CONFIDENCE_ROLE)
         bar_rect = QRect(first_line.right() - self.BAR_WIDTH, first_line.top(), self.BAR_WIDTH, first_line.height())
-        label = "…" if share is None else f"{share * 100:.0f}%"
+        label = "…" if confidence is None else f"{confidence * 100:.0f}%"
         painter.drawText(bar_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, label)
-        if share is not None:
+        if confidence is not None:
             track = QRect(bar_rect.left(), bar_rect.center().y() - 2, self.BAR_WIDTH - 44, 5)
             track_color = QColor(text_color)
             track_color.setAlpha(35)
             painter.fillRect(track, track_color)
-            fill = QRect(track.left(), track.top(), max(1, round(track.width() * share)), track.height())
+            fill = QRect(track.left(), track.top(), max(1, round(track.width() * confidence)), track.height())
             painter.fillRect(fill, palette.color(QPalette.ColorRole.HighlightedText if selected
                                                  else QPalette.ColorRole.Highlight))
 
@@ -249,16 +244,16 @@ class AlternativesPanel(QDockWidget):
         if not self.editor.suggestions_enabled():
             candidates = []
         chosen = suggestion.chosen_index() if suggestion is not None else -1
-        probabilities = shares(candidates)
+        probabilities = confidences(candidates)
         current = self.list.currentRow()
         self.list.clear()
-        for row, (candidate, share) in enumerate(zip(candidates, probabilities)):
+        for row, (candidate, confidence) in enumerate(zip(candidates, probabilities)):
             remaining = remaining_segments(candidate, len(suggestion.consumed))
             item = QListWidgetItem("".join(s.text for s in remaining))
             item.setData(_SEGMENTS_ROLE, [(s.text, s.probability) for s in remaining])
-            item.setData(_SHARE_ROLE, share)
+            item.setData(_CONFIDENCE_ROLE, confidence)
             item.setData(_CHOSEN_ROLE, row == chosen)
-            item.setToolTip(_tooltip(candidate, share, row))
+            item.setToolTip(_tooltip(candidate, row))
             self.list.addItem(item)
         if 0 <= current < self.list.count():
             self.list.setCurrentRow(current)
@@ -267,13 +262,12 @@ class AlternativesPanel(QDockWidget):
         self.empty_label.setVisible(not has_items)
 
 
-def _tooltip(candidate: Candidate, share: float | None, row: int) -> str:
+def _tooltip(candidate: Candidate, row: int) -> str:
     lines = [f"Ctrl+{row + 1} inserts this" if row < MAX_SHORTCUT_ALTERNATIVES else "Click to insert"]
-    if candidate.logprob is not None:
-        tokens = max(1, len(candidate.segments))
-        lines.append(f"{share * 100:.1f}% of the listed alternatives' probability")
-        lines.append(f"Continuation probability {math.exp(candidate.logprob):.3g} "
-                     f"(per token {math.exp(candidate.logprob / tokens) * 100:.0f}% on average)")
+    if candidate.token_probability is not None:
+        lines.append(f"Average probability per token: {candidate.token_probability * 100:.1f}% "
+                     f"({candidate.tokens} tokens)")
+        lines.append(f"Probability of the whole continuation: {math.exp(candidate.logprob):.3g}")
     else:
         lines.append("Still being generated")
     return "\n".join(lines)

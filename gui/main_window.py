@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         self.models.modelChanged.connect(self._model_changed)
         self.models.loadFailed.connect(self._model_failed)
         self.models.noModel.connect(self._no_model)
-        self.suggestions.statsUpdated.connect(lambda s: status.latency.show_stats(s.first_token_s, s.tokens_per_s))
+        self.suggestions.statsUpdated.connect(lambda s: status.show_latency(s.first_token_s, s.tokens_per_s))
         self.suggestions.problem.connect(self._show_message)
         self.suggestions.settingsChanged.connect(self._decoding_changed)
         self.documents.titleChanged.connect(self.setWindowTitle)

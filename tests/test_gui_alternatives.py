@@ -22,6 +22,8 @@ PROMPT = "The quick brown fox"
 @pytest.fixture
 def window_with_alternatives(qtbot, make_window):
     window = make_window(settings=FAST_BEAM)
+    window.finished = []
+    window.bridge.suggestionFinished.connect(window.finished.append)
     type_text(qtbot, window.editor, PROMPT)
     wait_until_finished(qtbot, window)
     qtbot.waitUntil(lambda: window.alternatives.list.count() >= 2, timeout=5000)
@@ -29,15 +31,23 @@ def window_with_alternatives(qtbot, make_window):
 
 
 def test_panel_lists_the_alternatives_with_probabilities(window_with_alternatives):
+    import math
+
     window = window_with_alternatives
     panel = window.alternatives
     candidates = window.editor.suggestion.candidates()
+    from gui.editor.ghost_suggestion import clean
+
+    completions = {clean(c.text): c for c in window.finished[-1].completions}  # what the engine sent
     assert panel.candidate_texts() == [c.text for c in candidates]
     assert panel.list.count() == len(candidates)
-    shares = [panel.list.item(row).data(Qt.ItemDataRole.UserRole + 2) for row in range(panel.list.count())]
-    assert all(0 < share <= 1 for share in shares)
-    assert sum(shares) == pytest.approx(1.0)
-    assert shares == sorted(shares, reverse=True)  # best first, as beam search ranks them
+    for row, candidate in enumerate(candidates):
+        shown = panel.list.item(row).data(Qt.ItemDataRole.UserRole + 2)
+        # the mean probability per token, so long and short alternatives compare fairly
+        completion = completions[candidate.text]
+        assert shown == pytest.approx(math.exp(completion.logprob / len(completion.token_ids)))
+        assert 0 < shown <= 1
+        assert "per token" in panel.list.item(row).toolTip()
 
 
 def test_clicking_an_alternative_inserts_it(qtbot, window_with_alternatives):

@@ -200,7 +200,43 @@ def test_status_bar_counts_lines_and_words_and_shows_the_model_and_speed(qtbot, 
     assert label.text() == "Ln 2, Col 6   2 lines, 3 words"
     assert window.status.model.text() == "Model: tiny-gpt2"
     assert window.status.device.text() == "Device: CPU"
+    assert not window.status.latency.isVisible()  # nothing timed yet
     window.editor.set_suggestions_enabled(True)
     window.editor.request_suggestion_now()
     qtbot.waitUntil(lambda: "tok/s" in window.status.latency.text(), timeout=10000)
     assert "first token" in window.status.latency.text()
+    assert window.status.latency.isVisible()
+
+
+def test_text_committed_by_an_input_method_consumes_the_ghost_text_like_typing(qtbot, make_window):
+    from PySide6.QtGui import QInputMethodEvent
+
+    window = make_window()
+    editor = window.editor
+    type_text(qtbot, editor, PROMPT)
+    wait_until_finished(qtbot, window)
+    ghost = editor.ghost_text()
+    event = QInputMethodEvent("", [])
+    event.setCommitString(ghost[0])
+    QGuiApplication.sendEvent(editor, event)
+    assert editor.toPlainText() == PROMPT + ghost[0]
+    assert editor.ghost_text() == ghost[1:]
+    assert editor.textCursor().block().layout().preeditAreaText() == ghost[1:]
+
+
+def test_a_multi_line_suggestion_is_shown_inline_and_enter_consumes_its_line_break(qtbot, make_window):
+    from engine.decoding.results import StreamEvent
+
+    window = make_window(model=None, wait_ready=False)
+    editor = window.editor
+    editor.replace_text("Dear Sir,")
+    editor.moveCursor(QTextCursor.MoveOperation.End)
+    editor.begin_request(1)
+    editor.show_stream(1, StreamEvent(text="\nThank you"))
+    qtbot.waitUntil(lambda: bool(editor.textCursor().block().layout().preeditAreaText()), timeout=2000)
+    assert editor.textCursor().block().layout().preeditAreaText() == "\u2028Thank you"  # a line break in layout
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    assert editor.toPlainText() == "Dear Sir,\n"
+    assert editor.ghost_text() == "Thank you"
+    assert editor.textCursor().block().layout().preeditAreaText() == "Thank you"  # moved to the new line
+    assert not editor.document().firstBlock().layout().preeditAreaText()

@@ -24,9 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SAMPLE_TEXT = (
-    "Notes for the talk\n\n"
-    "The old lighthouse stood at the end of the harbour, and every evening the keeper climbed its stairs to "
-    "light the lamp. On the night of the storm, the"
+    "The Keeper\n\n"
+    "For forty years the old lighthouse had stood at the end of the harbour wall. Ships came and went, the town "
+    "grew and shrank again, and the light turned every night without fail.\n\n"
+    "Every evening the keeper climbed its hundred and twelve stairs to light the lamp. He knew each step by its "
+    "sound, and he counted them aloud, as his father had done before him.\n\n"
+    "On the night of the storm, the"
 )
 
 
@@ -94,8 +97,6 @@ def main() -> int:
     if not wait_until(lambda: editor.pending_request is None and editor.ghost_text(), 120):
         print("no suggestion arrived", file=sys.stderr)
         return 1
-    window.status.latency.show_stats(window.suggestions.last_stats.first_token_s,
-                                     window.suggestions.last_stats.tokens_per_s)
     wait_until(lambda: False, 0.5)  # let the last paint land on the display
 
     out = Path(args.out)

@@ -14,6 +14,15 @@ from engine.decoding.settings import DecodingSettings
 from gui.document_io import format_size
 from gui.recovery import RecoveredDocument
 
+
+def sentence(message: str) -> str:
+    """Engine messages start in lower case (they read well after "inkling: "); a dialog wants a sentence."""
+    message = message.strip()
+    if not message:
+        return message
+    return message[:1].upper() + message[1:] + ("" if message[-1] in ".!?" else ".")
+
+
 TEXT_FILE_FILTER = "Text files (*.txt *.md *.markdown *.rst *.text);;All files (*)"
 
 
@@ -46,13 +55,13 @@ class Prompts:
         return path or None
 
     def error(self, parent: QWidget | None, title: str, message: str) -> None:
-        QMessageBox.critical(parent, title, message)
+        QMessageBox.critical(parent, title, sentence(message))
 
     def offer_model_folder(self, parent: QWidget | None, message: str) -> bool:
         """No model could be loaded at start: offer to pick a model folder now."""
         box = QMessageBox(QMessageBox.Icon.Information, "No language model",
                           "Inkling needs a language model to suggest text.", parent=parent)
-        box.setInformativeText(f"{message}\n\nYou can write without suggestions, or open a model folder "
+        box.setInformativeText(f"{sentence(message)}\n\nYou can write without suggestions, or open a model folder "
                                "(a folder with config.json, tokenizer.json and model.safetensors).")
         open_button = box.addButton("Open Model Folder…", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Write Without Suggestions", QMessageBox.ButtonRole.RejectRole)

@@ -43,6 +43,14 @@ class Candidate:
     text: str
     segments: tuple[GhostSegment, ...]
     logprob: float | None = None  # of the whole continuation, when the stream has finished
+    tokens: int = 0  # how many tokens it is made of (0 while unknown)
+
+    @property
+    def token_probability(self) -> float | None:
+        """The geometric mean of its tokens' probabilities: how sure the model was, comparable across lengths."""
+        if self.logprob is None or self.tokens <= 0:
+            return None
+        return math.exp(self.logprob / self.tokens)
 
 
 def next_word_length(text: str) -> int:
@@ -83,7 +91,8 @@ class GhostSuggestion:
             if not text or text in seen:
                 continue
             seen.add(text)
-            alternatives.append(Candidate(text, _segments_of(completion, text), completion.logprob))
+            tokens = len(completion.token_ids) or len(completion.token_logprobs)
+            alternatives.append(Candidate(text, _segments_of(completion, text), completion.logprob, tokens))
         if alternatives:
             self._alternatives = alternatives
 

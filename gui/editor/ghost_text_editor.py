@@ -269,8 +269,10 @@ class GhostTextEditor(QPlainTextEdit):
             event.accept()
             return
         typed = event.text()
+        if typed == "\r" and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            typed = "\n"  # Enter adds a line break, which a suggestion spells "\n"
         modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier & ~Qt.KeyboardModifier.ShiftModifier
-        if self._ghost is not None and typed and typed.isprintable() and not modifiers:
+        if self._ghost is not None and typed and (typed.isprintable() or typed == "\n") and not modifiers:
             visible = self.ghost_text()
             if visible.startswith(typed):
                 self._remove_ghost_layout()

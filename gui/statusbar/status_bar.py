@@ -28,6 +28,17 @@ class StatusBar(QStatusBar):
         self.model = ModelLabel(self)
         self.device = DeviceLabel(self)
         self.addPermanentWidget(self.busy)
+        self._separators = {}
         for widget in (self.text_count, self.latency, self.model, self.device):
-            self.addPermanentWidget(_separator(self))
+            self._separators[widget] = _separator(self)
+            self.addPermanentWidget(self._separators[widget])
             self.addPermanentWidget(widget)
+        self._set_shown(self.latency, False)  # until the first suggestion has been timed
+
+    def show_latency(self, first_token_s: float | None, tokens_per_s: float | None) -> None:
+        self.latency.show_stats(first_token_s, tokens_per_s)
+        self._set_shown(self.latency, True)
+
+    def _set_shown(self, widget: QWidget, shown: bool) -> None:
+        widget.setVisible(shown)
+        self._separators[widget].setVisible(shown)
