@@ -99,7 +99,11 @@ class MainWindow(QMainWindow):
             self._show_message(self.settings_store.problem)
 
         self.bridge.start()
-        self.models.load(str(model) if model is not None else startup_model(self.app_settings.model))
+        if model is not None:
+            self.models.load(str(model))
+        else:
+            name, fallback = startup_model(self.app_settings.model)
+            self.models.load(name, fallback=fallback)
         if open_path is not None:
             self.documents.load(open_path)
         QTimer.singleShot(0, self.offer_recovery)
@@ -136,6 +140,8 @@ class MainWindow(QMainWindow):
         self.models.modelChanged.connect(self._model_changed)
         self.models.loadFailed.connect(self._model_failed)
         self.models.noModel.connect(self._no_model)
+        self.models.fallbackUsed.connect(
+            lambda name, why: self._show_message(f"Could not load {name} ({why}); using the bundled model"))
         self.suggestions.statsUpdated.connect(lambda s: status.show_latency(s.first_token_s, s.tokens_per_s))
         self.suggestions.problem.connect(self._show_message)
         self.suggestions.settingsChanged.connect(self._decoding_changed)

@@ -24,6 +24,7 @@ class ModelController(QObject):
     loadStarted = Signal(str)  # name or folder, as soon as the load is asked for
     loadFailed = Signal(str)  # message
     noModel = Signal(str)  # why there is no model at all
+    fallbackUsed = Signal(str, str)  # the model that failed, why
 
     def __init__(self, bridge: EngineBridge, prompts: Prompts, dialog_parent: QWidget) -> None:
         super().__init__(dialog_parent)
@@ -34,6 +35,7 @@ class ModelController(QObject):
         self.active: ModelLoaded | None = None
         self.last_error: str | None = None
         self._requested: dict[int, tuple[str, str]] = {}  # load request id -> (name, device)
+        self._fallbacks: dict[int, str] = {}  # load request id -> what to try if it fails and nothing is loaded
         self._offered_folder = False
         bridge.modelLoaded.connect(self._on_loaded)
         bridge.modelLoadFailed.connect(self._on_failed)
@@ -54,10 +56,13 @@ class ModelController(QObject):
 
     # --- commands ---------------------------------------------------------------------------------------
 
-    def load(self, name_or_path: str, device: str | None = None) -> int:
+    def load(self, name_or_path: str, device: str | None = None, fallback: str | None = None) -> int:
+        """Load on the engine thread; ``fallback`` is tried instead if this fails while no model is loaded."""
         device = device or self.device
         request_id = self.bridge.load_model(name_or_path, device)
         self._requested[request_id] = (name_or_path, device)
+        if fallback and fallback != name_or_path:
+            self._fallbacks[request_id] = fallback
         self.loadStarted.emit(name_or_path)
         return request_id
 
@@ -87,7 +92,12 @@ class ModelController(QObject):
 
     def _on_failed(self, event: ModelLoadFailed) -> None:
         self._requested.pop(event.request_id, None)
+        fallback = self._fallbacks.pop(event.request_id, None)
         self.last_error = event.message
+        if fallback is not None and self.active is None:
+            self.fallbackUsed.emit(event.name, event.message)
+            self.load(fallback)  # e.g. the model used last time was deleted: start with the bundled one
+            return
         self.loadFailed.emit(event.message)
         if self.active is not None:
             self.prompts.error(self._parent, "Could not load the model",
@@ -115,6 +125,6 @@ def _same_model(a: str, b: str) -> bool:
         return False
 
 
-def startup_model(saved: str | None) -> str:
-    """The model to load at start: the one used last time, else the bundled default."""
-    return saved or DEFAULT_MODEL
+def startup_model(saved: str | None) -> tuple[str, str | None]:
+    """The model to load at start (the one used last time, else the bundled default) and what to fall back to."""
+    return (saved, DEFAULT_MODEL) if saved else (DEFAULT_MODEL, None)

@@ -120,3 +120,22 @@ def test_loading_shows_a_busy_indicator_and_keeps_the_ui_running(qtbot, make_win
     release.set()
     qtbot.waitUntil(window.engine_ready, timeout=10000)
     assert not window.status.busy.isVisible()
+
+
+def test_a_remembered_model_that_is_gone_falls_back_to_the_bundled_one(qtbot, make_window, app_dirs, prompts,
+                                                                      monkeypatch, tmp_path, tiny_tokenizer):
+    import shutil
+
+    import engine.registry
+
+    bundled = tmp_path / "bundled"
+    make_gpt2_folder(bundled / "default", tiny_tokenizer)
+    monkeypatch.setattr(engine.registry, "bundled_models_dir", lambda: bundled)
+    remembered = make_gpt2_folder(tmp_path / "my-model", tiny_tokenizer, seed=2)
+    window = make_window(model=remembered)
+    window.shutdown()
+    shutil.rmtree(remembered)  # deleted between two runs
+
+    again = make_window(model=None)
+    assert again.models.active.name == "default"
+    assert "offer_model_folder" not in prompts.names() and "error" not in prompts.names()
