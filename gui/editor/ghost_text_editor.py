@@ -162,7 +162,10 @@ class GhostTextEditor(QPlainTextEdit):
             return
         self._ghost.apply_completions(completions)
         if not self._ghost.candidates():
+            typed_it_all = bool(self._ghost.consumed)
             self._clear_ghost(cancel=False)
+            if typed_it_all:  # the user typed the whole suggestion while it streamed: time for the next one
+                self._restart_debounce()
             return
         self._render()
 
