@@ -297,6 +297,16 @@ def test_stop_rules_and_healing(lm, text, stop, expected, reason):
     assert streamed[-1].text == expected and all(expected.startswith(e.text) for e in streamed)
 
 
+def test_beam_search_heals_and_stops_like_greedy(lm):
+    generator = scripted(lm, SCRIPT)
+    settings = S(strategy="beam", num_beams=4, num_alternatives=3, stop="word", max_new_tokens=10)
+    completions = generator.complete("The quick bro", settings)
+    assert completions[0].text == "wn fox" and completions[0].finish_reason == "stop"
+    for completion in completions:  # every alternative continues what the user typed, none repeats it
+        assert generator.token_bytes[completion.token_ids[0]].startswith(b" bro")
+        assert not completion.text.startswith(" bro")
+
+
 def test_line_stop_ends_before_the_newline(lm):
     generator = scripted(lm, "Hello world!\nNumbers: 1, 2")
     [completion] = generator.complete("Hello", S(stop="line", max_new_tokens=20))
@@ -348,7 +358,7 @@ def test_cached_keystrokes_decode_exactly_like_cold_runs(lm, settings):
     warm_generator = lm.generator
     cold_generator = Generator(lm)
     reused = []
-    for end in range(60, 90, 3):
+    for end in range(60, 90, 5):
         text = KEYSTROKE_DOC[:end]
         warm = list(warm_generator.stream(text, settings))[-1]
         cold_generator.forget()
