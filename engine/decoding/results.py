@@ -43,4 +43,5 @@ class StreamEvent:
     token_logprob: float | None = None
     done: bool = False
     completions: tuple[Completion, ...] = ()
-    stats: dict = field(default_factory=dict)  # first_token_s, tokens_per_s, prefill_tokens, cached_tokens
+    # done event only: first_token_s, tokens_per_s, prefill_tokens, reused_tokens, generated_tokens, total_s
+    stats: dict = field(default_factory=dict)
