@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -116,13 +116,18 @@ class LanguageModel:
             self._generator = Generator(self)
         return self._generator
 
-    def complete(self, text: str, settings: DecodingSettings | None = None) -> list[Completion]:
-        """Continuations of ``text``, best first, without duplicates."""
-        return self.generator.complete(text, settings or DecodingSettings())
+    def complete(
+        self, text: str, settings: DecodingSettings | None = None, cancelled: Callable[[], bool] | None = None
+    ) -> list[Completion]:
+        """Continuations of ``text``, best first, without duplicates ([] when ``cancelled()`` turned true)."""
+        return self.generator.complete(text, settings or DecodingSettings(), cancelled)
 
-    def stream(self, text: str, settings: DecodingSettings | None = None) -> Iterator[StreamEvent]:
-        """Token-by-token events; closing the iterator (or breaking out of the loop) cancels the generation."""
-        return self.generator.stream(text, settings or DecodingSettings())
+    def stream(
+        self, text: str, settings: DecodingSettings | None = None, cancelled: Callable[[], bool] | None = None
+    ) -> Iterator[StreamEvent]:
+        """Token-by-token events. Closing the iterator cancels the generation; so does ``cancelled()`` turning
+        true, which is polled between any two tokens, also inside beam search where events are sparser."""
+        return self.generator.stream(text, settings or DecodingSettings(), cancelled)
 
 
 def load(name_or_path: str = "default", device: str | torch.device = "auto", dtype: torch.dtype | None = None) -> LanguageModel:

@@ -344,7 +344,9 @@ class EngineWorker:
         """Forward the model's stream event by event, checking the cancel flag before and after each token."""
         started = time.perf_counter()
         first_token_s = None
-        stream = self._lm.stream(request.text, request.settings)
+        # The flag is also polled inside the generator: beam search emits events only when the best text
+        # changes, so checking between events alone could lag several tokens behind a cancel.
+        stream = self._lm.stream(request.text, request.settings, cancelled=lambda: request.cancelled)
         try:
             events = iter(stream)
             while not request.cancelled:

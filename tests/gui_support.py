@@ -114,7 +114,7 @@ class GatedModel:
         self.open_all.set()
         self.gate.release()
 
-    def stream(self, text, settings=None):
+    def stream(self, text, settings=None, cancelled=None):
         for event in self._lm.stream(text, settings):
             if not self.open_all.is_set():
                 self.waiting.set()

@@ -125,7 +125,7 @@ def test_streaming_writes_each_token_before_the_next_is_generated():
     seen_before_each_token = []
 
     class SlowModel:
-        def stream(self, text, settings):
+        def stream(self, text, settings, cancelled=None):
             for so_far in ("a", "ab", "abc"):
                 seen_before_each_token.append(out.getvalue())
                 yield StreamEvent(text=so_far, delta=so_far[-1])
@@ -138,7 +138,7 @@ def test_streaming_writes_each_token_before_the_next_is_generated():
 
 def test_streaming_writes_the_final_best_of_a_beam_stream():
     class BeamLikeModel:
-        def stream(self, text, settings):
+        def stream(self, text, settings, cancelled=None):
             yield StreamEvent(text="a", delta="a")
             yield StreamEvent(text="ab", delta="b")
             yield StreamEvent(text="xy", delta="", replaces=True)

@@ -217,3 +217,11 @@ def test_a_better_model_of_the_text_gets_fewer_bits(tiny_gpt2):
     predictable = tiny_gpt2.tokenizer.decode(greedy)
     noise = tiny_gpt2.tokenizer.decode(torch.randint(1, 400, (31,), generator=rng).tolist())
     assert tiny_gpt2.bits_per_byte(predictable) < tiny_gpt2.bits_per_byte(noise)
+
+
+def test_complete_and_stream_forward_the_cancel_flag(tiny_gpt2):
+    settings = engine.DecodingSettings(strategy="beam", num_beams=2, num_alternatives=2, max_new_tokens=8)
+    assert tiny_gpt2.complete("The quick", settings, cancelled=lambda: True) == []
+    events = list(tiny_gpt2.stream("The quick", settings, cancelled=lambda: True))
+    assert not any(event.done for event in events)
+    assert tiny_gpt2.complete("The quick", settings, cancelled=lambda: False)

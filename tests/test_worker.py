@@ -55,9 +55,11 @@ class FakeModel:
         self.prompts: list[str] = []
         self.computed: list[tuple[str, str]] = []  # (prompt, token) for every token produced
         self.closed: list[str] = []  # prompts whose stream was closed
+        self.cancel_checks: dict[str, object] = {}  # prompt -> the cancelled() callable the worker passed
 
-    def stream(self, text, settings):
+    def stream(self, text, settings, cancelled=None):
         self.prompts.append(text)
+        self.cancel_checks[text] = cancelled
         return self._events(text)
 
     def open_gate(self):
@@ -233,6 +235,24 @@ def test_cancel_stops_the_stream_within_one_token_and_closes_it(make_worker, rec
     assert len(recorder.of(request_id, SuggestionToken)) == 1
     assert len(model.computed) <= 2
     assert model.closed == ["text"]
+
+
+def test_the_generator_itself_can_poll_the_cancel_flag(make_worker, recorder):
+    """Beam search emits events only when its best text changes, so the worker hands the generator a flag to poll
+    between tokens instead of relying on the gaps between events alone."""
+    model = FakeModel("m", gated=True)
+    worker = make_worker(FakeLoader(m=model))
+    loaded(worker, recorder, "m")
+
+    first = worker.suggest("first", SETTINGS)
+    recorder.wait_for(lambda e: isinstance(e, SuggestionToken) and e.request_id == first)
+    check = model.cancel_checks["first"]
+    assert callable(check) and check() is False
+    second = worker.suggest("second", SETTINGS)
+    assert check() is True  # set at once by the newer request, before the generator's next token
+    model.open_gate()
+    recorder.wait_end(second)
+    assert model.cancel_checks["second"]() is False
 
 
 def test_cancel_from_inside_on_event_stops_before_the_next_token(make_worker, recorder):
