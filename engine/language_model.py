@@ -117,17 +117,31 @@ class LanguageModel:
         return self._generator
 
     def complete(
-        self, text: str, settings: DecodingSettings | None = None, cancelled: Callable[[], bool] | None = None
+        self, text: str, settings: DecodingSettings | None = None, cancelled: Callable[[], bool] | None = None,
+        suffix: str = "",
     ) -> list[Completion]:
-        """Continuations of ``text``, best first, without duplicates ([] when ``cancelled()`` turned true)."""
-        return self.generator.complete(text, settings or DecodingSettings(), cancelled)
+        """Continuations of ``text``, best first, without duplicates ([] when ``cancelled()`` turned true).
+        ``suffix``: the text after the cursor; a continuation stops where it would repeat its start."""
+        return self.generator.complete(text, settings or DecodingSettings(), cancelled, suffix=suffix)
 
     def stream(
-        self, text: str, settings: DecodingSettings | None = None, cancelled: Callable[[], bool] | None = None
+        self, text: str, settings: DecodingSettings | None = None, cancelled: Callable[[], bool] | None = None,
+        suffix: str = "",
     ) -> Iterator[StreamEvent]:
         """Token-by-token events. Closing the iterator cancels the generation; so does ``cancelled()`` turning
-        true, which is polled between any two tokens, also inside beam search where events are sparser."""
-        return self.generator.stream(text, settings or DecodingSettings(), cancelled)
+        true, which is polled between any two tokens, also inside beam search where events are sparser.
+        ``suffix``: the text after the cursor; the continuation stops where it would repeat its start."""
+        return self.generator.stream(text, settings or DecodingSettings(), cancelled, suffix=suffix)
+
+    def next_token_candidates(
+        self, text: str, continuation: str = "", k: int = 10, settings: DecodingSettings | None = None
+    ) -> list[tuple[str, float]]:
+        """The model's ``k`` most likely next tokens after ``text + continuation``, as (text, probability), most
+        likely first: the distribution decoding ``text`` under ``settings`` uses at that point (same window, token
+        healing and repetition penalties; see ``engine.decoding.inspection``)."""
+        from engine.decoding.inspection import next_token_candidates
+
+        return next_token_candidates(self.generator, text, continuation, k, settings)
 
 
 def load(name_or_path: str = "default", device: str | torch.device = "auto", dtype: torch.dtype | None = None) -> LanguageModel:

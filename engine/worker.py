@@ -104,10 +104,11 @@ class _LoadRequest(_Request):
 class _SuggestRequest(_Request):
     kind = "suggest"
 
-    def __init__(self, request_id: int, text: str, settings: DecodingSettings) -> None:
+    def __init__(self, request_id: int, text: str, settings: DecodingSettings, suffix: str = "") -> None:
         super().__init__(request_id)
         self.text = text
         self.settings = settings
+        self.suffix = suffix
         self.tokens_sent = 0  # events already delivered, so a retry on the CPU knows to ask for a redraw
 
 
@@ -202,9 +203,10 @@ class EngineWorker:
     def load_model(self, name_or_path: str, device: str = "auto") -> int:
         return self._enqueue(lambda request_id: _LoadRequest(request_id, str(name_or_path), str(device)))
 
-    def suggest(self, text: str, settings: DecodingSettings) -> int:
-        """Ask for a continuation of ``text``; cancels the running suggestion and drops queued older ones."""
-        return self._enqueue(lambda request_id: _SuggestRequest(request_id, text, settings), supersede=True)
+    def suggest(self, text: str, settings: DecodingSettings, suffix: str = "") -> int:
+        """Ask for a continuation of ``text``; cancels the running suggestion and drops queued older ones.
+        ``suffix`` is the text after the cursor: the continuation stops where it would repeat its start."""
+        return self._enqueue(lambda request_id: _SuggestRequest(request_id, text, settings, suffix), supersede=True)
 
     def cancel(self, request_id: int | None = None) -> None:
         """Cancel one request by id (a suggestion or a job; loads cannot be cancelled), or with no id the
@@ -346,7 +348,9 @@ class EngineWorker:
         first_token_s = None
         # The flag is also polled inside the generator: beam search emits events only when the best text
         # changes, so checking between events alone could lag several tokens behind a cancel.
-        stream = self._lm.stream(request.text, request.settings, cancelled=lambda: request.cancelled)
+        # Only a mid-document request passes a suffix, so a model wrapper without that argument still works.
+        extra = {"suffix": request.suffix} if request.suffix else {}
+        stream = self._lm.stream(request.text, request.settings, cancelled=lambda: request.cancelled, **extra)
         try:
             events = iter(stream)
             while not request.cancelled:

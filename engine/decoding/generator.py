@@ -31,6 +31,7 @@ from engine.decoding.processors import SeenTokens, restrict_to, sampling_scores
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
 from engine.decoding.stopping import StopRule, ends_inside_word
+from engine.decoding.suffix_join import joined_stop
 from engine.decoding.text_stream import TextStream, truncate_pieces
 from engine.decoding.threads import step_thread_count, torch_threads
 
@@ -47,6 +48,7 @@ class Prompt:
     ends_inside_word: bool
     max_new_tokens: int  # the setting, reduced where the model's context would overflow
     step_threads: int | None  # CPU threads for token-by-token work (see ``threads``)
+    suffix: str = ""  # the text after the cursor: the continuation stops where it would repeat it
 
 
 class Generator:
@@ -76,25 +78,30 @@ class Generator:
     # --- public API ----------------------------------------------------------------------------------------
 
     def complete(
-        self, text: str, settings: DecodingSettings | None = None, cancelled: Cancelled | None = None
+        self, text: str, settings: DecodingSettings | None = None, cancelled: Cancelled | None = None,
+        suffix: str = "",
     ) -> list[Completion]:
         """Continuations of ``text``, best first, without duplicate texts ([] when cancelled)."""
         final = None
-        for event in self.stream(text, settings, cancelled):
+        for event in self.stream(text, settings, cancelled, suffix=suffix):
             final = event
         return list(final.completions) if final is not None and final.done else []
 
     def stream(
-        self, text: str, settings: DecodingSettings | None = None, cancelled: Cancelled | None = None
+        self, text: str, settings: DecodingSettings | None = None, cancelled: Cancelled | None = None,
+        suffix: str = "",
     ) -> Iterator[StreamEvent]:
         """Events of one generation; the last has ``done`` set and carries the completions and timing stats.
 
         ``cancelled`` is polled between tokens (as is closing the iterator); a cancelled stream just ends.
-        Starting a new stream makes every older one of this generator end at its next token.
+        Starting a new stream makes every older one of this generator end at its next token. ``suffix`` is the
+        text after the cursor (mid-document): the continuation stops where it would repeat its start.
         """
         settings = self._checked(text, settings)
+        if not isinstance(suffix, str):
+            raise TypeError(f"suffix must be a str, not {type(suffix).__name__}")
         started = time.perf_counter()
-        prompt = self.prepare(text, settings)
+        prompt = self.prepare(text, settings, suffix)
         if settings.strategy == "beam":
             return self._beam(prompt, settings, cancelled, started)
         return self._single(prompt, settings, cancelled, started)
@@ -102,6 +109,15 @@ class Generator:
     def forget(self) -> None:
         """Drop the cached model state: the next request starts cold (benchmarks, tests)."""
         self.prompt_cache.forget()
+
+    @torch.inference_mode()
+    def logits_after(self, tokens: list[int]) -> torch.Tensor:
+        """The next-token logits ``[1, vocab]`` after ``tokens``, read through the prefix cache (so what the last
+        request read is not read again); like a new request, it makes every older stream end."""
+        self._current = object()
+        threads = self.step_threads if self.step_threads is not None else step_thread_count(self.device)
+        logits, _reused, _read = self.prompt_cache.prefill(tokens, 1, threads)
+        return logits
 
     # --- preparing the prompt ------------------------------------------------------------------------------
 
@@ -115,7 +131,7 @@ class Generator:
             raise TypeError(f"settings must be DecodingSettings, not {type(settings).__name__}")
         return settings
 
-    def prepare(self, text: str, settings: DecodingSettings) -> Prompt:
+    def prepare(self, text: str, settings: DecodingSettings, suffix: str = "") -> Prompt:
         """The tokens the model reads for ``text`` under ``settings`` (windowed, healed)."""
         max_context = getattr(self.model, "max_context", None)
         budget = token_budget(max_context, settings.max_new_tokens)
@@ -130,7 +146,8 @@ class Generator:
         if max_context is not None:
             max_new = max(1, min(max_new, max_context - len(healed.tokens)))
         threads = self.step_threads if self.step_threads is not None else step_thread_count(self.device)
-        return Prompt(healed.tokens, healed.prefix, healed.allowed, ends_inside_word(text), max_new, threads)
+        return Prompt(healed.tokens, healed.prefix, healed.allowed, ends_inside_word(text), max_new, threads,
+                      suffix)
 
     # --- greedy and sampling -------------------------------------------------------------------------------
 
@@ -147,7 +164,7 @@ class Generator:
         seed = (settings.seed if settings.seed is not None else secrets.randbits(63)) if sampling else None
         rng = torch.Generator(device=self.device).manual_seed(seed) if sampling else None
         stream = TextStream(skip=prompt.healed_prefix)
-        stop = StopRule(settings.stop, prompt.ends_inside_word)
+        stop = joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix)
         ids: list[int] = []
         logprobs: list[float] = []
         pieces: list[str] = []
@@ -235,7 +252,7 @@ class Generator:
             token_bytes=self.token_bytes,
             eos_token_id=self.eos_token_id,
             healed_prefix=prompt.healed_prefix,
-            stop=StopRule(settings.stop, prompt.ends_inside_word),
+            stop=joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix),
             device=self.device,
         )
         with torch_threads(prompt.step_threads):

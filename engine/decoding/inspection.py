@@ -1,0 +1,96 @@
+"""What the model would write next at a point of a suggestion: its top next tokens with their probabilities.
+
+The editor shows them when the user hovers a word of the ghost text, and branches from the one the user picks.
+The distribution is the one decoding uses at that point, not a fresh look at the text:
+
+- the context is the generator's prompt for ``text`` (same tail window, same token healing), followed by the
+  tokens of the continuation shown so far;
+- with no continuation, the first new token is constrained as healing constrains it (it must restart the token
+  that was backed off), and its text is what it adds after the bytes the user typed;
+- the repetition penalties of the settings apply, as they do to every decoding step; temperature and the
+  sampling filters do not: they shape the draw, not the model's belief (the generator reports log-probabilities
+  the same way).
+
+The continuation is read as the tokenizer splits it, which is how the generator itself produced it whenever it
+wrote canonical tokens (nearly always); branching from a point re-reads the text the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engine.decoding.processors import SeenTokens, restrict_to
+from engine.decoding.settings import DecodingSettings
+
+
+def next_token_candidates(
+    generator, text: str, continuation: str = "", k: int = 10, settings: DecodingSettings | None = None
+) -> list[tuple[str, float]]:
+    """The ``k`` most likely next tokens after ``text + continuation`` as ``(text it adds, probability)``, most
+    likely first. Special tokens (end of text) and tokens that end inside a character (they cannot be inserted
+    as text on their own) are left out, so the probabilities may add up to less than one. With no continuation
+    after a healed prompt, a candidate's text may be "": the token that ends the typed word as it is."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, not {type(text).__name__}")
+    settings = settings if settings is not None else DecodingSettings()
+    if not isinstance(settings, DecodingSettings):
+        raise TypeError(f"settings must be DecodingSettings, not {type(settings).__name__}")
+    if not isinstance(continuation, str):
+        raise TypeError(f"continuation must be a str, not {type(continuation).__name__}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
+    context, allowed, skip = _context(generator, text, continuation, settings)
+    logits = generator.logits_after(context)
+    with torch.inference_mode():
+        seen = SeenTokens(context, generator.vocab_size, 1, generator.device,
+                          settings.repetition_penalty, settings.no_repeat_ngram_size)
+        scores = seen.apply(logits.float())
+        if allowed is not None:
+            scores = restrict_to(scores, allowed)
+        probabilities = torch.softmax(scores, dim=-1)[0]
+        order = torch.argsort(probabilities, descending=True)
+        # Enough to fill k after skipping special and partial-character tokens, in one transfer.
+        wanted = min(len(order), k + 64)
+        top_ids = order[:wanted].tolist()
+        top_probabilities = probabilities[order[:wanted]].tolist()
+    candidates: list[tuple[str, float]] = []
+    for token, probability in zip(top_ids, top_probabilities):
+        if probability <= 0.0:
+            break
+        piece = _token_text(generator, token, skip)
+        if piece is not None:
+            candidates.append((piece, probability))
+            if len(candidates) == k:
+                break
+    return candidates
+
+
+def _context(generator, text: str, continuation: str, settings: DecodingSettings):
+    """(token ids read before the next token, ids it is restricted to or None, healed bytes to drop from it)."""
+    prompt = generator.prepare(text, settings)
+    if not continuation:
+        return prompt.tokens, prompt.allowed_first, len(prompt.healed_prefix)
+    # The continuation's first token restarted the backed-off bytes: it is read with them in front.
+    try:
+        written = prompt.healed_prefix.decode("utf-8") + continuation
+        context = prompt.tokens + generator.tokenizer.encode(written)
+    except UnicodeDecodeError:  # the backed-off token ended inside a character: read the prompt unhealed
+        plain = generator.prepare(text, settings.replace(token_healing=False))
+        context = plain.tokens + generator.tokenizer.encode(continuation)
+    max_context = getattr(generator.model, "max_context", None)
+    if max_context is not None and len(context) > max_context:
+        context = context[len(context) - max_context :]
+    return context, None, 0
+
+
+def _token_text(generator, token: int, skip: int) -> str | None:
+    """What ``token`` adds to the text, or None when it cannot be inserted (special, empty, partial character).
+
+    After healing, "" is a real answer: the token that is exactly the backed-off bytes ends the word as typed."""
+    data = generator.token_bytes[token] if token < len(generator.token_bytes) else b""
+    if token in generator.special_ids or not data:
+        return None
+    try:
+        return data[skip:].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
