@@ -82,13 +82,29 @@ def test_generation_in_the_middle_stops_before_duplicating_the_following_text(sc
     assert len(joined.token_ids) == len(joined.token_logprobs) == len(joined.token_texts)
 
 
-def test_the_stream_ends_with_the_joined_text_even_after_showing_part_of_the_repetition(script_lm):
-    events = list(script_lm.stream("The quick brown", S(max_new_tokens=12), suffix=" jumps over the lazy dog."))
+def test_the_stream_ends_with_the_joined_text_and_says_to_redraw_what_it_had_streamed(script_lm):
+    suffix = " jumps over the lazy dog."
+    events = list(script_lm.stream("The quick brown", S(max_new_tokens=12), suffix=suffix))
     final = events[-1]
     assert final.done and final.text == " fox"
-    shown = events[-2].text
-    if not shown == " fox":  # the repeated word was on screen for a token: the last event redraws
-        assert final.replaces
+    assert events[-2].text.startswith(" fox jum")  # the stream had gone on into the repetition...
+    assert final.replaces  # ...so the receiver must redraw
+    # What a display holds back meanwhile: never more than the joined text.
+    join = SuffixJoin(suffix)
+    assert {event.text[: join.safe_length(event.text)] for event in events[:-1]} <= {"", " fox"}
+
+
+@pytest.mark.parametrize("suffix, text, shown", [
+    (" jumps over", " fox j", " fox"),
+    (" jumps over", " fox jumps", " fox"),
+    (" jumps over", " fox jolly", " fox jolly"),
+    ("jumps over", " fox jum", " fox "),
+    (" jumps over", " fox", " fox"),
+    ("", " fox j", " fox j"),
+])
+def test_a_display_holds_back_what_may_turn_out_to_be_a_repetition(suffix, text, shown):
+    join = SuffixJoin(suffix)
+    assert text[: join.safe_length(text)] == shown
 
 
 def test_a_suffix_that_does_not_follow_from_the_text_changes_nothing(script_lm):

@@ -47,8 +47,17 @@ class SuffixJoin:
         # The following text brings its own leading whitespace; without any it needs the continuation's.
         return len(kept.rstrip()) if self.starts_with_space else start
 
-    def overlap_start(self, text: str) -> int | None:
-        """Where, in ``text``, the earliest confirmed repetition of the following text begins (None: none)."""
+    def safe_length(self, text: str) -> int:
+        """How much of a continuation still being generated can be shown: all of it, unless its tail may be the
+        start of a repetition (not confirmed yet); then only what comes before that tail."""
+        start = self.overlap_start(text, confirmed=False)
+        if start is None:
+            return len(text)
+        return len(text[:start].rstrip()) if self.starts_with_space else start
+
+    def overlap_start(self, text: str, confirmed: bool = True) -> int | None:
+        """Where, in ``text``, the earliest repetition of the following text begins (None: none); with
+        ``confirmed`` only one that holds a whole word (or all of a short following text)."""
         following = self.following
         if not following:
             return None
@@ -59,7 +68,7 @@ class SuffixJoin:
                 continue
             if start > 0 and _is_word_char(text[start - 1]) and _is_word_char(tail[0]):
                 continue  # "jumps" inside "outjumps" is not the word "jumps"
-            if _COMPLETE_WORD.search(tail) or (self.whole and len(tail) == len(following)):
+            if not confirmed or _COMPLETE_WORD.search(tail) or (self.whole and len(tail) == len(following)):
                 return start
         return None
 
