@@ -194,17 +194,26 @@ class BeamSearch:
 
     def best_text(self) -> str:
         """Text of the best hypothesis so far, finished or running (what a stream shows)."""
-        best_score, best_text = NEG_INF, None
+        return self.best()[0]
+
+    def best(self) -> tuple[str, float | None, int]:
+        """The best hypothesis so far: its text, mean log-probability per token (None before any) and length."""
+        best_score, best = NEG_INF, None
         if self.finished:
             top = max(self.finished, key=lambda f: f.score)
-            best_score, best_text = top.score, top.completion.text
+            best_score = top.score
+            best = (top.completion.text, top.completion.mean_logprob, len(top.completion.token_ids))
         for hypothesis in self.running:
             if hypothesis.total == NEG_INF:
                 continue
             score = self._score(hypothesis.total, len(hypothesis.tokens))
-            if best_text is None or score > best_score:
-                best_score, best_text = score, complete_text(hypothesis.raw[self.skip :])
-        return best_text or ""
+            if best is None or score > best_score:
+                length = len(hypothesis.tokens)
+                best_score = score
+                best = (complete_text(hypothesis.raw[self.skip :]), hypothesis.total / max(length, 1), length)
+        if best is None or not best[2]:
+            return (best[0] if best else ""), None, 0
+        return best
 
     def results(self) -> list[Completion]:
         """The distinct best finished hypotheses, best first; empty ones only when nothing else was found."""

@@ -25,6 +25,7 @@ import torch
 
 from engine.decoding.beam import BeamSearch, is_identity
 from engine.decoding.context_window import IncrementalEncoder, context_window, token_budget
+from engine.decoding.guards import DecodingGuards
 from engine.decoding.healing import HealedPrompt, TokenPrefixIndex, heal
 from engine.decoding.prefix_cache import PromptCache
 from engine.decoding.processors import SeenTokens, restrict_to, sampling_scores
@@ -67,6 +68,7 @@ class Generator:
         self.token_bytes: list[bytes] = table + [b""] * (self.vocab_size - len(table))
         self.special_ids = self.tokenizer.special_ids
         self.prefix_index = TokenPrefixIndex(self.token_bytes, self.special_ids)
+        self.guards = DecodingGuards(self.token_bytes, self.device)  # DRY and the never-suggest list
         self.prompt_cache = PromptCache(self.model, self.device, step_mode)
         self.encoder = IncrementalEncoder(self.tokenizer)
         self._current: object | None = None  # the newest stream; an older one stops instead of using the cache
@@ -159,7 +161,8 @@ class Generator:
         logits, reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.max_new_tokens, prompt.step_threads)
         self.last_prefill = {"prefill_tokens": read, "reused_tokens": reused}
         seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.max_new_tokens, self.device,
-                          settings.repetition_penalty, settings.no_repeat_ngram_size)
+                          settings.repetition_penalty, settings.no_repeat_ngram_size,
+                          self.guards.dry(settings), self.guards.banned(settings, prompt.tokens))
         sampling = settings.strategy == "sample"
         seed = (settings.seed if settings.seed is not None else secrets.randbits(63)) if sampling else None
         rng = torch.Generator(device=self.device).manual_seed(seed) if sampling else None
@@ -198,10 +201,10 @@ class Generator:
                 text = text[:cut]
                 delta = text[len(streamed):] if len(text) > len(streamed) else ""
                 if delta:
-                    yield StreamEvent(text=text, delta=delta, token_logprob=logprob)
+                    yield StreamEvent(text=text, delta=delta, token_logprob=logprob, **_so_far(logprobs))
                     streamed = text
                 break
-            yield StreamEvent(text=text, delta=delta, token_logprob=logprob)
+            yield StreamEvent(text=text, delta=delta, token_logprob=logprob, **_so_far(logprobs))
             streamed = text
         if finish == "stop":
             pieces = truncate_pieces(pieces, len(text))
@@ -243,7 +246,8 @@ class Generator:
         logits, reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.max_new_tokens, prompt.step_threads)
         self.last_prefill = {"prefill_tokens": read, "reused_tokens": reused}
         seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.max_new_tokens, self.device,
-                          settings.repetition_penalty, settings.no_repeat_ngram_size)
+                          settings.repetition_penalty, settings.no_repeat_ngram_size,
+                          self.guards.dry(settings), self.guards.banned(settings, prompt.tokens))
         search = BeamSearch(
             num_beams=settings.num_beams,
             num_alternatives=settings.num_alternatives,
@@ -264,9 +268,9 @@ class Generator:
         streamed = ""
         rows = None
         while step is not None:
-            best = search.best_text()
+            best, mean_logprob, length = search.best()
             if best != streamed:
-                yield _change_event(best, streamed)
+                yield _change_event(best, streamed, mean_logprob, length)
                 streamed = best
             if self._current is not me or (cancelled is not None and cancelled()):
                 return
@@ -295,10 +299,14 @@ class Generator:
         return rows, rows.step(chosen.unsqueeze(1))
 
 
-def _change_event(text: str, streamed: str) -> StreamEvent:
+def _so_far(logprobs: list[float]) -> dict:
+    return {"mean_logprob": sum(logprobs) / len(logprobs), "tokens": len(logprobs)}
+
+
+def _change_event(text: str, streamed: str, mean_logprob: float | None, tokens: int) -> StreamEvent:
     if text.startswith(streamed):
-        return StreamEvent(text=text, delta=text[len(streamed):])
-    return StreamEvent(text=text, delta=text, replaces=True)
+        return StreamEvent(text=text, delta=text[len(streamed):], mean_logprob=mean_logprob, tokens=tokens)
+    return StreamEvent(text=text, delta=text, replaces=True, mean_logprob=mean_logprob, tokens=tokens)
 
 
 def _final_event(completions: list[Completion], streamed: str, stats: dict) -> StreamEvent:

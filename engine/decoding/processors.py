@@ -3,7 +3,8 @@
 Two kinds, applied in this order (as in Hugging Face ``transformers``):
 
 - penalties, which change what the model may say and depend on the tokens a row has seen
-  (``repetition_penalty``, ``no_repeat_ngram_size``); they apply to every strategy;
+  (``repetition_penalty``, ``no_repeat_ngram_size``, DRY in ``dry``, the never-suggest list in ``banned_words``);
+  they apply to every strategy;
 - sampling warpers (temperature, top-k, top-p, min-p), which only shape the distribution a token is drawn from.
 
 Every function takes and returns scores ``[rows, vocab]``; masked-out tokens get ``-inf``.
@@ -11,7 +12,13 @@ Every function takes and returns scores ``[rows, vocab]``; masked-out tokens get
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
+
+if TYPE_CHECKING:
+    from engine.decoding.banned_words import BannedWordMask
+    from engine.decoding.dry import DryPenalty
 
 NEG_INF = float("-inf")
 
@@ -57,17 +64,22 @@ class SeenTokens:
         device: torch.device,
         repetition_penalty: float = 1.0,
         no_repeat_ngram_size: int = 0,
+        dry: DryPenalty | None = None,
+        banned: BannedWordMask | None = None,
     ) -> None:
+        """``dry`` and ``banned`` (the never-suggest list) are optional further penalties, None when off."""
         self.repetition_penalty = repetition_penalty
         self.ngram_size = no_repeat_ngram_size
-        self.active = repetition_penalty != 1.0 or no_repeat_ngram_size > 0
+        self.dry = dry
+        self.banned = banned
+        self.active = repetition_penalty != 1.0 or no_repeat_ngram_size > 0 or dry is not None or banned is not None
         self.length = len(prompt)
         self.sequences: torch.Tensor | None = None
         self.seen: torch.Tensor | None = None
         if not self.active:
             return
         prompt_tensor = torch.tensor([prompt], dtype=torch.long, device=device)
-        if no_repeat_ngram_size > 0:
+        if no_repeat_ngram_size > 0 or dry is not None:
             self.sequences = torch.empty((1, len(prompt) + max_new_tokens), dtype=torch.long, device=device)
             self.sequences[:, : len(prompt)] = prompt_tensor
         if repetition_penalty != 1.0:
@@ -80,8 +92,12 @@ class SeenTokens:
             return scores
         if self.seen is not None:
             scores = penalize_repetitions(scores, self.seen, self.repetition_penalty)
-        if self.sequences is not None:
+        if self.sequences is not None and self.ngram_size > 0:
             scores = ban_repeated_ngrams(scores.clone(), self.sequences[:, : self.length], self.ngram_size)
+        if self.dry is not None:
+            scores = self.dry.apply(scores, self.sequences[:, : self.length])
+        if self.banned is not None:
+            scores = self.banned.apply(scores)
         return scores
 
     def append(self, tokens: torch.Tensor) -> None:
@@ -93,6 +109,8 @@ class SeenTokens:
             self.sequences[:, self.length] = tokens
         if self.seen is not None:
             self.seen[torch.arange(tokens.shape[0], device=tokens.device), tokens] = True
+        if self.banned is not None:
+            self.banned.append(tokens)
         self.length += 1
 
     def fan_out(self, rows: int) -> None:
@@ -100,12 +118,16 @@ class SeenTokens:
             self.sequences = self.sequences[:1].repeat(rows, 1)
         if self.seen is not None:
             self.seen = self.seen[:1].repeat(rows, 1)
+        if self.banned is not None:
+            self.banned.fan_out(rows)
 
     def reorder(self, rows: torch.Tensor) -> None:
         if self.sequences is not None:
             self.sequences = self.sequences.index_select(0, rows)
         if self.seen is not None:
             self.seen = self.seen.index_select(0, rows)
+        if self.banned is not None:
+            self.banned.reorder(rows)
 
 
 # --- sampling warpers ------------------------------------------------------------------------------------------

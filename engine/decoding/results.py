@@ -41,6 +41,10 @@ class StreamEvent:
     delta: str = ""
     replaces: bool = False
     token_logprob: float | None = None
+    # Mean log-probability per token of ``text`` so far and how many tokens that is (None / 0 where unknown):
+    # what a confidence gate needs to decide whether to show a suggestion before it has finished.
+    mean_logprob: float | None = None
+    tokens: int = 0
     done: bool = False
     completions: tuple[Completion, ...] = ()
     # done event only: first_token_s, tokens_per_s, prefill_tokens, reused_tokens, generated_tokens, total_s

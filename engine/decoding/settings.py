@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
 
 STRATEGIES = ("greedy", "sample", "beam")
 STOP_RULES = (None, "word", "sentence", "line")
 MAX_NEW_TOKENS_LIMIT = 4096
 MAX_BEAMS = 64
+MAX_DRY_ALLOWED_LENGTH = 1000
+_ONE_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -27,8 +30,18 @@ class DecodingSettings:
     seed: int | None = None
     token_healing: bool = True
     stop: str | None = None
+    # DRY ("don't repeat yourself", after p-e-w's sampler): a token that would extend a token sequence already
+    # seen in the context by ``n >= dry_allowed_length`` tokens loses ``dry_multiplier * dry_base ** (n -
+    # dry_allowed_length)`` from its score. 0 turns it off.
+    dry_multiplier: float = 0.0
+    dry_base: float = 1.75
+    dry_allowed_length: int = 2
+    # Whole words (any case) the continuation must never spell; tokens that would are masked while decoding.
+    banned_words: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.banned_words, list):  # saved settings come back from JSON as a list
+            object.__setattr__(self, "banned_words", tuple(self.banned_words))
         problems = list(_problems(self))
         if problems:
             raise ValueError("invalid decoding settings: " + "; ".join(problems))
@@ -85,3 +98,20 @@ def _problems(s: DecodingSettings):
         yield f"token_healing must be True or False, not {s.token_healing!r}"
     if s.stop not in STOP_RULES:
         yield f"stop must be None, 'word', 'sentence' or 'line', not {s.stop!r}"
+    if not _finite(s.dry_multiplier) or s.dry_multiplier < 0:
+        yield f"dry_multiplier must be a number >= 0 (0 turns it off), not {s.dry_multiplier!r}"
+    if not _finite(s.dry_base) or s.dry_base < 1:
+        yield f"dry_base must be a number >= 1, not {s.dry_base!r}"
+    if not _whole(s.dry_allowed_length) or not 1 <= s.dry_allowed_length <= MAX_DRY_ALLOWED_LENGTH:
+        yield (f"dry_allowed_length must be a whole number from 1 to {MAX_DRY_ALLOWED_LENGTH}, "
+               f"not {s.dry_allowed_length!r}")
+    yield from _banned_word_problems(s.banned_words)
+
+
+def _banned_word_problems(words: object):
+    if not isinstance(words, tuple):
+        yield f"banned_words must be a tuple of words, not {type(words).__name__}"
+        return
+    for word in words:
+        if not isinstance(word, str) or not _ONE_WORD.fullmatch(word):
+            yield f"banned_words must hold single words (letters, digits, _), not {word!r}"
