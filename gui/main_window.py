@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         build_toolbar(self)
         self._restore_geometry()
 
+        self.data_dir = data_dir  # also holds fine-tuning runs and the evaluation history
         self.recovery = RecoveryStore(os.path.join(data_dir, "recovery") if data_dir else None)
         self.autosaver = RecoveryAutosaver(self.recovery, self._recovery_snapshot, self._show_message,
                                            recovery_interval_ms, self)

@@ -34,6 +34,9 @@ class FakePrompts:
         self.save_as_utf8_answer = True
         self.offer_model_folder_answer = False
         self.decoding_answer = None
+        self.training_folder_path: str | None = None
+        self.evaluation_document_path: str | None = None
+        self.discard_run_answer = True
 
     def _record(self, name: str, *details):
         self.calls.append((name, *details))
@@ -89,6 +92,18 @@ class FakePrompts:
 
     def show_about(self, parent, model):
         self._record("show_about", model)
+
+    def training_folder(self, parent, folder):
+        self._record("training_folder", folder)
+        return self.training_folder_path
+
+    def evaluation_document(self, parent, folder):
+        self._record("evaluation_document", folder)
+        return self.evaluation_document_path
+
+    def confirm_discard_run(self, parent, description):
+        self._record("confirm_discard_run", description)
+        return self.discard_run_answer
 
 
 class GatedModel:

@@ -101,8 +101,9 @@ def train(
     """Run training and leave a complete model folder in ``settings.out``.
 
     ``progress(dict)`` gets a report every few steps (step, total_steps, loss, lr, tokens_per_s, progress, eta_s,
-    validation_bpb); ``should_stop()`` ends the run early but cleanly (checkpoint saved, resumable); ``log(str)``
-    gets one line per phase (reading data, tokenizing, ...). Under ``torchrun`` only rank 0 reports and saves.
+    validation_bpb, validation_bpb_before); ``should_stop()`` ends the run early but cleanly (checkpoint saved,
+    resumable); ``log(str)`` gets one line per phase (reading data, tokenizing, ...). Under ``torchrun`` only rank 0
+    reports and saves.
     """
     _check_settings(settings)
     rank, world, owns_group = _distributed_setup()
@@ -228,7 +229,8 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
                 fraction = _progress(settings, step, elapsed)
                 progress({"step": step, "total_steps": settings.steps, "loss": float(np.mean(losses[-20:])),
                           "lr": lr, "tokens_per_s": (step - first_step) * tokens_per_step / max(run_s, 1e-9),
-                          "progress": fraction, "validation_bpb": bpb_now, "elapsed_s": elapsed,
+                          "progress": fraction, "validation_bpb": bpb_now, "validation_bpb_before": bpb_before,
+                          "elapsed_s": elapsed,
                           "eta_s": _eta(elapsed, fraction)})
             if rank == 0 and time.monotonic() - last_save > settings.save_every_minutes * 60:
                 save()

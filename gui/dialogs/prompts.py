@@ -119,3 +119,19 @@ class Prompts:
         from gui.dialogs.about_dialog import AboutDialog
 
         AboutDialog(model, parent).exec()
+
+    def training_folder(self, parent: QWidget | None, folder: str) -> str | None:
+        """A folder of the user's own writing to fine-tune on (Model ▸ Learn from My Writing…)."""
+        path = QFileDialog.getExistingDirectory(parent, "Choose a Folder of Your Writing", folder)
+        return path or None
+
+    def evaluation_document(self, parent: QWidget | None, folder: str) -> str | None:
+        """A document to measure the model on (Model ▸ Evaluate on My Text…)."""
+        path, _ = QFileDialog.getOpenFileName(parent, "Choose a Document to Evaluate On", folder, TEXT_FILE_FILTER)
+        return path or None
+
+    def confirm_discard_run(self, parent: QWidget | None, description: str) -> bool:
+        answer = QMessageBox.question(
+            parent, "Discard unfinished training",
+            f"Delete the unfinished run {description}? Its checkpoint is deleted and it cannot be continued.")
+        return answer == QMessageBox.StandardButton.Yes

@@ -30,6 +30,12 @@ def device_label(device: str) -> str:
     return device.upper()
 
 
+def _style_and_measure():
+    from gui import style_and_measure  # deferred: it refreshes this menu, so it imports this module
+
+    return style_and_measure
+
+
 def build_model_menu(window: MainWindow) -> QMenu:
     menu = window.menuBar().addMenu("&Model")
     menu.setObjectName("modelMenu")
@@ -68,6 +74,11 @@ def fill_model_menu(window: MainWindow) -> None:
         empty.setEnabled(False)
     menu.addSeparator()
     window.add_action(menu, "model.open_folder", "&Open Model Folder…", controller.open_folder)
+    menu.addSeparator()
+    window.add_action(menu, "model.learn", "&Learn from My Writing…",
+                      lambda: _style_and_measure().open_fine_tune_dialog(window))
+    window.add_action(menu, "model.evaluate", "&Evaluate on My Text…",
+                      lambda: _style_and_measure().open_evaluation_dialog(window))
     devices = menu.addMenu("&Device")
     device_group = QActionGroup(devices)
     for device in available_devices():

@@ -8,6 +8,7 @@ from gui.statusbar.busy_indicator import BusyIndicator
 from gui.statusbar.device_label import DeviceLabel
 from gui.statusbar.latency_label import LatencyLabel
 from gui.statusbar.model_label import ModelLabel
+from gui.statusbar.session_latency_label import SessionLatencyLabel
 from gui.statusbar.text_count_label import TextCountLabel
 
 
@@ -25,19 +26,24 @@ class StatusBar(QStatusBar):
         self.busy = BusyIndicator(self)
         self.text_count = TextCountLabel(editor, self)
         self.latency = LatencyLabel(self)
+        self.session_latency = SessionLatencyLabel(self)
         self.model = ModelLabel(self)
         self.device = DeviceLabel(self)
         self.addPermanentWidget(self.busy)
         self._separators = {}
-        for widget in (self.text_count, self.latency, self.model, self.device):
+        for widget in (self.text_count, self.latency, self.session_latency, self.model, self.device):
             self._separators[widget] = _separator(self)
             self.addPermanentWidget(self._separators[widget])
             self.addPermanentWidget(widget)
         self._set_shown(self.latency, False)  # until the first suggestion has been timed
+        self._set_shown(self.session_latency, False)
 
     def show_latency(self, first_token_s: float | None, tokens_per_s: float | None) -> None:
         self.latency.show_stats(first_token_s, tokens_per_s)
         self._set_shown(self.latency, True)
+        if first_token_s is not None:
+            self.session_latency.add(first_token_s)
+            self._set_shown(self.session_latency, True)
 
     def _set_shown(self, widget: QWidget, shown: bool) -> None:
         widget.setVisible(shown)
