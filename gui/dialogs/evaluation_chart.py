@@ -100,7 +100,9 @@ class EvaluationChart(QWidget):
     def _plot_area(self) -> QRectF:
         metrics = QFontMetrics(self.font())
         line = metrics.height()
-        return QRectF(12, 8 + line * 2.2, max(10, self.width() - 24), max(10, self.height() - 8 - line * 4.2))
+        top = 8 + line * 2.2  # the title, then room for the value written above the tallest bar
+        bottom = line * 2 + 10  # model name and date under each bar
+        return QRectF(12, top, max(10, self.width() - 24), max(10, self.height() - top - bottom))
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)

@@ -175,7 +175,7 @@ class EvaluationDialog(QDialog):
             self.status_label.setText(history.problem)
         self.refresh()
         self._update_buttons()
-        self.resize(820, 620)
+        self.resize(980, 640)
 
     # --- choosing --------------------------------------------------------------------------------------
 
