@@ -253,6 +253,11 @@ class CalibrationRun:
         return self.calibration is not None or self.error is not None
 
     @property
+    def measuring(self) -> bool:
+        """Not in the cache: pause points are being measured."""
+        return self._key is not None and not self.done
+
+    @property
     def progress(self) -> tuple[int, int]:
         return self._measured, len(self.points)
 

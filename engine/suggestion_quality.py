@@ -84,6 +84,25 @@ class QualitySettings:
         return settings.replace(banned_words=self.banned_words)
 
 
+# What the "block repetition" guard switches on when the settings have neither (DRY's recommended multiplier).
+REPETITION_NGRAM = 3
+REPETITION_DRY_MULTIPLIER = 0.8
+
+
+def blocks_repetition(settings: DecodingSettings) -> bool:
+    """The repetition guard is on when either of its penalties is."""
+    return settings.no_repeat_ngram_size > 0 or settings.dry_multiplier > 0
+
+
+def with_repetition_blocking(settings: DecodingSettings, on: bool) -> DecodingSettings:
+    """``settings`` with the no-repeat n-gram ban and the DRY penalty switched on (keeping sizes already chosen)
+    or both off. The guard lives in the decoding settings, so the Settings dialog and the menu always agree."""
+    if on:
+        return settings.replace(no_repeat_ngram_size=settings.no_repeat_ngram_size or REPETITION_NGRAM,
+                                dry_multiplier=settings.dry_multiplier or REPETITION_DRY_MULTIPLIER)
+    return settings.replace(no_repeat_ngram_size=0, dry_multiplier=0.0)
+
+
 def _problems(q: QualitySettings):
     coverage = q.coverage
     if isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0 < coverage <= 1:
@@ -158,7 +177,8 @@ def _occurs(needle: list[str], haystack: list[str]) -> bool:
 
 def repeats_line(line: str, suggestion: str, words: int = REPEAT_WORDS, finished: bool = True) -> bool | None:
     """True when the suggestion's first ``words`` words already stand, in order and next to each other, earlier
-    on the line (case-insensitive, whole words). A suggestion of fewer words never counts as a repeat.
+    on the line (case-insensitive, whole words; the punctuation between words does not matter). A suggestion of
+    fewer words never counts as a repeat.
 
     While streaming (``finished`` False) the answer may still be open: None while fewer than ``words`` of its
     words are complete and they (and the start of the next one) could still grow into such a repeat."""
@@ -234,8 +254,8 @@ class SuggestionGate:
             self.closed = True
             self._held.clear()
             return []
-        if self.shown:
-            return [event]
+        if self.shown or (not event.text and not self._held):
+            return [event]  # nothing to see yet is nothing to hold back
         self._held.append(event)
         if not self._may_show(event):
             return []

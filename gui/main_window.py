@@ -33,6 +33,7 @@ from gui.menus.file_menu import fill_recent_menu
 from gui.menus.model_menu import fill_model_menu
 from gui.model_controller import ModelController, startup_model
 from gui.presets import apply_preset
+from gui.quality_controller import QualityController
 from gui.recovery import DEFAULT_INTERVAL_MS, RecoveryAutosaver, RecoveryStore
 from gui.settings_store import MAX_FONT_SIZE, MIN_FONT_SIZE, SettingsStore
 from gui.statusbar import StatusBar
@@ -72,6 +73,11 @@ class MainWindow(QMainWindow):
 
         self.bridge = EngineBridge(worker_factory, self)
         self.suggestions = SuggestionController(self.editor, self.bridge, self.app_settings.decoding, self)
+        self.quality = QualityController(
+            self.bridge, self.suggestions, self.app_settings.quality,
+            os.path.join(data_dir, "coverage_calibration.json") if data_dir else None, parent=self)
+        self.quality.changed.connect(self._quality_changed)
+        self.quality.message.connect(self._show_message)
         self.models = ModelController(self.bridge, self.prompts, self)
         self.models.device = device or self.app_settings.device
         self.documents = DocumentController(self.editor, self.prompts, self)
@@ -209,6 +215,10 @@ class MainWindow(QMainWindow):
 
     def _decoding_changed(self, settings) -> None:
         self.app_settings.decoding = settings
+        self._save_settings()
+
+    def _quality_changed(self, quality) -> None:
+        self.app_settings.quality = quality
         self._save_settings()
 
     def set_suggestions_enabled(self, enabled: bool) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from platformdirs import user_config_path
 
 from engine.decoding.settings import DecodingSettings
+from engine.suggestion_quality import QualitySettings
 from gui.document_io import DocumentError, atomic_write_bytes
 
 SETTINGS_FILE = "settings.json"
@@ -22,9 +23,11 @@ MAX_RECENT_FILES = 10
 MIN_FONT_SIZE, MAX_FONT_SIZE = 6, 72
 THEMES = ("system", "light", "dark")
 
-# The app's own default: beam search gives the alternatives panel something to show, at little extra cost.
+# The app's own default: beam search gives the alternatives panel something to show, at little extra cost;
+# repetition blocked (no-repeat 3-grams and DRY), as the quality guards are on by default.
 APP_DEFAULT_DECODING = DecodingSettings(strategy="beam", num_beams=4, num_alternatives=3, max_new_tokens=16,
-                                        no_repeat_ngram_size=3, stop="sentence")
+                                        no_repeat_ngram_size=3, dry_multiplier=0.8, stop="sentence")
+DEFAULT_QUALITY = QualitySettings()  # every quality guard on, suggestions at every pause
 
 
 def config_dir() -> Path:
@@ -37,6 +40,7 @@ class AppSettings:
     model: str | None = None  # None: the bundled default
     device: str = "auto"
     decoding: DecodingSettings = APP_DEFAULT_DECODING
+    quality: QualitySettings = DEFAULT_QUALITY  # coverage, quality guards, never-suggest list
     debounce_ms: int = 120
     suggestions_enabled: bool = True
     confidence_shading: bool = False
@@ -50,6 +54,7 @@ class AppSettings:
     def to_json(self) -> dict:
         data = asdict(self)
         data["decoding"] = self.decoding.to_dict()
+        data["quality"] = self.quality.to_dict()
         return data
 
     @classmethod
@@ -66,6 +71,10 @@ class AppSettings:
                     values["decoding"] = DecodingSettings.from_dict(value)
                 except (TypeError, ValueError, AttributeError):
                     pass
+                continue
+            if spec.name == "quality":
+                if isinstance(value, dict):
+                    values["quality"] = QualitySettings.from_dict(value)
                 continue
             expected = type(getattr(defaults, spec.name))
             if getattr(defaults, spec.name) is None or isinstance(value, expected):

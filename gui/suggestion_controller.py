@@ -11,6 +11,7 @@ from engine.decoding.settings import DecodingSettings
 from engine.worker_events import EngineError, SuggestionFinished
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.engine_bridge import EngineBridge
+from gui.suggestion_gating import SuggestionGating
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class SuggestionController(QObject):
         self.last_prompt: str | None = None
         self.last_stats: SuggestionStats | None = None
         self._busy = False
+        self.gating = SuggestionGating(self)  # confidence threshold and quality guards
         editor.suggestionWanted.connect(self.request)
         editor.suggestionCancelled.connect(self._cancel)
         bridge.suggestionToken.connect(self._on_token)
@@ -57,8 +59,9 @@ class SuggestionController(QObject):
         if not self.bridge.is_ready() or self.bridge.is_loading() or not self.editor.can_suggest():
             return
         prompt = self.editor.prompt_text()
-        request_id = self.bridge.suggest(prompt, self._settings)
+        request_id = self.bridge.suggest(prompt, self.gating.decoding_settings(self._settings))
         self.last_prompt = prompt
+        self.gating.begin(request_id, prompt)
         self.editor.begin_request(request_id)
         self._set_busy(True)
         self.requestMade.emit(request_id, prompt)
@@ -68,11 +71,12 @@ class SuggestionController(QObject):
         self._set_busy(False)
 
     def _on_token(self, request_id: int, event: StreamEvent) -> None:
-        self.editor.show_stream(request_id, event)
+        self.gating.show_stream(self.editor, request_id, event)
 
     def _on_finished(self, event: SuggestionFinished) -> None:
         latest = event.request_id == self.editor.pending_request
-        self.editor.show_completions(event.request_id, event.completions, event.cancelled)
+        completions = self.gating.finished(self.editor, event.request_id, event.completions, event.cancelled)
+        self.editor.show_completions(event.request_id, completions, event.cancelled)
         if latest:
             self._set_busy(False)
             if not event.cancelled:

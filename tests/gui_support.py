@@ -34,6 +34,7 @@ class FakePrompts:
         self.save_as_utf8_answer = True
         self.offer_model_folder_answer = False
         self.decoding_answer = None
+        self.never_suggest_answer: tuple[str, ...] | None = None
         self.training_folder_path: str | None = None
         self.evaluation_document_path: str | None = None
         self.discard_run_answer = True
@@ -86,6 +87,10 @@ class FakePrompts:
     def edit_decoding(self, parent, settings, debounce_ms):
         self._record("edit_decoding", settings, debounce_ms)
         return self.decoding_answer
+
+    def edit_never_suggest(self, parent, words):
+        self._record("edit_never_suggest", tuple(words))
+        return self.never_suggest_answer
 
     def show_shortcuts(self, parent):
         self._record("show_shortcuts")

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 import torch
+from quality_support import make_confident_model
 
 from engine.coverage import (
     QUANTILE_LEVELS,
@@ -20,7 +21,6 @@ from engine.coverage import (
 )
 from engine.decoding.results import Completion
 from engine.decoding.settings import DecodingSettings
-from quality_support import make_confident_model
 
 torch.set_num_threads(1)
 GREEDY = DecodingSettings(max_new_tokens=4, token_healing=False)

@@ -6,11 +6,11 @@ import re
 
 import pytest
 import torch
+from quality_support import make_confident_model
 
 from engine.decoding.banned_words import BannedWordIndex, BannedWordMask
 from engine.decoding.dry import apply_dry, breaker_mask, dry_match_lengths
 from engine.decoding.settings import DecodingSettings
-from quality_support import make_confident_model
 
 torch.set_num_threads(1)
 
@@ -78,7 +78,7 @@ def _longest_repeat(tokens: list[int], generated_from: int) -> int:
     for end in range(generated_from + 1, len(tokens) + 1):
         for size in range(1, end):
             run = tokens[end - size : end]
-            if any(tokens[i : i + size] == run for i in range(0, end - size)):
+            if any(tokens[i : i + size] == run for i in range(end - size)):
                 longest = max(longest, size)
     return longest
 

@@ -207,3 +207,22 @@ def test_a_never_suggest_word_that_slips_into_a_stream_closes_it():
     assert gate.stream(StreamEvent(text=" red fox")) == []
     assert gate.closed and gate.shown  # what was shown must go
     assert gate.stream(StreamEvent(text=" red fox runs")) == []
+
+
+def test_the_repetition_guard_switches_the_ngram_ban_and_dry_together_and_keeps_chosen_sizes():
+    from engine.suggestion_quality import blocks_repetition, with_repetition_blocking
+
+    off = with_repetition_blocking(DecodingSettings(no_repeat_ngram_size=4, dry_multiplier=1.5), False)
+    assert (off.no_repeat_ngram_size, off.dry_multiplier) == (0, 0.0) and not blocks_repetition(off)
+    on = with_repetition_blocking(off, True)
+    assert (on.no_repeat_ngram_size, on.dry_multiplier) == (3, 0.8) and blocks_repetition(on)
+    kept = with_repetition_blocking(DecodingSettings(no_repeat_ngram_size=4), True)
+    assert (kept.no_repeat_ngram_size, kept.dry_multiplier) == (4, 0.8)
+    assert blocks_repetition(DecodingSettings(dry_multiplier=0.5))
+
+
+def test_an_empty_event_passes_at_once_since_it_shows_nothing():
+    gate = SuggestionGate("Hello", QualitySettings(), threshold=-1.0)
+    empty = StreamEvent(text="")
+    assert gate.stream(empty) == [empty]
+    assert not gate.shown

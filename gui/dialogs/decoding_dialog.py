@@ -86,6 +86,10 @@ class DecodingDialog(QDialog):
 
         self.repetition_penalty = _double(0.1, 5.0, 0.05, 2, "Above 1 discourages repeating tokens")
         self.no_repeat_ngram_size = _spin(0, 20, "Never repeat a phrase of this many tokens", special="off")
+        self.dry_multiplier = _double(0.0, 10.0, 0.1, 2, "DRY: penalty on a token that would continue a "
+                                      "repeat of earlier text (0.8 is a good start)", special="off")
+        self.dry_base = _double(1.0, 4.0, 0.05, 2, "DRY: how fast the penalty grows with the repeat's length")
+        self.dry_allowed_length = _spin(1, 20, "DRY: repeats up to this many tokens cost nothing")
 
         general = QFormLayout()
         general.addRow("Preset", self.preset)
@@ -116,6 +120,9 @@ class DecodingDialog(QDialog):
         repetition = QFormLayout(repetition_group)
         repetition.addRow("Repetition penalty", self.repetition_penalty)
         repetition.addRow("No-repeat n-gram", self.no_repeat_ngram_size)
+        repetition.addRow("DRY penalty", self.dry_multiplier)
+        repetition.addRow("DRY growth", self.dry_base)
+        repetition.addRow("DRY allowed length", self.dry_allowed_length)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
                                    | QDialogButtonBox.StandardButton.RestoreDefaults)
@@ -147,6 +154,7 @@ class DecodingDialog(QDialog):
         self.strategy.currentIndexChanged.connect(self._sync)
         self.num_beams.valueChanged.connect(self._sync)
         self.seed_fixed.toggled.connect(self._sync)
+        self.dry_multiplier.valueChanged.connect(self._sync)
         for widget in self._value_widgets():
             signal = getattr(widget, "valueChanged", None) or getattr(widget, "currentIndexChanged", None) \
                 or widget.toggled
@@ -165,7 +173,8 @@ class DecodingDialog(QDialog):
     def _value_widgets(self):
         return (self.strategy, self.length, self.max_new_tokens, self.token_healing, self.temperature, self.top_k,
                 self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
-                self.length_penalty, self.repetition_penalty, self.no_repeat_ngram_size)
+                self.length_penalty, self.repetition_penalty, self.no_repeat_ngram_size, self.dry_multiplier,
+                self.dry_base, self.dry_allowed_length)
 
     def set_values(self, settings: DecodingSettings, debounce_ms: int) -> None:
         self._updating = True
@@ -187,6 +196,9 @@ class DecodingDialog(QDialog):
             self.length_penalty.setValue(settings.length_penalty)
             self.repetition_penalty.setValue(settings.repetition_penalty)
             self.no_repeat_ngram_size.setValue(settings.no_repeat_ngram_size)
+            self.dry_multiplier.setValue(settings.dry_multiplier)
+            self.dry_base.setValue(settings.dry_base)
+            self.dry_allowed_length.setValue(settings.dry_allowed_length)
         finally:
             self._updating = False
         self._sync()
@@ -208,6 +220,9 @@ class DecodingDialog(QDialog):
             seed=self.seed.value() if self.seed_fixed.isChecked() else None,
             token_healing=self.token_healing.isChecked(),
             stop=self.length.currentData(),
+            dry_multiplier=round(self.dry_multiplier.value(), 4),
+            dry_base=round(self.dry_base.value(), 4),
+            dry_allowed_length=self.dry_allowed_length.value(),
         )
 
     def debounce_ms(self) -> int:
@@ -225,6 +240,9 @@ class DecodingDialog(QDialog):
         self.sampling_group.setEnabled(strategy == "sample")
         self.beam_group.setEnabled(strategy == "beam")
         self.seed.setEnabled(self.seed_fixed.isChecked())
+        dry = self.dry_multiplier.value() > 0
+        self.dry_base.setEnabled(dry)
+        self.dry_allowed_length.setEnabled(dry)
 
     def _show_matching_preset(self, *_args) -> None:
         if self._updating:

@@ -110,6 +110,12 @@ class Prompts:
 
         return edit_decoding(parent, settings, debounce_ms)
 
+    def edit_never_suggest(self, parent: QWidget | None, words: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The never-suggest list as the user edited it, or None when cancelled."""
+        from gui.dialogs.never_suggest_dialog import edit_never_suggest
+
+        return edit_never_suggest(parent, words)
+
     def show_shortcuts(self, parent: QWidget | None) -> None:
         from gui.dialogs.shortcuts_dialog import ShortcutsDialog
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
+from gui.menus.quality_menu import build_quality_menus
 from gui.presets import PRESETS, matching_preset
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ def build_decoding_menu(window: MainWindow) -> QMenu:
     _group(presets, window, "decoding.preset", [(name, name) for name in PRESETS], window.apply_preset)
     lengths = menu.addMenu("Suggestion &Length")
     _group(lengths, window, "decoding.stop", LENGTHS, window.set_stop_rule)
+    menu.addSeparator()
+    build_quality_menus(menu, window)
     menu.addSeparator()
     window.add_action(menu, "decoding.settings", "&Settings…", window.edit_decoding_settings,
                       QKeySequence("Ctrl+,"))
