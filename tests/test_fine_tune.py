@@ -146,3 +146,44 @@ def test_a_model_on_the_gpu_is_fine_tuned_on_the_gpu(tiny_gpt2_folder, writing, 
     outcome = fine_tune_job(run)(on_gpu, FakeContext())
     assert outcome.finished and outcome.device.startswith("cuda")
     assert engine.load("my-style", device="cpu").model is not None
+
+
+EXIT_SCRIPT = """
+import sys, threading
+import torch
+torch.set_num_threads(1)
+from engine.worker import EngineWorker
+from engine.worker_events import TaskProgress
+from engine.training.fine_tune import FineTunePlan, fine_tune_job, start_run
+
+model, writing, data = sys.argv[1:4]
+stepped = threading.Event()
+
+def on_event(event):
+    if isinstance(event, TaskProgress) and "step" in event.payload:
+        stepped.set()
+
+worker = EngineWorker(on_event)
+worker.start()
+worker.load_model(model, "cpu")
+run = start_run(FineTunePlan(name="cut-short", data=[writing], base_model=model, steps=10**6), data)
+worker.submit(fine_tune_job(run))
+assert stepped.wait(120), "training never started"
+worker.shutdown(timeout=0)  # what closing the app does, with no time left to wait for the final checkpoint
+"""
+
+
+def test_quitting_mid_run_still_leaves_a_checkpoint_to_continue(tiny_gpt2_folder, writing, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    env = {**os.environ, "INKLING_USER_MODELS": str(tmp_path / "user-models"),
+           "INKLING_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(tiny_gpt2_folder), str(writing), str(data)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    runs = unfinished_runs(data)
+    assert [run.plan.name for run in runs] == ["cut-short"]
+    assert runs[0].resumable and runs[0].record()["steps"] >= 1

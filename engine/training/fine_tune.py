@@ -13,11 +13,14 @@ Training runs on the device of the current model (the GPU when the user's model 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import gc
 import json
 import os
 import re
 import shutil
+import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +45,8 @@ FINE_TUNE_LEARNING_RATE = 2e-4
 FINE_TUNE_WARMUP_STEPS = 20
 # Checkpoints often enough that closing the app or a crash loses little; each save writes the model and optimizer.
 SAVE_EVERY_MINUTES = 2.0
+# Longest wait at interpreter exit for a stopping run to write its checkpoint (a big model on a slow disk).
+EXIT_WAIT_S = 120.0
 
 
 class FineTuneError(InklingError):
@@ -211,8 +216,9 @@ def fine_tune_job(run: FineTuneRun, resume: bool = False):
             command=COMMAND, extra_card={"Fine-tuned in the app from": run.plan.base_name or run.plan.base_model},
         )
         try:
-            result = train(settings, progress=ctx.progress, should_stop=ctx.cancelled,
-                           log=lambda line: ctx.progress({"message": line}))
+            with _finish_before_exit(EXIT_WAIT_S):
+                result = train(settings, progress=ctx.progress, should_stop=ctx.cancelled,
+                               log=lambda line: ctx.progress({"message": line}))
         except BaseException:
             if not run.resumable:  # nothing to continue from: do not leave an empty run behind
                 discard_run(run)
@@ -229,6 +235,27 @@ def fine_tune_job(run: FineTuneRun, resume: bool = False):
             model_path=model_path, run_folder=None if result.finished else run.folder)
 
     return job
+
+
+@contextlib.contextmanager
+def _finish_before_exit(wait_s: float):
+    """Python's exit waits (up to ``wait_s``) for this block to end.
+
+    The engine thread is a daemon and the app's shutdown only asks the training to stop and waits a few seconds;
+    without this, the interpreter could end the thread halfway through the final checkpoint, and the run would
+    resume from an older one (or not at all).
+    """
+    done = threading.Event()
+
+    def wait() -> None:
+        done.wait(wait_s)
+
+    atexit.register(wait)
+    try:
+        yield
+    finally:
+        done.set()
+        atexit.unregister(wait)
 
 
 def publish(run: FineTuneRun) -> Path:
