@@ -231,7 +231,7 @@ class CalibrationRun:
 
     def __init__(self, settings: DecodingSettings, text: str | None = None,
                  cache_path: str | os.PathLike | None = None, pauses: int = DEFAULT_PAUSES,
-                 chunk: int = 4) -> None:
+                 chunk: int = 2) -> None:
         self.settings = settings
         self.text = text if text is not None else sample_text()
         self.cache = CalibrationCache(cache_path)
