@@ -103,8 +103,9 @@ def test_candidates_after_a_half_typed_word_are_healed_like_decoding(tiny_gpt2):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("penalties", [{}, {"repetition_penalty": 1.6, "no_repeat_ngram_size": 2}],
-                         ids=["plain", "penalties"])
+@pytest.mark.parametrize("penalties", [{}, {"repetition_penalty": 1.6, "no_repeat_ngram_size": 2},
+                                       {"dry_multiplier": 2.0, "dry_allowed_length": 1, "banned_words": ("the",)}],
+                         ids=["plain", "penalties", "dry-and-never-suggest"])
 def test_every_token_decoding_draws_is_a_candidate_with_the_probability_decoding_reported(
         family, penalties, tmp_path, tiny_tokenizer):
     lm = load_tiny(family, tmp_path / family, tiny_tokenizer)

@@ -7,7 +7,8 @@ The distribution is the one decoding uses at that point, not a fresh look at the
   tokens of the continuation shown so far;
 - with no continuation, the first new token is constrained as healing constrains it (it must restart the token
   that was backed off), and its text is what it adds after the bytes the user typed;
-- the repetition penalties of the settings apply, as they do to every decoding step; temperature and the
+- the repetition penalties of the settings apply (no-repeat n-grams, DRY, the never-suggest list), as they
+  do to every decoding step; temperature and the
   sampling filters do not: they shape the draw, not the model's belief (the generator reports log-probabilities
   the same way).
 
@@ -42,8 +43,10 @@ def next_token_candidates(
     context, allowed, skip = _context(generator, text, continuation, settings)
     logits = generator.logits_after(context)
     with torch.inference_mode():
+        # Exactly the penalties decoding applies after these tokens (see ``Generator._single``).
         seen = SeenTokens(context, generator.vocab_size, 1, generator.device,
-                          settings.repetition_penalty, settings.no_repeat_ngram_size)
+                          settings.repetition_penalty, settings.no_repeat_ngram_size,
+                          generator.guards.dry(settings), generator.guards.banned(settings, context))
         scores = seen.apply(logits.float())
         if allowed is not None:
             scores = restrict_to(scores, allowed)
