@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QModelIndex, QPointF, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, QPointF, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -20,6 +20,7 @@ from PySide6.QtGui import (
     QShortcut,
     QTextCharFormat,
     QTextLayout,
+    QTextLine,
     QTextOption,
 )
 from PySide6.QtWidgets import (
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from gui.editor.ghost_suggestion import Candidate, remaining_segments
 from gui.editor.ghost_text_editor import GhostTextEditor
+from gui.text_offsets import python_offsets
 
 MAX_SHORTCUT_ALTERNATIVES = 9
 _SEGMENTS_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -110,6 +112,23 @@ class AlternativeDelegate(QStyledItemDelegate):
             lines += 1
         layout.endLayout()
         return layout, lines
+
+    def text_index_at(self, option: QStyleOptionViewItem, index: QModelIndex, point: QPoint) -> int | None:
+        """Index into the row's text of the character drawn at ``point`` (the geometry ``paint`` uses)."""
+        segments = index.data(_SEGMENTS_ROLE) or []
+        rect = option.rect.adjusted(4, self.PADDING, -4, -self.PADDING)
+        number_width, text_width = self._columns(option, option.rect.width())
+        layout, lines = self._layout(segments, option.font, text_width, False, QColor())
+        x, y = point.x() - (rect.left() + number_width), point.y() - rect.top()
+        for number in range(min(lines, self.MAX_LINES)):
+            line = layout.lineAt(number)
+            if line.y() <= y < line.y() + line.height():
+                if not 0 <= x <= line.naturalTextWidth():
+                    return None
+                position = line.xToCursor(x, QTextLine.CursorPosition.CursorOnCharacter)
+                text = layout.text()
+                return python_offsets(text, [position])[0] if position < len(text.encode("utf-16-le")) // 2 else None
+        return None
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         width = self._panel.list.viewport().width()
@@ -233,6 +252,17 @@ class AlternativesPanel(QDockWidget):
         if suggestion is None:
             return []
         return [c.text[len(suggestion.consumed):] for c in suggestion.candidates()]
+
+    def text_index_at(self, point: QPoint) -> tuple[int, int] | None:
+        """(row, index into ``candidate_texts()[row]``) of the character at ``point`` in the list's viewport."""
+        index = self.list.indexAt(point)
+        if not index.isValid():
+            return None
+        option = QStyleOptionViewItem()
+        option.rect = self.list.visualRect(index)
+        option.font = self.list.font()
+        offset = self.list.itemDelegate().text_index_at(option, index, point)
+        return None if offset is None else (index.row(), offset)
 
     def insert(self, row: int) -> None:
         if self.editor.insert_alternative(row):

@@ -38,6 +38,7 @@ from gui.recovery import DEFAULT_INTERVAL_MS, RecoveryAutosaver, RecoveryStore
 from gui.settings_store import MAX_FONT_SIZE, MIN_FONT_SIZE, SettingsStore
 from gui.statusbar import StatusBar
 from gui.suggestion_controller import SuggestionController
+from gui.suggestion_tools import install_suggestion_tools
 from gui.theme import ThemeManager
 
 STATUS_MESSAGE_MS = 6000
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         build_view_menu(self)
         build_help_menu(self)
         build_toolbar(self)
+        install_suggestion_tools(self)  # branching, re-roll history, where accepted text came from
         self._restore_geometry()
 
         self.data_dir = data_dir  # also holds fine-tuning runs and the evaluation history

@@ -10,6 +10,8 @@ EDITOR_SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+Space", "Suggest now"),
     ("Ctrl+1 … Ctrl+9", "Insert that alternative"),
     ("Ctrl+Shift+Space", "Suggestions on / off"),
+    ("Alt+R", "Re-roll: a new suggestion here with another seed (always sampled)"),
+    ("Alt+Shift+[  /  Alt+Shift+]", "Previous / next suggestion made here (Tab accepts the one shown)"),
 )
 
 APP_SHORTCUTS: tuple[tuple[str, str], ...] = (

@@ -12,6 +12,7 @@ from engine.worker_events import EngineError, SuggestionFinished
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.engine_bridge import EngineBridge
 from gui.suggestion_gating import SuggestionGating
+from gui.suggestion_origin import Origin
 
 
 @dataclass(frozen=True)
@@ -54,17 +55,28 @@ class SuggestionController(QObject):
         self.editor.dismiss()  # what is shown was made with the old settings
         self.settingsChanged.emit(settings)
 
-    def request(self) -> None:
-        """Ask for a continuation of the text before the cursor, if a model is ready to give one."""
+    def request(self, lead: str = "", settings: DecodingSettings | None = None, lead_segments=()) -> int | None:
+        """Ask for a continuation of the text before the cursor, if a model is ready to give one; returns the
+        request id. A branch passes ``lead``, the start the user chose (shown at once, continued by the engine);
+        a re-roll passes its own ``settings``. Text after the cursor goes along, so the suggestion can join it."""
         if not self.bridge.is_ready() or self.bridge.is_loading() or not self.editor.can_suggest():
-            return
+            return None
+        gated = not lead and settings is None  # a branch or a re-roll asks for this very suggestion
+        settings = self.gating.decoding_settings(settings or self._settings)
         prompt = self.editor.prompt_text()
-        request_id = self.bridge.suggest(prompt, self.gating.decoding_settings(self._settings))
+        suffix = self.editor.suffix_text()
+        if suffix:
+            request_id = self.bridge.suggest(prompt + lead, settings, suffix)
+        else:
+            request_id = self.bridge.suggest(prompt + lead, settings)
         self.last_prompt = prompt
-        self.gating.begin(request_id, prompt)
-        self.editor.begin_request(request_id)
+        self.gating.begin(request_id, prompt + lead, gated)
+        self.editor.begin_request(request_id, lead, tuple(lead_segments))
+        model = self.bridge.current_model
+        self.editor.suggestion.origin = Origin(model.name if model else "", settings, lead)
         self._set_busy(True)
         self.requestMade.emit(request_id, prompt)
+        return request_id
 
     def _cancel(self) -> None:
         self.bridge.cancel()

@@ -33,6 +33,12 @@ def text_just_before(document: QTextDocument, position: int, chars: int) -> str:
     return _text_between(document, max(0, position - chars), position)
 
 
+def text_just_after(document: QTextDocument, position: int, chars: int) -> str:
+    """The first ``chars`` characters after ``position`` (the document's closing paragraph mark left out)."""
+    end = min(document.characterCount() - 1, position + chars)
+    return _text_between(document, position, max(position, end))
+
+
 def _text_between(document: QTextDocument, start: int, position: int) -> str:
     cursor = QTextCursor(document)
     cursor.setPosition(start)

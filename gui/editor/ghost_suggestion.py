@@ -3,12 +3,17 @@
 A suggestion continues the text at ``anchor``. As the user types characters that match it (or accepts a word),
 they move into ``consumed``; what is still shown is the chosen candidate minus that prefix. Candidates that no
 longer agree with what was typed drop out.
+
+A branch (the user picked another next token) starts with a ``lead``: text that is shown, and accepted, before
+whatever the engine streams after it, yet is not in the document until accepted. ``hold_back`` keeps the tail of
+a streaming continuation off the screen while it may still turn out to repeat the text after the cursor.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.decoding.results import Completion, StreamEvent
@@ -60,9 +65,17 @@ def next_word_length(text: str) -> int:
 
 
 class GhostSuggestion:
-    def __init__(self, request_id: int, anchor: int) -> None:
+    def __init__(self, request_id: int, anchor: int, lead: str = "",
+                 lead_segments: tuple[GhostSegment, ...] = (),
+                 hold_back: Callable[[str], int] | None = None) -> None:
         self.request_id = request_id
         self.anchor = anchor  # document position the continuation starts at
+        self.lead = clean(lead)  # shown (and accepted) before the generated text: a branch's chosen start
+        if "".join(s.text for s in lead_segments) != self.lead:
+            lead_segments = (GhostSegment(self.lead, None),) if self.lead else ()
+        self.lead_segments = tuple(lead_segments)
+        self.hold_back = hold_back  # streamed text -> how much of it may be shown yet
+        self.origin: object = None  # what produced it (model, settings, seed), for whoever records that
         self.consumed = ""  # continuation text already in the document
         self.finished = False
         self._streamed: list[GhostSegment] = []
@@ -88,11 +101,12 @@ class GhostSuggestion:
         alternatives = []
         for completion in completions:
             text = clean(completion.text)
-            if not text or text in seen:
+            if not (self.lead or text) or text in seen:
                 continue
             seen.add(text)
             tokens = len(completion.token_ids) or len(completion.token_logprobs)
-            alternatives.append(Candidate(text, _segments_of(completion, text), completion.logprob, tokens))
+            alternatives.append(Candidate(self.lead + text, self.lead_segments + _segments_of(completion, text),
+                                          completion.logprob, tokens))
         if alternatives:
             self._alternatives = alternatives
 
@@ -100,10 +114,18 @@ class GhostSuggestion:
 
     def candidates(self) -> list[Candidate]:
         """Continuations still consistent with what the user typed, best first, each with something left."""
-        pool = self._alternatives or (
-            [Candidate(self._streamed_text, tuple(self._streamed))] if self._streamed_text else []
-        )
+        pool = self._alternatives or self._streaming_candidates()
         return [c for c in pool if c.text.startswith(self.consumed) and len(c.text) > len(self.consumed)]
+
+    def _streaming_candidates(self) -> list[Candidate]:
+        text, segments = self._streamed_text, list(self._streamed)
+        if self.hold_back is not None and not self.finished:
+            shown = self.hold_back(text)
+            if shown < len(text):
+                text, segments = text[:shown], _cut_segments(segments, shown)
+        if not (self.lead or text):
+            return []
+        return [Candidate(self.lead + text, self.lead_segments + tuple(segments))]
 
     def chosen_index(self) -> int:
         candidates = self.candidates()
@@ -161,6 +183,17 @@ def remaining_segments(candidate: Candidate, skip: int) -> list[GhostSegment]:
         result.append(GhostSegment(segment.text[skip:], segment.logprob))
         skip = 0
     return result
+
+
+def _cut_segments(segments: list[GhostSegment], length: int) -> list[GhostSegment]:
+    """The pieces cut so that they join to their first ``length`` characters."""
+    kept, position = [], 0
+    for segment in segments:
+        if position >= length:
+            break
+        kept.append(GhostSegment(segment.text[: length - position], segment.logprob))
+        position += len(kept[-1].text)
+    return kept
 
 
 def _segments_of(completion: Completion, text: str) -> tuple[GhostSegment, ...]:

@@ -13,7 +13,7 @@ for any other id are dropped, so a stale suggestion can never appear.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -26,12 +26,15 @@ from PySide6.QtGui import (
     QTextCharFormat,
     QTextCursor,
     QTextLayout,
+    QTextLine,
 )
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 from engine.decoding.results import Completion, StreamEvent
-from gui.editor.context_window import qt_length, text_before, text_just_before
-from gui.editor.ghost_suggestion import GhostSuggestion, next_word_length
+from engine.decoding.suffix_join import SUFFIX_CHARS, SuffixJoin
+from gui.editor.context_window import qt_length, text_before, text_just_after, text_just_before
+from gui.editor.ghost_suggestion import GhostSegment, GhostSuggestion, next_word_length
+from gui.text_offsets import python_offsets
 
 DEFAULT_DEBOUNCE_MS = 120
 STREAM_REDRAW_MS = 10
@@ -49,6 +52,8 @@ class GhostTextEditor(QPlainTextEdit):
     suggestionWanted = Signal()  # ask the engine for a continuation of the text before the cursor
     suggestionCancelled = Signal()  # the running request is no longer wanted
     ghostChanged = Signal()  # what is shown (or the alternatives) changed
+    suggestionAccepted = Signal(int, str, object)  # document position, the inserted text, its GhostSuggestion
+    textReplaced = Signal()  # New, Open or Restore put another text in
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -102,18 +107,22 @@ class GhostTextEditor(QPlainTextEdit):
         return self._debounce.interval()
 
     def can_suggest(self) -> bool:
-        """Suggestions are on, nothing is selected, the editor is writable, the cursor ends its line (only
-        spaces after it) and there is some text before it."""
+        """Suggestions are on, nothing is selected, the editor is writable, the cursor is not inside a word and
+        there is some text before it. Text may follow the cursor: the suggestion then joins it (``suffix_text``)."""
         if not self._enabled or self.isReadOnly():
             return False
         cursor = self.textCursor()
         if cursor.hasSelection():
             return False
-        block = cursor.block()
-        after = block.text()[cursor.positionInBlock():]
-        if after.strip():
-            return False
+        line, offset = cursor.block().text(), cursor.positionInBlock()
+        if 0 < offset < len(line) and line[offset - 1].isalnum() and line[offset].isalnum():
+            return False  # a continuation would split the word in two
         return cursor.position() > 0 and bool(text_just_before(self.document(), cursor.position(), 256).strip())
+
+    def suffix_text(self) -> str:
+        """The start of the text after the cursor, which a suggestion must join ("" when only blanks follow)."""
+        after = text_just_after(self.document(), self.textCursor().position(), SUFFIX_CHARS)
+        return after if after.strip() else ""
 
     def prompt_text(self) -> str:
         """The text a suggestion continues: the window before the cursor."""
@@ -140,11 +149,26 @@ class GhostTextEditor(QPlainTextEdit):
 
     # --- the request lifecycle (called by the suggestion controller) -------------------------------------
 
-    def begin_request(self, request_id: int) -> None:
-        """A request for the text before the cursor was made; only its events will be shown."""
+    def begin_request(self, request_id: int, lead: str = "", lead_segments: tuple[GhostSegment, ...] = ()) -> None:
+        """A request for the text before the cursor was made; only its events will be shown. A branch passes
+        its ``lead``, the chosen start the request continues: shown at once, in the document only once accepted."""
         self._clear_ghost(cancel=False)
         self._pending_request = request_id
-        self._ghost = GhostSuggestion(request_id, self.textCursor().position())
+        suffix = self.suffix_text()
+        hold_back = SuffixJoin(suffix).safe_length if suffix else None
+        self._ghost = GhostSuggestion(request_id, self.textCursor().position(), lead, lead_segments, hold_back)
+        if self._ghost.lead:
+            self._render()
+
+    def show_suggestion(self, suggestion: GhostSuggestion) -> bool:
+        """Show a finished suggestion made earlier at the cursor (from the history) in place of the current one."""
+        if not self._enabled or suggestion.anchor != self.textCursor().position() or not suggestion.candidates():
+            return False
+        self._debounce.stop()
+        self._clear_ghost(cancel=True)
+        self._ghost = suggestion
+        self._render()
+        return True
 
     def show_stream(self, request_id: int, event: StreamEvent) -> None:
         if not self._accepts(request_id):
@@ -246,6 +270,7 @@ class GhostTextEditor(QPlainTextEdit):
     def _insert_suggested(self, text: str) -> None:
         self._remove_ghost_layout()
         cursor = self.textCursor()
+        start = cursor.position()
         self._own_edit = True
         try:
             cursor.beginEditBlock()  # one undo step, never merged with the typing before it
@@ -256,6 +281,7 @@ class GhostTextEditor(QPlainTextEdit):
             self._own_edit = False
             self._revision_seen = self.document().revision()
         self.ensureCursorVisible()
+        self.suggestionAccepted.emit(start, text, self._ghost)
 
     def _after_consumed(self) -> None:
         if self._ghost is not None and not self._ghost.visible_text():
@@ -420,6 +446,29 @@ class GhostTextEditor(QPlainTextEdit):
             self.document().markContentsDirty(block.position(), block.length())
         self.ghostChanged.emit()
 
+    def ghost_offset_at(self, point: QPoint | QPointF) -> int | None:
+        """Index into ``ghost_text()`` of the character drawn at ``point`` (viewport coordinates), or None."""
+        number = self._ghost_block_number
+        if number is None or number >= self.document().blockCount() or not self.ghost_text():
+            return None
+        block = self.document().findBlockByNumber(number)
+        layout = block.layout()
+        start, shown = layout.preeditAreaPosition(), layout.preeditAreaText()
+        if start < 0 or not shown:
+            return None
+        local = QPointF(point) - self.blockBoundingGeometry(block).translated(self.contentOffset()).topLeft()
+        for index in range(layout.lineCount()):
+            line = layout.lineAt(index)
+            if not line.y() <= local.y() < line.y() + line.height():
+                continue
+            if not line.x() <= local.x() <= line.x() + line.naturalTextWidth():
+                return None
+            position = line.xToCursor(local.x(), QTextLine.CursorPosition.CursorOnCharacter)
+            if start <= position < start + qt_length(shown):
+                return python_offsets(shown, [position - start])[0]
+            return None
+        return None
+
     def _remove_ghost_layout(self, notify: bool = False) -> None:
         number = self._ghost_block_number
         self._ghost_block_number = None
@@ -471,6 +520,7 @@ class GhostTextEditor(QPlainTextEdit):
             self._own_edit = False
             self._revision_seen = self.document().revision()
         self._debounce.stop()
+        self.textReplaced.emit()
 
     def set_point_size(self, size: int) -> None:
         font = self.font()
