@@ -96,8 +96,12 @@ class QualityController(QObject):
     def set_repetition_blocking(self, on: bool) -> None:
         self.suggestions.set_settings(with_repetition_blocking(self.suggestions.settings, on))
 
-    def use_calibration(self, calibration: CoverageCalibration | None) -> None:
-        """Use this calibration (a finished run, or a test's) for the current model and settings."""
+    def use_calibration(self, calibration: CoverageCalibration) -> None:
+        """Use this calibration for the current model and settings instead of measuring one (until they change)."""
+        self._stop_run()
+        self._apply_calibration(calibration)
+
+    def _apply_calibration(self, calibration: CoverageCalibration | None) -> None:
         self.calibration = calibration
         self._update_threshold()
 
@@ -109,7 +113,7 @@ class QualityController(QObject):
     def _model_changed(self, event: ModelLoaded) -> None:
         self._model_loaded = True
         self._stop_run()
-        self.use_calibration(None)  # another model's confidence means nothing for this one
+        self._apply_calibration(None)  # another model's confidence means nothing for this one
         self._recalibrate()
 
     def _recalibrate(self) -> None:
@@ -147,7 +151,7 @@ class QualityController(QObject):
             self.message.emit(f"Coverage could not be calibrated: {run.error}")
             return
         self.from_cache = run.from_cache
-        self.use_calibration(run.calibration)
+        self._apply_calibration(run.calibration)
         self.calibrationFinished.emit(run.calibration)
         if run.problem:
             self.message.emit(f"Coverage calibrated, but {run.problem}")

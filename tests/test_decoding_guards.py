@@ -189,3 +189,31 @@ def test_guard_settings_survive_a_json_round_trip_and_default_to_off():
     restored = DecodingSettings.from_dict(json.loads(json.dumps(settings.to_dict())))
     assert restored == settings
     assert restored.banned_words == ("Cat", "dog")
+
+
+# --- what a confidence gate reads off a stream ---------------------------------------------------------------
+
+
+def test_greedy_stream_events_carry_the_running_mean_log_probability(tiny_gpt2):
+    settings = DecodingSettings(max_new_tokens=6, stop=None, token_healing=False)
+    events = list(tiny_gpt2.stream("The quick brown", settings))
+    [completion] = events[-1].completions
+    steps = [e for e in events if not e.done]
+    assert [e.tokens for e in steps] == list(range(1, len(steps) + 1))
+    for event in steps:
+        expected = sum(completion.token_logprobs[: event.tokens]) / event.tokens
+        assert event.mean_logprob == pytest.approx(expected)
+
+
+def test_beam_stream_events_carry_the_mean_of_the_hypothesis_they_show(tiny_gpt2):
+    settings = DecodingSettings(strategy="beam", num_beams=3, num_alternatives=3, max_new_tokens=5, stop=None,
+                                token_healing=False)
+    events = list(tiny_gpt2.stream("The quick brown", settings))
+    steps = [e for e in events if not e.done and e.text]
+    assert steps and all(e.mean_logprob is not None and e.mean_logprob <= 0 and e.tokens >= 1 for e in steps)
+    best = events[-1].completions[0]
+    on_the_best_path = [e for e in steps if best.text.startswith(e.text)]
+    assert on_the_best_path  # this model's best beam leads all the way
+    for event in on_the_best_path:
+        expected = sum(best.token_logprobs[: event.tokens]) / event.tokens
+        assert event.mean_logprob == pytest.approx(expected)

@@ -55,10 +55,14 @@ def _new_line(qtbot, window, text: str):
     return seen, [why for rid, why in withheld if rid == request_id]
 
 
-def test_coverage_threshold_shows_confident_suggestions_and_hides_unsure_ones(qtbot, make_window, confident_folder):
-    window = make_window(confident_folder, settings=SETTINGS)
-    window.quality.use_calibration(EVEN)
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_coverage_threshold_shows_confident_suggestions_and_hides_unsure_ones(qtbot, make_window, confident_folder,
+                                                                              strategy):
+    settings = SETTINGS.replace(strategy=strategy, num_beams=3, num_alternatives=3)
+    window = make_window(confident_folder, settings=settings)
     window.actions["decoding.coverage.50"].trigger()
+    window.quality.use_calibration(EVEN)  # instead of the one it started to measure on the built-in sample
+    assert not window.quality.is_calibrating()
     assert window.quality.threshold == pytest.approx(-3.0)
 
     type_text(qtbot, window.editor, "The quick brown fox")
