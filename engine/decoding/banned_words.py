@@ -97,6 +97,7 @@ class BannedWordMask:
         # Enough bytes to hold the longest banned word (4 bytes a character at most) and tell where it starts.
         self._keep_bytes = 4 * index.longest + 8
         self._always = index.always.to(device)
+        self._moved: dict[str, torch.Tensor | None] = {}
         tail = b"".join(token_bytes[t] for t in prompt_tokens[-self._keep_bytes:])[-self._keep_bytes:]
         self._tails: list[bytes] = [tail]
 
@@ -108,10 +109,16 @@ class BannedWordMask:
             fragment = self._fragment(tail)
             if fragment is None:
                 continue
-            ids = self.index.masked_after(fragment)
+            ids = self._on_device(fragment)
             if ids is not None:
-                scores[row, ids.to(self.device)] = float("-inf")
+                scores[row, ids] = float("-inf")
         return scores
+
+    def _on_device(self, fragment: str) -> torch.Tensor | None:
+        if fragment not in self._moved:  # one copy to the device per fragment and request, not per step
+            ids = self.index.masked_after(fragment)
+            self._moved[fragment] = None if ids is None else ids.to(self.device)
+        return self._moved[fragment]
 
     def _fragment(self, tail: bytes) -> str | None:
         """The word the row's text ends in, lower case; None when it is longer than any banned word."""
