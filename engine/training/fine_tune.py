@@ -239,23 +239,32 @@ def fine_tune_job(run: FineTuneRun, resume: bool = False):
 
 @contextlib.contextmanager
 def _finish_before_exit(wait_s: float):
-    """Python's exit waits (up to ``wait_s``) for this block to end.
+    """Python's exit waits (up to ``wait_s``) for this block to end, then briefly for the engine thread to wind down.
 
     The engine thread is a daemon and the app's shutdown only asks the training to stop and waits a few seconds;
-    without this, the interpreter could end the thread halfway through the final checkpoint, and the run would
-    resume from an older one (or not at all).
+    without this, the interpreter could end the thread halfway through the final checkpoint (the run would resume
+    from an older one, or not at all), or while it is still freeing tensors (which aborts the process).
     """
     done = threading.Event()
+    thread = threading.current_thread()
 
     def wait() -> None:
-        done.wait(wait_s)
+        if done.wait(wait_s) and thread is not threading.main_thread():
+            thread.join(_THREAD_END_WAIT_S)
 
+    previous = _exit_waits.pop(thread, None)  # one wait per engine thread, whatever the number of runs
+    if previous is not None:
+        atexit.unregister(previous)
+    _exit_waits[thread] = wait
     atexit.register(wait)
     try:
         yield
     finally:
-        done.set()
-        atexit.unregister(wait)
+        done.set()  # the wait stays registered: the thread still has to return from the job and tidy up
+
+
+_exit_waits: dict[threading.Thread, object] = {}
+_THREAD_END_WAIT_S = 10.0
 
 
 def publish(run: FineTuneRun) -> Path:
