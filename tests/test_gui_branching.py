@@ -13,6 +13,7 @@ from gui_support import (  # noqa: F401 - fixtures
     app_dirs,
     make_window,
     prompts,
+    type_text,
     wait_until_finished,
 )
 from PySide6.QtCore import QPoint, Qt
@@ -217,3 +218,51 @@ def test_no_suggestion_with_the_cursor_inside_a_word(qtbot, make_window):
     editor.setTextCursor(cursor)
     assert editor.can_suggest()
     assert editor.suffix_text() == " brown fox"
+
+
+def test_a_reroll_after_branching_keeps_the_chosen_start(qtbot, branching_window):
+    window = branching_window
+    editor = window.editor
+    window.rerolls.new_seed = iter(range(1, 1000)).__next__
+    editor.request_suggestion_now()
+    wait_until_finished(qtbot, window)
+    with qtbot.waitSignal(window.branching.candidatesShown, timeout=10000):
+        window.branching.inspect(EDITOR, editor.ghost_text().index("was"))
+    lead = " It" + window.branching.candidates[1][0]
+    window.branching.branch(1)
+    wait_until_finished(qtbot, window)
+    type_text(qtbot, editor, " I")  # the user types part of the chosen start: it is used up, not re-asked
+    assert editor.ghost_text().startswith(lead[2:])
+    sent = []
+    original = window.bridge.suggest
+    window.bridge.suggest = lambda text, settings, *rest: sent.append((text, settings)) or original(text, settings)
+    with qtbot.waitSignal(window.suggestions.requestMade, timeout=5000):
+        window.actions["suggestion.reroll"].trigger()
+    assert sent[-1][0] == PROMPT + lead and sent[-1][1].strategy == "sample"
+    assert editor.ghost_text().startswith(lead[2:])  # the rest of the chosen start is still shown
+    wait_until_finished(qtbot, window)
+    assert editor.ghost_text().startswith(lead[2:])
+    assert editor.toPlainText() == PROMPT + " I"
+
+
+def test_a_keystroke_in_the_middle_of_the_text_cancels_the_running_suggestion(qtbot, make_window):
+    from gui_support import gated_worker_factory
+
+    models = []
+    window = make_window(worker_factory=gated_worker_factory(models))
+    editor = window.editor
+    editor.replace_text("The quick brown jumps over the lazy dog.")
+    cursor = editor.textCursor()
+    cursor.setPosition(len("The quick brown"))
+    editor.setTextCursor(cursor)
+    finished = []
+    window.bridge.suggestionFinished.connect(finished.append)
+    with qtbot.waitSignal(window.suggestions.requestMade, timeout=5000) as first:
+        editor.request_suggestion_now()
+    qtbot.waitUntil(models[0].waiting.is_set, timeout=5000)  # the engine holds the mid-document request
+    with qtbot.waitSignal(window.suggestions.requestMade, timeout=5000) as second:
+        type_text(qtbot, editor, " X")
+    models[0].open()
+    qtbot.waitUntil(lambda: {e.request_id for e in finished} >= {first.args[0], second.args[0]}, timeout=10000)
+    assert next(e for e in finished if e.request_id == first.args[0]).cancelled
+    assert editor.toPlainText() == "The quick brown X jumps over the lazy dog."
