@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QFont
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,6 +37,7 @@ from engine.training.document_eval import DocumentFigures, evaluation_job
 from engine.training.eval_history import EvaluationHistory, EvaluationRun, describe_settings
 from engine.training.evaluation import load_eval_texts
 from engine.worker_events import ModelLoaded
+from gui.dialogs.closing import StopJobBeforeClosing
 from gui.dialogs.evaluation_chart import METRICS, EvaluationChart
 from gui.dialogs.prompts import sentence
 from gui.engine_bridge import EngineBridge
@@ -71,7 +72,7 @@ def summary_text(run: EvaluationRun) -> str:
             f"({run.suggestions:,} suggestions over {run.characters:,} characters)")
 
 
-class EvaluationDialog(QDialog):
+class EvaluationDialog(StopJobBeforeClosing, QDialog):
     evaluated = Signal(object)  # EvaluationRun, once stored
 
     def __init__(self, bridge: EngineBridge, prompts, model: ModelLoaded | None, settings: DecodingSettings,
@@ -298,23 +299,7 @@ class EvaluationDialog(QDialog):
         for widget in (self.document, self.choose_button, self.max_chars):
             widget.setEnabled(not running)
 
-    # --- closing ---------------------------------------------------------------------------------------
+    # --- closing (StopJobBeforeClosing) ----------------------------------------------------------------
 
-    def reject(self) -> None:
-        if self.is_running():
-            self._close_when_stopped = True
-            self.cancel()
-            return
-        super().reject()
-
-    def _close_if_asked(self) -> None:
-        if self._close_when_stopped:
-            self._close_when_stopped = False
-            super().reject()
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        if self.is_running():
-            event.ignore()
-            self.reject()
-            return
-        super().closeEvent(event)
+    def _stop_job_for_closing(self) -> None:
+        self.cancel()

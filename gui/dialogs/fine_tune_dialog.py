@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -46,6 +45,7 @@ from engine.training.fine_tune import (
     unfinished_runs,
 )
 from engine.worker_events import ModelLoaded
+from gui.dialogs.closing import StopJobBeforeClosing
 from gui.dialogs.prompts import sentence
 from gui.engine_bridge import EngineBridge
 from gui.job_runner import JobRunner
@@ -78,7 +78,7 @@ def format_bpb_change(before: float | None, now: float | None) -> str:
     return f"validation bits/byte {before:.3f} → {now:.3f}"
 
 
-class FineTuneDialog(QDialog):
+class FineTuneDialog(StopJobBeforeClosing, QDialog):
     modelCreated = Signal(str)  # name of the new user model
     useModelRequested = Signal(str)  # the user wants to switch to it now
 
@@ -348,27 +348,11 @@ class FineTuneDialog(QDialog):
         self.use_button.setVisible(not running and self.outcome is not None and self.outcome.finished)
         self.close_button.setText("Stop and Close" if running else "Close")
 
-    # --- closing ---------------------------------------------------------------------------------------
+    # --- closing (StopJobBeforeClosing) ----------------------------------------------------------------
 
-    def reject(self) -> None:
-        """Esc, Close or the window's close button: a running run is stopped and saved first, never lost."""
-        if self.is_running():
-            self._close_when_stopped = True
-            self.stop()
-            return
-        super().reject()
-
-    def _close_if_asked(self) -> None:
-        if self._close_when_stopped:
-            self._close_when_stopped = False
-            super().reject()
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        if self.is_running():
-            event.ignore()
-            self.reject()
-            return
-        super().closeEvent(event)
+    def _stop_job_for_closing(self) -> None:
+        """A running run is stopped and saved first, never lost."""
+        self.stop()
 
 
 def _escape(text: str) -> str:
