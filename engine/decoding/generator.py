@@ -151,6 +151,18 @@ class Generator:
         return Prompt(healed.tokens, healed.prefix, healed.allowed, ends_inside_word(text), max_new, threads,
                       suffix)
 
+    def _read_prompt(
+        self, prompt: Prompt, settings: DecodingSettings
+    ) -> tuple[torch.Tensor, SeenTokens, int, int]:
+        """Prefill the prompt through the prefix cache (recorded in ``last_prefill``) and start the penalties'
+        record of seen tokens: the first-step logits, that record, and the tokens read now and reused."""
+        logits, reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.max_new_tokens, prompt.step_threads)
+        self.last_prefill = {"prefill_tokens": read, "reused_tokens": reused}
+        seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.max_new_tokens, self.device,
+                          settings.repetition_penalty, settings.no_repeat_ngram_size,
+                          self.guards.dry(settings), self.guards.banned(settings, prompt.tokens))
+        return logits, seen, read, reused
+
     # --- greedy and sampling -------------------------------------------------------------------------------
 
     @torch.inference_mode()
@@ -158,11 +170,7 @@ class Generator:
         self, prompt: Prompt, settings: DecodingSettings, cancelled: Cancelled | None, started: float
     ) -> Iterator[StreamEvent]:
         me = self._current = object()
-        logits, reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.max_new_tokens, prompt.step_threads)
-        self.last_prefill = {"prefill_tokens": read, "reused_tokens": reused}
-        seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.max_new_tokens, self.device,
-                          settings.repetition_penalty, settings.no_repeat_ngram_size,
-                          self.guards.dry(settings), self.guards.banned(settings, prompt.tokens))
+        logits, seen, read, reused = self._read_prompt(prompt, settings)
         sampling = settings.strategy == "sample"
         seed = (settings.seed if settings.seed is not None else secrets.randbits(63)) if sampling else None
         rng = torch.Generator(device=self.device).manual_seed(seed) if sampling else None
@@ -243,11 +251,7 @@ class Generator:
         self, prompt: Prompt, settings: DecodingSettings, cancelled: Cancelled | None, started: float
     ) -> Iterator[StreamEvent]:
         me = self._current = object()
-        logits, reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.max_new_tokens, prompt.step_threads)
-        self.last_prefill = {"prefill_tokens": read, "reused_tokens": reused}
-        seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.max_new_tokens, self.device,
-                          settings.repetition_penalty, settings.no_repeat_ngram_size,
-                          self.guards.dry(settings), self.guards.banned(settings, prompt.tokens))
+        logits, seen, read, reused = self._read_prompt(prompt, settings)
         search = BeamSearch(
             num_beams=settings.num_beams,
             num_alternatives=settings.num_alternatives,
