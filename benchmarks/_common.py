@@ -6,10 +6,14 @@ or /work/shared/corpus), otherwise from the Python standard library's own source
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
 import sysconfig
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CORPUS_DIRS = [os.environ.get("INKLING_CORPUS", ""), "/work/shared/corpus"]
@@ -57,6 +61,23 @@ def save_random_gpt2(folder: Path, tokenizer, *, n_layer=6, n_embd=384, n_head=6
     model.save_pretrained(folder)
     tokenizer.backend.save(str(folder / "tokenizer.json"))
     return folder
+
+
+@contextmanager
+def random_gpt2_folder(tokenizer) -> Iterator[Path]:
+    """``save_random_gpt2``'s default model in a temporary folder, removed on leaving the block."""
+    with tempfile.TemporaryDirectory() as tmp:
+        yield save_random_gpt2(Path(tmp) / "gpt2-random", tokenizer)
+
+
+def parse_args_with_threads(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Adds ``--threads`` (default 2) last, parses the command line and gives torch that many threads."""
+    import torch
+
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
 
 
 def median_ms(values: list[float]) -> float:

@@ -17,14 +17,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_note, make_tokenizer, median_ms, sample_text, save_random_gpt2
+from _common import (
+    machine_note,
+    make_tokenizer,
+    median_ms,
+    parse_args_with_threads,
+    random_gpt2_folder,
+    sample_text,
+)
 
 PROMPT_TOKENS = 256
 NEW_TOKENS = 32
@@ -33,17 +39,14 @@ NEW_TOKENS = 32
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_args_with_threads(parser)
 
     from transformers import GPT2LMHeadModel
 
     import engine
 
     tokenizer = make_tokenizer(4096)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = save_random_gpt2(Path(tmp) / "gpt2-random", tokenizer)
+    with random_gpt2_folder(tokenizer) as folder:
         theirs = GPT2LMHeadModel.from_pretrained(folder).eval()
         ours = engine.load(str(folder), device="cpu", dtype=torch.float32)
 
