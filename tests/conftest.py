@@ -53,3 +53,12 @@ def tiny_gpt2(tiny_gpt2_folder):
     import engine
 
     return engine.load(str(tiny_gpt2_folder), device="cpu")
+
+
+def make_writing_folder(folder: Path, file_name: str, copies: int = 3) -> Path:
+    """A folder of the user's own writing to fine-tune on: ``copies`` files of SAMPLE_TEXT named
+    ``file_name.format(i)``."""
+    folder.mkdir()
+    for i in range(copies):
+        (folder / file_name.format(i)).write_text(SAMPLE_TEXT, encoding="utf-8")
+    return folder

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from conftest import SAMPLE_TEXT
+from conftest import make_writing_folder
 
 import engine
 from engine.registry import list_models
@@ -35,11 +35,7 @@ def _private_folders(tmp_path, monkeypatch):
 
 @pytest.fixture
 def writing(tmp_path):
-    folder = tmp_path / "my-writing"
-    folder.mkdir()
-    for i in range(3):
-        (folder / f"letter-{i}.txt").write_text(SAMPLE_TEXT, encoding="utf-8")
-    return folder
+    return make_writing_folder(tmp_path / "my-writing", "letter-{}.txt")
 
 
 class FakeContext:

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 import torch
-from conftest import SAMPLE_TEXT
+from conftest import make_writing_folder
 from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
 
 from engine.training import fine_tune
@@ -25,11 +25,7 @@ def _one_thread_and_a_private_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def writing(tmp_path):
-    folder = tmp_path / "my-writing"
-    folder.mkdir()
-    for i in range(3):
-        (folder / f"note-{i}.md").write_text(SAMPLE_TEXT, encoding="utf-8")
-    return folder
+    return make_writing_folder(tmp_path / "my-writing", "note-{}.md")
 
 
 @pytest.fixture
