@@ -216,3 +216,10 @@ def wait_until_finished(qtbot, window, timeout: int = 10000) -> None:
     """Until the current suggestion has finished streaming (the editor waits for no request)."""
     qtbot.waitUntil(lambda: window.editor.pending_request is None and window.editor.ghost_text() != "",
                     timeout=timeout)
+
+
+def type_and_wait_for_suggestion(qtbot, window, text: str) -> str:
+    """Types ``text`` into the window's editor and returns the suggestion made after it, once it has finished."""
+    type_text(qtbot, window.editor, text)
+    wait_until_finished(qtbot, window)
+    return window.editor.ghost_text()

@@ -12,8 +12,8 @@ from gui_support import (  # noqa: F401 - fixtures
     app_dirs,
     make_window,
     prompts,
+    type_and_wait_for_suggestion,
     type_text,
-    wait_until_finished,
 )
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent, QTextCursor
@@ -28,9 +28,7 @@ ALT_SHIFT = Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.ShiftModifier
 
 
 def accept_a_suggestion(qtbot, window) -> str:
-    type_text(qtbot, window.editor, PROMPT)
-    wait_until_finished(qtbot, window)
-    ghost = window.editor.ghost_text()
+    ghost = type_and_wait_for_suggestion(qtbot, window, PROMPT)
     qtbot.keyClick(window.editor, Qt.Key.Key_Tab)
     return ghost
 
@@ -85,9 +83,7 @@ def test_accepted_ranges_follow_later_edits(qtbot, make_window):
 def test_accepting_word_by_word_makes_one_range(qtbot, make_window):
     window = make_window()
     editor = window.editor
-    type_text(qtbot, editor, PROMPT)
-    wait_until_finished(qtbot, window)
-    ghost = editor.ghost_text()
+    ghost = type_and_wait_for_suggestion(qtbot, window, PROMPT)
     while editor.ghost_text():
         qtbot.keyClick(editor, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
     [record] = window.provenance.records()
@@ -100,9 +96,7 @@ def test_the_sidecar_keeps_provenance_and_history_through_save_and_reopen(qtbot,
     editor = window.editor
     ghost = accept_a_suggestion(qtbot, window)
     editor.moveCursor(QTextCursor.MoveOperation.End)
-    type_text(qtbot, editor, ". Then")
-    wait_until_finished(qtbot, window)
-    greedy = editor.ghost_text()
+    greedy = type_and_wait_for_suggestion(qtbot, window, ". Then")
     with qtbot.waitSignal(window.suggestions.requestMade, timeout=5000) as made:
         window.actions["suggestion.reroll"].trigger()
     qtbot.waitUntil(lambda: editor.pending_request is None and editor.ghost_text() not in ("", greedy),

@@ -11,6 +11,7 @@ from gui_support import (  # noqa: F401 - fixtures
     app_dirs,
     make_window,
     prompts,
+    type_and_wait_for_suggestion,
     type_text,
     wait_until_finished,
 )
@@ -51,9 +52,7 @@ def window(make_window):
 
 def test_alt_r_samples_a_new_continuation_with_a_fresh_seed_and_says_so(qtbot, window):
     editor = window.editor
-    type_text(qtbot, editor, PROMPT)
-    wait_until_finished(qtbot, window)
-    first = editor.ghost_text()
+    first = type_and_wait_for_suggestion(qtbot, window, PROMPT)
     sent = []
     original = window.bridge.suggest
     window.bridge.suggest = lambda text, settings, *rest: sent.append((text, settings)) or original(text, settings)
@@ -71,9 +70,7 @@ def test_alt_r_samples_a_new_continuation_with_a_fresh_seed_and_says_so(qtbot, w
 
 def test_the_history_steps_back_and_forth_and_a_stepped_to_suggestion_is_accepted(qtbot, window):
     editor = window.editor
-    type_text(qtbot, editor, PROMPT)
-    wait_until_finished(qtbot, window)
-    made = [editor.ghost_text(), reroll(qtbot, window), reroll(qtbot, window)]
+    made = [type_and_wait_for_suggestion(qtbot, window, PROMPT), reroll(qtbot, window), reroll(qtbot, window)]
     assert len(set(made)) == 3
 
     assert step(qtbot, window, Qt.Key.Key_BraceLeft) == made[1]  # Alt+Shift+[ (Alt+{ on a US keyboard)
@@ -95,9 +92,7 @@ def test_the_history_steps_back_and_forth_and_a_stepped_to_suggestion_is_accepte
 
 def test_a_dismissed_suggestion_comes_back_from_the_history(qtbot, window):
     editor = window.editor
-    type_text(qtbot, editor, PROMPT)
-    wait_until_finished(qtbot, window)
-    ghost = editor.ghost_text()
+    ghost = type_and_wait_for_suggestion(qtbot, window, PROMPT)
     qtbot.keyClick(editor, Qt.Key.Key_Escape)
     assert editor.ghost_text() == ""
     assert step(qtbot, window, Qt.Key.Key_BraceLeft) == ghost
@@ -105,9 +100,7 @@ def test_a_dismissed_suggestion_comes_back_from_the_history(qtbot, window):
 
 def test_the_history_belongs_to_its_place_in_the_text(qtbot, window):
     editor = window.editor
-    type_text(qtbot, editor, PROMPT)
-    wait_until_finished(qtbot, window)
-    ghost = editor.ghost_text()
+    ghost = type_and_wait_for_suggestion(qtbot, window, PROMPT)
     qtbot.keyClick(editor, Qt.Key.Key_Escape)
     window.actions["view.suggestions"].setChecked(False)
     type_text(qtbot, editor, " X")
