@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from engine.checkpoint import GENERATION_CONFIG, MODEL_CARD, load_checkpoint, save_checkpoint
+from engine.checkpoint import MODEL_CARD, load_checkpoint, save_checkpoint
 from engine.registry import bundled_models_dir
 
 KEPT_FILES = ("training.json",)  # provenance that `inkling eval` reads; training_state.pt stays behind
