@@ -38,6 +38,7 @@ class FakePrompts:
         self.training_folder_path: str | None = None
         self.evaluation_document_path: str | None = None
         self.discard_run_answer = True
+        self.hub_repo_id_answer: str | None = None
 
     def _record(self, name: str, *details):
         self.calls.append((name, *details))
@@ -109,6 +110,10 @@ class FakePrompts:
     def confirm_discard_run(self, parent, description):
         self._record("confirm_discard_run", description)
         return self.discard_run_answer
+
+    def hub_repo_id(self, parent):
+        self._record("hub_repo_id")
+        return self.hub_repo_id_answer
 
 
 class GatedModel:

@@ -141,3 +141,10 @@ class Prompts:
             parent, "Discard unfinished training",
             f"Delete the unfinished run {description}? Its checkpoint is deleted and it cannot be continued.")
         return answer == QMessageBox.StandardButton.Yes
+
+    def hub_repo_id(self, parent: QWidget | None) -> str | None:
+        """A Hugging Face repo id to download (Model ▸ Download Model…), or None when cancelled."""
+        repo_id, ok = QInputDialog.getText(
+            parent, "Download Model",
+            "Hugging Face repo id (for example HuggingFaceTB/SmolLM2-135M):")
+        return (repo_id.strip() or None) if ok else None

@@ -9,6 +9,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu
 
 from engine.devices import available_devices
+from engine.hub_download import hub_available
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
@@ -34,6 +35,12 @@ def _style_and_measure():
     from gui import style_and_measure  # deferred: it refreshes this menu, so it imports this module
 
     return style_and_measure
+
+
+def _download_dialog():
+    from gui.dialogs import download_dialog  # deferred: it refreshes this menu, so it imports this module
+
+    return download_dialog
 
 
 def build_model_menu(window: MainWindow) -> QMenu:
@@ -74,6 +81,11 @@ def fill_model_menu(window: MainWindow) -> None:
         empty.setEnabled(False)
     menu.addSeparator()
     window.add_action(menu, "model.open_folder", "&Open Model Folder…", controller.open_folder)
+    download = window.add_action(menu, "model.download", "&Download Model…",
+                                 lambda: _download_dialog().open_download_dialog(window))
+    download.setEnabled(hub_available())
+    download.setToolTip("Fetch a model from the Hugging Face Hub by repo id" if download.isEnabled()
+                        else "Needs the optional huggingface_hub package: pip install 'inkling[hub]'")
     menu.addSeparator()
     window.add_action(menu, "model.learn", "&Learn from My Writing…",
                       lambda: _style_and_measure().open_fine_tune_dialog(window))

@@ -1,0 +1,142 @@
+"""Model ▸ Download Model…: fetch a Hugging Face repo into the hub cache as an engine job, with a progress bar.
+
+The download runs through ``JobRunner`` like fine-tuning does; its progress callback reports bytes and the file
+name, and checks the job's cancel flag between chunks, so Cancel stops it at the next chunk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, QVBoxLayout, QWidget
+
+from engine.hub_download import DownloadError, download_model
+from gui.dialogs.closing import StopJobBeforeClosing
+from gui.document_io import format_size
+from gui.engine_bridge import EngineBridge
+from gui.job_runner import JobRunner
+
+PROGRESS_STEPS = 1000
+
+
+class _DownloadCancelled(Exception):
+    """Raised from the progress callback to stop ``download_model`` between chunks."""
+
+
+def download_job(repo_id: str):
+    """An engine job that downloads ``repo_id``; returns the snapshot folder as a string, None when cancelled."""
+
+    def job(_lm, ctx) -> str | None:
+        def report(done: int, total: int | None, file_name: str) -> None:
+            if ctx.cancelled():
+                raise _DownloadCancelled
+            ctx.progress({"done": done, "total": total, "file": file_name})
+
+        try:
+            return str(download_model(repo_id, progress=report))
+        except DownloadError as exc:
+            if isinstance(exc.__cause__, _DownloadCancelled) or ctx.cancelled():
+                return None
+            raise
+
+    return job
+
+
+def progress_text(payload: dict) -> str:
+    done, total, file_name = payload.get("done", 0), payload.get("total"), payload.get("file", "")
+    amount = f"{format_size(done)} of {format_size(total)}" if total else format_size(done)
+    return f"{amount} · {file_name}" if file_name else amount
+
+
+class DownloadDialog(StopJobBeforeClosing, QDialog):
+    downloaded = Signal(str)  # the snapshot folder
+    failed = Signal(str)  # why, for the user
+
+    def __init__(self, bridge: EngineBridge, repo_id: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("downloadDialog")
+        self.setWindowTitle("Download Model")
+        self.repo_id = repo_id
+        self.runner = JobRunner(bridge, self)
+        self._close_when_stopped = False
+
+        title = QLabel(f"Downloading <b>{repo_id}</b> from the Hugging Face Hub")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)  # busy until the first report says how much there is
+        self.status_label = QLabel("Asking the Hub which files to fetch…")
+        self.status_label.setObjectName("downloadStatus")
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.buttons)
+
+        self.runner.progressed.connect(self._on_progress)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.cancelled.connect(self._on_cancelled)
+        self.runner.failed.connect(self._on_failed)
+        self.resize(480, 0)
+
+    def start(self) -> None:
+        self.runner.start(download_job(self.repo_id))
+
+    def is_running(self) -> bool:
+        return self.runner.is_running()
+
+    def _stop_job_for_closing(self) -> None:
+        self.runner.cancel()
+        self.status_label.setText("Cancelling…")
+        self.buttons.setEnabled(False)
+
+    def _on_progress(self, payload: dict) -> None:
+        total = payload.get("total")
+        if total:
+            self.progress.setRange(0, PROGRESS_STEPS)
+            self.progress.setValue(round(min(payload.get("done", 0) / total, 1.0) * PROGRESS_STEPS))
+        if not self.runner.cancel_requested():
+            self.status_label.setText(progress_text(payload))
+
+    def _on_finished(self, folder: str | None) -> None:
+        if folder is None:
+            self._on_cancelled(None)
+            return
+        self.downloaded.emit(str(Path(folder)))
+        self.accept()
+
+    def _on_cancelled(self, _result: object) -> None:
+        self._close_when_stopped = False
+        super().reject()
+
+    def _on_failed(self, message: str) -> None:
+        self.failed.emit(message)
+        super().reject()
+
+
+def open_download_dialog(window) -> DownloadDialog | None:
+    """Ask for a repo id, then download it; on success the Model menu lists it, on failure an error says why."""
+    existing = getattr(window, "download_dialog", None)
+    if existing is not None and existing.is_running():
+        existing.raise_()
+        return existing
+    repo_id = window.prompts.hub_repo_id(window)
+    if not repo_id or not repo_id.strip():
+        return None
+    dialog = DownloadDialog(window.bridge, repo_id.strip(), window)
+    window.download_dialog = dialog
+
+    def refresh_models(_folder: str) -> None:
+        from gui.menus.model_menu import fill_model_menu  # deferred: the menu imports this module
+
+        fill_model_menu(window)
+        window.statusBar().showMessage(f"Downloaded {dialog.repo_id}; choose it in the Model menu", 8000)
+
+    dialog.downloaded.connect(refresh_models)
+    dialog.failed.connect(lambda message: window.prompts.error(window, "Download failed", message))
+    dialog.show()
+    dialog.start()
+    return dialog
