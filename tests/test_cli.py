@@ -50,6 +50,8 @@ def parse_alternatives(out: str) -> list[str]:
     (["--max-new-tokens", "0"], "max_new_tokens"),
     (["--beams", "0"], "num_beams"),
     (["--temperature", "nan"], "temperature"),
+    (["--dry-multiplier", "-1"], "dry_multiplier"),
+    (["--never-suggest", "two words", "--"], "banned_words"),
 ])
 def test_invalid_settings_give_one_line_and_exit_code_2(capsys, model_folder, options, field):
     code, out, err = run(capsys, "complete", "--model", model_folder, *options, "Hello")
@@ -79,6 +81,30 @@ def test_beams_or_alternatives_imply_beam_search_with_consistent_counts():
     sampled = settings_from_args(args(strategy="sample", beams=3, seed=7, top_k=5, stop="word", no_healing=True))
     assert (sampled.strategy, sampled.seed, sampled.top_k, sampled.stop, sampled.token_healing) == (
         "sample", 7, 5, "word", False)
+
+
+def test_dry_multiplier_and_never_suggest_reach_the_decoding_settings(capsys, monkeypatch):
+    seen = []
+
+    class RecordingModel:
+        def complete(self, text, settings):
+            seen.append((text, settings))
+            return []
+
+    monkeypatch.setattr("engine.language_model.load", lambda name, device="auto": RecordingModel())
+    code, _, err = run(capsys, "complete", "Hello there", "--dry-multiplier", "0.8",
+                       "--never-suggest", "Dragon", "castle")
+    assert code == 0, err
+    code_dashes, _, err = run(capsys, "complete", "--never-suggest", "moat", "--", "Hello there")
+    assert code_dashes == 0, err
+    code_plain, _, err = run(capsys, "complete", "Hello there")
+    assert code_plain == 0, err
+
+    (text, given), (text_dashes, dashes), (_, plain) = seen
+    assert text == text_dashes == "Hello there"
+    assert (given.dry_multiplier, given.banned_words) == (0.8, ("Dragon", "castle"))
+    assert (dashes.dry_multiplier, dashes.banned_words) == (0.0, ("moat",))
+    assert (plain.dry_multiplier, plain.banned_words) == (0.0, ())
 
 
 # --- streaming view ---------------------------------------------------------------------------------------

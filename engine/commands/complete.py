@@ -23,6 +23,7 @@ _DIRECT_OPTIONS = {
     "length_penalty": "length_penalty",
     "seed": "seed",
     "stop": "stop",
+    "dry_multiplier": "dry_multiplier",
 }
 
 
@@ -55,6 +56,12 @@ def add_parsers(subparsers) -> None:
     parser.add_argument("--seed", type=int, metavar="S", help="random seed, for repeatable sampling")
     parser.add_argument("--stop", choices=("word", "sentence", "line"),
                         help="end after a whole word, a sentence, or before a new line")
+    parser.add_argument("--dry-multiplier", type=float, metavar="X",
+                        help="DRY repetition penalty: a token that would extend a repeat of the text loses X times "
+                        "a growing amount (0: off, the default; 0.8 is typical)")
+    parser.add_argument("--never-suggest", nargs="+", metavar="WORD",
+                        help="whole words (any case) the continuation must never contain; put TEXT before this "
+                        "option, or end the words with --")
     parser.add_argument("--no-healing", action="store_true",
                         help="do not back off the last token of TEXT (token healing) before continuing")
     parser.add_argument("--stream", action="store_true",
@@ -79,6 +86,8 @@ def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
         values["num_alternatives"] = alternatives
         if beams is None and isinstance(alternatives, int):
             values["num_beams"] = max(default.num_beams, alternatives)
+    if getattr(args, "never_suggest", None):
+        values["banned_words"] = tuple(args.never_suggest)
     if args.no_healing:
         values["token_healing"] = False
     return DecodingSettings(**values)
