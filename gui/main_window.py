@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
         self.data_dir = data_dir  # also holds fine-tuning runs and the evaluation history
         self.recovery = RecoveryStore(os.path.join(data_dir, "recovery") if data_dir else None)
         self.autosaver = RecoveryAutosaver(self.recovery, self._recovery_snapshot, self._show_message,
-                                           recovery_interval_ms, self)
+                                           recovery_interval_ms, self, notes=self.sidecars.notes_json)
         self._connect()
         self.setWindowTitle(self.documents.title())
         if self.settings_store.problem:
@@ -313,6 +313,8 @@ class MainWindow(QMainWindow):
         newest, rest = orphans[0], orphans[1:]
         self.recovery.keep_orphans(rest)
         self.documents.restore(newest.text, newest.path)
+        if newest.notes:
+            self.sidecars.restore_notes(newest.notes)
         self.autosaver.save_now()  # the text is in our snapshot before the old one is deleted
         self._show_message(f"Restored unsaved text of {newest.title}")
         return True

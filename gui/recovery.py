@@ -37,6 +37,7 @@ class RecoveredDocument:
     text: str
     path: str | None  # the file the text belonged to, if it had been saved before
     saved_at: float  # time.time() of the snapshot
+    notes: str | None = None  # the sidecar JSON (where accepted text came from, suggestion history) at that time
 
     @property
     def title(self) -> str:
@@ -60,8 +61,9 @@ class RecoveryStore:
     def session_file(self) -> Path:
         return self.folder / f"{self.session_id}.json"
 
-    def write(self, text: str, path: str | None) -> None:
-        """Snapshot ``text``; raises ``DocumentError`` when the folder cannot be written."""
+    def write(self, text: str, path: str | None, notes: str | None = None) -> None:
+        """Snapshot ``text`` (and its sidecar ``notes``); raises ``DocumentError`` when the folder cannot be
+        written."""
         if self._lock is None:
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
@@ -71,7 +73,8 @@ class RecoveryStore:
             if not lock.tryLock(0):
                 raise DocumentError(f"Cannot lock the recovery file in {self.folder}")
             self._lock = lock
-        payload = {"version": 1, "text": text, "path": path, "saved_at": time.time(), "pid": os.getpid()}
+        payload = {"version": 1, "text": text, "path": path, "saved_at": time.time(), "pid": os.getpid(),
+                   "notes": notes}
         atomic_write_bytes(self.session_file, json.dumps(payload, ensure_ascii=False).encode("utf-8"))
         self._forget_adopted()
 
@@ -104,8 +107,9 @@ class RecoveryStore:
                 continue  # a live window owns it
             try:
                 data = json.loads(session_file.read_text(encoding="utf-8"))
+                notes = data.get("notes")
                 document = RecoveredDocument(session_file, str(data["text"]), data.get("path"),
-                                             float(data.get("saved_at", 0)))
+                                             float(data.get("saved_at", 0)), notes if isinstance(notes, str) else None)
             except (OSError, ValueError, KeyError, TypeError):
                 lock.unlock()
                 continue  # unreadable: left where it is for a person to look at
@@ -145,11 +149,13 @@ class RecoveryAutosaver(QObject):
 
     def __init__(self, store: RecoveryStore, snapshot: Callable[[], tuple[str, str | None, bool, int]],
                  on_error: Callable[[str], None], interval_ms: int = DEFAULT_INTERVAL_MS,
-                 parent: QObject | None = None) -> None:
-        """``snapshot()`` returns (text, file path, has unsaved changes, revision number)."""
+                 parent: QObject | None = None, notes: Callable[[], str | None] | None = None) -> None:
+        """``snapshot()`` returns (text, file path, has unsaved changes, revision number); ``notes()``, asked only
+        when a snapshot is written, the sidecar JSON that goes with the text."""
         super().__init__(parent)
         self.store = store
         self._snapshot = snapshot
+        self._notes = notes
         self._on_error = on_error
         self._written_revision: int | None = None
         self._timer = QTimer(self)
@@ -171,7 +177,7 @@ class RecoveryAutosaver(QObject):
         if revision == self._written_revision:
             return
         try:
-            self.store.write(text, path)
+            self.store.write(text, path, self._notes() if self._notes else None)
         except (DocumentError, OSError) as exc:
             if not self._reported_error:  # once, not every few seconds
                 self._reported_error = True

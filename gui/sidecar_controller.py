@@ -61,10 +61,28 @@ class SidecarController(QObject):
             return False
         if sidecar is None:
             return False
+        self._apply(sidecar, sidecar_path(document_path).name)
+        return True
+
+    def notes_json(self) -> str | None:
+        """The sidecar as JSON for a crash-recovery snapshot; None when there is nothing to remember."""
+        sidecar = self.snapshot()
+        return None if sidecar.is_empty() else sidecar.to_json()
+
+    def restore_notes(self, notes: str) -> bool:
+        """Put back the notes of a crash-recovery snapshot onto the text just restored; True when they were used."""
+        try:
+            sidecar = Sidecar.from_json(notes)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.message.emit(f"Where the restored text's suggestions came from could not be read back: {exc}")
+            return False
+        self._apply(sidecar, "the recovery file")
+        return True
+
+    def _apply(self, sidecar: Sidecar, source: str) -> None:
         grown = None if sidecar.document_chars is None else len(self.editor.toPlainText()) - sidecar.document_chars
         lost = self.provenance.restore(sidecar.accepted, grown)
         lost += self.history.restore(sidecar.history, self.editor.toPlainText())
         if lost:
-            self.message.emit(f"{lost} notes in {sidecar_path(document_path).name} no longer match the text "
+            self.message.emit(f"{lost} notes in {source} no longer match the text "
                               "(it was edited elsewhere) and were left out")
-        return True

@@ -189,3 +189,21 @@ def test_no_sidecar_for_a_document_without_suggested_text(qtbot, make_window, pr
     prompts.save_path = str(document)
     assert window.documents.save()
     assert not sidecar_path(document).exists()
+
+
+def test_where_accepted_text_came_from_survives_a_crash_with_the_unsaved_text(qtbot, make_window, prompts):
+    crashed = make_window()
+    ghost = accept_a_suggestion(qtbot, crashed)
+    crashed.editor.set_suggestions_enabled(False)
+    crashed.autosaver.save_now()
+    # What a crash leaves: a session file nobody holds the lock of (this window's own is deleted as it closes).
+    left_behind = crashed.recovery.folder / "crashed-session.json"
+    left_behind.write_bytes(crashed.recovery.session_file.read_bytes())
+    crashed.shutdown()
+
+    window = make_window()
+    qtbot.waitUntil(lambda: window.editor.toPlainText() == PROMPT + ghost, timeout=5000)
+    assert [r.text for r in window.provenance.records()] == [ghost]
+    assert "greedy" in window.provenance.describe_at(len(PROMPT))
+    window.autosaver.save_now()
+    assert json.loads(window.recovery.session_file.read_text(encoding="utf-8"))["notes"]  # kept for a 2nd crash
