@@ -2,8 +2,10 @@
 
 Each accepted run is held by two ``QTextCursor`` s on the document, which Qt moves with every later edit: typing
 before the run shifts it, typing inside it stretches it, deleting it shrinks it (and a run deleted entirely is
-forgotten). The start cursor moves past text inserted exactly at it and the end cursor stays put, so typing right
-before or right after accepted text never counts as suggested.
+emptied). The start cursor moves past text inserted exactly at it and the end cursor stays put, so typing right
+before or right after accepted text never counts as suggested. An emptied run is kept while its place is untouched:
+when the very same text comes back there (redo of an accept, undo of a deletion), so does the run; anything else
+typed there forgets it.
 
 Hovering accepted text shows where it came from. The runs go to and come back from the sidecar file
 (``gui.sidecar``) with character offsets, checked against the text they point at.
@@ -27,6 +29,7 @@ from gui.text_offsets import python_offsets, qt_offsets
 
 class AcceptedSpan:
     def __init__(self, document: QTextDocument, start: int, end: int, origin: Origin, accepted_at: str) -> None:
+        self.document = document
         self.start_cursor = QTextCursor(document)
         self.start_cursor.setPosition(start)
         self.end_cursor = QTextCursor(document)
@@ -34,6 +37,7 @@ class AcceptedSpan:
         self.end_cursor.setKeepPositionOnInsert(True)
         self.origin = origin
         self.accepted_at = accepted_at
+        self.last_text = self.text()
 
     @property
     def start(self) -> int:
@@ -46,6 +50,26 @@ class AcceptedSpan:
     def covers(self, position: int) -> bool:
         return self.start <= position < self.end
 
+    def text(self) -> str:
+        return _text_between(self.document, self.start, self.end)
+
+    def settle(self) -> bool:
+        """Bring the run up to date with the document; False once it is gone for good.
+
+        Text inserted at an emptied run's place pushes its start cursor past its end cursor: when that text is
+        what the run held, the run takes it back."""
+        if self.start < self.end:
+            self.last_text = self.text()  # to recognise it if it is removed and comes back
+            return True
+        if self.start == self.end:
+            return True  # emptied: waits for its text to come back
+        returned_start, returned_end = self.end, self.start
+        if _text_between(self.document, returned_start, returned_end) != self.last_text:
+            return False
+        self.start_cursor.setPosition(returned_start)
+        self.end_cursor.setPosition(returned_end)
+        return True
+
 
 class ProvenanceTracker(QObject):
     def __init__(self, editor: GhostTextEditor, parent: QObject | None = None) -> None:
@@ -54,14 +78,16 @@ class ProvenanceTracker(QObject):
         self._spans: list[AcceptedSpan] = []
         editor.suggestionAccepted.connect(self._accepted)
         editor.textReplaced.connect(self.clear)
+        # After every edit, not only when asked: a run must know its latest text before an edit can remove it.
+        editor.document().contentsChanged.connect(self.spans)
         editor.viewport().installEventFilter(self)
 
     # --- what is known ---------------------------------------------------------------------------------
 
     def spans(self) -> list[AcceptedSpan]:
-        """The runs still in the document, in document order (emptied ones are dropped here)."""
-        self._spans = [span for span in self._spans if span.start < span.end]
-        return sorted(self._spans, key=lambda span: span.start)
+        """The runs in the document now, in document order (emptied ones are held back, gone ones dropped)."""
+        self._spans = [span for span in self._spans if span.settle()]
+        return sorted((span for span in self._spans if span.start < span.end), key=lambda span: span.start)
 
     def span_at(self, position: int) -> AcceptedSpan | None:
         """The accepted run holding the character at ``position``."""
@@ -128,6 +154,7 @@ class ProvenanceTracker(QObject):
         for span in self._spans:  # the next word of the same suggestion (Ctrl+Right) extends its run
             if span.origin is origin and span.end == position:
                 span.end_cursor.setPosition(end)
+                span.last_text = span.text()
                 return
         self._spans.append(AcceptedSpan(self.editor.document(), position, end, origin,
                                         datetime.now().astimezone().isoformat(timespec="seconds")))
@@ -152,6 +179,13 @@ class ProvenanceTracker(QObject):
         if position > 0 and point.x() < self.editor.cursorRect(cursor).center().x():
             return position - 1  # the nearest boundary is after the character under the mouse
         return position
+
+
+def _text_between(document: QTextDocument, start: int, end: int) -> str:
+    cursor = QTextCursor(document)
+    cursor.setPosition(start)
+    cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+    return cursor.selectedText().replace("\u2029", "\n")  # Qt's paragraph separator
 
 
 def _locate(text: str, wanted: str, near: int, grown: int | None = None) -> int | None:

@@ -80,6 +80,33 @@ def test_accepted_ranges_follow_later_edits(qtbot, make_window):
     assert window.provenance.records() == []
 
 
+def test_undo_and_redo_of_an_accept_keep_where_its_text_came_from(qtbot, make_window):
+    window = make_window()
+    ghost = accept_a_suggestion(qtbot, window)
+    editor = window.editor
+    editor.set_suggestions_enabled(False)
+    start = len(PROMPT)
+    editor.undo()
+    assert editor.toPlainText() == PROMPT and window.provenance.records() == []
+    editor.redo()
+    [record] = window.provenance.records()
+    assert (record.start, record.text) == (start, ghost)
+    assert "greedy" in window.provenance.describe_at(start)
+
+    cursor = QTextCursor(editor.document())
+    cursor.setPosition(start)
+    cursor.setPosition(start + len(ghost), QTextCursor.MoveMode.KeepAnchor)
+    cursor.removeSelectedText()
+    editor.undo()  # the deletion undone: the text is back, and so is what it came from
+    assert [r.text for r in window.provenance.records()] == [ghost]
+
+    cursor.setPosition(start)
+    cursor.setPosition(start + len(ghost), QTextCursor.MoveMode.KeepAnchor)
+    assert len(ghost) > 1
+    cursor.insertText(ghost[:1])  # the user's own text in its place: not suggested
+    assert window.provenance.records() == [] and window.provenance.describe_at(start) is None
+
+
 def test_accepting_word_by_word_makes_one_range(qtbot, make_window):
     window = make_window()
     editor = window.editor
