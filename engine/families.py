@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 
-
 @dataclass(frozen=True)
 class ModelFamily:
     model_type: str
@@ -41,6 +40,8 @@ def family_of(model: nn.Module) -> ModelFamily:
 
 
 # Each family module registers itself when imported; a new family adds one import here.
-from engine.models import gpt2_family  # noqa: E402,F401
-from engine.models import attention_lstm_family  # noqa: E402,F401
-from engine.models import llama_family  # noqa: F401
+from engine.models import (
+    attention_lstm_family,  # noqa: F401
+    gpt2_family,  # noqa: F401
+    llama_family,  # noqa: F401
+)

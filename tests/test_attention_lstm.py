@@ -22,15 +22,15 @@ ATOL = 1e-5
 
 def make_model(kind: str = "additive", vocab: int = 60, seed: int = 0, **overrides) -> AttentionLSTM:
     torch.manual_seed(seed)
-    settings = dict(
-        vocab_size=vocab,
-        n_embd=16,
-        hidden_size=24,
-        n_layer=2,
-        attention_window=5,
-        attention_kind=kind,
-        eos_token_id=0,
-    )
+    settings = {
+        "vocab_size": vocab,
+        "n_embd": 16,
+        "hidden_size": 24,
+        "n_layer": 2,
+        "attention_window": 5,
+        "attention_kind": kind,
+        "eos_token_id": 0,
+    }
     settings.update(overrides)
     model = AttentionLSTM(AttentionLSTMConfig(**settings)).eval()
     with torch.no_grad():  # sharper than the init, so a wrong state or window shows in the logits

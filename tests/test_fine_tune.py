@@ -178,7 +178,7 @@ def test_quitting_mid_run_still_leaves_a_checkpoint_to_continue(tiny_gpt2_folder
     env = {**os.environ, "INKLING_USER_MODELS": str(tmp_path / "user-models"),
            "INKLING_CACHE_DIR": str(tmp_path / "cache")}
     done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(tiny_gpt2_folder), str(writing), str(data)],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     runs = unfinished_runs(data)
     assert [run.plan.name for run in runs] == ["cut-short"]

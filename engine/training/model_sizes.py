@@ -5,15 +5,15 @@ from __future__ import annotations
 from engine.families import FAMILIES
 
 TRANSFORMER_SIZES = {
-    "tiny": dict(n_layer=2, n_embd=64, n_head=2, n_positions=128),
-    "small": dict(n_layer=4, n_embd=256, n_head=8, n_positions=256),
-    "base": dict(n_layer=6, n_embd=320, n_head=8, n_positions=512),
-    "large": dict(n_layer=8, n_embd=512, n_head=8, n_positions=512),
+    "tiny": {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_positions": 128},
+    "small": {"n_layer": 4, "n_embd": 256, "n_head": 8, "n_positions": 256},
+    "base": {"n_layer": 6, "n_embd": 320, "n_head": 8, "n_positions": 512},
+    "large": {"n_layer": 8, "n_embd": 512, "n_head": 8, "n_positions": 512},
 }
 
 # Sized to match the transformer of the same name in parameters (vocab 8192: small ~5.0M, base ~9.7M).
 # No dropout: the bundled runs see less than one epoch of a large corpus, where dropout only slows learning.
-_LSTM = dict(attention_kind="additive", dropout=0.0)
+_LSTM = {"attention_kind": "additive", "dropout": 0.0}
 ATTENTION_LSTM_SIZES = {
     "tiny": dict(_LSTM, n_layer=2, n_embd=32, hidden_size=48, attention_window=4),
     "small": dict(_LSTM, n_layer=2, n_embd=256, hidden_size=384, attention_window=8),
