@@ -339,4 +339,7 @@ class MainWindow(QMainWindow):
         self.autosaver.stop()
         self.editor.dismiss()
         self.recovery.close()
+        download = getattr(self, "download_dialog", None)
+        if download is not None:
+            download.runner.cancel()  # a hub download keeps what it finished; the rest is fetched next time
         self.bridge.shutdown()

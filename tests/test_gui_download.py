@@ -9,7 +9,7 @@ import types
 from pathlib import Path
 
 import pytest
-from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
+from gui_support import app_dirs, make_window, prompts, type_and_wait_for_suggestion  # noqa: F401 - fixtures
 
 from gui.menus.model_menu import fill_model_menu
 
@@ -52,6 +52,22 @@ def model_entries(window) -> list[str]:
     return [a.text() for a in window.model_menu.actions() if a.isCheckable()]
 
 
+def start_a_held_download(qtbot, make_window, prompts, hub, monkeypatch, tiny_gpt2_folder):
+    """A window whose download of org/tiny has started and waits, at its first file, for ``release.set()``."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold_first_file(_name: str) -> None:
+        started.set()
+        assert release.wait(timeout=30)
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", fake_hub_module(tiny_gpt2_folder, hub, hold_first_file))
+    window = make_window()
+    prompts.hub_repo_id_answer = "org/tiny"
+    window.actions["model.download"].trigger()
+    qtbot.waitUntil(started.is_set, timeout=10000)
+    return window, window.download_dialog, release
+
+
 def test_download_shows_progress_and_the_model_appears_in_the_menu(qtbot, make_window, prompts, hub,
                                                                     monkeypatch, tiny_gpt2_folder):
     monkeypatch.setitem(sys.modules, "huggingface_hub", fake_hub_module(tiny_gpt2_folder, hub))
@@ -81,18 +97,7 @@ def test_download_shows_progress_and_the_model_appears_in_the_menu(qtbot, make_w
 
 def test_cancel_stops_the_download_between_files_without_an_error(qtbot, make_window, prompts, hub,
                                                                   monkeypatch, tiny_gpt2_folder):
-    started, release = threading.Event(), threading.Event()
-
-    def hold_first_file(_name: str) -> None:
-        started.set()
-        assert release.wait(timeout=10)
-
-    monkeypatch.setitem(sys.modules, "huggingface_hub", fake_hub_module(tiny_gpt2_folder, hub, hold_first_file))
-    window = make_window()
-    prompts.hub_repo_id_answer = "org/tiny"
-    window.actions["model.download"].trigger()
-    dialog = window.download_dialog
-    qtbot.waitUntil(started.is_set, timeout=10000)
+    _window, dialog, release = start_a_held_download(qtbot, make_window, prompts, hub, monkeypatch, tiny_gpt2_folder)
 
     dialog.reject()  # the Cancel button
     assert dialog.isVisible() and dialog.status_label.text() == "Cancelling…"
@@ -102,6 +107,40 @@ def test_cancel_stops_the_download_between_files_without_an_error(qtbot, make_wi
     assert not dialog.is_running()
     assert "error" not in prompts.names()
     assert not (hub / "models--org--tiny" / "snapshots" / "feedbeef" / "model.safetensors").exists()
+
+
+def test_suggestions_keep_coming_while_a_download_runs(qtbot, make_window, prompts, hub, monkeypatch,
+                                                       tiny_gpt2_folder):
+    window, dialog, release = start_a_held_download(qtbot, make_window, prompts, hub, monkeypatch, tiny_gpt2_folder)
+
+    assert type_and_wait_for_suggestion(qtbot, window, "The quick brown fox")  # not queued behind the download
+    assert dialog.is_running()
+    release.set()
+    with qtbot.waitSignal(dialog.downloaded, timeout=10000):
+        pass
+
+
+def test_closing_the_window_stops_a_running_download(qtbot, make_window, prompts, hub, monkeypatch,
+                                                    tiny_gpt2_folder):
+    window, dialog, release = start_a_held_download(qtbot, make_window, prompts, hub, monkeypatch, tiny_gpt2_folder)
+    window.shutdown()
+    assert dialog.runner.cancel_requested()
+    release.set()
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=10000)
+    assert not (hub / "models--org--tiny" / "snapshots" / "feedbeef" / "model.safetensors").exists()
+
+
+def test_a_download_needs_no_loaded_model(qtbot, make_window, prompts, hub, monkeypatch, tiny_gpt2_folder,
+                                          tmp_path):
+    monkeypatch.setitem(sys.modules, "huggingface_hub", fake_hub_module(tiny_gpt2_folder, hub))
+    window = make_window(model=tmp_path / "no-model-here", wait_ready=False)
+    qtbot.waitUntil(lambda: not window.bridge.is_loading(), timeout=10000)  # the load has failed
+    assert not window.engine_ready()
+    prompts.hub_repo_id_answer = "org/tiny"
+    window.actions["model.download"].trigger()
+    with qtbot.waitSignal(window.download_dialog.downloaded, timeout=10000) as done:
+        pass
+    assert (Path(done.args[0]) / "model.safetensors").is_file()
 
 
 def test_a_failed_download_says_why(qtbot, make_window, prompts, hub, monkeypatch, tiny_gpt2_folder):

@@ -1,7 +1,8 @@
-"""Model ▸ Download Model…: fetch a Hugging Face repo into the hub cache as an engine job, with a progress bar.
+"""Model ▸ Download Model…: fetch a Hugging Face repo into the hub cache, with a progress bar.
 
-The download runs through ``JobRunner`` like fine-tuning does; its progress callback reports bytes and the file
-name, and checks the job's cancel flag between chunks, so Cancel stops it at the next chunk.
+The download needs no model, so it runs on a thread of its own (``ThreadJobRunner``): suggestions go on meanwhile,
+and it works before any model has loaded. Its progress callback reports bytes and the file name, and checks the
+cancel flag between chunks, so Cancel stops it at the next chunk.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, Q
 from engine.hub_download import DownloadError, download_model
 from gui.dialogs.closing import StopJobBeforeClosing
 from gui.document_io import format_size
-from gui.engine_bridge import EngineBridge
-from gui.job_runner import JobRunner
+from gui.thread_job_runner import ThreadJobRunner
 
 PROGRESS_STEPS = 1000
 
@@ -25,9 +25,9 @@ class _DownloadCancelled(Exception):
 
 
 def download_job(repo_id: str):
-    """An engine job that downloads ``repo_id``; returns the snapshot folder as a string, None when cancelled."""
+    """A job that downloads ``repo_id``; returns the snapshot folder as a string, None when cancelled."""
 
-    def job(_lm, ctx) -> str | None:
+    def job(ctx) -> str | None:
         def report(done: int, total: int | None, file_name: str) -> None:
             if ctx.cancelled():
                 raise _DownloadCancelled
@@ -53,12 +53,12 @@ class DownloadDialog(StopJobBeforeClosing, QDialog):
     downloaded = Signal(str)  # the snapshot folder
     failed = Signal(str)  # why, for the user
 
-    def __init__(self, bridge: EngineBridge, repo_id: str, parent: QWidget | None = None) -> None:
+    def __init__(self, repo_id: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("downloadDialog")
         self.setWindowTitle("Download Model")
         self.repo_id = repo_id
-        self.runner = JobRunner(bridge, self)
+        self.runner = ThreadJobRunner(self, thread_name="inkling-download")
         self._close_when_stopped = False
 
         title = QLabel(f"Downloading <b>{repo_id}</b> from the Hugging Face Hub")
@@ -126,7 +126,7 @@ def open_download_dialog(window) -> DownloadDialog | None:
     repo_id = window.prompts.hub_repo_id(window)
     if not repo_id or not repo_id.strip():
         return None
-    dialog = DownloadDialog(window.bridge, repo_id.strip(), window)
+    dialog = DownloadDialog(repo_id.strip(), window)
     window.download_dialog = dialog
 
     def refresh_models(_folder: str) -> None:
