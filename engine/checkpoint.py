@@ -6,11 +6,12 @@ hands back a half-loaded model. Saving writes a temporary folder beside the targ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from engine.errors import CheckpointError
 from engine.families import FAMILIES, family_of
@@ -86,7 +88,8 @@ def load_checkpoint(
     family = FAMILIES[config["model_type"]]
     tokenizer = TextTokenizer.from_file(folder / TOKENIZER)
     try:
-        model = family.build(config)
+        with shapes_only():
+            model = family.build(config)
     except (TypeError, ValueError, ArithmeticError, RuntimeError) as exc:
         raise CheckpointError(folder / CONFIG, f"invalid model settings: {exc}") from exc
     vocab = getattr(model, "vocab_size", None)
@@ -98,12 +101,51 @@ def load_checkpoint(
     _check_eos(config, vocab, folder / CONFIG)
     weights_file, raw = _read_weights(folder)
     state = family.import_state(raw, model)
+    del raw  # the file's tensors now live only in ``state``, which lets go of each one as it is converted
     _check_state(model, state, weights_file)
-    model.load_state_dict(state, strict=False)
+    model.load_state_dict(_converted(state, torch.device(device), dtype), strict=False, assign=True)
     _retie(model)
+    _check_nothing_left_empty(model, weights_file)
     model.to(device=device, dtype=dtype).eval()
     generation = _read_optional_json(folder / GENERATION_CONFIG)
     return LoadedCheckpoint(model, tokenizer, config, generation, folder)
+
+
+class _SkipInitOnMeta(TorchFunctionMode):
+    """Random init of a meta tensor is a no-op; skipping it also skips the slow first-time path PyTorch takes for
+    ``normal_`` on meta tensors (it imports torch._dynamo, seconds on a small CPU)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", None) in _INIT_FUNCTIONS:
+            tensor = args[0] if args else kwargs.get("tensor")
+            if getattr(tensor, "is_meta", False):
+                return tensor
+        return func(*args, **kwargs)
+
+
+_INIT_FUNCTIONS = frozenset({"normal_", "uniform_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_",
+                             "xavier_uniform_", "xavier_normal_", "zeros_", "ones_", "zero_", "fill_",
+                             "constant_", "orthogonal_"})
+
+
+@contextlib.contextmanager
+def shapes_only() -> Iterator[None]:
+    """Build modules on the meta device, with no memory and no random init: for a model whose weights come from a
+    file, or one only checked for building (so loading never holds two full copies)."""
+    with torch.device("meta"), _SkipInitOnMeta():
+        yield
+
+
+def _converted(state: dict[str, torch.Tensor], device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The tensors in ``dtype`` on ``device``, contiguous, made one at a time while ``state`` is emptied: at most
+    one tensor is held twice, so loading never needs two full copies of the model."""
+    converted = {}
+    for key in list(state):
+        tensor = state.pop(key)
+        wanted = dtype if tensor.is_floating_point() else tensor.dtype
+        converted[key] = tensor.contiguous().to(device=device, dtype=wanted)
+    return converted
 
 
 def _check_eos(config: dict, vocab: int | None, config_path: Path) -> None:
@@ -270,14 +312,22 @@ def _check_state(model: nn.Module, state: dict[str, torch.Tensor], weights_file:
 
 
 def _tied_aliases(model: nn.Module) -> set[str]:
-    """Keys whose tensor is shared with an earlier key; a checkpoint may omit them."""
+    """Keys whose parameter is shared with an earlier key; a checkpoint may omit them. (By identity, not by data
+    pointer: the model is built on the meta device, where every tensor has the same null pointer.)"""
     seen: set[int] = set()
     aliases = set()
-    for key, tensor in model.state_dict().items():
-        if tensor.data_ptr() in seen and tensor.numel() > 0:
+    for key, param in model.named_parameters(remove_duplicate=False):
+        if id(param) in seen:
             aliases.add(key)
-        seen.add(tensor.data_ptr())
+        seen.add(id(param))
     return aliases
+
+
+def _check_nothing_left_empty(model: nn.Module, weights_file: Path) -> None:
+    empty = [key for key, param in model.named_parameters() if param.is_meta]
+    if empty:
+        shown = ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else "")
+        raise CheckpointError(weights_file, f"{len(empty)} tensor(s) missing: {shown}")
 
 
 def _read_optional_json(path: Path) -> dict:

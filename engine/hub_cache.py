@@ -12,9 +12,7 @@ import json
 import os
 from pathlib import Path
 
-import torch
-
-from engine.checkpoint import WEIGHTS, WEIGHTS_INDEX, is_model_folder, read_config
+from engine.checkpoint import WEIGHTS, WEIGHTS_INDEX, is_model_folder, read_config, shapes_only
 from engine.errors import CheckpointError
 from engine.families import FAMILIES
 from engine.registry import ModelInfo
@@ -109,7 +107,7 @@ def _buildable(snapshot: Path, config: dict) -> bool:
     key = (str(file), stat.st_size, stat.st_mtime_ns)
     if key not in _BUILDABLE:
         try:
-            with torch.device("meta"):
+            with shapes_only():
                 FAMILIES[config["model_type"]].build(config)
             _BUILDABLE[key] = True
         except Exception:  # noqa: BLE001 - any refusal of the config means "not compatible", not an error

@@ -319,3 +319,27 @@ def test_a_corrupt_pytorch_model_bin_is_a_checkpoint_error(tmp_path, tiny_tokeni
 def test_a_path_that_is_not_a_folder_is_a_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="is not a folder"):
         load_checkpoint(tmp_path / "nowhere")
+
+
+# --- loading cost ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_loading_makes_no_random_weights_and_keeps_one_copy_of_each_tensor(tmp_path, tiny_tokenizer, monkeypatch,
+                                                                          dtype):
+    folder = save_checkpoint(tmp_path / "m", Transformer(TransformerConfig(vocab_size=tiny_tokenizer.vocab_size,
+                                                                            n_positions=32, n_embd=32, n_layer=2,
+                                                                            n_head=4)), tiny_tokenizer)
+    saved = load_file(str(folder / "model.safetensors"))
+    initialised = []
+    real_normal = torch.Tensor.normal_
+    monkeypatch.setattr(torch.Tensor, "normal_", lambda self, *a, **k: initialised.append(self) or real_normal(
+        self, *a, **k))
+
+    model = load_checkpoint(folder, dtype=dtype).model
+    assert initialised == []  # built on the meta device: the weights come straight from the file
+    params = dict(model.named_parameters())
+    assert all(p.device.type == "cpu" and p.dtype == dtype and p.is_contiguous() for p in params.values())
+    # Conv1D weights arrive transposed; they are stored the nn.Linear way, and equal the file's.
+    weight = params["h.0.attn.c_attn.weight"]
+    assert torch.equal(weight, saved["transformer.h.0.attn.c_attn.weight"].t().to(dtype))

@@ -277,7 +277,8 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(self, config: LlamaConfig) -> None:
         super().__init__()
-        inv_freq, self.attention_scaling = rope_inverse_frequencies(config)
+        with torch.device("cpu"):  # real numbers even when the model is built on the meta device to be loaded
+            inv_freq, self.attention_scaling = rope_inverse_frequencies(config)
         # A plain attribute, not a buffer: model.to(bfloat16) must not round the frequencies.
         self._inv_freq = {inv_freq.device: inv_freq}
 
