@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ctypes.util
+import os
 import sys
+from collections.abc import Callable, Mapping
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,8 +27,27 @@ def broken_pyside_warning() -> str | None:
     return None
 
 
+def display_problem(environ: Mapping[str, str] = os.environ, platform: str = sys.platform,
+                    find_library: Callable[[str], str | None] = ctypes.util.find_library) -> str | None:
+    """Why Qt cannot open a window here, said plainly; Qt itself would abort the process with a terse message."""
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    if not environ.get("DISPLAY"):
+        return ("inkling: there is no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set). "
+                "Start it from a desktop session; the engine works without one: see `inkling --help`.")
+    if find_library("xcb-cursor") is None:
+        return ("inkling: Qt needs the system library libxcb-cursor0 to open a window on X11. Install it "
+                "(Debian/Ubuntu: sudo apt install libxcb-cursor0; Fedora: sudo dnf install xcb-util-cursor) "
+                "and start Inkling again.")
+    return None
+
+
 def run_app(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     from PySide6.QtWidgets import QApplication
 
     warning = broken_pyside_warning()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from gui.app import build_parser, run_app
+from gui.app import build_parser, display_problem, run_app
 from gui.main_window import MainWindow
 
 
@@ -51,6 +51,33 @@ def test_the_inkling_command_without_arguments_starts_the_app(monkeypatch):
     monkeypatch.setattr(gui.app, "run_app", lambda argv: calls.append(argv) or 0)
     assert cli.main([]) == 0
     assert calls == [[]]
+
+
+def test_a_file_or_the_app_s_options_open_the_app_and_subcommands_do_not(monkeypatch, tmp_path):
+    import gui.app
+    from engine import cli
+
+    calls = []
+    monkeypatch.setattr(gui.app, "run_app", lambda argv: calls.append(argv) or 0)
+    document = tmp_path / "notes"
+    document.write_text("x", encoding="utf-8")
+    for argv in (["notes.txt"], [str(document)], ["--model", "mine"], ["gui", "notes.txt"], ["drafts/new"]):
+        assert cli.main(argv) == 0
+    assert calls == [["notes.txt"], [str(document)], ["--model", "mine"], ["notes.txt"], ["drafts/new"]]
+    assert cli.main(["models"]) == 0 and len(calls) == 5  # a subcommand stays headless
+
+
+def test_without_a_display_or_qt_s_x11_library_the_app_says_what_to_do():
+    def finds(found: bool):
+        return lambda name: f"lib{name}.so.0" if found else None
+
+    x11 = {"DISPLAY": ":0"}
+    assert display_problem(x11, "linux", finds(True)) is None
+    assert "libxcb-cursor0" in display_problem(x11, "linux", finds(False))
+    assert "no display" in display_problem({}, "linux", finds(True))
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux", finds(False)) is None
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux", finds(False)) is None
+    assert display_problem({}, "win32", finds(False)) is None
 
 
 def test_the_documented_shortcut_table_is_the_one_the_app_uses():
