@@ -5,8 +5,11 @@ the UI thread keeps running while tokens stream."""
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 
+import pytest
+import torch
 from conftest import make_gpt2_folder
 from gui_support import (  # noqa: F401 - fixtures
     FAST_GREEDY,
@@ -94,7 +97,31 @@ def test_events_of_an_older_request_are_dropped(qtbot, make_window):
     assert editor.ghost_text() == " fresh"
 
 
+def _cpu_share_available(threads: int = 2, seconds: float = 0.3) -> float:
+    """The share of ``threads`` cores this process gets while it keeps them busy (matrix products release the
+    GIL): about 1.0 on an idle machine, far less when other processes compete for the cores."""
+    stop = time.perf_counter() + seconds
+
+    def burn() -> None:
+        a = torch.randn(128, 128)
+        while time.perf_counter() < stop:
+            a @ a
+
+    workers = [threading.Thread(target=burn) for _ in range(threads)]
+    cpu, wall = time.process_time(), time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return (time.process_time() - cpu) / ((time.perf_counter() - wall) * threads)
+
+
 def test_the_ui_thread_keeps_running_while_a_suggestion_streams(qtbot, make_window, tmp_path, tiny_tokenizer):
+    # The GUI and engine threads share one GIL: when other processes hold the cores, the OS can stop the engine
+    # thread while it holds the GIL, and the timer below would measure that machine, not Inkling.
+    share = _cpu_share_available()
+    if share < 0.8:
+        pytest.skip(f"other processes are using the CPU (this test got {share:.0%} of two cores)")
     # A model big enough (and a suggestion long enough) that streaming takes a while even on a fast machine.
     folder = make_gpt2_folder(tmp_path / "longer", tiny_tokenizer, n_layer=4, n_embd=128, n_positions=1024)
     window = make_window(model=folder, settings=FAST_GREEDY.replace(max_new_tokens=400))
