@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,15 @@ DEFAULT_MODEL = "default"
 
 
 def bundled_models_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "resources" / "models"
+    """``resources/models`` of the source tree (a checkout, an editable install); a wheel puts the same folders
+    under ``<prefix>/share/inkling/models`` (pyproject's data-files)."""
+    return first_existing_folder([Path(__file__).resolve().parent.parent / "resources" / "models",
+                                  Path(sys.prefix) / "share" / "inkling" / "models"])
+
+
+def first_existing_folder(candidates: list[Path]) -> Path:
+    """The first of ``candidates`` that is a folder, else the first (so a message names where it was expected)."""
+    return next((folder for folder in candidates if folder.is_dir()), candidates[0])
 
 
 def user_models_dir() -> Path:

@@ -1,0 +1,62 @@
+"""The models shipped in resources/models load offline on any machine and complete a sentence."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import engine
+from engine.registry import bundled_models_dir, first_existing_folder
+
+BUNDLED = {"default": "Transformer (GPT-2)", "attention-lstm": "Attention-LSTM"}
+MAX_BUNDLE_BYTES = 25 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_bundled_model_loads_and_completes_a_sentence(name):
+    lm = engine.load(name, device="cpu")
+    assert lm.architecture == BUNDLED[name]
+    settings = engine.DecodingSettings(strategy="beam", num_beams=4, num_alternatives=3, max_new_tokens=12,
+                                       stop="sentence")
+    completions = lm.complete("She opened the door and", settings)
+    assert completions and all(c.text.strip() for c in completions)
+    assert len({c.text for c in completions}) == len(completions)
+    healed = lm.complete("The old man walked slowly down the ro", engine.DecodingSettings(stop="word"))[0]
+    assert not healed.text.startswith((" ", "ro"))  # continues the word, never repeats what was typed
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_bundled_model_fits_the_size_budget_and_says_what_it_was_trained_on(name):
+    folder = bundled_models_dir() / name
+    assert (folder / "model.safetensors").stat().st_size <= MAX_BUNDLE_BYTES
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "gutenberg" in card.lower() and "bits" in card.lower()
+    assert not (folder / "training_state.pt").exists()  # resume state stays out of the install
+    assert json.loads((folder / "config.json").read_text())["torch_dtype"] == "float16"
+
+
+def test_both_bundled_models_share_one_tokenizer():
+    texts = [(bundled_models_dir() / name / "tokenizer.json").read_bytes() for name in BUNDLED]
+    assert texts[0] == texts[1]
+
+
+def test_a_wheel_carries_the_bundled_models_and_an_installed_copy_finds_them(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path)], check=True, timeout=600, capture_output=True)
+    [wheel] = tmp_path.glob("inkling-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    data = next(n.split("/data/")[0] for n in names if "/data/" in n)
+    for name in BUNDLED:
+        for file in ("config.json", "model.safetensors", "tokenizer.json", "README.md"):
+            assert f"{data}/data/share/inkling/models/{name}/{file}" in names
+
+    source, installed = tmp_path / "site-packages" / "resources" / "models", tmp_path / "share" / "inkling" / "models"
+    installed.mkdir(parents=True)
+    assert first_existing_folder([source, installed]) == installed  # a wheel install has no resources/ folder
+    assert first_existing_folder([source, tmp_path / "nowhere"]) == source  # named in "missing" messages
