@@ -79,7 +79,7 @@ class ProvenanceTracker(QObject):
         editor.suggestionAccepted.connect(self._accepted)
         editor.textReplaced.connect(self.clear)
         # After every edit, not only when asked: a run must know its latest text before an edit can remove it.
-        editor.document().contentsChanged.connect(self.spans)
+        editor.document().contentsChange.connect(self._edited)
         editor.viewport().installEventFilter(self)
 
     # --- what is known ---------------------------------------------------------------------------------
@@ -110,6 +110,12 @@ class ProvenanceTracker(QObject):
 
     def clear(self) -> None:
         self._spans = []
+
+    def _edited(self, position: int, _removed: int, added: int) -> None:
+        """Only the runs an edit touches can change; they are brought up to date (``AcceptedSpan.settle``)."""
+        end = position + added
+        self._spans = [span for span in self._spans
+                       if max(span.start, span.end) < position or min(span.start, span.end) > end or span.settle()]
 
     # --- sidecar ---------------------------------------------------------------------------------------
 
