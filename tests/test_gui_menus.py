@@ -161,6 +161,8 @@ def test_confidence_shading_fades_unlikely_tokens(qtbot, make_window):
     assert editor.ghost_color(0.05).lightness() > editor.ghost_color(0.95).lightness()  # light theme: fainter
     type_text(qtbot, editor, "The quick brown fox")
     qtbot.waitUntil(lambda: editor.pending_request is None and editor.ghost_text() != "", timeout=10000)
+    [plain] = editor.textCursor().block().layout().formats()  # unshaded: one grey range over the whole ghost text
+    assert (plain.length, plain.format.foreground().color()) == (len(editor.ghost_text()), editor.ghost_color())
     window.actions["view.confidence"].setChecked(True)
     formats = editor.textCursor().block().layout().formats()
     segments = editor.suggestion.visible_segments()

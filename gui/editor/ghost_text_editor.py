@@ -484,29 +484,35 @@ class GhostTextEditor(QPlainTextEdit):
             self.ghostChanged.emit()
 
     def _ghost_formats(self, segments, offset: int) -> list[QTextLayout.FormatRange]:
+        """Without confidence shading the whole ghost text is one range; with it, one range per token. Built on
+        the GUI thread after every streamed token, so the palette is read once, not once per token."""
+        mix = self._ghost_color_mixer()
+        if not self._confidence_shading:
+            length = sum(qt_length(segment.text) for segment in segments)
+            return [_format_range(offset, length, mix(None))] if length else []
         ranges = []
         start = offset
         for segment in segments:
             length = qt_length(segment.text)
-            fmt = QTextCharFormat()
-            fmt.setForeground(self.ghost_color(segment.probability if self._confidence_shading else None))
-            fmt_range = QTextLayout.FormatRange()
-            fmt_range.start, fmt_range.length, fmt_range.format = start, length, fmt
-            ranges.append(fmt_range)
+            ranges.append(_format_range(start, length, mix(segment.probability)))
             start += length
         return ranges
 
     def ghost_color(self, probability: float | None = None) -> QColor:
         """Grey between text and background; with shading, confident tokens darker, doubtful ones fainter."""
+        return self._ghost_color_mixer()(probability)
+
+    def _ghost_color_mixer(self):
         palette = self.palette()
         text = palette.color(QPalette.ColorRole.Text)
         base = palette.color(QPalette.ColorRole.Base)
-        weight = 0.45 if probability is None else 0.18 + 0.5 * max(0.0, min(1.0, probability))
-        return QColor(
-            round(base.red() + (text.red() - base.red()) * weight),
-            round(base.green() + (text.green() - base.green()) * weight),
-            round(base.blue() + (text.blue() - base.blue()) * weight),
-        )
+        rgb_text, rgb_base = (text.red(), text.green(), text.blue()), (base.red(), base.green(), base.blue())
+
+        def mix(probability: float | None) -> QColor:
+            weight = 0.45 if probability is None else 0.18 + 0.5 * max(0.0, min(1.0, probability))
+            return QColor(*(round(b + (t - b) * weight) for t, b in zip(rgb_text, rgb_base)))
+
+        return mix
 
     # --- housekeeping ----------------------------------------------------------------------------------
 
@@ -532,3 +538,11 @@ class GhostTextEditor(QPlainTextEdit):
 
     def move_cursor_to_end(self) -> None:
         self.moveCursor(QTextCursor.MoveOperation.End)
+
+
+def _format_range(start: int, length: int, color: QColor) -> QTextLayout.FormatRange:
+    fmt = QTextCharFormat()
+    fmt.setForeground(color)
+    fmt_range = QTextLayout.FormatRange()
+    fmt_range.start, fmt_range.length, fmt_range.format = start, length, fmt
+    return fmt_range
