@@ -305,10 +305,7 @@ def _check_state(model: nn.Module, state: dict[str, torch.Tensor], weights_file:
                 weights_file,
                 f"tensor {key!r} has shape {tuple(tensor.shape)}, the config implies {tuple(expected[key].shape)}",
             )
-    missing = [k for k in expected if k not in state and k not in tied]
-    if missing:
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise CheckpointError(weights_file, f"{len(missing)} tensor(s) missing: {shown}")
+    _refuse_missing([k for k in expected if k not in state and k not in tied], weights_file)
 
 
 def _tied_aliases(model: nn.Module) -> set[str]:
@@ -324,10 +321,13 @@ def _tied_aliases(model: nn.Module) -> set[str]:
 
 
 def _check_nothing_left_empty(model: nn.Module, weights_file: Path) -> None:
-    empty = [key for key, param in model.named_parameters() if param.is_meta]
-    if empty:
-        shown = ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else "")
-        raise CheckpointError(weights_file, f"{len(empty)} tensor(s) missing: {shown}")
+    _refuse_missing([key for key, param in model.named_parameters() if param.is_meta], weights_file)
+
+
+def _refuse_missing(missing: list[str], weights_file: Path) -> None:
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise CheckpointError(weights_file, f"{len(missing)} tensor(s) missing: {shown}")
 
 
 def _read_optional_json(path: Path) -> dict:
