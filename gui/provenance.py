@@ -85,8 +85,8 @@ class ProvenanceTracker(QObject):
     # --- what is known ---------------------------------------------------------------------------------
 
     def spans(self) -> list[AcceptedSpan]:
-        """The runs in the document now, in document order (emptied ones are held back, gone ones dropped)."""
-        self._spans = [span for span in self._spans if span.settle()]
+        """The runs in the document now, in document order (emptied ones are held back; ``_edited`` keeps them
+        up to date)."""
         return sorted((span for span in self._spans if span.start < span.end), key=lambda span: span.start)
 
     def span_at(self, position: int) -> AcceptedSpan | None:
