@@ -33,6 +33,13 @@ def accept_a_suggestion(qtbot, window) -> str:
     return ghost
 
 
+def accept_a_suggestion_then_stop_suggesting(qtbot, window) -> str:
+    """Accepts one suggestion after PROMPT, then turns suggestions off so later edits make no new ones."""
+    ghost = accept_a_suggestion(qtbot, window)
+    window.editor.set_suggestions_enabled(False)
+    return ghost
+
+
 def point_over(editor, position: int) -> QPoint:
     cursor = QTextCursor(editor.document())
     cursor.setPosition(position)
@@ -42,9 +49,8 @@ def point_over(editor, position: int) -> QPoint:
 
 def test_hovering_accepted_text_says_what_produced_it(qtbot, make_window, tiny_gpt2_folder):
     window = make_window()
-    ghost = accept_a_suggestion(qtbot, window)
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, window)
     editor = window.editor
-    editor.set_suggestions_enabled(False)
     description = window.provenance.describe_at(len(PROMPT) + 1)
     assert str(tiny_gpt2_folder) in description and "greedy" in description
     assert window.provenance.describe_at(len(PROMPT) - 1) is None  # typed by the user
@@ -59,9 +65,8 @@ def test_hovering_accepted_text_says_what_produced_it(qtbot, make_window, tiny_g
 
 def test_accepted_ranges_follow_later_edits(qtbot, make_window):
     window = make_window()
-    ghost = accept_a_suggestion(qtbot, window)
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, window)
     editor = window.editor
-    editor.set_suggestions_enabled(False)
     start = len(PROMPT)
     cursor = QTextCursor(editor.document())
     cursor.insertText("Intro. ")  # before it: the range moves
@@ -82,9 +87,8 @@ def test_accepted_ranges_follow_later_edits(qtbot, make_window):
 
 def test_undo_and_redo_of_an_accept_keep_where_its_text_came_from(qtbot, make_window):
     window = make_window()
-    ghost = accept_a_suggestion(qtbot, window)
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, window)
     editor = window.editor
-    editor.set_suggestions_enabled(False)
     start = len(PROMPT)
     editor.undo()
     assert editor.toPlainText() == PROMPT and window.provenance.records() == []
@@ -164,8 +168,7 @@ def test_the_sidecar_keeps_provenance_and_history_through_save_and_reopen(qtbot,
 
 def test_a_document_edited_elsewhere_keeps_what_still_matches(qtbot, make_window, prompts, tmp_path):
     window = make_window()
-    ghost = accept_a_suggestion(qtbot, window)
-    window.editor.set_suggestions_enabled(False)
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, window)
     document = tmp_path / "notes.txt"
     prompts.save_path = str(document)
     assert window.documents.save()
@@ -192,8 +195,7 @@ def test_a_damaged_sidecar_is_reported_and_the_document_still_opens(qtbot, make_
 
 def test_a_sidecar_that_cannot_be_written_never_stops_the_save(qtbot, make_window, prompts, tmp_path, monkeypatch):
     window = make_window()
-    accept_a_suggestion(qtbot, window)
-    window.editor.set_suggestions_enabled(False)
+    accept_a_suggestion_then_stop_suggesting(qtbot, window)
 
     def fail(path, data):
         raise DocumentError(f"Cannot save {path}: disk full. The old file is unchanged.")
@@ -220,8 +222,7 @@ def test_no_sidecar_for_a_document_without_suggested_text(qtbot, make_window, pr
 
 def test_where_accepted_text_came_from_survives_a_crash_with_the_unsaved_text(qtbot, make_window, prompts):
     crashed = make_window()
-    ghost = accept_a_suggestion(qtbot, crashed)
-    crashed.editor.set_suggestions_enabled(False)
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, crashed)
     crashed.autosaver.save_now()
     # What a crash leaves: a session file nobody holds the lock of (this window's own is deleted as it closes).
     left_behind = crashed.recovery.folder / "crashed-session.json"
