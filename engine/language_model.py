@@ -87,24 +87,47 @@ class LanguageModel:
             previous_logits = logprobs[-1]
         return scores
 
-    def bits_per_byte(self, text: str) -> float:
+    def bits_per_byte(self, text: str, *, before: str = "", after: str = "") -> float:
         """Bits the model needs per UTF-8 byte of ``text``: comparable across tokenizers.
 
-        With an end-of-text token every token of ``text`` is predicted from it; without one the first token has
-        no prediction and its bytes are left out of the count.
+        ``before`` and ``after`` are the text around it, read but not scored; ``after`` only by models trained
+        with fill-in-the-middle (others cannot read ahead). With an end-of-text token every token of ``text`` is
+        predicted; without one and without ``before`` the first token has no prediction and its bytes are left out
+        of the count.
         """
         ids = self.tokenizer.encode(text)
         if not ids:
             raise ValueError("bits_per_byte needs a non-empty text")
         n_bytes = len(text.encode("utf-8"))
-        if self.eos_token_id is not None:
-            ids = [self.eos_token_id] + ids
-        else:
+        context = self._scoring_context(before, after, len(ids))
+        if not context:
             n_bytes -= len(self.tokenizer.token_bytes_of(ids[:1]))
             if len(ids) < 2 or n_bytes <= 0:
                 raise ValueError("text too short to measure without an end-of-text token")
-        nats = -sum(self.token_logprobs(ids))
+        scores = self.token_logprobs(context + ids)
+        nats = -sum(scores[max(0, len(context) - 1):])
         return nats / math.log(2) / n_bytes
+
+    def _scoring_context(self, before: str, after: str, text_tokens: int) -> list[int]:
+        """The tokens read before the scored text: end-of-text, the tail of ``before`` and, for a FIM model, the
+        fill-in-the-middle frame holding the start of ``after``."""
+        from engine.decoding.generator import FIM_SUFFIX_CHARS
+        from engine.training.fim import fim_prompt
+
+        start = [self.eos_token_id] if self.eos_token_id is not None else []
+        prefix = self.tokenizer.encode(before) if before else []
+        window = self.max_context
+        fim_ids = self.generator.fim_ids
+        if not (after.strip() and fim_ids and window):
+            if window:  # earlier text beyond half a window would be read only to be windowed away
+                prefix = prefix[-(window // 2):]
+            return start + prefix
+        suffix = self.tokenizer.encode(after[:FIM_SUFFIX_CHARS])[: window // 4]
+        room = window - len(suffix) - len(fim_ids) - len(start) - text_tokens
+        if room < 0:
+            raise ValueError(f"text of {text_tokens} tokens is too long to score between before and after in this "
+                             f"model's context of {window} tokens: score a shorter passage")
+        return fim_prompt(start + (prefix[-room:] if room else []), suffix, fim_ids)
 
     # --- decoding -----------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Llama-family decoders (Llama, Qwen2, Mistral) against transformers' own implementations."""
+"""Llama-family decoders (Llama, Qwen2, Qwen3, Mistral) against transformers' own implementations."""
 
 from __future__ import annotations
 
@@ -34,15 +34,19 @@ CASES = {
     "qwen2-tied": ("qwen2", {"tie_word_embeddings": True, "num_key_value_heads": 1}),
     "qwen2-sliding": ("qwen2", {"use_sliding_window": True, "sliding_window": 5, "max_window_layers": 1}),
     "mistral-sliding": ("mistral", {"sliding_window": 5, "tie_word_embeddings": False}),
+    # The layout of Inkling's own default: QK-norm, tied embeddings, gated ReLU^2, head_dim set explicitly.
+    "qwen3-tied-relu2": ("qwen3", {"tie_word_embeddings": True, "hidden_act": "relu2", "head_dim": 16}),
+    "qwen3-biases-sliding": ("qwen3", {"attention_bias": True, "head_dim": 32, "use_sliding_window": True,
+                                       "sliding_window": 5, "max_window_layers": 1}),
 }
 
 
 def hf_model(kind: str, seed: int = 0, **overrides):
     """A random transformers model with every weight (norms and biases too) away from its initial value."""
     config_class = {"llama": transformers.LlamaConfig, "qwen2": transformers.Qwen2Config,
-                    "mistral": transformers.MistralConfig}[kind]
+                    "qwen3": transformers.Qwen3Config, "mistral": transformers.MistralConfig}[kind]
     model_class = {"llama": transformers.LlamaForCausalLM, "qwen2": transformers.Qwen2ForCausalLM,
-                   "mistral": transformers.MistralForCausalLM}[kind]
+                   "qwen3": transformers.Qwen3ForCausalLM, "mistral": transformers.MistralForCausalLM}[kind]
     torch.manual_seed(seed)
     model = model_class(config_class(**{**BASE, **overrides}))
     with torch.no_grad():
@@ -84,7 +88,7 @@ def case(request, tmp_path, tiny_tokenizer):
 
 # Cache behaviour differs only by grouping (1, 2 or 4 query heads per kv head), windows and tying.
 @pytest.fixture(params=["llama-tied-llama3-rope", "llama-linear-rope-biases", "qwen2-tied", "qwen2-sliding",
-                        "mistral-sliding"])
+                        "mistral-sliding", "qwen3-tied-relu2", "qwen3-biases-sliding"])
 def cache_case(request, tmp_path, tiny_tokenizer):
     return _saved_case(request.param, tmp_path, tiny_tokenizer)
 
@@ -151,7 +155,7 @@ def test_missing_shard_is_a_clear_error(tmp_path, tiny_tokenizer):
 
 
 @pytest.mark.parametrize("name", ["llama-tied-llama3-rope", "qwen2-sliding", "mistral-sliding",
-                                  "llama-linear-rope-biases"])
+                                  "llama-linear-rope-biases", "qwen3-tied-relu2", "qwen3-biases-sliding"])
 def test_saved_models_load_in_transformers(name, tmp_path, tiny_tokenizer):
     kind, overrides = CASES[name]
     source = save_hf_folder(hf_model(kind, **overrides), tmp_path / "source", tiny_tokenizer)

@@ -82,8 +82,10 @@ def test_resume_continues_from_the_step_where_the_run_stopped(tmp_path, corpus):
     second = train(replace(settings, resume=True), progress=lambda report: reported.append(report["step"]))
     assert reported[0] == 6 and second.steps == 12 and second.finished
     state = torch.load(Path(settings.out) / STATE_FILE, weights_only=False)
-    adam_steps = {float(s["step"]) for s in state["optimizer"]["state"].values()}
+    muon, adam = state["optimizer"]["states"]  # the modern recipe: Muon for the hidden matrices, AdamW for the rest
+    adam_steps = {float(s["step"]) for s in adam["state"].values()}
     assert adam_steps == {12.0}  # the optimizer's moments were carried over, not restarted
+    assert muon["state"] and all("momentum_buffer" in s for s in muon["state"].values())
 
 
 def test_an_interrupted_run_keeps_a_checkpoint_to_resume(tmp_path, corpus):

@@ -6,6 +6,7 @@ time is chosen and fed back (``decode one token``), all under ``torch.inference_
 - ``context_window``: only the tail of a long document is tokenized, in a window that moves in large steps;
 - ``prefix_cache``: the state of the previous request is reused for the longest common token prefix;
 - ``healing``: a prompt ending inside a token is backed off one token and the first new token constrained;
+- ``engine.training.fim``: a model trained with fill-in-the-middle reads the text after the cursor too;
 - ``processors``: penalties and sampling warpers; ``beam``: beam search bookkeeping;
 - ``stopping``: the word/sentence/line stop rules; ``text_stream``: UTF-8-safe incremental text.
 
@@ -35,6 +36,11 @@ from engine.decoding.stopping import StopRule, ends_inside_word
 from engine.decoding.suffix_join import joined_stop
 from engine.decoding.text_stream import TextStream, truncate_pieces
 from engine.decoding.threads import step_thread_count, torch_threads
+from engine.training.fim import fim_prompt, fim_token_ids
+
+#: The text after the cursor a fill-in-the-middle prompt reads at most: what follows the gap, not the whole rest.
+FIM_SUFFIX_CHARS = 2000
+FIM_SUFFIX_SHARE = 0.25  # of the prompt's token budget
 
 Cancelled = Callable[[], bool]
 
@@ -71,6 +77,8 @@ class Generator:
         self.guards = DecodingGuards(self.token_bytes, self.device)  # DRY and the never-suggest list
         self.prompt_cache = PromptCache(self.model, self.device, step_mode)
         self.encoder = IncrementalEncoder(self.tokenizer)
+        self.fim_ids = fim_token_ids(self.tokenizer)
+        self.control_ids = torch.tensor(self.fim_ids or [], dtype=torch.long, device=self.device)
         self._current: object | None = None  # the newest stream; an older one stops instead of using the cache
         #: CPU threads for token-by-token work; None chooses by ``threads.step_thread_count`` (one core left free).
         self.step_threads: int | None = None
@@ -137,6 +145,9 @@ class Generator:
         """The tokens the model reads for ``text`` under ``settings`` (windowed, healed)."""
         max_context = getattr(self.model, "max_context", None)
         budget = token_budget(max_context, settings.max_new_tokens)
+        suffix_ids = self.fim_suffix_tokens(suffix, budget)
+        if suffix_ids:
+            budget -= len(suffix_ids) + len(self.fim_ids or ())
         window = context_window(text, self.tokenizer, budget, self.eos_token_id, self.encoder.encode)
         if not window.tokens:
             raise ValueError("cannot complete an empty text: this model has no end-of-text token to start from")
@@ -144,12 +155,20 @@ class Generator:
             healed = heal(window.tokens, text, self.token_bytes, self.prefix_index, self.special_ids, self.device)
         else:
             healed = HealedPrompt(window.tokens, b"", None)
+        tokens = fim_prompt(healed.tokens, suffix_ids, self.fim_ids) if suffix_ids else healed.tokens
         max_new = settings.max_new_tokens
         if max_context is not None:
-            max_new = max(1, min(max_new, max_context - len(healed.tokens)))
+            max_new = max(1, min(max_new, max_context - len(tokens)))
         threads = self.step_threads if self.step_threads is not None else step_thread_count(self.device)
-        return Prompt(healed.tokens, healed.prefix, healed.allowed, ends_inside_word(text), max_new, threads,
-                      suffix)
+        return Prompt(tokens, healed.prefix, healed.allowed, ends_inside_word(text), max_new, threads, suffix)
+
+    def fim_suffix_tokens(self, suffix: str, budget: int) -> list[int]:
+        """The start of the text after the cursor as a fill-in-the-middle model reads it; [] for models without
+        FIM tokens and where nothing but whitespace follows (then the prompt is the plain left context)."""
+        if self.fim_ids is None or not suffix.strip():
+            return []
+        ids = self.tokenizer.encode(suffix[:FIM_SUFFIX_CHARS])
+        return ids[: max(1, int(budget * FIM_SUFFIX_SHARE))]
 
     def _read_prompt(
         self, prompt: Prompt, settings: DecodingSettings
@@ -160,7 +179,7 @@ class Generator:
         self.last_prefill = {"prefill_tokens": read, "reused_tokens": reused}
         seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.max_new_tokens, self.device,
                           settings.repetition_penalty, settings.no_repeat_ngram_size,
-                          self.guards.dry(settings), self.guards.banned(settings, prompt.tokens))
+                          self.guards.dry(settings), self.guards.banned(settings, prompt.tokens), self.control_ids)
         return logits, seen, read, reused
 
     # --- greedy and sampling -------------------------------------------------------------------------------

@@ -46,7 +46,8 @@ def next_token_candidates(
         # Exactly the penalties decoding applies after these tokens (see ``Generator._single``).
         seen = SeenTokens(context, generator.vocab_size, 1, generator.device,
                           settings.repetition_penalty, settings.no_repeat_ngram_size,
-                          generator.guards.dry(settings), generator.guards.banned(settings, context))
+                          generator.guards.dry(settings), generator.guards.banned(settings, context),
+                          generator.control_ids)
         scores = seen.apply(logits.float())
         if allowed is not None:
             scores = restrict_to(scores, allowed)

@@ -66,13 +66,17 @@ class SeenTokens:
         no_repeat_ngram_size: int = 0,
         dry: DryPenalty | None = None,
         banned: BannedWordMask | None = None,
+        control_ids: torch.Tensor | None = None,
     ) -> None:
-        """``dry`` and ``banned`` (the never-suggest list) are optional further penalties, None when off."""
+        """``dry`` and ``banned`` (the never-suggest list) are optional further penalties, None when off;
+        ``control_ids`` are tokens that structure a prompt (fill-in-the-middle markers) and are never generated."""
         self.repetition_penalty = repetition_penalty
         self.ngram_size = no_repeat_ngram_size
         self.dry = dry
         self.banned = banned
-        self.active = repetition_penalty != 1.0 or no_repeat_ngram_size > 0 or dry is not None or banned is not None
+        self.control_ids = control_ids if control_ids is not None and control_ids.numel() else None
+        self.active = (repetition_penalty != 1.0 or no_repeat_ngram_size > 0 or dry is not None or banned is not None
+                       or self.control_ids is not None)
         self.length = len(prompt)
         self.sequences: torch.Tensor | None = None
         self.seen: torch.Tensor | None = None
@@ -98,6 +102,8 @@ class SeenTokens:
             scores = self.dry.apply(scores, self.sequences[:, : self.length])
         if self.banned is not None:
             scores = self.banned.apply(scores)
+        if self.control_ids is not None:
+            scores = scores.index_fill(1, self.control_ids, NEG_INF)
         return scores
 
     def append(self, tokens: torch.Tensor) -> None:

@@ -1,9 +1,10 @@
-"""The Llama-family decoder (Llama, Qwen2, Mistral) in plain PyTorch, with the shared preallocated KV cache.
+"""The Llama-family decoder (Llama, Qwen2, Qwen3, Mistral) in plain PyTorch, with the shared preallocated KV cache.
 
 Module names match the keys of Hugging Face checkpoints (``model.embed_tokens``,
 ``model.layers.0.self_attn.q_proj``, ``lm_head`` ...), so weights load without renaming. The numerics follow
 ``transformers``: RMSNorm computed in float32, rotary embeddings computed in float32 from the same inverse
-frequencies (``rope_scaling`` types default, linear, dynamic, llama3 and yarn), grouped-query attention, SwiGLU.
+frequencies (``rope_scaling`` types default, linear, dynamic, llama3 and yarn), grouped-query attention, a gated
+MLP (SwiGLU, or gated ReLU^2 for Inkling's own models), and Qwen3's per-head RMSNorm of queries and keys (QK-norm).
 
 Besides ``forward`` the model offers ``decode_step``: one token per row at a position given as a device tensor,
 with only fixed-shape operations, so ``engine.cuda_graphs`` can capture it in a CUDA graph.
@@ -20,7 +21,8 @@ from torch import nn
 
 from engine.models.kv_cache import KVCache
 
-ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"}
+ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
+                 "mistral": "MistralForCausalLM"}
 ROPE_TYPES = ("default", "linear", "dynamic", "llama3", "yarn")
 _ACTIVATIONS = {
     "silu": F.silu,
@@ -28,6 +30,7 @@ _ACTIVATIONS = {
     "gelu": F.gelu,
     "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
     "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "relu2": lambda x: F.relu(x).square(),  # transformers' ReLUSquaredActivation
 }
 # Keys of config.json this module reads; everything else is kept in ``extra`` and written back unchanged.
 _ROPE_KEYS = ("rope_theta", "rope_scaling", "rope_parameters")
@@ -53,6 +56,7 @@ class LlamaConfig:
     qkv_bias: bool = False  # Qwen2 always; Llama when attention_bias
     o_bias: bool = False  # Llama when attention_bias
     mlp_bias: bool = False
+    qk_norm: bool = False  # Qwen3: RMSNorm over each head's queries and keys before the rotation
     #: attention window of each layer (None = full causal attention); Mistral and Qwen2's sliding windows
     layer_windows: list[int | None] | None = None
     bos_token_id: int | None = None
@@ -102,7 +106,7 @@ class LlamaConfig:
 
     @classmethod
     def from_hf_dict(cls, data: dict) -> LlamaConfig:
-        """Read a Hugging Face Llama, Qwen2 or Mistral config (transformers 4.x or 5.x style)."""
+        """Read a Hugging Face Llama, Qwen2, Qwen3 or Mistral config (transformers 4.x or 5.x style)."""
         model_type = data.get("model_type", "llama")
         values = {
             key: data[key]
@@ -120,6 +124,9 @@ class LlamaConfig:
             values.update(qkv_bias=bias, o_bias=bias, mlp_bias=bool(data.get("mlp_bias", False)))
         elif model_type == "qwen2":
             values.update(qkv_bias=True)
+        elif model_type == "qwen3":
+            bias = bool(data.get("attention_bias", False))
+            values.update(qkv_bias=bias, o_bias=bias, qk_norm=True)
         known = set(values) | {"model_type", "architectures", "attention_bias", "mlp_bias", "partial_rotary_factor",
                                "sliding_window", "use_sliding_window", "max_window_layers", "layer_types",
                                *_ROPE_KEYS}
@@ -131,17 +138,19 @@ class LlamaConfig:
     def to_hf_dict(self) -> dict:
         """A config.json that both this module and ``transformers`` (4.x and 5.x) read back identically."""
         data = {k: v for k, v in asdict(self).items()
-                if k not in ("extra", "qkv_bias", "o_bias", "mlp_bias", "layer_windows", "rope_scaling")}
+                if k not in ("extra", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "layer_windows", "rope_scaling")}
         data = {**self.extra, **data}
         data["architectures"] = [ARCHITECTURES[self.model_type]]
         # The legacy keys: transformers 5 converts them to rope_parameters itself, transformers 4 needs them.
         data["rope_scaling"] = dict(self.rope_scaling) if self.rope_scaling else None
         if self.model_type == "llama":
             data.update(attention_bias=self.o_bias, mlp_bias=self.mlp_bias)
+        elif self.model_type == "qwen3":
+            data.update(attention_bias=self.o_bias)
         windows = {w for w in self.layer_windows if w is not None}
         if self.model_type == "mistral":
             data["sliding_window"] = windows.pop() if windows else None
-        elif self.model_type == "qwen2":
+        elif self.model_type in ("qwen2", "qwen3"):
             first_sliding = next((i for i, w in enumerate(self.layer_windows) if w is not None), None)
             data.update(
                 use_sliding_window=first_sliding is not None,
@@ -196,7 +205,7 @@ def _layer_windows(model_type: str, data: dict, n_layers: int) -> list[int | Non
     window = data.get("sliding_window")
     if model_type == "mistral":
         return [window] * n_layers
-    if model_type == "qwen2":
+    if model_type in ("qwen2", "qwen3"):
         if not data.get("use_sliding_window", False) or window is None:
             return [None] * n_layers
         layer_types = data.get("layer_types")
@@ -339,6 +348,10 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(width, kv_width, bias=config.qkv_bias)
         self.v_proj = nn.Linear(width, kv_width, bias=config.qkv_bias)
         self.o_proj = nn.Linear(q_width, width, bias=config.o_bias)
+        if config.qk_norm:
+            self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
+            self.k_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
+        self.qk_norm = config.qk_norm
 
     def forward(
         self,
@@ -351,8 +364,11 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """Attention over the cache plus ``x``; with ``step`` = (position, span) the fixed-shape decode step."""
         batch, time, _ = x.shape
-        q = self.q_proj(x).view(batch, time, self.n_head, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(batch, time, self.n_kv_head, self.head_dim).transpose(1, 2)
+        q = self.q_proj(x).view(batch, time, self.n_head, self.head_dim)
+        k = self.k_proj(x).view(batch, time, self.n_kv_head, self.head_dim)
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
         v = self.v_proj(x).view(batch, time, self.n_kv_head, self.head_dim).transpose(1, 2)
         cos, sin = rotary
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
@@ -423,7 +439,7 @@ class LlamaBackbone(nn.Module):
 
 
 class LlamaTransformer(nn.Module):
-    """Llama / Qwen2 / Mistral decoder: RMSNorm, rotary positions, grouped-query attention, SwiGLU."""
+    """Llama / Qwen2 / Qwen3 / Mistral decoder: RMSNorm, rotary positions, grouped-query attention, SwiGLU."""
 
     def __init__(self, config: LlamaConfig) -> None:
         super().__init__()

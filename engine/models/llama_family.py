@@ -1,4 +1,4 @@
-"""Registers the Llama-family model types (``llama``, ``qwen2``, ``mistral``) with ``engine.families``.
+"""Registers the Llama-family model types (``llama``, ``qwen2``, ``qwen3``, ``mistral``) with ``engine.families``.
 
 Our module names are the Hugging Face keys, so importing a checkpoint only drops what is not a weight here.
 """
@@ -11,7 +11,8 @@ from torch import nn
 from engine.families import ModelFamily, register
 from engine.models import llama
 
-ARCHITECTURE_NAMES = {"llama": "Transformer (Llama)", "qwen2": "Transformer (Qwen2)", "mistral": "Transformer (Mistral)"}
+ARCHITECTURE_NAMES = {"llama": "Transformer (Llama)", "qwen2": "Transformer (Qwen2)", "qwen3": "Transformer (Qwen3)",
+                      "mistral": "Transformer (Mistral)"}
 
 
 def _import_state(raw: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:

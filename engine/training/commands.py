@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.errors import InklingError
 
-_SAVED_DEFAULTS = {"batch_size": 16, "learning_rate": 1e-3, "vocab_size": 8192, "size": "small", "seed": 0,
+_SAVED_DEFAULTS = {"batch_size": 16, "vocab_size": 8192, "size": "small", "seed": 0,
                    "arch": "transformer", "eval_every": 200}
 
 
@@ -53,7 +53,17 @@ def _add_train_parser(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, metavar="N", help="sequences per step (default: 16)")
     parser.add_argument("--block-size", type=int, metavar="N",
                         help="tokens per sequence (default: the model's context; 256 for recurrent models)")
-    parser.add_argument("--lr", type=float, dest="learning_rate", metavar="LR", help="peak learning rate (default: 1e-3)")
+    parser.add_argument("--lr", type=float, dest="learning_rate", metavar="LR",
+                        help="AdamW's peak learning rate (default: 1e-2 with the modern recipe, 1e-3 with classic)")
+    parser.add_argument("--recipe", choices=("modern", "classic"),
+                        help="modern: Muon + AdamW, constant rate then decay, fill-in-the-middle (default for a new "
+                        "transformer); classic: AdamW, cosine (default for fine-tuning and the other families)")
+    parser.add_argument("--muon-lr", type=float, metavar="LR", help="Muon's learning rate (default: 0.03)")
+    parser.add_argument("--fim-rate", type=float, metavar="SHARE",
+                        help="share of sequences in fill-in-the-middle order (default: 0.5 with the modern recipe)")
+    parser.add_argument("--decay-share", type=float, metavar="SHARE",
+                        help="modern recipe: decay the rate over this last share of the run (default: 0.4)")
+    parser.add_argument("--no-compile", action="store_true", help="train eagerly (no torch.compile)")
     parser.add_argument("--vocab-size", type=int, metavar="N", help="tokens in a newly trained tokenizer (default: 8192)")
     parser.add_argument("--eval-every", type=int, metavar="N", help="validate every N steps (default: 200)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
@@ -147,6 +157,8 @@ def _train_settings(args: argparse.Namespace):
         tokenizer=args.tokenizer or saved.get("tokenizer"), steps=steps, minutes=minutes,
         batch_size=pick("batch_size"), block_size=pick("block_size"), learning_rate=pick("learning_rate"),
         vocab_size=pick("vocab_size"), eval_every=pick("eval_every"), seed=pick("seed"), device=args.device,
+        recipe=pick("recipe"), muon_lr=pick("muon_lr", 0.03), fim_rate=pick("fim_rate"),
+        decay_share=pick("decay_share", 0.4), compile=False if args.no_compile else None,
         resume=args.resume, cache_dir=args.cache_dir or saved.get("cache_dir"), command=_command_line(args),
     )
 
@@ -156,7 +168,8 @@ def _command_line(args: argparse.Namespace) -> str:
     flags = [("--arch", "arch"), ("--size", "size"), ("--init", "init"), ("--tokenizer", "tokenizer"),
              ("--out", "out"), ("--steps", "steps"), ("--time", "minutes"), ("--batch-size", "batch_size"),
              ("--block-size", "block_size"), ("--lr", "learning_rate"), ("--vocab-size", "vocab_size"),
-             ("--eval-every", "eval_every"), ("--seed", "seed")]
+             ("--eval-every", "eval_every"), ("--seed", "seed"), ("--recipe", "recipe"), ("--muon-lr", "muon_lr"),
+             ("--fim-rate", "fim_rate"), ("--decay-share", "decay_share")]
     if args.data:
         parts += ["--data", *map(str, args.data)]
     for flag, name in flags:

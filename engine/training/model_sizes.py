@@ -4,7 +4,24 @@ from __future__ import annotations
 
 from engine.families import FAMILIES
 
+
+# The modern layout (Qwen3 in transformers): rotary positions, RMSNorm, QK-norm, gated ReLU^2 MLP, tied
+# embeddings. Heads of 64 dims; the MLP is 3x wide so its three matrices hold what a 4x two-matrix MLP does.
+def _qwen3(layers: int, width: int, context: int) -> dict:
+    return {"num_hidden_layers": layers, "hidden_size": width, "intermediate_size": 3 * width,
+            "num_attention_heads": max(1, width // 64), "num_key_value_heads": max(1, width // 64),
+            "head_dim": min(64, width), "max_position_embeddings": context, "hidden_act": "relu2",
+            "tie_word_embeddings": True, "rope_theta": 10000.0, "rms_norm_eps": 1e-6}
+
+
 TRANSFORMER_SIZES = {
+    "tiny": _qwen3(2, 64, 128),
+    "small": _qwen3(6, 256, 512),
+    "base": _qwen3(8, 384, 1024),
+    "large": _qwen3(12, 512, 1024),
+}
+
+GPT2_SIZES = {
     "tiny": {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_positions": 128},
     "small": {"n_layer": 4, "n_embd": 256, "n_head": 8, "n_positions": 256},
     "base": {"n_layer": 6, "n_embd": 320, "n_head": 8, "n_positions": 512},
@@ -20,8 +37,9 @@ ATTENTION_LSTM_SIZES = {
     "base": dict(_LSTM, n_layer=3, n_embd=320, hidden_size=512, attention_window=8),
 }
 
-SIZES: dict[str, dict[str, dict]] = {"transformer": TRANSFORMER_SIZES, "attention-lstm": ATTENTION_LSTM_SIZES}
-MODEL_TYPES = {"transformer": "gpt2", "attention-lstm": "inkling-attention-lstm"}
+SIZES: dict[str, dict[str, dict]] = {"transformer": TRANSFORMER_SIZES, "gpt2": GPT2_SIZES,
+                                     "attention-lstm": ATTENTION_LSTM_SIZES}
+MODEL_TYPES = {"transformer": "qwen3", "gpt2": "gpt2", "attention-lstm": "inkling-attention-lstm"}
 
 
 def new_model_config(arch: str, size: str, vocab_size: int, eos_token_id: int | None) -> dict:

@@ -1,5 +1,6 @@
-"""The training loop behind ``inkling train``: AdamW, warm-up + cosine, clipping, validation in bits/byte,
-atomic checkpoints with resume, optional mixed precision and DistributedDataParallel (under ``torchrun``)."""
+"""The training loop behind ``inkling train``: the recipe's optimizer and schedule (``recipe``), fill-in-the-middle
+rows (``fim``), the compiled bfloat16 step (``train_step``), validation in bits/byte, atomic checkpoints with
+resume, and DistributedDataParallel (under ``torchrun``)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,14 @@ from engine.devices import resolve_device
 from engine.errors import InklingError
 from engine.families import FAMILIES, family_of
 from engine.tokenizer import TextTokenizer
+from engine.training import recipe as recipes
 from engine.training.bpe import END_OF_TEXT, train_bpe_tokenizer
 from engine.training.corpus import Document, ScanReport, is_validation, read_documents
+from engine.training.fim import fim_rows, fim_token_ids
 from engine.training.model_sizes import new_model_config
 from engine.training.progress import ProgressPrinter
 from engine.training.token_data import TokenData, build_token_data, cached_token_data
+from engine.training.train_step import TrainStep
 
 STATE_FILE = "training_state.pt"
 #: Small machine-readable record of how a model folder was trained (data, split, figures); ``inkling eval`` reads it.
@@ -34,6 +38,10 @@ TRAINING_RECORD = "training.json"
 _TOKENIZER_SAMPLE_CHARS = 40_000_000  # BPE merges settle long before the whole corpus is seen
 _WARMUP_SHARE_LIMIT = 0.1  # short runs: warm-up takes at most this share of the steps
 _REPORT_EVERY_S = 2.0
+_COMPILE_FROM_MINUTES = 10.0
+#: Bavarian et al. found FIM free for left-to-right quality up to 90% of the rows; half keeps us well inside that.
+DEFAULT_FIM_RATE = 0.5
+_COMPILE_FROM_STEPS = 1000
 _RECURRENT_BLOCK = 256  # sequence length for models without a context limit  # progress reports at least this often, even when ten steps take longer
 
 
@@ -49,9 +57,15 @@ class TrainSettings:
     minutes: float | None = None
     batch_size: int = 16
     block_size: int | None = None  # default: the model's context (256 tokens for recurrent models)
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None  # AdamW's peak rate; None: 1e-2 (modern recipe) or 1e-3 (classic)
     min_lr_ratio: float = 0.1
     warmup_steps: int = 100
+    recipe: str | None = None  # "modern" or "classic" (engine.training.recipe); None: modern for new Transformers
+    muon_lr: float = 0.03
+    decay_share: float = 0.4  # modern recipe: the rate decays linearly over this last share of the run
+    fim_rate: float | None = None  # share of rows in fill-in-the-middle order; None: 0.5 when the tokenizer has FIM
+    compile: bool | None = None  # None: torch.compile where it is available
+    bf16: bool | None = None  # None: bfloat16 autocast where the hardware has it
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     eval_every: int = 200
@@ -137,17 +151,25 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
     block = max(1, min(settings.block_size or context, context, len(data.train.tokens) - 1))
 
     model.to(device)
-    use_amp = device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    recipe = resolved_recipe(settings)
     trainable = model
     if world > 1:
         trainable = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = _optimizer(model, settings)
+    optimizer = recipes.build_optimizer(model, recipe, peak_learning_rate(settings), settings.weight_decay,
+                                        settings.muon_lr)
+    stepper = TrainStep(model, optimizer, device, grad_clip=settings.grad_clip, compile=_should_compile(settings),
+                        bf16=settings.bf16, log=say, trainable=trainable)
+    say(f"recipe {recipe}; {stepper.description}")
+    use_amp, amp_dtype = stepper.amp_dtype is not None, stepper.amp_dtype or torch.float32
+    fim_ids = fim_token_ids(tokenizer)
+    fim_rate = settings.fim_rate if settings.fim_rate is not None else (DEFAULT_FIM_RATE if fim_ids and _wants_fim(
+        settings) else 0.0)
+    if fim_rate > 0 and fim_ids is None:
+        raise TrainingError("--fim-rate needs a tokenizer with the fill-in-the-middle tokens "
+                            "(<|fim_prefix|>, <|fim_suffix|>, <|fim_middle|>): train a new one (leave out --tokenizer)")
     step, elapsed_before, history = 0, 0.0, []
     if resume_state:
-        optimizer.load_state_dict(resume_state["optimizer"])
+        _restore_optimizer(optimizer, resume_state, say)
         step, elapsed_before = resume_state["step"], resume_state["elapsed_s"]
         history = resume_state.get("history", [])
         say(f"resuming at step {step}")
@@ -171,7 +193,7 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
         if rank != 0:
             return
         elapsed = elapsed_now()
-        state = {"optimizer": optimizer.state_dict(), "step": step, "elapsed_s": elapsed,
+        state = {"optimizer": optimizer.state_dict(), "recipe": recipe, "step": step, "elapsed_s": elapsed,
                  "history": history, "bpb_before": bpb_before, "settings": asdict(settings)}
         card = _model_card(settings, model, data, step, tokens_per_step, bpb_before, bpb_now, elapsed)
         record = _training_record(settings, model, data, step, tokens_per_step, block, bpb_before, bpb_now, elapsed)
@@ -197,25 +219,16 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
             if done or stop:
                 stopped_early = stop and not done
                 break
-            lr = _learning_rate(settings, step, progress_fraction)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            x, y = _batch(data.train.tokens, settings.batch_size, block, rng, device)
-            model.train()
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                logits, _ = trainable(x)
-                loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            factor = learning_rate_factor(settings, step, progress_fraction)
+            recipes.set_learning_rates(optimizer, factor)
+            lr = peak_learning_rate(settings) * factor
+            x, y = _batch(data.train.tokens, settings.batch_size, block, rng, device, fim_rate, fim_ids)
+            loss = stepper(x, y)
             step += 1
             losses.append(loss.item())
             if not math.isfinite(losses[-1]):
                 raise TrainingError(
-                    f"the loss became {losses[-1]} at step {step}: lower --lr (now {settings.learning_rate})"
+                    f"the loss became {losses[-1]} at step {step}: lower --lr (now {peak_learning_rate(settings)})"
                 )
             if rank == 0 and step % settings.eval_every == 0:
                 bpb_now = evaluate()
@@ -266,8 +279,16 @@ def _check_settings(settings: TrainSettings) -> None:
             raise TrainingError(f"{name} must be at least 1, not {value}")
     if settings.minutes is not None and settings.minutes <= 0:
         raise TrainingError(f"--time must be a positive number of minutes, not {settings.minutes}")
-    if not settings.learning_rate > 0:
+    if settings.learning_rate is not None and not settings.learning_rate > 0:
         raise TrainingError(f"--lr must be a positive number, not {settings.learning_rate}")
+    if not settings.muon_lr > 0:
+        raise TrainingError(f"--muon-lr must be a positive number, not {settings.muon_lr}")
+    if settings.recipe is not None and settings.recipe not in recipes.RECIPES:
+        raise TrainingError(f"unknown --recipe {settings.recipe!r}; choose from {', '.join(recipes.RECIPES)}")
+    if settings.fim_rate is not None and not 0 <= settings.fim_rate <= 1:
+        raise TrainingError(f"--fim-rate must be between 0 and 1, not {settings.fim_rate}")
+    if not 0 <= settings.decay_share <= 1:
+        raise TrainingError(f"--decay-share must be between 0 and 1, not {settings.decay_share}")
 
 
 def _out_of_memory_message(settings: TrainSettings, device: torch.device, state_path: Path) -> str:
@@ -323,7 +344,8 @@ def _model_and_data_single(settings: TrainSettings, resume_from: Path | None, ca
             documents = read_documents(settings.data, report)
             training_docs = [d for d in documents if not is_validation(d, settings.validation_fraction)]
             say(f"training a {settings.vocab_size}-token BPE tokenizer")
-            tokenizer = train_bpe_tokenizer(_sample_texts(training_docs or documents), settings.vocab_size)
+            tokenizer = train_bpe_tokenizer(_sample_texts(training_docs or documents), settings.vocab_size,
+                                            fim=_wants_fim(settings))
         model = _new_model(settings, tokenizer)
     eot_id = tokenizer.token_id(END_OF_TEXT)
     if eot_id is None:
@@ -351,11 +373,16 @@ def _new_model(settings: TrainSettings, tokenizer: TextTokenizer) -> nn.Module:
         config = new_model_config(settings.arch, settings.size, tokenizer.vocab_size, tokenizer.token_id(END_OF_TEXT))
     except ValueError as exc:
         raise TrainingError(str(exc)) from exc
-    if settings.block_size and settings.block_size < config.get("n_positions", settings.block_size):
-        # Learned positions past the training block would stay untrained, and decoding, which reads up to the
-        # model's context, would meet them on every long document: give the model the context it is trained on.
-        config["n_positions"] = settings.block_size
-    return FAMILIES[config["model_type"]].build(config)
+    for key in ("n_positions", "max_position_embeddings"):
+        if settings.block_size and settings.block_size < config.get(key, settings.block_size):
+            # Positions past the training block would stay untrained (learned ones) or unseen (rotary), and
+            # decoding, which reads up to the model's context, would meet them on every long document: give the
+            # model the context it is trained on.
+            config[key] = settings.block_size
+    model = FAMILIES[config["model_type"]].build(config)
+    if resolved_recipe(settings) == "modern":
+        recipes.initialise_modern(model)
+    return model
 
 
 def _given_tokenizer(path: str) -> TextTokenizer:
@@ -377,13 +404,46 @@ def _sample_texts(docs: list[Document]):
         budget -= len(doc.text)
 
 
-def _optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
-    for param in model.parameters():
-        if param.requires_grad:
-            (decay if param.dim() >= 2 else no_decay).append(param)
-    groups = [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=settings.learning_rate, betas=(0.9, 0.95))
+def _wants_fim(settings: TrainSettings) -> bool:
+    """Fill-in-the-middle is part of the modern recipe unless --fim-rate 0 turns it off."""
+    return resolved_recipe(settings) == "modern" and (settings.fim_rate is None or settings.fim_rate > 0)
+
+
+def _should_compile(settings: TrainSettings) -> bool:
+    """Compiling costs the better part of a minute up front; only runs long enough to win it back compile."""
+    if settings.compile is not None:
+        return settings.compile
+    return (settings.minutes or 0) >= _COMPILE_FROM_MINUTES or (settings.steps or 0) >= _COMPILE_FROM_STEPS
+
+
+def resolved_recipe(settings: TrainSettings) -> str:
+    """The settings' recipe, or the default: modern for a new Transformer, classic for fine-tuning and the rest."""
+    if settings.recipe:
+        return settings.recipe
+    return "modern" if not settings.init and settings.arch == "transformer" else "classic"
+
+
+def peak_learning_rate(settings: TrainSettings) -> float:
+    """AdamW's peak rate (Muon's is ``muon_lr``)."""
+    if settings.learning_rate is not None:
+        return settings.learning_rate
+    return 1e-2 if resolved_recipe(settings) == "modern" else 1e-3
+
+
+def _restore_optimizer(optimizer, resume_state: dict, say) -> None:
+    """The saved optimizer state, or a fresh one (with a note) when the checkpoint was saved without it, e.g. a
+    committed in-progress model kept small: the moments re-warm within a few dozen steps."""
+    saved = resume_state.get("optimizer")
+    if saved is None:
+        say("the checkpoint has no optimizer state (saved small): starting the optimizer afresh")
+        return
+    try:
+        optimizer.load_state_dict(saved)
+    except (ValueError, KeyError) as exc:
+        raise TrainingError(f"--resume: the checkpoint's optimizer state does not fit this run ({exc}); "
+                            "resume with the settings it was started with, or start a new --out") from exc
+    for group in optimizer.param_groups:  # older states predate the schedule's peak_lr
+        group.setdefault("peak_lr", group["lr"])
 
 
 def _progress(settings: TrainSettings, step: int, elapsed_s: float) -> float:
@@ -402,12 +462,10 @@ def warmup_steps(settings: TrainSettings) -> int:
     return max(1, settings.warmup_steps)
 
 
-def _learning_rate(settings: TrainSettings, step: int, progress: float) -> float:
-    warmup = warmup_steps(settings)
-    if step < warmup:
-        return settings.learning_rate * (step + 1) / warmup
-    floor = settings.learning_rate * settings.min_lr_ratio
-    return floor + 0.5 * (settings.learning_rate - floor) * (1 + math.cos(math.pi * min(progress, 1.0)))
+def learning_rate_factor(settings: TrainSettings, step: int, progress: float) -> float:
+    """The share of the peak rates at ``step``: the same on resume as in an unbroken run."""
+    return recipes.lr_factor(resolved_recipe(settings), step, progress, warmup_steps(settings),
+                             settings.min_lr_ratio, settings.decay_share)
 
 
 def _eta(elapsed_s: float, progress: float) -> float:
@@ -416,10 +474,14 @@ def _eta(elapsed_s: float, progress: float) -> float:
     return max(0.0, elapsed_s / progress - elapsed_s)
 
 
-def _batch(tokens: np.ndarray, batch_size: int, block: int, rng, device) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(tokens: np.ndarray, batch_size: int, block: int, rng, device, fim_rate: float = 0.0,
+           fim_ids: tuple[int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     starts = rng.integers(0, len(tokens) - block, size=batch_size) if len(tokens) > block + 1 else np.zeros(
         batch_size, dtype=np.int64)
     rows = np.stack([np.asarray(tokens[s : s + block + 1], dtype=np.int64) for s in starts])
+    if fim_rate > 0 and fim_ids is not None:
+        inputs, targets = fim_rows(rows, fim_rate, fim_ids, rng)
+        return torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
     rows = torch.from_numpy(rows).to(device)
     return rows[:, :-1], rows[:, 1:]
 
@@ -520,14 +582,27 @@ Architecture: {_architecture(model)} ({getattr(model, 'model_type', '')}), {para
 ## Training
 - Command: `{settings.command or 'inkling train ...'}`
 - Steps: {step} x {tokens_per_step} tokens ({step * tokens_per_step / 1e6:.1f}M tokens), {elapsed / 60:.1f} minutes
-- AdamW lr {settings.learning_rate} (warm-up {warmup_steps(settings)} steps, cosine to {settings.min_lr_ratio:.0%}),
-  weight decay {settings.weight_decay}, gradient clipping {settings.grad_clip}, seed {settings.seed}
+- {_recipe_line(settings)}
 
 ## Validation (bits per UTF-8 byte, lower is better)
 - before training: {bpb_before:.3f}
 - after training: {bpb_after:.3f}
 {extra}
 """
+
+
+def _recipe_line(settings: TrainSettings) -> str:
+    warmup = warmup_steps(settings)
+    if resolved_recipe(settings) == "modern":
+        fim = settings.fim_rate if settings.fim_rate is not None else DEFAULT_FIM_RATE
+        return (f"Muon lr {settings.muon_lr} (momentum {recipes.MUON_MOMENTUM}, Nesterov) on the hidden matrices, "
+                f"AdamW lr {peak_learning_rate(settings)} betas {recipes.ADAM_BETAS} without decay on embeddings "
+                f"and gains; warm-up {warmup} steps, constant, linear decay to {settings.min_lr_ratio:.0%} over the "
+                f"last {settings.decay_share:.0%}; zero-initialised output projections; fill-in-the-middle on "
+                f"{fim:.0%} of the rows; gradient clipping {settings.grad_clip}, seed {settings.seed}")
+    return (f"AdamW lr {peak_learning_rate(settings)} (warm-up {warmup} steps, cosine to "
+            f"{settings.min_lr_ratio:.0%}), weight decay {settings.weight_decay}, gradient clipping "
+            f"{settings.grad_clip}, seed {settings.seed}")
 
 
 _default_printer: ProgressPrinter | None = None

@@ -1,0 +1,54 @@
+"""Fill-in-the-middle (Bavarian et al. 2022): training rows in prefix-suffix-middle order, and the prompt that
+asks a FIM model for the middle.
+
+A FIM row reads ``<|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle``: the model sees the text
+after the gap before it writes the gap. Decoding uses the same layout with an empty middle, so a suggestion in the
+middle of a document reads what follows the cursor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FIM_PREFIX = "<|fim_prefix|>"
+FIM_SUFFIX = "<|fim_suffix|>"
+FIM_MIDDLE = "<|fim_middle|>"
+FIM_TOKENS = (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)
+#: Targets the loss skips: where the gap starts and where the suffix ends is not the model's to predict.
+IGNORE_INDEX = -100
+
+
+def fim_token_ids(tokenizer) -> tuple[int, int, int] | None:
+    """(prefix, suffix, middle) ids when the tokenizer declares all three FIM tokens, else None."""
+    ids = tuple(tokenizer.token_id(token) for token in FIM_TOKENS)
+    return None if any(i is None for i in ids) else ids  # type: ignore[return-value]
+
+
+def fim_prompt(prefix_ids: list[int], suffix_ids: list[int], ids: tuple[int, int, int]) -> list[int]:
+    """The tokens that ask for the text between ``prefix_ids`` and ``suffix_ids``."""
+    pre, suf, mid = ids
+    return [pre, *prefix_ids, suf, *suffix_ids, mid]
+
+
+def fim_rows(rows: np.ndarray, rate: float, ids: tuple[int, int, int], rng: np.random.Generator
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and targets for ``rows`` [batch, block + 1] of plain text tokens, a ``rate`` share of them
+    rearranged into prefix-suffix-middle order.
+
+    A rearranged row keeps its length: it is cut from the first ``block + 1 - 3`` tokens of the row at two random
+    points, and the three FIM tokens fill the rest. The targets of the tokens that open the suffix and the middle
+    are ignored; everything else is learned as usual.
+    """
+    inputs, targets = rows[:, :-1].copy(), rows[:, 1:].copy()
+    length = rows.shape[1]
+    if rate <= 0 or length < 4:
+        return inputs, targets
+    pre, suf, mid = ids
+    body = length - 3
+    for r in np.flatnonzero(rng.random(len(rows)) < rate):
+        cut_a, cut_b = np.sort(rng.integers(0, body + 1, size=2))
+        window = rows[r, :body]
+        row = np.concatenate(([pre], window[:cut_a], [suf], window[cut_b:], [mid], window[cut_a:cut_b]))
+        inputs[r], targets[r] = row[:-1], row[1:]
+        targets[r][np.isin(row[1:], (suf, mid))] = IGNORE_INDEX
+    return inputs, targets
