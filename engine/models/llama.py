@@ -311,17 +311,15 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return x * cos + _rotate_half(x) * sin
 
 
-class RMSNorm(nn.Module):
+class RMSNorm(nn.RMSNorm):
+    """``nn.RMSNorm`` computed in float32 whatever the weights' dtype, then scaled in theirs: as transformers, so
+    bf16 results match too."""
+
     def __init__(self, width: int, eps: float) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(width))
-        self.eps = eps
+        super().__init__(width, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # In float32 whatever the weights' dtype, then back: as transformers, so bf16 results match too.
-        normed = x.float()
-        normed = normed * torch.rsqrt(normed.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * normed.to(x.dtype)
+        return self.weight * F.rms_norm(x.float(), self.normalized_shape, None, self.eps).to(x.dtype)
 
 
 def causal_mask(query_len: int, key_len: int, device: torch.device, window: int | None) -> torch.Tensor | None:
