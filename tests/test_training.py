@@ -209,3 +209,23 @@ def test_progress_line_shows_bar_loss_speed_and_eta():
     printer(dict(report, step=60))
     printer(dict(report, step=200, progress=1.0, eta_s=0.0))
     assert re.findall(r"step \S+", log.getvalue()) == ["step 50/200", "step 200/200"]
+
+
+def test_a_run_kept_small_resumes_at_its_step_with_a_fresh_optimizer(tmp_path, corpus):
+    """tools/keep_run.py: float16 weights and the run's clock, without the optimizer's moments, resume as a run."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from keep_run import keep
+
+    settings = _settings(tmp_path, corpus, steps=10)
+    asked = []
+    train(settings, should_stop=lambda: asked.append(1) or len(asked) > 4)
+    kept = keep(Path(settings.out), tmp_path / "kept")
+    slim = torch.load(kept / STATE_FILE, weights_only=False)
+    assert "optimizer" not in slim and slim["step"] == 4
+    assert (kept / STATE_FILE).stat().st_size < 50_000
+    assert {t.dtype for t in load_file(kept / "model.safetensors").values()} == {torch.float16}
+    notes, reported = [], []
+    result = train(replace(settings, out=str(kept), resume=True), log=notes.append,
+                   progress=lambda report: reported.append(report["step"]))
+    assert reported[0] == 5 and result.steps == 10 and result.finished
+    assert any("optimizer afresh" in note for note in notes)
