@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_note, sample_text  # noqa: E402
+from _common import machine_note, sample_text
 
-import engine  # noqa: E402
-from engine.decoding.settings import DecodingSettings  # noqa: E402
+import engine
+from engine.decoding.settings import DecodingSettings
 
 
 def measure(folder: str, text: str, repeats: int) -> tuple[float, float]:
