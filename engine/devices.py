@@ -49,6 +49,15 @@ def default_dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 matrix products natively here (AVX512-BF16 or AMX); emulated bf16 is slower
+    than float32, so without it training and decoding stay in float32."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def available_devices() -> list[str]:
     """Device names a user may pick, for menus and `inkling models`."""
     names = ["auto", "cpu"]

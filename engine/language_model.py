@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from engine.checkpoint import LoadedCheckpoint, load_checkpoint
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
-from engine.devices import default_dtype, resolve_device
+from engine.devices import cpu_has_bf16, default_dtype, resolve_device
 from engine.families import FAMILIES
+from engine.models.int8 import int8_helps, quantize_linears
 from engine.registry import resolve_model_path
 
 
@@ -29,6 +30,9 @@ class LanguageModel:
         self.dtype = dtype
         self.eos_token_id = loaded.eos_token_id
         self._generator = None
+        #: How the weights are stored for decoding: "int8" (engine.models.int8) or the float dtype's name.
+        self.weights = str(dtype).removeprefix("torch.")
+        self.stored_parameters: int | None = None  # the checkpoint's count (int8 layers hold buffers, not parameters)
 
     @property
     def max_context(self) -> int | None:
@@ -40,6 +44,8 @@ class LanguageModel:
 
     @property
     def parameter_count(self) -> int:
+        if self.stored_parameters is not None:
+            return self.stored_parameters
         return sum(p.numel() for p in self.model.parameters())
 
     def __repr__(self) -> str:
@@ -167,10 +173,32 @@ class LanguageModel:
         return next_token_candidates(self.generator, text, continuation, k, settings)
 
 
-def load(name_or_path: str = "default", device: str | torch.device = "auto", dtype: torch.dtype | None = None) -> LanguageModel:
-    """Load a bundled model by name, a user model, a cached Hugging Face repo id, or a model folder."""
+def load(name_or_path: str = "default", device: str | torch.device = "auto", dtype: torch.dtype | None = None,
+         weights: str = "auto") -> LanguageModel:
+    """Load a bundled model by name, a user model, a cached Hugging Face repo id, or a model folder.
+
+    ``weights``: "auto" stores them as weight-only int8 where that decodes faster (``engine.models.int8``: a CPU
+    with native bfloat16 and weights too big for its cache), unless ``dtype`` is given; "int8" always; "float"
+    never (the checkpoint's values in ``dtype``, e.g. for parity checks).
+    """
+    if weights not in ("auto", "int8", "float"):
+        raise ValueError(f"weights must be 'auto', 'int8' or 'float', not {weights!r}")
     target = resolve_device(device)
-    dtype = dtype or default_dtype(target)
     path = resolve_model_path(name_or_path)
-    loaded = load_checkpoint(path, device=target, dtype=dtype)
-    return LanguageModel(loaded, str(name_or_path), target, dtype)
+    loaded = load_checkpoint(path, device=target, dtype=dtype or default_dtype(target))
+    parameters = sum(p.numel() for p in loaded.model.parameters())
+    int8 = weights == "int8" or (weights == "auto" and dtype is None and int8_helps(
+        loaded.model, loaded.config["model_type"], target, cpu_has_bf16()))
+    if int8:
+        if target.type != "cpu":
+            raise ValueError("int8 weights are for decoding on the CPU; on a GPU load with weights='float'")
+        loaded.model.to(torch.bfloat16)
+        quantize_linears(loaded.model)
+    lm = LanguageModel(loaded, str(name_or_path), target, torch.bfloat16 if int8 else loaded_dtype(loaded))
+    lm.weights = "int8" if int8 else str(lm.dtype).removeprefix("torch.")
+    lm.stored_parameters = parameters
+    return lm
+
+
+def loaded_dtype(loaded: LoadedCheckpoint) -> torch.dtype:
+    return next((p.dtype for p in loaded.model.parameters() if p.is_floating_point()), torch.float32)

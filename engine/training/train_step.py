@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.devices import cpu_has_bf16
 from engine.training.fim import IGNORE_INDEX
 
 
@@ -21,15 +22,6 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     if device.type == "cpu" and cpu_has_bf16():
         return torch.bfloat16
     return None
-
-
-def cpu_has_bf16() -> bool:
-    """Whether oneDNN runs bfloat16 matrix products natively here (AVX512-BF16 or AMX); emulated bf16 is slower
-    than float32, so without it training stays in float32."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def language_model_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
