@@ -229,3 +229,16 @@ def test_a_run_kept_small_resumes_at_its_step_with_a_fresh_optimizer(tmp_path, c
                    progress=lambda report: reported.append(report["step"]))
     assert reported[0] == 5 and result.steps == 10 and result.finished
     assert any("optimizer afresh" in note for note in notes)
+
+
+def test_resume_refuses_another_architecture_and_a_corrupt_state(tmp_path, corpus, capsys):
+    out = tmp_path / "cli-model"
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--size", "tiny", "--steps", "2",
+                 "--block-size", "32", "--vocab-size", "300", "--cache-dir", str(tmp_path / "cache")]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--arch", "gpt2"]) != 0
+    assert "--arch gpt2 would be another model" in capsys.readouterr().err
+    (out / STATE_FILE).write_bytes(b"not a checkpoint")
+    assert main(["train", "--out", str(out), "--resume"]) != 0
+    err = capsys.readouterr().err
+    assert "unreadable" in err and "--init" in err and "Traceback" not in err

@@ -121,9 +121,14 @@ def _train_settings(args: argparse.Namespace):
     if args.resume:
         if not (out / STATE_FILE).is_file():
             raise TrainingError(f"--resume: {out} holds no interrupted run ({STATE_FILE} is missing)")
-        import torch
+        from engine.training.trainer import read_training_state
 
-        saved = torch.load(out / STATE_FILE, map_location="cpu", weights_only=False).get("settings", {})
+        saved = read_training_state(out / STATE_FILE).get("settings", {})
+        for flag, name in (("--arch", "arch"), ("--size", "size"), ("--tokenizer", "tokenizer"), ("--init", "init")):
+            given, before = getattr(args, name, None), saved.get(name)
+            if given is not None and given != before:
+                raise TrainingError(f"--resume continues the run in {out} as it was started ({flag} {before}); "
+                                    f"{flag} {given} would be another model: train it in a new --out")
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         if (out / "config.json").is_file():
             raise TrainingError(f"--out {out} already holds a model: continue its run with --resume, or choose a "

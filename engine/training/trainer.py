@@ -143,7 +143,7 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
     if settings.resume:
         if not state_path.is_file():
             raise TrainingError(f"--resume: no {STATE_FILE} in {out}; start without --resume")
-        resume_state = torch.load(state_path, map_location="cpu", weights_only=False)
+        resume_state = read_training_state(state_path)
 
     cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
     model, tokenizer, data = _model_and_data(settings, out if resume_state else None, cache_dir, rank, world, say)
@@ -266,6 +266,18 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
         torch.distributed.barrier()
     return TrainResult(out, step, step * tokens_per_step, bpb_before, bpb_now, elapsed_now(), history,
                        finished=not stopped_early)
+
+
+def read_training_state(path: Path) -> dict:
+    """The resume state of a run, or a TrainingError that says what to do when it cannot be read."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # truncated, corrupt or foreign files fail in many ways
+        raise TrainingError(f"--resume: {path} is unreadable ({type(exc).__name__}); the model next to it is "
+                            "intact: start a new run from it with --init, or start afresh in a new --out") from exc
+    if not isinstance(state, dict) or "step" not in state:
+        raise TrainingError(f"--resume: {path} is not an Inkling training state; start a new --out")
+    return state
 
 
 def _check_settings(settings: TrainSettings) -> None:
