@@ -137,6 +137,14 @@ class LanguageModel:
 
     # --- decoding -----------------------------------------------------------------------------------------
 
+    def warm_up(self) -> None:
+        """Make the first, slow calls now: allocator growth, oneDNN kernel selection, the cache buffers, for the
+        sampling and the beam paths. Then forget that state, so the next request starts like any other."""
+        for settings in (DecodingSettings(strategy="greedy", max_new_tokens=2),
+                         DecodingSettings(strategy="beam", num_beams=2, num_alternatives=2, max_new_tokens=2)):
+            self.complete("The", settings)
+        self.generator.forget()
+
     @property
     def generator(self):
         if self._generator is None:

@@ -146,7 +146,9 @@ def describe_error(exc: BaseException) -> str:
 def _default_loader(name_or_path: str, device: str) -> LanguageModel:
     from engine.language_model import load
 
-    return load(name_or_path, device=device)
+    lm = load(name_or_path, device=device)
+    lm.warm_up()  # here, while the window opens, rather than on the user's first pause
+    return lm
 
 
 class EngineWorker:

@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 
+import engine
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
 from engine.errors import CheckpointError
@@ -594,3 +595,23 @@ def test_real_model_cancel_within_one_token(make_worker, recorder, tiny_gpt2_fol
     end = recorder.wait_end(worker.suggest("The dog", DecodingSettings(max_new_tokens=64)))
     assert end.cancelled
     assert len(recorder.of(end.request_id, SuggestionToken)) == 1
+
+
+def test_the_real_loader_warms_the_model_up_before_it_is_announced(tiny_gpt2_folder, monkeypatch):
+    """The first suggestion after start-up must not pay for first-call set-up: the engine thread does it while
+    the window opens, and leaves no cached state behind."""
+    from engine import worker as worker_module
+    from engine.language_model import LanguageModel
+
+    warmed = []
+    original = LanguageModel.warm_up
+
+    def recording(self):
+        original(self)
+        warmed.append(self.generator.prompt_cache)
+
+    monkeypatch.setattr(LanguageModel, "warm_up", recording)
+    lm = worker_module._default_loader(str(tiny_gpt2_folder), "cpu")
+    assert warmed and lm.generator.prompt_cache is warmed[0]
+    lm.complete("The dog", engine.DecodingSettings(max_new_tokens=2))
+    assert lm.generator.last_prefill["reused_tokens"] == 0  # warm-up state was forgotten, nothing stale reused
