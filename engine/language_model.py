@@ -29,6 +29,7 @@ class LanguageModel:
         self.dtype = dtype
         self.eos_token_id = loaded.eos_token_id
         self._generator = None
+        self._memory = None
 
     @property
     def max_context(self) -> int | None:
@@ -47,15 +48,28 @@ class LanguageModel:
 
     # --- quality ------------------------------------------------------------------------------------------
 
+    @property
+    def memory(self):
+        """The ``engine.memory.Memory`` decoding and ``bits_per_byte`` mix in: the document, attached folders."""
+        if self._memory is None:
+            from engine.memory import Memory
+
+            self._memory = Memory(self.tokenizer)
+        return self._memory
+
     @torch.inference_mode()
-    def token_logprobs(self, token_ids: list[int]) -> list[float]:
-        """log p(token_i | tokens before it) for i >= 1, windowed over long inputs (half-window stride)."""
+    def token_logprobs(self, token_ids: list[int], memory: bool = False) -> list[float]:
+        """log p(token_i | tokens before it) for i >= 1, windowed over long inputs (half-window stride).
+
+        ``memory``: the mixture decoding uses, with an online memory of ``token_ids[:i]`` (plus attached folders)
+        for token i: it never holds the token being scored or anything after it."""
         if len(token_ids) < 2:
             return []
+        picker = _Picker(token_ids, self.memory if memory else None)
         tokens = torch.tensor(token_ids, device=self.device)
         window = self.max_context
         if window is None:  # recurrent: one pass, chunked through the cache
-            return self._recurrent_logprobs(tokens)
+            return self._recurrent_logprobs(tokens, picker)
         stride = max(1, window // 2)
         scores: list[float] = []
         scored_until = 1  # index of the next token whose log-probability is still needed
@@ -65,15 +79,13 @@ class LanguageModel:
             chunk = tokens[start:end].unsqueeze(0)
             logits, _ = self.model(chunk)
             logprobs = F.log_softmax(logits[0].float(), dim=-1)
-            targets = tokens[start + 1 : end]
-            picked = logprobs[:-1].gather(1, targets.unsqueeze(1)).squeeze(1)
-            first_new = scored_until - (start + 1)
-            scores.extend(picked[first_new:].tolist())
+            # Row r of the chunk predicts token start + 1 + r.
+            scores.extend(picker.pick(logprobs[scored_until - (start + 1) : -1], scored_until))
             scored_until = end
             start = min(start + stride, max(0, len(token_ids) - window)) if end < len(token_ids) else end
         return scores
 
-    def _recurrent_logprobs(self, tokens: torch.Tensor, chunk: int = 512) -> list[float]:
+    def _recurrent_logprobs(self, tokens: torch.Tensor, picker: _Picker, chunk: int = 512) -> list[float]:
         cache = self.model.new_cache(1, len(tokens))
         scores: list[float] = []
         previous_logits = None
@@ -82,14 +94,16 @@ class LanguageModel:
             logits, cache = self.model(piece, cache)
             logprobs = F.log_softmax(logits[0].float(), dim=-1)
             if previous_logits is not None:
-                scores.append(previous_logits[piece[0, 0]].item())
-            scores.extend(logprobs[:-1].gather(1, piece[0, 1:].unsqueeze(1)).squeeze(1).tolist())
+                scores.extend(picker.pick(previous_logits.unsqueeze(0), start))
+            scores.extend(picker.pick(logprobs[:-1], start + 1))
             previous_logits = logprobs[-1]
         return scores
 
-    def bits_per_byte(self, text: str) -> float:
-        """Bits the model needs per UTF-8 byte of ``text``: comparable across tokenizers.
+    def bits_per_byte(self, text: str, *, memory: bool = True) -> float:
+        """Bits per UTF-8 byte of ``text``: comparable across tokenizers.
 
+        ``memory`` (the default) scores what suggestions use: the model mixed with the memory of the text before
+        each token (and any attached folders); ``memory=False`` scores the model alone.
         With an end-of-text token every token of ``text`` is predicted from it; without one the first token has
         no prediction and its bytes are left out of the count.
         """
@@ -103,7 +117,7 @@ class LanguageModel:
             n_bytes -= len(self.tokenizer.token_bytes_of(ids[:1]))
             if len(ids) < 2 or n_bytes <= 0:
                 raise ValueError("text too short to measure without an end-of-text token")
-        nats = -sum(self.token_logprobs(ids))
+        nats = -sum(self.token_logprobs(ids, memory=memory))
         return nats / math.log(2) / n_bytes
 
     # --- decoding -----------------------------------------------------------------------------------------
@@ -142,6 +156,36 @@ class LanguageModel:
         from engine.decoding.inspection import next_token_candidates
 
         return next_token_candidates(self.generator, text, continuation, k, settings)
+
+
+class _Picker:
+    """Picks each target's log-probability from rows of a scoring pass, through the memory mixture when there is
+    one; the online document memory is grown token by token, each after its own prediction."""
+
+    def __init__(self, token_ids: list[int], memory) -> None:
+        self.ids = token_ids
+        self.memory = memory
+        self.online = None
+        if memory is not None:
+            from engine.memory import NgramCounts
+
+            self.online = NgramCounts(memory.max_order)
+
+    def pick(self, rows: torch.Tensor, first: int) -> list[float]:
+        """``rows[r]``: log-probabilities for token ``first + r``."""
+        if len(rows) == 0:
+            return []
+        targets = torch.tensor(self.ids[first : first + len(rows)], device=rows.device).unsqueeze(1)
+        if self.memory is not None:
+            matches = []
+            for position in range(first, first + len(rows)):
+                self.online.append(self.ids[len(self.online) : position])
+                matches.append(self.memory.longest(self.ids[max(0, position - self.memory.max_order) : position],
+                                                   document=self.online))
+            from engine.memory import mix_logprobs
+
+            rows = mix_logprobs(rows, matches, self.memory.weights)
+        return rows.gather(1, targets).squeeze(1).tolist()
 
 
 def load(name_or_path: str = "default", device: str | torch.device = "auto", dtype: torch.dtype | None = None) -> LanguageModel:

@@ -7,6 +7,7 @@ The distribution is the one decoding uses at that point, not a fresh look at the
   tokens of the continuation shown so far;
 - with no continuation, the first new token is constrained as healing constrains it (it must restart the token
   that was backed off), and its text is what it adds after the bytes the user typed;
+- the memory is mixed in as decoding mixes it (``Generator.with_memory``), when the settings have it on;
 - the repetition penalties of the settings apply (no-repeat n-grams, DRY, the never-suggest list), as they
   do to every decoding step; temperature and the
   sampling filters do not: they shape the draw, not the model's belief (the generator reports log-probabilities
@@ -41,6 +42,7 @@ def next_token_candidates(
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
     context, allowed, skip = _context(generator, text, continuation, settings)
+    memory = generator.memory_for(text, settings)
     logits = generator.logits_after(context)
     with torch.inference_mode():
         # Exactly the penalties decoding applies after these tokens (see ``Generator._single``).
@@ -50,7 +52,7 @@ def next_token_candidates(
         scores = seen.apply(logits.float())
         if allowed is not None:
             scores = restrict_to(scores, allowed)
-        probabilities = torch.softmax(scores, dim=-1)[0]
+        probabilities = torch.softmax(generator.with_memory(scores, memory, [context]), dim=-1)[0]
         order = torch.argsort(probabilities, descending=True)
         # Enough to fill k after skipping special and partial-character tokens, in one transfer.
         wanted = min(len(order), k + 64)

@@ -81,6 +81,14 @@ class Memory:
         """Mixed log-probabilities for rows whose tokens so far are ``contexts``."""
         return mix_logprobs(logprobs, [self.longest(c) for c in contexts], self.weights)
 
+    def mix_scores(self, scores: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
+        """Decoding scores with the memory in: ``scores`` itself when no row has a weighted match (normalising
+        would only add rounding: near-ties could change the argmax), else the mixed log-probabilities."""
+        matches = [self.longest(c) for c in contexts]
+        if not any(self.weights.weight(m) > 0 for m in matches):
+            return scores
+        return mix_logprobs(torch.log_softmax(scores, dim=-1), matches, self.weights)
+
     @property
     def size_tokens(self) -> int:
         return len(self.document) + sum(f.tokens for f in self.folders)
