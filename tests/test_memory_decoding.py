@@ -3,6 +3,7 @@ penalties' masks still hold, ``memory=False`` is the model alone, and ``bits_per
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -166,3 +167,27 @@ def test_bits_per_byte_with_memory_by_default_and_the_model_alone_on_request(rem
     ids = [remembering.eos_token_id] + remembering.tokenizer.encode(text)
     assert alone == pytest.approx(sum(total_bits(remembering, ids, memory=False)) / len(text.encode()), rel=1e-6)
     assert remembering.bits_per_byte(text) < alone - 0.5  # SAMPLE_TEXT is four copies of one passage
+
+
+# --- evaluation --------------------------------------------------------------------------------------------------
+
+
+def test_inkling_eval_reports_with_and_without_memory(tiny_gpt2_folder, tmp_path, capsys):
+    from engine.cli import main
+
+    text_file = tmp_path / "repeats.txt"
+    text_file.write_text(SAMPLE_TEXT[:600], encoding="utf-8")
+    argv = ["eval", "--model", str(tiny_gpt2_folder), "--text", str(text_file), "--device", "cpu",
+            "--no-baseline", "--max-chars", "600"]
+    assert main([*argv, "--memory", "both", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    lm = engine.load(str(tiny_gpt2_folder), device="cpu")
+    from engine.training.evaluation import load_eval_texts
+
+    [typed] = load_eval_texts([str(text_file)], 600)
+    assert figures["model"]["bits_per_byte"] == pytest.approx(lm.bits_per_byte(typed.text))
+    assert figures["model_alone"]["bits_per_byte"] == pytest.approx(lm.bits_per_byte(typed.text, memory=False))
+    assert figures["model"]["bits_per_byte"] < figures["model_alone"]["bits_per_byte"]
+    assert main([*argv, "--memory", "both"]) == 0
+    table = capsys.readouterr().out
+    assert "+ memory" in table and " alone" in table
