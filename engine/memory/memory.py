@@ -26,9 +26,13 @@ from engine.memory.weights import MixtureWeights
 _TYPED_TAIL = re.compile(r"\s*\w*\Z")
 
 
+_TAIL_CHARS = 256  # searched from the end: a regex search over the whole text would cost its length per keystroke
+
+
 def settled_text(text: str) -> str:
     """``text`` without the word being typed at its end (and the whitespace before it)."""
-    return text[: _TYPED_TAIL.search(text).start()]
+    tail_start = max(0, len(text) - _TAIL_CHARS)
+    return text[: _TYPED_TAIL.search(text, tail_start).start()]
 
 
 class Memory:
