@@ -113,7 +113,7 @@ class MemoryLibrary:
                 text = read_text_file(file)
             except (OSError, ValueError) as exc:
                 report.skipped[str(file)] = str(exc)
-                continue
+                text = ""
             if text:
                 documents.append(self.tokenizer.encode(text))
                 text_bytes += len(text.encode("utf-8"))

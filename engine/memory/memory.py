@@ -53,6 +53,14 @@ class Memory:
             self._library = MemoryLibrary(self.tokenizer, depth=self.max_order)
         return self._library
 
+    def set_library_root(self, root: Path | None) -> None:
+        """Keep folder indexes under ``root`` (None: ``<user data>/memory``)."""
+        if root is None and self._library is None:
+            return
+        if self._library is None or (root is not None and self._library.root != Path(root)):
+            self._library = MemoryLibrary(self.tokenizer, Path(root) if root is not None else None,
+                                          depth=self.max_order)
+
     # --- folders -----------------------------------------------------------------------------------------------
 
     def add_folder(self, folder: str | Path, progress: Progress | None = None,
