@@ -191,3 +191,17 @@ def test_inkling_eval_reports_with_and_without_memory(tiny_gpt2_folder, tmp_path
     assert main([*argv, "--memory", "both"]) == 0
     table = capsys.readouterr().out
     assert "+ memory" in table and " alone" in table
+
+
+def test_evaluate_on_my_text_measures_what_its_settings_use(tiny_gpt2):
+    from engine.training.document_eval import evaluate_texts
+    from engine.training.eval_history import describe_settings
+
+    text = SAMPLE_TEXT[:400]
+    settings = S(max_new_tokens=3)
+    with_memory = evaluate_texts(tiny_gpt2, [text], settings, exact_match_positions=3)
+    alone = evaluate_texts(tiny_gpt2, [text], settings.replace(memory=False), exact_match_positions=3)
+    assert with_memory.bits_per_byte == pytest.approx(tiny_gpt2.bits_per_byte(text))
+    assert alone.bits_per_byte == pytest.approx(tiny_gpt2.bits_per_byte(text, memory=False))
+    assert describe_settings(settings.replace(memory=False)).endswith("model alone (no memory)")
+    assert "memory" not in describe_settings(settings)
