@@ -157,6 +157,14 @@ class LanguageModel:
 
         return next_token_candidates(self.generator, text, continuation, k, settings)
 
+    def memory_source(self, text: str, continuation: str, next_text: str, settings: DecodingSettings | None = None):
+        """Where the memory got the token that starts ``next_text`` after ``text + continuation`` (file or the
+        document, line, passage) and its share of that token's probability; None when the memory had no part
+        (``engine.decoding.inspection.memory_source``)."""
+        from engine.decoding.inspection import memory_source
+
+        return memory_source(self.generator, text, continuation, next_text, settings)
+
 
 class _Picker:
     """Picks each target's log-probability from rows of a scoring pass, through the memory mixture when there is

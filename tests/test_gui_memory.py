@@ -9,7 +9,7 @@ import threading
 
 import pytest
 from conftest import SAMPLE_TEXT
-from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
+from gui_support import FAST_GREEDY, app_dirs, make_window, prompts  # noqa: F401 - fixtures
 
 import engine.memory.folders as folders_module
 from gui.menus.model_menu import fill_model_menu
@@ -137,3 +137,32 @@ def test_the_indicator_says_when_decoding_has_the_memory_off(qtbot, make_window)
     assert window.status.memory.text() == "Memory off"
     window.suggestions.set_settings(window.suggestions.settings.replace(memory=True))
     assert window.status.memory.text() == "Memory: doc"
+
+
+def test_hovering_a_word_that_came_from_memory_says_where_it_was_seen(qtbot, make_window):
+    from PySide6.QtGui import QTextCursor
+    from PySide6.QtTest import QTest
+    from test_gui_branching import ghost_point
+
+    import engine
+    from engine.memory import MixtureWeights
+    from engine.worker import EngineWorker
+
+    def trusting(name, device):  # a memory the tiny random model defers to, so its words come from the document
+        lm = engine.load(name, device="cpu")
+        lm.memory.weights = MixtureWeights.constant(0.97)
+        return lm
+
+    settings = FAST_GREEDY.replace(max_new_tokens=12, token_healing=False)
+    window = make_window(worker_factory=lambda on_event: EngineWorker(on_event, loader=trusting), settings=settings)
+    editor = window.editor
+    editor.replace_text("Chapter one.\nThen Mrs. Jellyby wrote to Borrioboola.\nAnd Mrs.")
+    editor.moveCursor(QTextCursor.MoveOperation.End)
+    editor.request_suggestion_now()
+    qtbot.waitUntil(lambda: editor.pending_request is None and editor.ghost_text() != "", timeout=TIMEOUT_MS)
+    assert editor.ghost_text().startswith(" Jellyby")
+    with qtbot.waitSignal(window.branching.candidatesShown, timeout=TIMEOUT_MS):
+        QTest.mouseMove(editor.viewport(), ghost_point(editor, 3))  # rest the mouse on "Jellyby"
+    popup = window.branching.popup
+    assert popup.source.isVisible()
+    assert "from your document, line 2" in popup.source.text() and "Jellyby wrote" in popup.source.text()

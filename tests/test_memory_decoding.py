@@ -205,3 +205,34 @@ def test_evaluate_on_my_text_measures_what_its_settings_use(tiny_gpt2):
     assert alone.bits_per_byte == pytest.approx(tiny_gpt2.bits_per_byte(text, memory=False))
     assert describe_settings(settings.replace(memory=False)).endswith("model alone (no memory)")
     assert "memory" not in describe_settings(settings)
+
+
+# --- where a remembered word came from ---------------------------------------------------------------------
+
+
+def test_a_word_from_the_document_names_its_line_and_passage(remembering):
+    document = "Chapter one.\nNothing here.\nThen Mrs. Jellyby wrote to Borrioboola.\nThe end.\n"
+    text = document + "And Mrs."
+    settings = S(max_new_tokens=12, token_healing=False)  # the tiny tokenizer spells names letter by letter
+    [completion] = remembering.complete(text, settings)
+    assert completion.text.startswith(" Jellyby")
+    source = remembering.memory_source(text, "", completion.text, settings)
+    assert source is not None and source.where == "document" and source.line == 3
+    assert "Mrs. Jellyby wrote" in source.passage
+    assert source.share > 0.5 and source.describe() == "from your document, line 3"
+    # Further into the suggestion, and for the model alone (nothing to attribute).
+    assert remembering.memory_source(text, " Jelly", completion.text[len(" Jelly"):], settings).line == 3
+    assert remembering.memory_source(text, "", completion.text, settings.replace(memory=False)) is None
+
+
+def test_a_word_from_a_folder_names_its_file_and_line(remembering, tmp_path, monkeypatch):
+    monkeypatch.setenv("INKLING_DATA_DIR", str(tmp_path / "data"))
+    folder = tmp_path / "writing"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Nothing to see.\n", encoding="utf-8")
+    (folder / "b.txt").write_text("First line.\nSecond line.\nThe Dedlock estate in Lincolnshire.\n", encoding="utf-8")
+    remembering.memory.add_folder(folder)
+    text = "We drove past the Dedlock"
+    source = remembering.memory_source(text, "", " estate in", S(token_healing=False))
+    assert source is not None and source.where == str(folder.resolve() / "b.txt") and source.line == 3
+    assert "estate in Lincolnshire" in source.passage and source.describe() == "from b.txt, line 3"

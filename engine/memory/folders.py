@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import InklingError
 from engine.memory.index_file import IndexFileError, read_header, read_index, write_index
 from engine.memory.match import Match
 from engine.memory.ngram import DEFAULT_MAX_ORDER
+from engine.memory.sources import line_and_passage
 from engine.memory.suffix_index import SuffixIndex
 from engine.training.corpus import ScanReport, find_files, read_text_file
 from engine.user_data import user_data_dir
@@ -38,6 +39,7 @@ class FolderMemory:
     skipped: int
     text_bytes: int
     index_path: Path
+    documents: list[tuple[str, int]] = field(default_factory=list)  # (file, tokens), in index order
 
     @property
     def tokens(self) -> int:
@@ -45,6 +47,20 @@ class FolderMemory:
 
     def longest(self, tail: list[int]) -> Match | None:
         return self.index.longest(tail)
+
+    def source_of(self, context: list[int], token: int, token_bytes: list[bytes]) -> tuple[str, int, str] | None:
+        """(file, line, passage) of a place where ``context`` was followed by ``token``."""
+        position = self.index.occurrence(context, token)
+        if position is None:
+            return None
+        start = 0
+        for name, length in self.documents:  # files are joined with one separator token between them
+            if position < start + length:
+                tokens = self.index.forward_tokens(start, start + length)
+                line, passage = line_and_passage(tokens, position - start, token_bytes)
+                return str(self.folder / name), line, passage
+            start += length + 1
+        return None
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,7 @@ class MemoryLibrary:
         files = find_files([folder], report)
         listing = _listing(folder)
         documents: list[list[int]] = []
+        names: list[list] = []
         text_bytes = 0
         for done, file in enumerate(files):
             if cancelled is not None and cancelled():
@@ -116,6 +133,7 @@ class MemoryLibrary:
                 text = ""
             if text:
                 documents.append(self.tokenizer.encode(text))
+                names.append([str(file.relative_to(folder)), len(documents[-1])])
                 text_bytes += len(text.encode("utf-8"))
                 report.files_read += 1
             if progress is not None:
@@ -124,7 +142,8 @@ class MemoryLibrary:
             raise IndexingCancelled(f"indexing {folder} was cancelled")
         index = SuffixIndex.build(documents, self.depth)
         header = {"folder": str(folder), "tokenizer": self.fingerprint, "files": report.files_read,
-                  "skipped": len(report.skipped), "text_bytes": text_bytes, "listing": listing}
+                  "skipped": len(report.skipped), "text_bytes": text_bytes, "listing": listing,
+                  "documents": names}
         path = self.index_path(folder)
         write_index(path, index, header)
         return _memory(folder, index, header, path)
@@ -164,5 +183,6 @@ def _listing(folder: Path) -> list[list]:
 
 
 def _memory(folder: Path, index: SuffixIndex, header: dict, path: Path) -> FolderMemory:
+    documents = [(str(name), int(length)) for name, length in header.get("documents", [])]
     return FolderMemory(folder, index, int(header.get("files", 0)), int(header.get("skipped", 0)),
-                        int(header.get("text_bytes", 0)), path)
+                        int(header.get("text_bytes", 0)), path, documents)

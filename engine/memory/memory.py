@@ -19,6 +19,7 @@ from engine.memory.folders import FolderMemory, MemoryLibrary, OpenedFolder, Pro
 from engine.memory.match import Match, merge
 from engine.memory.mixture import mix_logprobs
 from engine.memory.ngram import DEFAULT_MAX_ORDER
+from engine.memory.sources import MemorySource, latest_occurrence, line_and_passage
 from engine.memory.weights import MixtureWeights
 
 # The word being typed (and the spaces before it) is left out of the document memory decoding uses: token
@@ -100,6 +101,24 @@ class Memory:
         if not any(self.weights.weight(m) > 0 for m in matches):
             return scores
         return mix_logprobs(torch.log_softmax(scores, dim=-1), matches, self.weights)
+
+    def source_of(self, context: list[int], token: int, token_bytes: list[bytes]) -> MemorySource | None:
+        """Where the memory saw the longest matched suffix of ``context`` followed by ``token``: the document
+        first, then the folders (share 0: the caller knows the probabilities)."""
+        match = self.longest(context)
+        if match is None or token not in match.ids:
+            return None
+        pattern = context[-match.length :] if match.length else []
+        tokens = self.document.tokens
+        position = latest_occurrence(tokens, pattern + [token]) if self.use_document else None
+        if position is not None:
+            line, passage = line_and_passage(tokens, position, token_bytes)
+            return MemorySource("document", line, passage)
+        for folder in self.folders:
+            found = folder.source_of(pattern, token, token_bytes)
+            if found is not None:
+                return MemorySource(*found)
+        return None
 
     @property
     def size_tokens(self) -> int:

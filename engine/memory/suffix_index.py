@@ -68,6 +68,35 @@ class SuffixIndex:
                 return match
         return None
 
+    def occurrence(self, context: list[int], token: int) -> int | None:
+        """A forward position where ``context`` is followed by ``token`` (the token's own position), or None."""
+        low, high = 0, self.size
+        for j in range(min(self.depth, len(context))):
+            value = context[-1 - j]
+
+            def key(m: int, j: int = j) -> int:
+                return self._tokens[self._order[m] + j]
+
+            low = bisect.bisect_left(range(self.size), value, low, high, key=key)
+            high = bisect.bisect_right(range(self.size), value, low, high, key=key)
+            if low == high:
+                return None
+        starts = self.suffix_array[low:high]
+        starts = starts[starts > 0]
+        hits = starts[self.reversed_tokens[starts - 1] == token]
+        if not len(hits):
+            return None
+        # Reversed position r - 1 holds the token; forward positions count from the other end (less the padding).
+        return self.size - int(hits.min())
+
+    def forward_tokens(self, start: int, end: int) -> list[int]:
+        """Tokens ``start:end`` of the forward sequence (separators included)."""
+        n = self.size
+        start, end = max(0, start), min(n, end)
+        if start >= end:
+            return []
+        return self.reversed_tokens[n - end : n - start][::-1].tolist()
+
     def _continuations(self, length: int, low: int, high: int) -> Match | None:
         starts = self.suffix_array[low:high]
         if len(starts) > MAX_COUNTED:
