@@ -16,6 +16,8 @@ from engine.devices import default_dtype, resolve_device
 from engine.families import FAMILIES
 from engine.registry import resolve_model_path
 
+MODEL_WEIGHTS_FILE = "memory_weights.json"  # in a model folder: mixture weights fitted for that model
+
 
 class LanguageModel:
     def __init__(self, loaded: LoadedCheckpoint, name: str, device: torch.device, dtype: torch.dtype) -> None:
@@ -52,9 +54,12 @@ class LanguageModel:
     def memory(self):
         """The ``engine.memory.Memory`` decoding and ``bits_per_byte`` mix in: the document, attached folders."""
         if self._memory is None:
-            from engine.memory import Memory
+            from engine.memory import Memory, MixtureWeights
 
-            self._memory = Memory(self.tokenizer)
+            # A model may ship weights fitted for it; otherwise the package's global default.
+            own = self.path / MODEL_WEIGHTS_FILE if self.path is not None else None
+            weights = MixtureWeights.load(own) if own is not None and own.is_file() else None
+            self._memory = Memory(self.tokenizer, weights)
         return self._memory
 
     @torch.inference_mode()

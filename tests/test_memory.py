@@ -189,3 +189,12 @@ def test_the_shipped_default_weights_trust_long_repeated_matches():
     assert weights.weight(one_token) < weights.weight(long_repeat)
     assert all(0 <= w < 1 for w in weights.table.flat)
     assert math.isfinite(float(weights.table.sum()))
+
+
+def test_a_model_folder_may_ship_its_own_weights(tiny_gpt2_folder):
+    import engine
+    from engine.language_model import MODEL_WEIGHTS_FILE
+
+    MixtureWeights.constant(0.25).save(tiny_gpt2_folder / MODEL_WEIGHTS_FILE)
+    lm = engine.load(str(tiny_gpt2_folder), device="cpu")
+    assert lm.memory.weights.weight(Match(3, (1,), (2,))) == pytest.approx(0.25)

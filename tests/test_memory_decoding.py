@@ -107,9 +107,9 @@ def test_memory_off_never_consults_the_memory(tiny_gpt2, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the memory was consulted with memory=False")
 
-    monkeypatch.setattr(type(tiny_gpt2.memory), "mix", refuse)
     monkeypatch.setattr(type(tiny_gpt2.memory), "mix_scores", refuse)
     monkeypatch.setattr(type(tiny_gpt2.memory), "see_document", refuse)
+    monkeypatch.setattr(type(tiny_gpt2.memory), "longest", refuse)
     for strategy in ("greedy", "sample", "beam"):
         tiny_gpt2.complete(PROMPT, S(strategy=strategy, memory=False, max_new_tokens=3, seed=1))
     tiny_gpt2.next_token_candidates(PROMPT, k=3, settings=S(memory=False))

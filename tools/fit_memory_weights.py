@@ -24,7 +24,9 @@ def main() -> int:
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--model", default="default")
     parser.add_argument("--chars", type=int, default=30000, help="characters read from the start of each file")
-    parser.add_argument("--out", type=Path, default=DEFAULT_PATH)
+    parser.add_argument("--out", type=Path, default=DEFAULT_PATH,
+                        help="where to write (default: the package's global default); a model folder's "
+                        "memory_weights.json is used for that model instead")
     args = parser.parse_args()
     lm = engine.load(args.model, device="cpu")
     texts = [file.read_text(encoding="utf-8", errors="replace")[: args.chars] for file in args.files]

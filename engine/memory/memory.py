@@ -90,10 +90,6 @@ class Memory:
         doc = self.document if document is None else document
         return merge([doc.longest(tail)] + [f.longest(tail) for f in self.folders])
 
-    def mix(self, logprobs: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
-        """Mixed log-probabilities for rows whose tokens so far are ``contexts``."""
-        return mix_logprobs(logprobs, [self.longest(c) for c in contexts], self.weights)
-
     def mix_scores(self, scores: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
         """Decoding scores with the memory in: ``scores`` itself when no row has a weighted match (normalising
         would only add rounding: near-ties could change the argmax), else the mixed log-probabilities."""
