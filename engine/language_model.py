@@ -17,6 +17,8 @@ from engine.families import FAMILIES
 from engine.models.int8 import int8_helps, quantize_linears
 from engine.registry import resolve_model_path
 
+MODEL_WEIGHTS_FILE = "memory_weights.json"  # in a model folder: mixture weights fitted for that model
+
 
 class LanguageModel:
     def __init__(self, loaded: LoadedCheckpoint, name: str, device: torch.device, dtype: torch.dtype) -> None:
@@ -33,6 +35,7 @@ class LanguageModel:
         #: How the weights are stored for decoding: "int8" (engine.models.int8) or the float dtype's name.
         self.weights = str(dtype).removeprefix("torch.")
         self.stored_parameters: int | None = None  # the checkpoint's count (int8 layers hold buffers, not parameters)
+        self._memory = None
 
     @property
     def max_context(self) -> int | None:
@@ -53,15 +56,31 @@ class LanguageModel:
 
     # --- quality ------------------------------------------------------------------------------------------
 
+    @property
+    def memory(self):
+        """The ``engine.memory.Memory`` decoding and ``bits_per_byte`` mix in: the document, attached folders."""
+        if self._memory is None:
+            from engine.memory import Memory, MixtureWeights
+
+            # A model may ship weights fitted for it; otherwise the package's global default.
+            own = self.path / MODEL_WEIGHTS_FILE if self.path is not None else None
+            weights = MixtureWeights.load(own) if own is not None and own.is_file() else None
+            self._memory = Memory(self.tokenizer, weights)
+        return self._memory
+
     @torch.inference_mode()
-    def token_logprobs(self, token_ids: list[int]) -> list[float]:
-        """log p(token_i | tokens before it) for i >= 1, windowed over long inputs (half-window stride)."""
+    def token_logprobs(self, token_ids: list[int], memory: bool = False) -> list[float]:
+        """log p(token_i | tokens before it) for i >= 1, windowed over long inputs (half-window stride).
+
+        ``memory``: the mixture decoding uses, with an online memory of ``token_ids[:i]`` (plus attached folders)
+        for token i: it never holds the token being scored or anything after it."""
         if len(token_ids) < 2:
             return []
+        picker = _Picker(token_ids, self.memory if memory else None)
         tokens = torch.tensor(token_ids, device=self.device)
         window = self.max_context
         if window is None:  # recurrent: one pass, chunked through the cache
-            return self._recurrent_logprobs(tokens)
+            return self._recurrent_logprobs(tokens, picker)
         stride = max(1, window // 2)
         scores: list[float] = []
         scored_until = 1  # index of the next token whose log-probability is still needed
@@ -71,15 +90,13 @@ class LanguageModel:
             chunk = tokens[start:end].unsqueeze(0)
             logits, _ = self.model(chunk)
             logprobs = F.log_softmax(logits[0].float(), dim=-1)
-            targets = tokens[start + 1 : end]
-            picked = logprobs[:-1].gather(1, targets.unsqueeze(1)).squeeze(1)
-            first_new = scored_until - (start + 1)
-            scores.extend(picked[first_new:].tolist())
+            # Row r of the chunk predicts token start + 1 + r.
+            scores.extend(picker.pick(logprobs[scored_until - (start + 1) : -1], scored_until))
             scored_until = end
             start = min(start + stride, max(0, len(token_ids) - window)) if end < len(token_ids) else end
         return scores
 
-    def _recurrent_logprobs(self, tokens: torch.Tensor, chunk: int = 512) -> list[float]:
+    def _recurrent_logprobs(self, tokens: torch.Tensor, picker: _Picker, chunk: int = 512) -> list[float]:
         cache = self.model.new_cache(1, len(tokens))
         scores: list[float] = []
         previous_logits = None
@@ -88,35 +105,38 @@ class LanguageModel:
             logits, cache = self.model(piece, cache)
             logprobs = F.log_softmax(logits[0].float(), dim=-1)
             if previous_logits is not None:
-                scores.append(previous_logits[piece[0, 0]].item())
-            scores.extend(logprobs[:-1].gather(1, piece[0, 1:].unsqueeze(1)).squeeze(1).tolist())
+                scores.extend(picker.pick(previous_logits.unsqueeze(0), start))
+            scores.extend(picker.pick(logprobs[:-1], start + 1))
             previous_logits = logprobs[-1]
         return scores
 
-    def bits_per_byte(self, text: str, *, before: str = "", after: str = "") -> float:
-        """Bits the model needs per UTF-8 byte of ``text``: comparable across tokenizers.
+    def bits_per_byte(self, text: str, *, before: str = "", after: str = "", memory: bool = True) -> float:
+        """Bits per UTF-8 byte of ``text``: comparable across tokenizers.
 
         ``before`` and ``after`` are the text around it, read but not scored; ``after`` only by models trained
-        with fill-in-the-middle (others cannot read ahead). With an end-of-text token every token of ``text`` is
-        predicted; without one and without ``before`` the first token has no prediction and its bytes are left out
-        of the count.
+        with fill-in-the-middle (others cannot read ahead). ``memory`` (the default) scores what suggestions use:
+        the model mixed with the memory of the text before each token (``before`` included, and any attached
+        folders); ``memory=False`` scores the model alone. A fill-in-the-middle frame holds ``after``, which the
+        memory must never see, so with one the model is scored alone. With an end-of-text token every token of
+        ``text`` is predicted; without one and without ``before`` the first token has no prediction and its bytes
+        are left out of the count.
         """
         ids = self.tokenizer.encode(text)
         if not ids:
             raise ValueError("bits_per_byte needs a non-empty text")
         n_bytes = len(text.encode("utf-8"))
-        context = self._scoring_context(before, after, len(ids))
+        context, framed = self._scoring_context(before, after, len(ids))
         if not context:
             n_bytes -= len(self.tokenizer.token_bytes_of(ids[:1]))
             if len(ids) < 2 or n_bytes <= 0:
                 raise ValueError("text too short to measure without an end-of-text token")
-        scores = self.token_logprobs(context + ids)
+        scores = self.token_logprobs(context + ids, memory=memory and not framed)
         nats = -sum(scores[max(0, len(context) - 1):])
         return nats / math.log(2) / n_bytes
 
-    def _scoring_context(self, before: str, after: str, text_tokens: int) -> list[int]:
+    def _scoring_context(self, before: str, after: str, text_tokens: int) -> tuple[list[int], bool]:
         """The tokens read before the scored text: end-of-text, the tail of ``before`` and, for a FIM model, the
-        fill-in-the-middle frame holding the start of ``after``."""
+        fill-in-the-middle frame holding the start of ``after``; and whether that frame is there."""
         from engine.decoding.generator import FIM_SUFFIX_CHARS
         from engine.training.fim import fim_prompt
 
@@ -127,13 +147,13 @@ class LanguageModel:
         if not (after.strip() and fim_ids and window):
             if window:  # earlier text beyond half a window would be read only to be windowed away
                 prefix = prefix[-(window // 2):]
-            return start + prefix
+            return start + prefix, False
         suffix = self.tokenizer.encode(after[:FIM_SUFFIX_CHARS])[: window // 4]
         room = window - len(suffix) - len(fim_ids) - len(start) - text_tokens
         if room < 0:
             raise ValueError(f"text of {text_tokens} tokens is too long to score between before and after in this "
                              f"model's context of {window} tokens: score a shorter passage")
-        return fim_prompt(start + (prefix[-room:] if room else []), suffix, fim_ids)
+        return fim_prompt(start + (prefix[-room:] if room else []), suffix, fim_ids), True
 
     # --- decoding -----------------------------------------------------------------------------------------
 
@@ -179,6 +199,44 @@ class LanguageModel:
         from engine.decoding.inspection import next_token_candidates
 
         return next_token_candidates(self.generator, text, continuation, k, settings)
+
+    def memory_source(self, text: str, continuation: str, next_text: str, settings: DecodingSettings | None = None):
+        """Where the memory got the token that starts ``next_text`` after ``text + continuation`` (file or the
+        document, line, passage) and its share of that token's probability; None when the memory had no part
+        (``engine.decoding.inspection.memory_source``)."""
+        from engine.decoding.inspection import memory_source
+
+        return memory_source(self.generator, text, continuation, next_text, settings)
+
+
+class _Picker:
+    """Picks each target's log-probability from rows of a scoring pass, through the memory mixture when there is
+    one; the online document memory is grown token by token, each after its own prediction."""
+
+    def __init__(self, token_ids: list[int], memory) -> None:
+        self.ids = token_ids
+        self.memory = memory
+        self.online = None
+        if memory is not None:
+            from engine.memory import NgramCounts
+
+            self.online = NgramCounts(memory.max_order)
+
+    def pick(self, rows: torch.Tensor, first: int) -> list[float]:
+        """``rows[r]``: log-probabilities for token ``first + r``."""
+        if len(rows) == 0:
+            return []
+        targets = torch.tensor(self.ids[first : first + len(rows)], device=rows.device).unsqueeze(1)
+        if self.memory is not None:
+            matches = []
+            for position in range(first, first + len(rows)):
+                self.online.append(self.ids[len(self.online) : position])
+                matches.append(self.memory.longest(self.ids[max(0, position - self.memory.max_order) : position],
+                                                   document=self.online))
+            from engine.memory import mix_logprobs
+
+            rows = mix_logprobs(rows, matches, self.memory.weights)
+        return rows.gather(1, targets).squeeze(1).tolist()
 
 
 def load(name_or_path: str = "default", device: str | torch.device = "auto", dtype: torch.dtype | None = None,

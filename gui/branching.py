@@ -18,6 +18,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QWidget
 
 from engine.decoding.settings import DecodingSettings
+from engine.memory.sources import MemorySource
 from engine.worker_events import EngineError, TaskFinished
 from gui.alternatives_panel import AlternativesPanel
 from gui.editor.ghost_suggestion import GhostSegment, GhostSuggestion, next_word_length, remaining_segments
@@ -63,10 +64,29 @@ class HoverPoint:
                 and other.visible == self.visible and other.start == self.start)
 
 
-def _candidates_job(text: str, continuation: str, settings: DecodingSettings):
+# The popup names the memory's source when the memory gave at least this share of the hovered token's probability.
+MOSTLY_FROM_MEMORY = 0.5
+
+
+@dataclass(frozen=True)
+class HoverAnswer:
+    candidates: list[tuple[str, float]]
+    source: MemorySource | None  # where the memory saw the hovered word, when it had a part in it
+
+
+def _candidates_job(text: str, continuation: str, hovered: str, settings: DecodingSettings):
     def job(lm, _ctx):
-        return lm.next_token_candidates(text, continuation, CANDIDATES_SHOWN, settings)
+        candidates = lm.next_token_candidates(text, continuation, CANDIDATES_SHOWN, settings)
+        return HoverAnswer(candidates, lm.memory_source(text, continuation, hovered, settings))
     return job
+
+
+def describe_source(source: MemorySource | None) -> str | None:
+    """The popup's line for a word that came mostly from the memory, e.g. 'Mostly from memory (92%): from your
+    document, line 212: “…Mrs. Jellyby wrote…”'; None for a word the model chose on its own."""
+    if source is None or source.share < MOSTLY_FROM_MEMORY:
+        return None
+    return f"Mostly from memory ({source.share:.0%}): {source.describe()}: “…{source.passage}…”"
 
 
 class BranchController(QObject):
@@ -82,6 +102,7 @@ class BranchController(QObject):
         self.bridge = bridge
         self.popup = TokenCandidatesPopup(editor)
         self.candidates: list[tuple[str, float]] = []
+        self.source: MemorySource | None = None  # where the memory saw the hovered word, if it had a part
         self.shown_point: HoverPoint | None = None
         self._wanted: HoverPoint | None = None  # waiting for the hover delay or the engine
         self._job: int | None = None
@@ -139,20 +160,24 @@ class BranchController(QObject):
         origin = point.suggestion.origin
         settings = origin.settings if isinstance(origin, Origin) else self.suggestions.settings
         self._wanted = point
-        self._job = self.bridge.submit(_candidates_job(self.editor.prompt_text(), point.continuation, settings))
+        self._job = self.bridge.submit(_candidates_job(self.editor.prompt_text(), point.continuation,
+                                                       point.visible[point.start:], settings))
 
     def _task_finished(self, event: TaskFinished) -> None:
         if event.request_id != self._job:
             return
         self._job = None
         point = self._wanted
-        if event.cancelled or not isinstance(event.result, list) or point is None or not self._still_valid(point):
+        answer = event.result
+        if event.cancelled or not isinstance(answer, HoverAnswer) or point is None or not self._still_valid(point):
             return
-        self.candidates = list(event.result)
+        self.candidates = list(answer.candidates)
+        self.source = answer.source
         self.shown_point = point
         before = point.continuation.strip().split()
         title = f"Next after “…{before[-1]}”" if before else "First token of the suggestion"
-        self.popup.show_candidates(title, self.candidates, self._current_row(point, self.candidates), point.at)
+        self.popup.show_candidates(title, self.candidates, self._current_row(point, self.candidates), point.at,
+                                   describe_source(answer.source))
         self.candidatesShown.emit(point)
 
     def _engine_error(self, event: EngineError) -> None:

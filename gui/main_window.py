@@ -21,6 +21,7 @@ from gui.document_controller import DocumentController
 from gui.document_io import DocumentError
 from gui.editor.ghost_text_editor import GhostTextEditor, default_editor_font
 from gui.engine_bridge import EngineBridge, WorkerFactory
+from gui.memory_wiring import install_memory
 from gui.menus import (
     build_decoding_menu,
     build_file_menu,
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.alternatives)
         self.status = StatusBar(self.editor, self)
         self.setStatusBar(self.status)
+        install_memory(self, data_dir)  # Model ▸ Memory; before the first load, which gets its configuration
 
         build_file_menu(self)
         build_model_menu(self)

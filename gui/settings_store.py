@@ -47,6 +47,8 @@ class AppSettings:
     alternatives_visible: bool = True
     font_size: int | None = None  # None: the platform's default size for the editor font
     theme: str = "system"
+    memory_document: bool = True  # Model ▸ Memory ▸ This Document
+    memory_folders: list[str] = field(default_factory=list)  # folders of the user's writing the memory holds
     recent_files: list[str] = field(default_factory=list)
     geometry: str = ""  # QMainWindow.saveGeometry(), base64
     window_state: str = ""  # QMainWindow.saveState(), base64

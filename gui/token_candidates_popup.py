@@ -97,13 +97,22 @@ class TokenCandidatesPopup(QFrame):
         self.title.setForegroundRole(QPalette.ColorRole.ToolTipText)
         self.title.setWordWrap(True)
         self._layout.addWidget(self.title)
+        self.source = QLabel(self)  # where a word that came mostly from the memory was seen
+        self.source.setObjectName("memorySource")
+        self.source.setForegroundRole(QPalette.ColorRole.ToolTipText)
+        self.source.setWordWrap(True)
+        self.source.hide()
+        self._layout.addWidget(self.source)
         self.hint = QLabel("Click one to continue from there", self)
         self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.rows: list[CandidateRow] = []
 
     def show_candidates(self, title: str, candidates: list[tuple[str, float]], current: int | None,
-                        at: QPoint) -> None:
-        """Fill the popup and show it with its top-left corner at ``at`` (global coordinates)."""
+                        at: QPoint, source: str | None = None) -> None:
+        """Fill the popup and show it with its top-left corner at ``at`` (global coordinates); ``source`` says
+        where the memory saw the hovered word (None: it came from the model)."""
+        self.source.setText(source or "")
+        self.source.setVisible(bool(source))
         for row in self.rows:
             self._layout.removeWidget(row)
             row.deleteLater()

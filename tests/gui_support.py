@@ -39,6 +39,7 @@ class FakePrompts:
         self.evaluation_document_path: str | None = None
         self.discard_run_answer = True
         self.hub_repo_id_answer: str | None = None
+        self.memory_folder_path: str | None = None
 
     def _record(self, name: str, *details):
         self.calls.append((name, *details))
@@ -110,6 +111,10 @@ class FakePrompts:
     def confirm_discard_run(self, parent, description):
         self._record("confirm_discard_run", description)
         return self.discard_run_answer
+
+    def memory_folder(self, parent, folder):
+        self._record("memory_folder", folder)
+        return self.memory_folder_path
 
     def hub_repo_id(self, parent):
         self._record("hub_repo_id")

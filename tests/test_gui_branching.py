@@ -108,6 +108,7 @@ def test_hovering_a_word_of_the_ghost_text_shows_the_models_next_tokens_there(qt
     assert [text for text, _ in rows] == [text for text, _ in expected]
     assert [p for _, p in rows] == pytest.approx([p for _, p in expected], abs=1e-4)
     assert rows[0][0] == " cold" and popup.rows[0].current  # what the suggestion says, marked
+    assert not popup.source.isVisible()  # the model's own word: no memory to name
     assert editor.toPlainText() == PROMPT  # looking changes nothing
 
 

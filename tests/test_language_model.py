@@ -154,14 +154,15 @@ def test_no_engine_module_imports_qt_even_lazily():
 
 def test_bits_per_byte_equals_summed_token_log_probabilities(tiny_gpt2):
     expected = _full_context_bits_per_byte(tiny_gpt2, SHORT_TEXT)
-    assert tiny_gpt2.bits_per_byte(SHORT_TEXT) == pytest.approx(expected, rel=1e-5)
+    assert tiny_gpt2.bits_per_byte(SHORT_TEXT, memory=False) == pytest.approx(expected, rel=1e-5)
     assert 0 < expected < 100
 
 
 def test_bits_per_byte_counts_bytes_not_characters(tiny_gpt2):
     text = "Café – naïve résumé."  # multi-byte characters: bytes > characters
     assert len(text.encode("utf-8")) > len(text)
-    assert tiny_gpt2.bits_per_byte(text) == pytest.approx(_full_context_bits_per_byte(tiny_gpt2, text), rel=1e-5)
+    expected = _full_context_bits_per_byte(tiny_gpt2, text)
+    assert tiny_gpt2.bits_per_byte(text, memory=False) == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize("context", [16, 31], ids=["even-window", "odd-window"])
@@ -170,7 +171,7 @@ def test_long_text_is_scored_in_sliding_windows(tmp_path, tiny_tokenizer, contex
                      device="cpu")
     n_tokens = len(tiny_tokenizer.encode(LONG_TEXT)) + 1
     assert n_tokens > 4 * context  # several windows, and a last one aligned to the end
-    measured = lm.bits_per_byte(LONG_TEXT)
+    measured = lm.bits_per_byte(LONG_TEXT, memory=False)
     assert measured == pytest.approx(_windowed_bits_per_byte(lm, LONG_TEXT), rel=1e-5)
 
 
@@ -179,7 +180,7 @@ def test_a_text_shorter_than_the_context_gets_the_exact_full_context_value(tmp_p
     text = SHORT_TEXT
     assert len(tiny_tokenizer.encode(text)) + 1 <= 32
     exact = _full_context_bits_per_byte(lm, text)
-    assert lm.bits_per_byte(text) == pytest.approx(exact, rel=1e-5)
+    assert lm.bits_per_byte(text, memory=False) == pytest.approx(exact, rel=1e-5)
     assert _windowed_bits_per_byte(lm, text) == pytest.approx(exact, rel=1e-5)
 
 
@@ -193,7 +194,7 @@ def test_without_an_end_of_text_token_the_first_token_is_context_only(tmp_path, 
     nats = -sum(logprobs[i - 1, ids[i]].item() for i in range(1, len(ids)))
     first_token_bytes = len(tiny_tokenizer.backend.decode(ids[:1]).encode("utf-8"))
     scored_bytes = len(SHORT_TEXT.encode("utf-8")) - first_token_bytes
-    assert lm.bits_per_byte(SHORT_TEXT) == pytest.approx(nats / math.log(2) / scored_bytes, rel=1e-5)
+    assert lm.bits_per_byte(SHORT_TEXT, memory=False) == pytest.approx(nats / math.log(2) / scored_bytes, rel=1e-5)
 
 
 def test_bits_per_byte_refuses_texts_it_cannot_measure(tiny_gpt2, tmp_path, tiny_tokenizer):

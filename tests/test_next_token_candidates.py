@@ -12,6 +12,7 @@ from decoding_support import FAMILIES, ModelWrapper, generator_with, load_tiny
 import engine
 
 S = engine.DecodingSettings
+MODEL_ALONE = S(memory=False)  # what a plain forward pass gives; the memory's own tests are in test_memory_*
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +77,7 @@ def assert_same_candidates(got, expected, k):
 def test_candidates_after_a_text_equal_a_forward_pass_and_softmax(tiny_gpt2):
     text = "The dog sleeps in the warm sun."  # ends with punctuation: no token healing
     ids = [tiny_gpt2.eos_token_id] + tiny_gpt2.tokenizer.encode(text)
-    got = tiny_gpt2.next_token_candidates(text, k=8)
+    got = tiny_gpt2.next_token_candidates(text, k=8, settings=MODEL_ALONE)
     assert_same_candidates(got, direct_distribution(tiny_gpt2, ids), 8)
     assert sorted((p for _, p in got), reverse=True) == [p for _, p in got]
 
@@ -86,7 +87,7 @@ def test_candidates_inside_a_continuation_read_the_continuation_after_the_text(t
     continuation = " The fox runs into the"
     tokenizer = tiny_gpt2.tokenizer
     ids = [tiny_gpt2.eos_token_id] + tokenizer.encode(text) + tokenizer.encode(continuation)
-    got = tiny_gpt2.next_token_candidates(text, continuation, k=5)
+    got = tiny_gpt2.next_token_candidates(text, continuation, k=5, settings=MODEL_ALONE)
     assert_same_candidates(got, direct_distribution(tiny_gpt2, ids), 5)
 
 
@@ -94,11 +95,11 @@ def test_candidates_after_a_half_typed_word_are_healed_like_decoding(tiny_gpt2):
     text = "The quick brown fox jumps over the la"
     ids = [tiny_gpt2.eos_token_id] + tiny_gpt2.tokenizer.encode(text)
     backed_off = tiny_gpt2.tokenizer.token_bytes[ids[-1]]
-    got = tiny_gpt2.next_token_candidates(text, k=4)
+    got = tiny_gpt2.next_token_candidates(text, k=4, settings=MODEL_ALONE)
     expected = direct_distribution(tiny_gpt2, ids[:-1], allowed_prefix=backed_off)
     assert_same_candidates(got, expected, 4)
     # Without healing the prompt is read as typed and nothing is constrained.
-    unhealed = tiny_gpt2.next_token_candidates(text, k=4, settings=S(token_healing=False))
+    unhealed = tiny_gpt2.next_token_candidates(text, k=4, settings=S(token_healing=False, memory=False))
     assert_same_candidates(unhealed, direct_distribution(tiny_gpt2, ids), 4)
 
 

@@ -64,6 +64,11 @@ def add_parsers(subparsers) -> None:
                         "option, or end the words with --")
     parser.add_argument("--no-healing", action="store_true",
                         help="do not back off the last token of TEXT (token healing) before continuing")
+    parser.add_argument("--memory", action="append", default=[], metavar="FOLDER",
+                        help="remember a folder of your writing while continuing (indexed on first use, kept in the "
+                        "user data folder); repeat for several folders")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="the model alone: no memory of TEXT itself nor of any folder")
     parser.add_argument("--stream", action="store_true",
                         help="write the best continuation as it is generated instead of listing alternatives")
     parser.set_defaults(func=run_complete)
@@ -90,6 +95,8 @@ def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
         values["banned_words"] = tuple(args.never_suggest)
     if args.no_healing:
         values["token_healing"] = False
+    if getattr(args, "no_memory", False):
+        values["memory"] = False
     return DecodingSettings(**values)
 
 
@@ -110,6 +117,13 @@ def run_complete(args: argparse.Namespace) -> int:
     from engine.language_model import load
 
     lm = load(args.model, device=args.device)
+    for folder in getattr(args, "memory", None) or []:
+        try:
+            opened = lm.memory.add_folder(folder)
+        except FileNotFoundError as exc:
+            return _usage_error(str(exc))
+        if opened.message:
+            print(f"inkling complete: {opened.message}", file=sys.stderr)
     try:
         if args.stream:
             _stream_best(lm, text, settings, sys.stdout)

@@ -112,9 +112,10 @@ class Generator:
             raise TypeError(f"suffix must be a str, not {type(suffix).__name__}")
         started = time.perf_counter()
         prompt = self.prepare(text, settings, suffix)
+        memory = self.memory_for(text, settings)
         if settings.strategy == "beam":
-            return self._beam(prompt, settings, cancelled, started)
-        return self._single(prompt, settings, cancelled, started)
+            return self._beam(prompt, settings, cancelled, started, memory)
+        return self._single(prompt, settings, cancelled, started, memory)
 
     def forget(self) -> None:
         """Drop the cached model state: the next request starts cold (benchmarks, tests)."""
@@ -128,6 +129,26 @@ class Generator:
         threads = self.step_threads if self.step_threads is not None else step_thread_count(self.device)
         logits, _reused, _read = self.prompt_cache.prefill(tokens, 1, threads)
         return logits
+
+    # --- the memory -------------------------------------------------------------------------------------------
+
+    def memory_for(self, text: str, settings: DecodingSettings):
+        """The memory to mix in while continuing ``text`` (brought up to date with it), or None when off."""
+        if not settings.memory:
+            return None
+        memory = self.lm.memory
+        memory.see_document(text)
+        return memory
+
+    @staticmethod
+    def with_memory(scores: torch.Tensor, memory, contexts: list[list[int]]) -> torch.Tensor:
+        """The one place where the memory enters decoding: the (penalised, restricted) scores of rows whose
+        tokens so far are ``contexts``, with each row the memory has something to say about replaced by the
+        mixture's log-probabilities (valid scores: their softmax is the mixture). Rows without a match, and
+        everything when ``memory`` is None, are returned untouched, so the model alone decodes bit for bit as it
+        would without a memory. Greedy, sampling, beam search, the hover candidates and every reported
+        log-probability read what this returns."""
+        return scores if memory is None else memory.mix_scores(scores, contexts)
 
     # --- preparing the prompt ------------------------------------------------------------------------------
 
@@ -186,7 +207,7 @@ class Generator:
 
     @torch.inference_mode()
     def _single(
-        self, prompt: Prompt, settings: DecodingSettings, cancelled: Cancelled | None, started: float
+        self, prompt: Prompt, settings: DecodingSettings, cancelled: Cancelled | None, started: float, memory=None
     ) -> Iterator[StreamEvent]:
         me = self._current = object()
         logits, seen, read, reused = self._read_prompt(prompt, settings)
@@ -212,6 +233,8 @@ class Generator:
                 scores = seen.apply(logits.float())
                 if step == 0 and prompt.allowed_first is not None:
                     scores = restrict_to(scores, prompt.allowed_first)
+                if memory is not None:
+                    scores = self.with_memory(scores, memory, [prompt.tokens[-64:] + ids])
                 choice, token, logprob = self._choose(scores, settings, rng)
             if first_token_at is None:
                 first_token_at = time.perf_counter()
@@ -267,7 +290,7 @@ class Generator:
 
     @torch.inference_mode()
     def _beam(
-        self, prompt: Prompt, settings: DecodingSettings, cancelled: Cancelled | None, started: float
+        self, prompt: Prompt, settings: DecodingSettings, cancelled: Cancelled | None, started: float, memory=None
     ) -> Iterator[StreamEvent]:
         me = self._current = object()
         logits, seen, read, reused = self._read_prompt(prompt, settings)
@@ -286,7 +309,7 @@ class Generator:
             scores = seen.apply(logits.float())
             if prompt.allowed_first is not None:
                 scores = restrict_to(scores, prompt.allowed_first)
-            step = search.step(torch.log_softmax(scores, dim=-1))
+            step = search.step(torch.log_softmax(self._beam_scores(scores, prompt, search, memory), dim=-1))
         first_token_at = time.perf_counter()
         streamed = ""
         rows = None
@@ -300,11 +323,17 @@ class Generator:
             with torch_threads(prompt.step_threads):
                 rows, logits = self._advance_beams(rows, step, seen)
                 scores = seen.apply(logits.float())
-                step = search.step(torch.log_softmax(scores, dim=-1))
+                step = search.step(torch.log_softmax(self._beam_scores(scores, prompt, search, memory), dim=-1))
         completions = search.results()
         stats = _stats(started, first_token_at, search.steps, read, reused)
         yield _final_event(completions, streamed, stats)
 
+    def _beam_scores(self, scores: torch.Tensor, prompt: Prompt, search: BeamSearch, memory) -> torch.Tensor:
+        """``with_memory`` for the beams: row i of the logits continues ``search.running[i]``."""
+        if memory is None:
+            return scores
+        head = prompt.tokens[-64:]
+        return self.with_memory(scores, memory, [head + list(h.tokens) for h in search.running])
 
     def _advance_beams(self, rows, step: tuple[list[int], list[int]], seen: SeenTokens):
         """Reshuffle the beam rows to the chosen parents and read each beam's new token, in one batched

@@ -7,6 +7,7 @@ The distribution is the one decoding uses at that point, not a fresh look at the
   tokens of the continuation shown so far;
 - with no continuation, the first new token is constrained as healing constrains it (it must restart the token
   that was backed off), and its text is what it adds after the bytes the user typed;
+- the memory is mixed in as decoding mixes it (``Generator.with_memory``), when the settings have it on;
 - the repetition penalties of the settings apply (no-repeat n-grams, DRY, the never-suggest list), as they
   do to every decoding step; temperature and the
   sampling filters do not: they shape the draw, not the model's belief (the generator reports log-probabilities
@@ -18,10 +19,13 @@ wrote canonical tokens (nearly always); branching from a point re-reads the text
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from engine.decoding.processors import SeenTokens, restrict_to
 from engine.decoding.settings import DecodingSettings
+from engine.memory.sources import MemorySource
 
 
 def next_token_candidates(
@@ -40,18 +44,8 @@ def next_token_candidates(
         raise TypeError(f"continuation must be a str, not {type(continuation).__name__}")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
-    context, allowed, skip = _context(generator, text, continuation, settings)
-    logits = generator.logits_after(context)
+    _context_ids, skip, _model, probabilities, _memory = _distributions(generator, text, continuation, settings)
     with torch.inference_mode():
-        # Exactly the penalties decoding applies after these tokens (see ``Generator._single``).
-        seen = SeenTokens(context, generator.vocab_size, 1, generator.device,
-                          settings.repetition_penalty, settings.no_repeat_ngram_size,
-                          generator.guards.dry(settings), generator.guards.banned(settings, context),
-                          generator.control_ids)
-        scores = seen.apply(logits.float())
-        if allowed is not None:
-            scores = restrict_to(scores, allowed)
-        probabilities = torch.softmax(scores, dim=-1)[0]
         order = torch.argsort(probabilities, descending=True)
         # Enough to fill k after skipping special and partial-character tokens, in one transfer.
         wanted = min(len(order), k + 64)
@@ -67,6 +61,48 @@ def next_token_candidates(
             if len(candidates) == k:
                 break
     return candidates
+
+
+def memory_source(generator, text: str, continuation: str, next_text: str,
+                  settings: DecodingSettings | None = None) -> MemorySource | None:
+    """Where the memory got the token that starts ``next_text`` after ``text + continuation`` (the hovered word
+    of a suggestion), with the memory's share of that token's probability; None when the memory had no part."""
+    settings = settings if settings is not None else DecodingSettings()
+    if not settings.memory or not next_text:
+        return None
+    context, skip, model, mixed, memory = _distributions(generator, text, continuation, settings)
+    match = memory.longest(context)
+    best, best_length = None, 0
+    for token in match.ids if match is not None else ():
+        piece = _token_text(generator, token, skip)
+        if piece and next_text.startswith(piece) and len(piece) > best_length and mixed[token] > 0:
+            best, best_length = token, len(piece)
+    if best is None:
+        return None
+    w = memory.weights.weight(match)
+    share = max(0.0, float(mixed[best] - (1 - w) * model[best]) / float(mixed[best]))
+    source = memory.source_of(context, best, generator.token_bytes)
+    return None if source is None else replace(source, share=share)
+
+
+def _distributions(generator, text: str, continuation: str, settings: DecodingSettings):
+    """(context, healed bytes to drop from the next token, the model's next-token probabilities, the ones
+    decoding uses (with the memory when on), the memory or None): exactly what decoding sees at that point."""
+    context, allowed, skip = _context(generator, text, continuation, settings)
+    memory = generator.memory_for(text, settings)
+    logits = generator.logits_after(context)
+    with torch.inference_mode():
+        # Exactly the penalties decoding applies after these tokens (see ``Generator._single``).
+        seen = SeenTokens(context, generator.vocab_size, 1, generator.device,
+                          settings.repetition_penalty, settings.no_repeat_ngram_size,
+                          generator.guards.dry(settings), generator.guards.banned(settings, context),
+                          generator.control_ids)
+        scores = seen.apply(logits.float())
+        if allowed is not None:
+            scores = restrict_to(scores, allowed)
+        model = torch.softmax(scores, dim=-1)[0]
+        mixed = torch.softmax(generator.with_memory(scores, memory, [context]), dim=-1)[0]
+    return context, skip, model, mixed, memory
 
 
 def _context(generator, text: str, continuation: str, settings: DecodingSettings):

@@ -38,6 +38,9 @@ class DecodingSettings:
     dry_allowed_length: int = 2
     # Whole words (any case) the continuation must never spell; tokens that would are masked while decoding.
     banned_words: tuple[str, ...] = ()
+    # Mix the memory (the document decoded from, attached folders: ``engine.memory``) into every next-token
+    # distribution. False decodes with the model alone.
+    memory: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.banned_words, list):  # saved settings come back from JSON as a list
@@ -96,6 +99,8 @@ def _problems(s: DecodingSettings):
         yield f"seed must be None or a whole number >= 0, not {s.seed!r}"
     if not isinstance(s.token_healing, bool):
         yield f"token_healing must be True or False, not {s.token_healing!r}"
+    if not isinstance(s.memory, bool):
+        yield f"memory must be True or False, not {s.memory!r}"
     if s.stop not in STOP_RULES:
         yield f"stop must be None, 'word', 'sentence' or 'line', not {s.stop!r}"
     if not _finite(s.dry_multiplier) or s.dry_multiplier < 0:

@@ -240,6 +240,9 @@ def _add_eval_parser(subparsers) -> None:
     parser.add_argument("--no-baseline", action="store_true", help="measure the model only")
     parser.add_argument("--max-words", type=int, default=3, metavar="N",
                         help="suggestions are cut to N words for both predictors (default: 3)")
+    parser.add_argument("--memory", choices=("on", "off", "both"), default="on",
+                        help="on: the model with the memory of the text typed so far, as suggestions use it; off: the "
+                        "model alone; both: a row for each (default: on)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--update-card", action="store_true",
@@ -270,7 +273,7 @@ def run_eval(args: argparse.Namespace) -> int:
         else:
             baseline, training_ids = evaluation.train_baseline(source, max_words=args.max_words, log=_stderr)
     meter = _TypingProgress()
-    report = evaluation.evaluate_model(lm, texts, baseline, training_ids, args.max_words, meter)
+    report = evaluation.evaluate_model(lm, texts, baseline, training_ids, args.max_words, meter, args.memory)
     meter.finish()
     report.baseline_source = source
     report.notes[:0] = notes
@@ -283,7 +286,8 @@ def run_eval(args: argparse.Namespace) -> int:
         if lm.path is None:
             raise InklingError("--update-card needs a model folder")
         command = shlex.join(["inkling", "eval", "--model", args.model, "--text", *args.text,
-                              "--max-chars", str(args.max_chars), "--max-words", str(args.max_words)])
+                              "--max-chars", str(args.max_chars), "--max-words", str(args.max_words),
+                              "--memory", args.memory])
         card = evaluation.update_model_card(lm.path, f"`{command}`\n\n```\n{table}\n```")
         print(f"figures written to {card}", file=sys.stderr)
     return 0
@@ -320,13 +324,18 @@ def _format_report(report, lm, args) -> str:
     cut = f"at most {args.max_chars:,} per document" if args.max_chars else "whole documents"
     lines = [(f"{len(report.texts)} document(s), {report.characters:,} characters ({cut}); suggestions of up to "
               f"{args.max_words} word(s), accepted with Tab or word by word"),
-             "", f"{'':34}{'bits/byte':>10}{'KSR':>9}{'keys':>10}   Tab / words / typed"]
-    rows = [(f"{lm.name} ({lm.architecture})", report.model)]
+             "", f"{'':41}{'bits/byte':>10}{'KSR':>9}{'keys':>10}   Tab / words / typed"]
+    memory = getattr(args, "memory", "on")
+    name = f"{lm.name} ({lm.architecture})"
+    rows = [(name, " + memory" if memory != "off" else "", report.model)]
+    if report.model_alone is not None:
+        rows.append((name, " alone", report.model_alone))
     if report.baseline is not None:
-        rows.append(("word-trigram baseline", report.baseline))
-    for label, figures in rows:
+        rows.append(("word-trigram baseline", "", report.baseline))
+    for base, suffix, figures in rows:
         k = figures.keystrokes
-        lines.append(f"{label[:33]:34}{figures.bits_per_byte:>10.3f}{figures.ksr:>9.1%}{k.keys:>10,}   "
+        label = base[: 40 - len(suffix)] + suffix  # the suffix says which row it is: never cut it off
+        lines.append(f"{label:41}{figures.bits_per_byte:>10.3f}{figures.ksr:>9.1%}{k.keys:>10,}   "
                      f"{k.tab_accepts:,} / {k.word_accepts:,} / {k.typed_characters:,}")
     if report.ksr_ratio is not None:
         lines.append(f"\nKSR of the model / KSR of the baseline: {report.ksr_ratio:.2f}x")

@@ -6,7 +6,8 @@
 - **ExactMatch@1/@3/@5**: at word starts spread evenly over the text, whether the suggestion's first N words are
   the text's next N words. Same settings, except that the stop rule is lifted and there are tokens enough for five
   words: a "one word" stop rule would otherwise make @3 and @5 zero by construction.
-- **bits/byte** of the model on the text (lower is better).
+- **bits/byte** of the model on the text (lower is better), with the memory when the settings have it on (the
+  memory of the text before each token: what the suggestions use).
 - **latency p50/p90**: time from asking for a suggestion to its first token, over every suggestion of the KSR run
   (what a writer waits before grey text appears).
 
@@ -125,7 +126,7 @@ def evaluate_texts(
         if stop():
             raise EvaluationCancelled()
         n_bytes = len(text.encode("utf-8"))
-        total_bits += lm.bits_per_byte(text) * n_bytes
+        total_bits += lm.bits_per_byte(text, memory=settings.memory) * n_bytes
         total_bytes += n_bytes
 
     suggester = TimedSuggester(lm, settings, stop)

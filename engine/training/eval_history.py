@@ -80,7 +80,7 @@ def describe_settings(settings: DecodingSettings) -> str:
               "line": "to the line end"}[settings.stop]
     if settings.stop is not None:
         length += f" (at most {settings.max_new_tokens} tokens)"
-    return f"{strategy}, {length}"
+    return f"{strategy}, {length}" + ("" if settings.memory else ", model alone (no memory)")
 
 
 def history_path(data_dir: str | os.PathLike | None = None) -> Path:

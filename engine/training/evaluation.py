@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from engine.decoding.settings import DecodingSettings
 from engine.training.corpus import find_files, is_validation, read_documents
 from engine.training.keystrokes import (
     DEFAULT_MAX_WORDS,
@@ -67,6 +68,7 @@ class EvalReport:
     texts: list[EvalText]
     model: Figures
     baseline: Figures | None = None
+    model_alone: Figures | None = None  # the model without its memory, when asked for as well
     baseline_source: BaselineSource | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -91,6 +93,7 @@ class EvalReport:
 
         return {"texts": [t.label for t in self.texts], "characters": self.characters,
                 "model": figures(self.model), "baseline": figures(self.baseline), "ksr_ratio": self.ksr_ratio,
+                "model_alone": figures(self.model_alone),
                 "baseline_data": self.baseline_source.paths if self.baseline_source else None,
                 "notes": self.notes}
 
@@ -198,18 +201,23 @@ def measure(name: str, suggester: Suggester, bits: Callable[[str], float], texts
     return Figures(name, total_bits / max(total_bytes, 1), report)
 
 
+MEMORY_MODES = ("on", "off", "both")
+
+
 def evaluate_model(lm, texts: list[EvalText], baseline: WordTrigramModel | None = None,
                    baseline_training_ids: set[str] | None = None, max_words: int | None = DEFAULT_MAX_WORDS,
-                   progress: Callable[[str, int, int], None] | None = None) -> EvalReport:
-    """The model's and the baseline's figures on ``texts`` (see the module docstring)."""
+                   progress: Callable[[str, int, int], None] | None = None, memory: str = "on") -> EvalReport:
+    """The model's and the baseline's figures on ``texts`` (see the module docstring). ``memory``: "on" measures
+    what suggestions use (the model with the memory of the text typed so far), "off" the model alone, "both"
+    adds the model alone as ``report.model_alone``."""
     if not texts:
         raise ValueError("no evaluation text")
-    suggester = LanguageModelSuggester(lm, max_new_tokens=suggestion_tokens(max_words), max_words=max_words)
-
-    def model_bits(text: str) -> float:
-        return lm.bits_per_byte(text) * len(text.encode("utf-8"))
-
-    report = EvalReport(texts, measure(lm.name, suggester, model_bits, texts, max_words, progress))
+    if memory not in MEMORY_MODES:
+        raise ValueError(f"memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}")
+    first = _model_figures(lm, texts, max_words, progress, memory != "off")
+    report = EvalReport(texts, first)
+    if memory == "both":
+        report.model_alone = _model_figures(lm, texts, max_words, progress, False)
     if baseline is not None:
         report.baseline = measure("word-trigram baseline", baseline, baseline.total_bits, texts, max_words, progress)
         seen = [t.label for t in texts if baseline_training_ids and t.id in baseline_training_ids]
@@ -220,6 +228,18 @@ def evaluate_model(lm, texts: list[EvalText], baseline: WordTrigramModel | None 
             )
     return report
 
+
+
+def _model_figures(lm, texts: list[EvalText], max_words: int | None, progress, memory: bool) -> Figures:
+    settings = DecodingSettings(strategy="greedy", max_new_tokens=suggestion_tokens(max_words), token_healing=True,
+                                stop=None, memory=memory)
+    suggester = LanguageModelSuggester(lm, settings=settings, max_words=max_words)
+
+    def model_bits(text: str) -> float:
+        return lm.bits_per_byte(text, memory=memory) * len(text.encode("utf-8"))
+
+    name = lm.name if memory else f"{lm.name} (model alone)"
+    return measure(name, suggester, model_bits, texts, max_words, progress)
 
 
 CARD_SECTION = "## Evaluation (inkling eval)"

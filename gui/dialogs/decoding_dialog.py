@@ -71,6 +71,8 @@ class DecodingDialog(QDialog):
         self.debounce = _spin(0, MAX_DEBOUNCE_MS, "How long to wait after the last keystroke before suggesting")
         self.debounce.setSuffix(" ms")
         self.token_healing = QCheckBox("Complete partly typed words (token healing)")
+        self.memory = QCheckBox("Memory: remember the document and your folders (Model ▸ Memory)")
+        self.memory.setToolTip("Off: suggestions come from the model alone")
 
         self.temperature = _double(0.0, 5.0, 0.05, 2, "Below 1: safer words; above 1: more surprising ones")
         self.top_k = _spin(0, 1000, "Only the k most likely tokens may be drawn", special="off")
@@ -98,6 +100,7 @@ class DecodingDialog(QDialog):
         general.addRow("At most", self._with_suffix(self.max_new_tokens, "tokens"))
         general.addRow("Suggest after", self.debounce)
         general.addRow("", self.token_healing)
+        general.addRow("", self.memory)
 
         self.sampling_group = QGroupBox("Sampling")
         sampling = QFormLayout(self.sampling_group)
@@ -171,8 +174,8 @@ class DecodingDialog(QDialog):
         return box
 
     def _value_widgets(self):
-        return (self.strategy, self.length, self.max_new_tokens, self.token_healing, self.temperature, self.top_k,
-                self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
+        return (self.strategy, self.length, self.max_new_tokens, self.token_healing, self.memory, self.temperature,
+                self.top_k, self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
                 self.length_penalty, self.repetition_penalty, self.no_repeat_ngram_size, self.dry_multiplier,
                 self.dry_base, self.dry_allowed_length)
 
@@ -184,6 +187,7 @@ class DecodingDialog(QDialog):
             self.max_new_tokens.setValue(settings.max_new_tokens)
             self.debounce.setValue(debounce_ms)
             self.token_healing.setChecked(settings.token_healing)
+            self.memory.setChecked(settings.memory)
             self.temperature.setValue(settings.temperature)
             self.top_k.setValue(settings.top_k)
             self.top_p.setValue(settings.top_p)
@@ -219,6 +223,7 @@ class DecodingDialog(QDialog):
             length_penalty=round(self.length_penalty.value(), 4),
             seed=self.seed.value() if self.seed_fixed.isChecked() else None,
             token_healing=self.token_healing.isChecked(),
+            memory=self.memory.isChecked(),
             stop=self.length.currentData(),
             dry_multiplier=round(self.dry_multiplier.value(), 4),
             dry_base=round(self.dry_base.value(), 4),

@@ -131,6 +131,11 @@ class Prompts:
         path = QFileDialog.getExistingDirectory(parent, "Choose a Folder of Your Writing", folder)
         return path or None
 
+    def memory_folder(self, parent: QWidget | None, folder: str) -> str | None:
+        """A folder of the user's writing for the memory to remember (Model ▸ Memory ▸ Add Folder…)."""
+        path = QFileDialog.getExistingDirectory(parent, "Choose a Folder for the Memory", folder)
+        return path or None
+
     def evaluation_document(self, parent: QWidget | None, folder: str) -> str | None:
         """A document to measure the model on (Model ▸ Evaluate on My Text…)."""
         path, _ = QFileDialog.getOpenFileName(parent, "Choose a Document to Evaluate On", folder, TEXT_FILE_FILTER)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QMenu
 
 from engine.devices import available_devices
 from engine.hub_download import hub_available
+from gui.menus.memory_menu import fill_memory_menu
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
@@ -91,6 +92,9 @@ def fill_model_menu(window: MainWindow) -> None:
                       lambda: _style_and_measure().open_fine_tune_dialog(window))
     window.add_action(menu, "model.evaluate", "&Evaluate on My Text…",
                       lambda: _style_and_measure().open_evaluation_dialog(window))
+    memory = menu.addMenu("&Memory")
+    memory.setObjectName("memoryMenu")
+    fill_memory_menu(window, memory)
     devices = menu.addMenu("&Device")
     device_group = QActionGroup(devices)
     for device in available_devices():

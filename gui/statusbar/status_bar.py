@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QFrame, QPlainTextEdit, QStatusBar, QWidget
 from gui.statusbar.busy_indicator import BusyIndicator
 from gui.statusbar.device_label import DeviceLabel
 from gui.statusbar.latency_label import LatencyLabel
+from gui.statusbar.memory_label import MemoryLabel
 from gui.statusbar.model_label import ModelLabel
 from gui.statusbar.session_latency_label import SessionLatencyLabel
 from gui.statusbar.text_count_label import TextCountLabel
@@ -29,9 +30,11 @@ class StatusBar(QStatusBar):
         self.session_latency = SessionLatencyLabel(self)
         self.model = ModelLabel(self)
         self.device = DeviceLabel(self)
+        self.memory = MemoryLabel(self)
         self.addPermanentWidget(self.busy)
         self._separators = {}
-        for widget in (self.text_count, self.latency, self.session_latency, self.model, self.device):
+        for widget in (self.text_count, self.latency, self.session_latency, self.memory, self.model,
+                       self.device):
             self._separators[widget] = _separator(self)
             self.addPermanentWidget(self._separators[widget])
             self.addPermanentWidget(widget)

@@ -1,0 +1,118 @@
+"""What the memory costs: a decoding step with the memory mixed in against one without, on the bundled default.
+
+The prompt is the tail of a long document (``--doc-chars`` characters of held-out prose; the document memory holds
+all of it), the prefix cache is warm as while typing, and each repetition runs the same request with
+``memory=False`` and with ``memory=True`` in turn. Reported: median milliseconds per generated token for greedy
+and for 4-beam search, and the ratio (target <= 1.25x). Also: one keystroke's document-memory update at the end
+of the document, and indexing ``--index-mb`` MB of text as a folder (time, load time, index size / text size).
+
+    python benchmarks/memory_overhead.py [--repeats 15] [--threads 2] [--doc-chars 30000] [--index-mb 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import CORPUS_DIRS, machine_note, median_ms, sample_text
+
+HELD_OUT_BOOK = "gutenberg-clic/DNov/BH.txt"  # held out of the bundled models' training
+
+
+def document(chars: int) -> str:
+    for folder in filter(None, CORPUS_DIRS):
+        book = Path(folder) / HELD_OUT_BOOK
+        if book.is_file():
+            return book.read_text(encoding="utf-8")[:chars]
+    return sample_text(chars)[:chars]
+
+
+def per_token_ms(lm, text: str, settings, repeats: int) -> dict[bool, list[float]]:
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for memory in (False, True):  # warm-up: the prompt cached, the document memory built
+        lm.complete(text, settings.replace(memory=memory))
+    for _ in range(repeats):
+        for memory in (False, True):
+            final = None
+            for event in lm.stream(text, settings.replace(memory=memory)):
+                final = event
+            stats = final.stats
+            steps = max(1, stats["generated_tokens"])
+            times[memory].append(stats["total_s"] / steps)
+    return times
+
+
+def keystroke_update_ms(lm, text: str, repeats: int) -> float:
+    memory = lm.memory
+    memory.see_document(text)
+    times = []
+    for i in range(repeats):
+        typed = text + " and" * (i + 1) + "."
+        started = time.perf_counter()
+        memory.see_document(typed)
+        times.append(time.perf_counter() - started)
+    return median_ms(times)
+
+
+def index_folder(lm, megabytes: float) -> str:
+    from engine.memory import MemoryLibrary
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "writing"
+        folder.mkdir()
+        text = sample_text(int(megabytes * 1_000_000))[: int(megabytes * 1_000_000)]
+        step = 500_000
+        for n, start in enumerate(range(0, len(text), step)):
+            (folder / f"part{n:03}.txt").write_text(text[start : start + step], encoding="utf-8")
+        library = MemoryLibrary(lm.tokenizer, root=Path(tmp) / "index")
+        started = time.perf_counter()
+        built = library.build(folder)
+        build_s = time.perf_counter() - started
+        started = time.perf_counter()
+        opened = library.open(folder)
+        load_s = time.perf_counter() - started
+        assert opened.message is None
+        size = built.index_path.stat().st_size
+        return (f"indexing {built.text_bytes / 1e6:.1f} MB of text ({built.tokens:,} tokens): {build_s:.1f} s; "
+                f"loading it: {load_s:.2f} s; index {size / 1e6:.1f} MB = {size / built.text_bytes:.2f}x the text")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--doc-chars", type=int, default=30_000)
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--index-mb", type=float, default=10.0, help="0 skips the folder-indexing measurement")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    import engine
+
+    lm = engine.load(args.model, device="cpu")
+    text = document(args.doc_chars)
+    print(f"memory overhead: {lm.name}, {lm.parameter_count / 1e6:.1f}M parameters, vocab {lm.model.vocab_size}, "
+          f"a {len(text):,}-character document, 16 new tokens, {args.repeats} repeats; {machine_note()}")
+    cases = {
+        "greedy": engine.DecodingSettings(max_new_tokens=16),
+        "beam 4": engine.DecodingSettings(strategy="beam", num_beams=4, num_alternatives=3, max_new_tokens=16),
+    }
+    for name, settings in cases.items():
+        times = per_token_ms(lm, text, settings, args.repeats)
+        off, on = median_ms(times[False]), median_ms(times[True])
+        print(f"  {name:8s} model alone {off:7.2f} ms/token   with memory {on:7.2f} ms/token   x{on / off:.2f}")
+    print(f"  one keystroke's document-memory update at {len(text):,} characters: "
+          f"{keystroke_update_ms(lm, text, args.repeats):.2f} ms")
+    if args.index_mb > 0:
+        print("  " + index_folder(lm, args.index_mb))
+
+
+if __name__ == "__main__":
+    main()

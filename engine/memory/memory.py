@@ -1,0 +1,121 @@
+"""``Memory``: everything a model's predictions may remember, the open document and attached folders, with the
+mixture weights; ``LanguageModel.memory`` holds one, decoding and ``bits_per_byte`` ask it.
+
+    lm.memory.add_folder("~/my-writing")          # index (or load) and attach
+    lm.complete("Mr. Jellyby", engine.DecodingSettings())        # document + folders mixed in
+    lm.complete("Mr. Jellyby", engine.DecodingSettings(memory=False))  # the model alone
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from engine.memory.document import DocumentMemory
+from engine.memory.folders import FolderMemory, MemoryLibrary, OpenedFolder, Progress
+from engine.memory.match import Match, merge
+from engine.memory.mixture import mix_logprobs
+from engine.memory.ngram import DEFAULT_MAX_ORDER
+from engine.memory.sources import MemorySource, latest_occurrence, line_and_passage
+from engine.memory.weights import MixtureWeights
+
+# The word being typed (and the spaces before it) is left out of the document memory decoding uses: token
+# healing backs that token off and predicts it again, and the memory must not already know what was typed.
+_TYPED_TAIL = re.compile(r"\s*\w*\Z")
+
+
+_TAIL_CHARS = 256  # searched from the end: a regex search over the whole text would cost its length per keystroke
+
+
+def settled_text(text: str) -> str:
+    """``text`` without the word being typed at its end (and the whitespace before it)."""
+    tail_start = max(0, len(text) - _TAIL_CHARS)
+    return text[: _TYPED_TAIL.search(text, tail_start).start()]
+
+
+class Memory:
+    def __init__(self, tokenizer, weights: MixtureWeights | None = None, max_order: int = DEFAULT_MAX_ORDER,
+                 library: MemoryLibrary | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.max_order = max_order
+        self.weights = weights if weights is not None else MixtureWeights.default()
+        self.document = DocumentMemory(tokenizer, max_order)
+        #: "This document": whether decoding remembers the text it is given.
+        self.use_document = True
+        self.folders: list[FolderMemory] = []
+        self._library = library
+
+    @property
+    def library(self) -> MemoryLibrary:
+        if self._library is None:
+            self._library = MemoryLibrary(self.tokenizer, depth=self.max_order)
+        return self._library
+
+    def set_library_root(self, root: Path | None) -> None:
+        """Keep folder indexes under ``root`` (None: ``<user data>/memory``)."""
+        if root is None and self._library is None:
+            return
+        if self._library is None or (root is not None and self._library.root != Path(root)):
+            self._library = MemoryLibrary(self.tokenizer, Path(root) if root is not None else None,
+                                          depth=self.max_order)
+
+    # --- folders -----------------------------------------------------------------------------------------------
+
+    def add_folder(self, folder: str | Path, progress: Progress | None = None,
+                   cancelled: Callable[[], bool] | None = None) -> OpenedFolder:
+        """Load (or build) the folder's index and attach it; replaces an earlier copy of the same folder."""
+        opened = self.library.open(Path(folder).expanduser(), progress, cancelled)
+        self.folders = [f for f in self.folders if f.folder != opened.memory.folder] + [opened.memory]
+        return opened
+
+    def remove_folder(self, folder: str | Path, forget: bool = False) -> None:
+        """Detach the folder; ``forget`` also deletes its index."""
+        resolved = Path(folder).expanduser().resolve()
+        self.folders = [f for f in self.folders if f.folder != resolved]
+        if forget:
+            self.library.forget(resolved)
+
+    # --- lookups -----------------------------------------------------------------------------------------------
+
+    def see_document(self, text: str) -> None:
+        """What decoding remembers of the document: the text before the cursor, less the word being typed."""
+        self.document.update(settled_text(text) if self.use_document else "")
+
+    def longest(self, tail: list[int], document: DocumentMemory | None = None) -> Match | None:
+        """The merged match of the document (``document`` overrides the one decoding sees) and the folders."""
+        tail = tail[-self.max_order :]
+        doc = self.document if document is None else document
+        return merge([doc.longest(tail)] + [f.longest(tail) for f in self.folders])
+
+    def mix_scores(self, scores: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
+        """Decoding scores with the memory in: ``scores`` itself when no row has a weighted match (normalising
+        would only add rounding: near-ties could change the argmax), else the mixed log-probabilities."""
+        matches = [self.longest(c) for c in contexts]
+        if not any(self.weights.weight(m) > 0 for m in matches):
+            return scores
+        return mix_logprobs(torch.log_softmax(scores, dim=-1), matches, self.weights)
+
+    def source_of(self, context: list[int], token: int, token_bytes: list[bytes]) -> MemorySource | None:
+        """Where the memory saw the longest matched suffix of ``context`` followed by ``token``: the document
+        first, then the folders (share 0: the caller knows the probabilities)."""
+        match = self.longest(context)
+        if match is None or token not in match.ids:
+            return None
+        pattern = context[-match.length :] if match.length else []
+        tokens = self.document.tokens
+        position = latest_occurrence(tokens, pattern + [token]) if self.use_document else None
+        if position is not None:
+            line, passage = line_and_passage(tokens, position, token_bytes)
+            return MemorySource("document", line, passage)
+        for folder in self.folders:
+            found = folder.source_of(pattern, token, token_bytes)
+            if found is not None:
+                return MemorySource(*found)
+        return None
+
+    @property
+    def size_tokens(self) -> int:
+        return len(self.document) + sum(f.tokens for f in self.folders)
