@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from engine.decoding.settings import MAX_BEAMS, MAX_NEW_TOKENS_LIMIT, DecodingSettings
 from gui.presets import PRESETS, apply_preset, matching_preset
-from gui.settings_store import APP_DEFAULT_DECODING
+from gui.settings_store import APP_DEFAULT_DECODING, AppSettings
 
 STRATEGY_LABELS = {"greedy": "Greedy (most likely token)", "sample": "Sampling", "beam": "Beam search"}
 LENGTH_LABELS = {"word": "One word", "sentence": "To the end of the sentence", "line": "To the end of the line",
@@ -129,7 +129,7 @@ class DecodingDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
-            lambda: self.set_values(APP_DEFAULT_DECODING, self.debounce.value()))
+            lambda: self.set_values(APP_DEFAULT_DECODING, AppSettings().debounce_ms))
         self.buttons = buttons
 
         columns = QHBoxLayout()
