@@ -156,6 +156,22 @@ def test_binary_files_are_not_opened(qtbot, make_window, prompts, tmp_path):
     assert prompts.calls[-1][0] == "error" and "binary" in prompts.calls[-1][2]
 
 
+def test_the_binary_file_refusal_keeps_the_file_names_case(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui.dialogs.prompts import Prompts, sentence
+
+    blob = tmp_path / "ls.bin"
+    blob.write_bytes(b"\x7fELF\x00\x01")
+    with pytest.raises(BinaryFileError) as caught:
+        read_document(blob)
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append(text))
+    Prompts().error(None, "Cannot open file", str(caught.value))
+    assert shown[0].startswith("ls.bin looks like a binary file")
+    assert sentence("could not read the model") == "Could not read the model."  # engine messages still read well
+
+
 def test_a_huge_file_asks_first_and_suggestions_use_only_text_near_the_cursor(qtbot, make_window, prompts,
                                                                              tmp_path, monkeypatch):
     monkeypatch.setattr(document_io, "LARGE_FILE_BYTES", 100_000)
