@@ -152,7 +152,9 @@ class BranchController(QObject):
         self.shown_point = point
         before = point.continuation.strip().split()
         title = f"Next after “…{before[-1]}”" if before else "First token of the suggestion"
-        self.popup.show_candidates(title, self.candidates, self._current_row(point, self.candidates), point.at)
+        preceding = self.editor.prompt_text()[-64:] + point.continuation
+        self.popup.show_candidates(title, self.candidates, self._current_row(point, self.candidates), point.at,
+                                   preceding)
         self.candidatesShown.emit(point)
 
     def _engine_error(self, event: EngineError) -> None:
