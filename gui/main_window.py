@@ -101,7 +101,8 @@ class MainWindow(QMainWindow):
         self.data_dir = data_dir  # also holds fine-tuning runs and the evaluation history
         self.recovery = RecoveryStore(os.path.join(data_dir, "recovery") if data_dir else None)
         self.autosaver = RecoveryAutosaver(self.recovery, self._recovery_snapshot, self._show_message,
-                                           recovery_interval_ms, self, notes=self.sidecars.notes_json)
+                                           recovery_interval_ms, self, notes=self.sidecars.notes_json,
+                                           cursor=lambda: self.editor.textCursor().position())
         self._connect()
         self.setWindowTitle(self.documents.title())
         if self.settings_store.problem:
@@ -315,6 +316,8 @@ class MainWindow(QMainWindow):
         self.documents.restore(newest.text, newest.path)
         if newest.notes:
             self.sidecars.restore_notes(newest.notes)
+        if newest.cursor is not None:
+            self.editor.set_cursor_position(newest.cursor)
         self.autosaver.save_now()  # the text is in our snapshot before the old one is deleted
         self._show_message(f"Restored unsaved text of {newest.title}")
         return True

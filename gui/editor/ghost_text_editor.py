@@ -516,6 +516,13 @@ class GhostTextEditor(QPlainTextEdit):
 
     # --- housekeeping ----------------------------------------------------------------------------------
 
+    def set_cursor_position(self, position: int) -> None:
+        """Put the cursor at character ``position`` (clamped to the text) and scroll it into view."""
+        cursor = self.textCursor()
+        cursor.setPosition(max(0, min(position, self.document().characterCount() - 1)))
+        self.setTextCursor(cursor)
+        self.ensureCursorVisible()
+
     def replace_text(self, text: str) -> None:
         """Load new content (New, Open, Restore): resets undo history and drops any suggestion."""
         self.dismiss()
