@@ -21,6 +21,7 @@ from gui.document_controller import DocumentController
 from gui.document_io import DocumentError
 from gui.editor.ghost_text_editor import GhostTextEditor, default_editor_font
 from gui.engine_bridge import EngineBridge, WorkerFactory
+from gui.last_folder import FolderMemory
 from gui.menus import (
     build_decoding_menu,
     build_file_menu,
@@ -82,6 +83,8 @@ class MainWindow(QMainWindow):
         self.models = ModelController(self.bridge, self.prompts, self)
         self.models.device = device or self.app_settings.device
         self.documents = DocumentController(self.editor, self.prompts, self)
+        self.folders = FolderMemory(self.app_settings, self._save_settings)
+        self.documents.folders = self.models.folders = self.folders
 
         self.alternatives = AlternativesPanel(self.editor, self, self)
         self.alternatives.set_confidence_shading(self.app_settings.confidence_shading)

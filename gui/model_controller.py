@@ -17,6 +17,7 @@ from engine.registry import DEFAULT_MODEL, ModelInfo, list_models
 from engine.worker_events import ModelLoaded, ModelLoadFailed
 from gui.dialogs.prompts import Prompts
 from gui.engine_bridge import EngineBridge
+from gui.last_folder import FolderMemory, home_folder
 
 
 class ModelController(QObject):
@@ -34,6 +35,7 @@ class ModelController(QObject):
         self.device = "auto"  # what the user chose; the model's actual device is in ``active.device``
         self.active: ModelLoaded | None = None
         self.last_error: str | None = None
+        self.folders: FolderMemory | None = None  # the main window's; without one the dialog starts at home
         self._requested: dict[int, tuple[str, str]] = {}  # load request id -> (name, device)
         self._fallbacks: dict[int, str] = {}  # load request id -> what to try if it fails and nothing is loaded
         self._offered_folder = False
@@ -73,11 +75,13 @@ class ModelController(QObject):
             self.load(self.active.name, device)
 
     def open_folder(self) -> None:
-        start = os.path.expanduser("~")
+        start = self.folders.start() if self.folders is not None else home_folder()
         if self.active is not None and Path(self.active.name).is_dir():
             start = str(Path(self.active.name).parent)
         folder = self.prompts.model_folder(self._parent, start)
         if folder:
+            if self.folders is not None:
+                self.folders.used(Path(folder).parent)  # the next model is likely a sibling of this one
             self.load(folder)
 
     # --- events -----------------------------------------------------------------------------------------

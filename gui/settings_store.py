@@ -48,6 +48,7 @@ class AppSettings:
     font_size: int | None = None  # None: the platform's default size for the editor font
     theme: str = "system"
     recent_files: list[str] = field(default_factory=list)
+    last_folder: str = ""  # where the file and folder dialogs start; "" before any was used
     geometry: str = ""  # QMainWindow.saveGeometry(), base64
     window_state: str = ""  # QMainWindow.saveState(), base64
 
