@@ -62,3 +62,12 @@ def make_writing_folder(folder: Path, file_name: str, copies: int = 3) -> Path:
     for i in range(copies):
         (folder / file_name.format(i)).write_text(SAMPLE_TEXT, encoding="utf-8")
     return folder
+
+
+def plain_settings(**changes):
+    """Decoding without the app's defaults on top: greedy, no repetition guards, no stop rule. For tests of the
+    decoding machinery itself (parity with transformers, caching, scripted continuations)."""
+    from engine.decoding.settings import DecodingSettings
+
+    base = {"strategy": "greedy", "no_repeat_ngram_size": 0, "dry_multiplier": 0.0, "stop": None}
+    return DecodingSettings(**{**base, **changes})

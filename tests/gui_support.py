@@ -10,12 +10,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import plain_settings
 
 from engine.decoding.settings import DecodingSettings
 
 # Short, deterministic suggestions: greedy with no stop rule streams exactly max_new_tokens tokens.
-FAST_GREEDY = DecodingSettings(strategy="greedy", max_new_tokens=6, stop=None)
-FAST_BEAM = DecodingSettings(strategy="beam", num_beams=4, num_alternatives=3, max_new_tokens=5, stop=None)
+FAST_GREEDY = plain_settings(max_new_tokens=6)
+FAST_BEAM = plain_settings(strategy="beam", num_beams=4, num_alternatives=3, max_new_tokens=5)
 TEST_DEBOUNCE_MS = 15
 
 

@@ -11,6 +11,7 @@ import pytest
 from conftest import make_gpt2_folder
 
 import engine
+import engine.cli
 from engine.cli import main
 from engine.commands.complete import StreamView, _stream_best, settings_from_args
 from engine.decoding.results import Completion, StreamEvent
@@ -92,7 +93,7 @@ def test_dry_multiplier_and_never_suggest_reach_the_decoding_settings(capsys, mo
             return []
 
     monkeypatch.setattr("engine.language_model.load", lambda name, device="auto": RecordingModel())
-    code, _, err = run(capsys, "complete", "Hello there", "--dry-multiplier", "0.8",
+    code, _, err = run(capsys, "complete", "Hello there", "--dry-multiplier", "1.5",
                        "--never-suggest", "Dragon", "castle")
     assert code == 0, err
     code_dashes, _, err = run(capsys, "complete", "--never-suggest", "moat", "--", "Hello there")
@@ -102,9 +103,9 @@ def test_dry_multiplier_and_never_suggest_reach_the_decoding_settings(capsys, mo
 
     (text, given), (text_dashes, dashes), (_, plain) = seen
     assert text == text_dashes == "Hello there"
-    assert (given.dry_multiplier, given.banned_words) == (0.8, ("Dragon", "castle"))
-    assert (dashes.dry_multiplier, dashes.banned_words) == (0.0, ("moat",))
-    assert (plain.dry_multiplier, plain.banned_words) == (0.0, ())
+    assert (given.dry_multiplier, given.banned_words) == (1.5, ("Dragon", "castle"))
+    assert (dashes.dry_multiplier, dashes.banned_words) == (0.8, ("moat",))  # the shared default
+    assert (plain.dry_multiplier, plain.banned_words) == (0.8, ())
 
 
 # --- streaming view ---------------------------------------------------------------------------------------
@@ -249,3 +250,15 @@ def test_complete_sampling_with_a_seed_repeats(capsys, model_folder):
     first = run(capsys, *options)
     second = run(capsys, *options)
     assert first[0] == 0 and first == second
+
+
+def test_the_cli_the_engine_and_the_app_share_one_set_of_decoding_defaults():
+    from gui.settings_store import AppSettings
+
+    parsed = engine.cli.build_parser().parse_args(["complete", "Hello"])
+    shared = engine.DecodingSettings()
+    assert settings_from_args(parsed) == shared == AppSettings().decoding
+    # The app's behaviour: alternatives from beam search, repetition blocked, a suggestion ends with its sentence.
+    assert (shared.strategy, shared.no_repeat_ngram_size, shared.dry_multiplier, shared.stop) == (
+        "beam", 3, 0.8, "sentence")
+    assert settings_from_args(engine.cli.build_parser().parse_args(["complete", "Hi", "--stop", "none"])).stop is None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import plain_settings
 from decoding_support import FAMILIES, CountingModel, generator_with, load_tiny, scripted
 
-import engine
 from engine.decoding.beam import length_normalised
 from engine.decoding.generator import Generator
 
-S = engine.DecodingSettings
+S = plain_settings
 SCRIPT = "The quick brown fox jumps over the lazy dog. It was cold"
 
 

@@ -7,11 +7,10 @@ import math
 
 import pytest
 import torch
+from conftest import plain_settings
 from decoding_support import FAMILIES, ModelWrapper, generator_with, load_tiny
 
-import engine
-
-S = engine.DecodingSettings
+S = plain_settings
 
 
 @pytest.fixture(autouse=True)

@@ -41,7 +41,7 @@ def add_parsers(subparsers) -> None:
                         help="a model name from `inkling models`, or a model folder (default: the bundled default)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument("--strategy", choices=STRATEGIES,
-                        help="greedy, sample or beam (default: greedy; beam when --beams or --alternatives is given)")
+                        help="greedy, sample or beam (default: beam, as in the app)")
     parser.add_argument("--beams", type=int, metavar="N", help="beam width for beam search")
     parser.add_argument("--alternatives", type=int, metavar="N", help="how many alternatives beam search returns")
     parser.add_argument("--max-new-tokens", type=int, metavar="N", help="longest continuation in tokens")
@@ -51,14 +51,16 @@ def add_parsers(subparsers) -> None:
     parser.add_argument("--min-p", type=float, metavar="P",
                         help="drop tokens less likely than P times the likeliest one")
     parser.add_argument("--repetition-penalty", type=float, metavar="X", help="above 1 discourages repeats")
-    parser.add_argument("--no-repeat-ngram-size", type=int, metavar="N", help="never repeat an N-gram (0: off)")
+    parser.add_argument("--no-repeat-ngram-size", type=int, metavar="N",
+                        help="never repeat an N-gram (0: off; default 3, as in the app)")
     parser.add_argument("--length-penalty", type=float, metavar="X", help="beam search: above 1 favours longer")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed, for repeatable sampling")
-    parser.add_argument("--stop", choices=("word", "sentence", "line"),
-                        help="end after a whole word, a sentence, or before a new line")
+    parser.add_argument("--stop", choices=("word", "sentence", "line", "none"),
+                        help="end after a whole word, a sentence (the default, as in the app), before a new line, "
+                        "or only at --max-new-tokens (none)")
     parser.add_argument("--dry-multiplier", type=float, metavar="X",
                         help="DRY repetition penalty: a token that would extend a repeat of the text loses X times "
-                        "a growing amount (0: off, the default; 0.8 is typical)")
+                        "a growing amount (0: off; default 0.8, as in the app)")
     parser.add_argument("--never-suggest", nargs="+", metavar="WORD",
                         help="whole words (any case) the continuation must never contain; put TEXT before this "
                         "option, or end the words with --")
@@ -86,6 +88,8 @@ def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
         values["num_alternatives"] = alternatives
         if beams is None and isinstance(alternatives, int):
             values["num_beams"] = max(default.num_beams, alternatives)
+    if values.get("stop") == "none":
+        values["stop"] = None
     if getattr(args, "never_suggest", None):
         values["banned_words"] = tuple(args.never_suggest)
     if args.no_healing:

@@ -214,8 +214,10 @@ class LanguageModelSuggester:
                  settings: DecodingSettings | None = None, max_words: int | None = None) -> None:
         self.lm = lm
         self.max_words = max_words
+        # Greedy without repetition guards, as the published KSR figures were measured (comparable across runs).
         self.settings = settings or DecodingSettings(
-            strategy="greedy", max_new_tokens=max_new_tokens, token_healing=True, stop=None
+            strategy="greedy", max_new_tokens=max_new_tokens, token_healing=True, stop=None,
+            no_repeat_ngram_size=0, dry_multiplier=0.0,
         )
 
     def __call__(self, prefix: str) -> str:
