@@ -33,10 +33,13 @@ def run(capsys, *argv):
 
 def parse_alternatives(out: str) -> list[str]:
     texts = []
-    for rank, line in enumerate(out.splitlines(), 1):
-        number, probability, quoted = line.split(maxsplit=2)
-        assert number == f"{rank}." and probability.startswith("p=")
-        assert 0 <= float(probability[2:]) <= 1
+    lines = out.splitlines()
+    if len(lines) > 1:
+        assert lines.pop() == "(%: each alternative's share of the probability of the alternatives listed)"
+    for rank, line in enumerate(lines, 1):
+        number, share, quoted = line.split(maxsplit=2)
+        assert number == f"{rank}." and share.endswith("%") and "e-" not in share
+        assert share in ("<1%", ">99%") or 0 < int(share[:-1]) <= 100
         texts.append(json.loads(quoted))
     return texts
 
@@ -262,3 +265,14 @@ def test_the_cli_the_engine_and_the_app_share_one_set_of_decoding_defaults():
     assert (shared.strategy, shared.no_repeat_ngram_size, shared.dry_multiplier, shared.stop) == (
         "beam", 3, 0.8, "sentence")
     assert settings_from_args(engine.cli.build_parser().parse_args(["complete", "Hi", "--stop", "none"])).stop is None
+
+
+def test_shares_are_readable_percentages_that_never_say_0_for_a_listed_alternative():
+    from engine.decoding.results import Completion, percent, shares
+
+    listed = [Completion("a", -36.0), Completion("b", -36.5), Completion("c", -50.0)]  # p ~ 1e-16 and less
+    split = shares(listed)
+    assert sum(split) == pytest.approx(1.0) and split[0] > split[1] > split[2] > 0
+    assert [percent(s) for s in split] == ["62%", "38%", "<1%"]
+    assert percent(shares([Completion("alone", -80.0)])[0]) == "100%"
+    assert percent(0.9999) == ">99%"

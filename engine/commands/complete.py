@@ -8,6 +8,7 @@ import sys
 import unicodedata
 from typing import TextIO
 
+from engine.decoding.results import SHARE_MEANING, percent, shares
 from engine.decoding.settings import STRATEGIES, DecodingSettings
 
 # Command-line option -> DecodingSettings field, for the options that map one to one.
@@ -31,8 +32,8 @@ def add_parsers(subparsers) -> None:
     parser = subparsers.add_parser(
         "complete",
         help="continue a text and print the suggestions",
-        description="Continue TEXT with a language model. Prints the alternatives, best first, with their "
-        "probabilities; with --stream, writes the best continuation to the terminal as it is generated.",
+        description="Continue TEXT with a language model. Prints the alternatives, best first, each with its share of the "
+        "probability of those listed; with --stream, writes the best continuation to the terminal as it is generated.",
     )
     parser.add_argument("text", metavar="TEXT",
                         help='the text to continue; "-" reads it from standard input (one trailing newline, '
@@ -133,9 +134,12 @@ def _print_alternatives(completions, out: TextIO) -> None:
     if not completions:
         print("(no continuation: the model ended the text here)", file=out)
         return
-    for rank, completion in enumerate(completions, 1):
+    # A raw sequence probability (1.58e-16) tells a person nothing; the share among the listed ones does.
+    for rank, (completion, share) in enumerate(zip(completions, shares(completions)), 1):
         quoted = json.dumps(completion.text, ensure_ascii=False)  # shows newlines and edges of spaces
-        print(f"{rank}. p={completion.probability:.3g}  {quoted}", file=out)
+        print(f"{rank}. {percent(share):>4}  {quoted}", file=out)
+    if len(completions) > 1:
+        print(f"(%: {SHARE_MEANING})", file=out)
 
 
 def _stream_best(lm, text: str, settings: DecodingSettings, out: TextIO) -> None:

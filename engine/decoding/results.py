@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -19,8 +20,6 @@ class Completion:
 
     @property
     def probability(self) -> float:
-        import math
-
         return math.exp(self.logprob)
 
     @property
@@ -49,3 +48,31 @@ class StreamEvent:
     completions: tuple[Completion, ...] = ()
     # done event only: first_token_s, tokens_per_s, prefill_tokens, reused_tokens, generated_tokens, total_s
     stats: dict = field(default_factory=dict)
+
+
+SHARE_MEANING = "each alternative's share of the probability of the alternatives listed"
+
+
+def shares(completions: list[Completion] | tuple[Completion, ...]) -> list[float]:
+    """What the model's probabilities say about choosing among exactly these continuations: each one's sequence
+    probability over their sum. Computed in log space, so long continuations with tiny probabilities still divide
+    well; one continuation alone has the whole share."""
+    if not completions:
+        return []
+    top = max(c.logprob for c in completions)
+    weights = [math.exp(c.logprob - top) for c in completions]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def percent(share: float) -> str:
+    """A share as a person reads it: whole percent, never "0%" or "100%" for a share that is neither."""
+    if share >= 1.0:
+        return "100%"
+    if share <= 0.0:
+        return "0%"
+    if share < 0.005:
+        return "<1%"
+    if share > 0.995:
+        return ">99%"
+    return f"{share * 100:.0f}%"
