@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
         self.models.modelChanged.connect(self._model_changed)
         self.models.loadFailed.connect(self._model_failed)
         self.models.noModel.connect(self._no_model)
+        self.models.catalogProblem.connect(self._show_message)
         self.models.fallbackUsed.connect(
             lambda name, why: self._show_message(f"Could not load {name} ({why}); using the bundled model"))
         self.suggestions.statsUpdated.connect(lambda s: status.show_latency(s.first_token_s, s.tokens_per_s))

@@ -18,6 +18,12 @@ SAMPLE_TEXT = (
 ) * 4
 
 
+@pytest.fixture(autouse=True)
+def _private_user_data(tmp_path_factory, monkeypatch):
+    """No test reads or writes the real user data folder (the model catalog, evaluation history)."""
+    monkeypatch.setenv("INKLING_DATA_DIR", str(tmp_path_factory.mktemp("user-data")))
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     """A byte-level BPE of about 400 tokens, trained on SAMPLE_TEXT; id 0 is <|endoftext|>."""

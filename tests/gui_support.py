@@ -175,6 +175,7 @@ def app_dirs(tmp_path, monkeypatch) -> dict:
     """Private settings, recovery and user-model folders for one test."""
     dirs = {"config_dir": tmp_path / "config", "data_dir": tmp_path / "data"}
     monkeypatch.setenv("INKLING_USER_MODELS", str(tmp_path / "user-models"))
+    monkeypatch.setenv("INKLING_DATA_DIR", str(dirs["data_dir"]))  # the engine's side: the model catalog
     return dirs
 
 
