@@ -276,3 +276,11 @@ def test_shares_are_readable_percentages_that_never_say_0_for_a_listed_alternati
     assert [percent(s) for s in split] == ["62%", "38%", "<1%"]
     assert percent(shares([Completion("alone", -80.0)])[0]) == "100%"
     assert percent(0.9999) == ">99%"
+
+
+def test_help_says_a_bare_inkling_opens_the_app(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "A bare `inkling` opens the app" in out and "inkling FILE" in out
