@@ -27,6 +27,7 @@ from engine.decoding.beam import BeamSearch, is_identity
 from engine.decoding.context_window import IncrementalEncoder, context_window, token_budget
 from engine.decoding.guards import DecodingGuards
 from engine.decoding.healing import HealedPrompt, TokenPrefixIndex, heal
+from engine.decoding.loops import with_loop_cut
 from engine.decoding.prefix_cache import PromptCache
 from engine.decoding.processors import SeenTokens, restrict_to, sampling_scores
 from engine.decoding.results import Completion, StreamEvent
@@ -175,7 +176,7 @@ class Generator:
         seed = (settings.seed if settings.seed is not None else secrets.randbits(63)) if sampling else None
         rng = torch.Generator(device=self.device).manual_seed(seed) if sampling else None
         stream = TextStream(skip=prompt.healed_prefix)
-        stop = joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix)
+        stop = with_loop_cut(joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix), settings)
         ids: list[int] = []
         logprobs: list[float] = []
         pieces: list[str] = []
@@ -260,7 +261,7 @@ class Generator:
             token_bytes=self.token_bytes,
             eos_token_id=self.eos_token_id,
             healed_prefix=prompt.healed_prefix,
-            stop=joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix),
+            stop=with_loop_cut(joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix), settings),
             device=self.device,
         )
         with torch_threads(prompt.step_threads):
