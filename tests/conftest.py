@@ -75,5 +75,6 @@ def plain_settings(**changes):
     decoding machinery itself (parity with transformers, caching, scripted continuations)."""
     from engine.decoding.settings import DecodingSettings
 
-    base = {"strategy": "greedy", "no_repeat_ngram_size": 0, "dry_multiplier": 0.0, "stop": None}
+    base = {"strategy": "greedy", "no_repeat_ngram_size": 0, "dry_multiplier": 0.0, "stop": None,
+            "branch_first_word": False}
     return DecodingSettings(**{**base, **changes})

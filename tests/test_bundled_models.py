@@ -65,7 +65,7 @@ def test_a_wheel_carries_the_bundled_models_and_an_installed_copy_finds_them(tmp
 
 HALF_TYPED = {
     "The quick bro": {"brown", "broke", "brother", "brothers"},
-    "The old quee": {"queen", "queens", "queen's"},
+    "The old quee": {"queen", "queens", "queen's", "queer"},
     "It was a beautif": {"beautiful"},
     "He walked into the kitch": {"kitchen", "kitchens"},
     "I will remem": {"remember"},

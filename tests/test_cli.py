@@ -35,7 +35,7 @@ def parse_alternatives(out: str) -> list[str]:
     texts = []
     lines = out.splitlines()
     if len(lines) > 1:
-        assert lines.pop() == "(%: each alternative's share of the probability of the alternatives listed)"
+        assert lines.pop() == "(%: how likely each alternative's first word is, as a share of the alternatives listed)"
     for rank, line in enumerate(lines, 1):
         number, share, quoted = line.split(maxsplit=2)
         assert number == f"{rank}." and share.endswith("%") and "e-" not in share

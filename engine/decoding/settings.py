@@ -31,6 +31,10 @@ class DecodingSettings:
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 3
     length_penalty: float = 1.0
+    # Beam search: alternatives that start with different words (the likeliest continuation of each of the
+    # likeliest distinct first words, see ``first_words``); False: plain beam search, whose beams often differ
+    # only in their last word.
+    branch_first_word: bool = True
     seed: int | None = None
     token_healing: bool = True
     stop: str | None = "sentence"
@@ -98,6 +102,8 @@ def _problems(s: DecodingSettings):
         yield f"length_penalty must be a finite number, not {s.length_penalty!r}"
     if s.seed is not None and (not _whole(s.seed) or s.seed < 0):
         yield f"seed must be None or a whole number >= 0, not {s.seed!r}"
+    if not isinstance(s.branch_first_word, bool):
+        yield f"branch_first_word must be True or False, not {s.branch_first_word!r}"
     if not isinstance(s.token_healing, bool):
         yield f"token_healing must be True or False, not {s.token_healing!r}"
     if s.stop not in STOP_RULES:
