@@ -83,6 +83,9 @@ class DecodingDialog(QDialog):
         self.num_beams = _spin(1, MAX_BEAMS, "How many hypotheses beam search keeps")
         self.num_alternatives = _spin(1, MAX_BEAMS, "How many alternatives to list (at most the beams)")
         self.length_penalty = _double(-5.0, 5.0, 0.1, 2, "Above 1 favours longer beams, below 1 shorter ones")
+        self.branch_first_word = QCheckBox("Alternatives start with different words")
+        self.branch_first_word.setToolTip("The likeliest continuation of each of the likeliest first words; off: "
+                                          "plain beam search, whose beams often differ only at the end")
 
         self.repetition_penalty = _double(0.1, 5.0, 0.05, 2, "Above 1 discourages repeating tokens")
         self.no_repeat_ngram_size = _spin(0, 20, "Never repeat a phrase of this many tokens", special="off")
@@ -115,6 +118,7 @@ class DecodingDialog(QDialog):
         beam.addRow("Beams", self.num_beams)
         beam.addRow("Alternatives", self.num_alternatives)
         beam.addRow("Length penalty", self.length_penalty)
+        beam.addRow("", self.branch_first_word)
 
         repetition_group = QGroupBox("Repetition")
         repetition = QFormLayout(repetition_group)
@@ -173,7 +177,7 @@ class DecodingDialog(QDialog):
     def _value_widgets(self):
         return (self.strategy, self.length, self.max_new_tokens, self.token_healing, self.temperature, self.top_k,
                 self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
-                self.length_penalty, self.repetition_penalty, self.no_repeat_ngram_size, self.dry_multiplier,
+                self.length_penalty, self.branch_first_word, self.repetition_penalty, self.no_repeat_ngram_size, self.dry_multiplier,
                 self.dry_base, self.dry_allowed_length)
 
     def set_values(self, settings: DecodingSettings, debounce_ms: int) -> None:
@@ -194,6 +198,7 @@ class DecodingDialog(QDialog):
             self.num_alternatives.setMaximum(settings.num_beams)
             self.num_alternatives.setValue(settings.num_alternatives)
             self.length_penalty.setValue(settings.length_penalty)
+            self.branch_first_word.setChecked(settings.branch_first_word)
             self.repetition_penalty.setValue(settings.repetition_penalty)
             self.no_repeat_ngram_size.setValue(settings.no_repeat_ngram_size)
             self.dry_multiplier.setValue(settings.dry_multiplier)
@@ -217,6 +222,7 @@ class DecodingDialog(QDialog):
             repetition_penalty=round(self.repetition_penalty.value(), 4),
             no_repeat_ngram_size=self.no_repeat_ngram_size.value(),
             length_penalty=round(self.length_penalty.value(), 4),
+            branch_first_word=self.branch_first_word.isChecked(),
             seed=self.seed.value() if self.seed_fixed.isChecked() else None,
             token_healing=self.token_healing.isChecked(),
             stop=self.length.currentData(),
