@@ -101,7 +101,7 @@ def test_ksr_at_k_lets_the_typist_take_any_of_the_first_k_alternatives():
     assert at_1.ksr == 0.0
     assert at_2.keys == at_2.tab_accepts == math.ceil(len(word_units(TEXT)) / 3)  # Ctrl+2: one key each
     partial = simulate_typing(SecondKnows("a bb", partial=True), "a bb", choices=2, max_words=3)
-    # "a": Alt+] to reach the second alternative, Ctrl+Right (2 keys); " " typed; "bb": Alt+], Ctrl+Right
+    # "a": one key to reach the second alternative, Ctrl+Right (2 keys); " " typed; "bb": the same again
     assert partial.keys == 5 and partial.word_accepts == 2 and partial.typed_characters == 1
 
 

@@ -33,8 +33,11 @@ KSR@k
 -----
 With a suggester that offers alternatives (``AlternativesSuggester``), the typist may take any of the first ``k``
 shown: a whole alternative with one key (Tab for the first, Ctrl+i for the others), or the first units of one,
-after ``i`` presses of Alt+] to bring alternative ``i`` (counting from 0) into the ghost text. The typist picks
-what enters the most characters per key. KSR@1 is plain KSR of the first alternative.
+after one key that brings another alternative into the ghost text (Alt+]; typing its first character does it
+too). Between two fresh suggestions a whole accept costs one key; a partial one its units, the switch, and the
+character typed after it (no new suggestion comes before a key), which enters a character too. The typist takes
+what enters the most characters per key until the next fresh suggestion; KSR@1 is plain KSR of the first
+alternative.
 
 ExactMatch@N
 ------------
@@ -179,8 +182,9 @@ def _best_choice(shown: list[str], text: str, position: int) -> tuple[str, int]:
     the one entering the most characters per key ("", 0 when none helps)."""
     best, best_switch, best_rate = "", 0, 0.0
     for index, suggestion in enumerate(shown):
+        switch = min(index, 1)
         if suggestion and text.startswith(suggestion, position):
-            rate = len(suggestion)  # one key
+            rate = float(len(suggestion))  # one key, then a fresh suggestion
         else:
             right = ""
             for unit in word_units(suggestion):
@@ -188,9 +192,10 @@ def _best_choice(shown: list[str], text: str, position: int) -> tuple[str, int]:
                     break
                 right += unit
             units = len(word_units(right))
-            rate = len(right) / (units + index) if units else 0.0
+            # Up to the next fresh suggestion: the units, the switch, then one typed character.
+            rate = (len(right) + 1) / (units + switch + 1) if units else 0.0
         if rate > best_rate:
-            best, best_switch, best_rate = suggestion, index, rate
+            best, best_switch, best_rate = suggestion, switch, rate
     return best, best_switch
 
 
