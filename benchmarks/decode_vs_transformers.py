@@ -56,9 +56,11 @@ def main() -> None:
     assert len(ids) == PROMPT_TOKENS, len(ids)
     input_ids = torch.tensor([ids])
     attention = torch.ones_like(input_ids)
-    greedy = engine.DecodingSettings(max_new_tokens=NEW_TOKENS, token_healing=False)
-    beam = engine.DecodingSettings(strategy="beam", num_beams=4, num_alternatives=4, max_new_tokens=NEW_TOKENS,
-                                   token_healing=False)
+    # Plain decoding (no repetition guards, no stop rule): what transformers' generate does.
+    plain = engine.DecodingSettings(strategy="greedy", max_new_tokens=NEW_TOKENS, token_healing=False,
+                                    no_repeat_ngram_size=0, dry_multiplier=0.0, stop=None)
+    greedy = plain
+    beam = plain.replace(strategy="beam", num_beams=4, num_alternatives=4)
     generator = ours.generator
 
     def ours_greedy():

@@ -55,7 +55,8 @@ def main() -> None:
     prompt = lm.tokenizer.decode(ids)
 
     base = engine.DecodingSettings(strategy=args.strategy, num_beams=4, num_alternatives=3, max_new_tokens=16,
-                                   no_repeat_ngram_size=3, token_healing=False)
+                                   no_repeat_ngram_size=3, token_healing=False, dry_multiplier=0.0,
+                                   stop=None)
     variants = {
         "no guard": base,
         "DRY": base.replace(dry_multiplier=0.8),

@@ -107,6 +107,7 @@ def load_checkpoint(
     _retie(model)
     _check_nothing_left_empty(model, weights_file)
     model.to(device=device, dtype=dtype).eval()
+    _check_first_forward(model, weights_file)
     generation = _read_optional_json(folder / GENERATION_CONFIG)
     return LoadedCheckpoint(model, tokenizer, config, generation, folder)
 
@@ -322,6 +323,17 @@ def _tied_aliases(model: nn.Module) -> set[str]:
 
 def _check_nothing_left_empty(model: nn.Module, weights_file: Path) -> None:
     _refuse_missing([key for key, param in model.named_parameters() if param.is_meta], weights_file)
+
+
+def _check_first_forward(model: nn.Module, weights_file: Path) -> None:
+    # Weights with a valid header but garbage values (NaN/inf) would load as "ready" and then never suggest;
+    # one token through the model finds them while the user still knows which folder they picked.
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        logits, _ = model(torch.zeros(1, 1, dtype=torch.long, device=device))
+    if not torch.isfinite(logits).all():
+        raise CheckpointError(weights_file, "the weights are damaged: the model's first prediction holds NaN or "
+                                            "infinite values (a corrupt or wrongly converted file?)")
 
 
 def _refuse_missing(missing: list[str], weights_file: Path) -> None:

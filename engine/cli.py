@@ -19,7 +19,12 @@ _APP_OPTIONS = ("--model", "--device")  # options of the app itself: ``inkling -
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(prog="inkling", description="Inkling: local autocomplete for writing.")
+    parser = argparse.ArgumentParser(
+        prog="inkling", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Inkling: local autocomplete for writing.",
+        epilog="A bare `inkling` opens the app; `inkling FILE` opens FILE in it.\n"
+        "The app takes --model NAME|PATH and --device DEVICE too: `inkling --model mine notes.txt`.\n"
+        "The commands above use the engine without the app.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in _SUBCOMMANDS:
         importlib.import_module(module_name).add_parsers(sub)

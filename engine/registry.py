@@ -38,7 +38,7 @@ def user_models_dir() -> Path:
 class ModelInfo:
     name: str  # what engine.load() accepts
     path: Path
-    source: str  # "bundled", "user", "huggingface", "path"
+    source: str  # "bundled", "user", "opened" (a folder from the user's catalog), "huggingface", "path"
     architecture: str
     size_bytes: int
 
@@ -48,7 +48,8 @@ class ModelInfo:
 
 
 def list_models() -> list[ModelInfo]:
-    """Every loadable model: bundled first, then the user's, then the Hugging Face cache's. Broken ones are skipped."""
+    """Every loadable model: bundled first, then the user's, the folders they opened, then the Hugging Face
+    cache's. Broken ones are skipped."""
     models: list[ModelInfo] = []
     for source, folder in (("bundled", bundled_models_dir()), ("user", user_models_dir())):
         if folder.is_dir():
@@ -58,8 +59,24 @@ def list_models() -> list[ModelInfo]:
                 info = describe_folder(child, child.name, source)
                 if info is not None:
                     models.append(info)
+    models.extend(_opened_models({m.path.resolve() for m in models}))
     models.extend(_hub_cache_models())
     return models
+
+
+def _opened_models(listed: set[Path]) -> list[ModelInfo]:
+    """Folders the user opened from elsewhere (the catalog), by their path: that is what engine.load() takes."""
+    from engine.model_catalog import catalog_folders
+
+    opened = []
+    for folder in catalog_folders():
+        if folder.resolve() in listed:
+            continue
+        info = describe_folder(folder, str(folder), "opened")
+        if info is not None:
+            listed.add(folder.resolve())
+            opened.append(info)
+    return opened
 
 
 def describe_folder(folder: Path, name: str, source: str) -> ModelInfo | None:

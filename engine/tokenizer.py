@@ -110,9 +110,19 @@ class TextTokenizer:
         return self._tokenizer_json().get("added_tokens") or []
 
     def _decoder_type(self) -> str:
-        decoder = self._tokenizer_json().get("decoder") or {}
-        kind = decoder.get("type", "")
-        if kind == "Sequence":
-            kinds = {d.get("type") for d in decoder.get("decoders", [])}
-            return "ByteLevel" if "ByteLevel" in kinds else "Sequence"
-        return kind
+        data = self._tokenizer_json()
+        # Some tokenizer.json files carry no decoder; their pre-tokenizer still says the vocabulary is in GPT-2's
+        # byte alphabet, and without it every token would show as "ĠUn" instead of " Un".
+        for part in (data.get("decoder"), data.get("pre_tokenizer")):
+            kind = _byte_level_or_kind(part or {})
+            if kind:
+                return kind
+        return ""
+
+
+def _byte_level_or_kind(part: dict) -> str:
+    kind = part.get("type", "")
+    if kind == "Sequence":
+        kinds = {d.get("type") for d in part.get("decoders", part.get("pretokenizers", []))}
+        return "ByteLevel" if "ByteLevel" in kinds else "Sequence"
+    return kind

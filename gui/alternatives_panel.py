@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.decoding.results import SHARE_MEANING, percent
 from gui.editor.ghost_suggestion import Candidate, remaining_segments
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.text_offsets import python_offsets
@@ -47,9 +48,15 @@ _NEWLINE_MARK = "\u21b5"  # ↵, so a line break stays visible on one row
 
 
 def confidences(candidates: list[Candidate]) -> list[float | None]:
-    """Each candidate's mean probability per token (None until scored). Not their share of the total: a
-    short continuation always has a far larger total probability than a long one, which says nothing of quality."""
-    return [c.token_probability for c in candidates]
+    """The one number the panel shows: each candidate's share of the first-word probability of those listed
+    (``engine.decoding.results.shares``); None while still streaming. The first word's, not the whole text's:
+    a whole continuation's probability mostly says how long it is."""
+    if not candidates or any(c.opening is None for c in candidates):
+        return [None] * len(candidates)
+    top = max(c.opening for c in candidates)
+    weights = [math.exp(c.opening - top) for c in candidates]
+    total = sum(weights)
+    return [w / total for w in weights]
 
 
 class AlternativesList(QListWidget):
@@ -170,7 +177,7 @@ class AlternativeDelegate(QStyledItemDelegate):
 
         confidence = index.data(_CONFIDENCE_ROLE)
         bar_rect = QRect(first_line.right() - self.BAR_WIDTH, first_line.top(), self.BAR_WIDTH, first_line.height())
-        label = "…" if confidence is None else f"{confidence * 100:.0f}%"
+        label = "…" if confidence is None else percent(confidence)
         painter.drawText(bar_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, label)
         if confidence is not None:
             track = QRect(bar_rect.left(), bar_rect.center().y() - 2, self.BAR_WIDTH - 44, 5)
@@ -221,11 +228,15 @@ class AlternativesPanel(QDockWidget):
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.empty_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        hint = QLabel("Click, Enter or Ctrl+1…9 inserts · Alt+] / Alt+[ cycles", body)
+        self.meaning = QLabel(f"%: {SHARE_MEANING}", body)
+        self.meaning.setWordWrap(True)
+        self.meaning.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        hint = QLabel("Click, Enter or Ctrl+1…9 inserts · Alt+] / Alt+[ cycles · typing its start picks one", body)
         hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         hint_font = hint.font()
         hint_font.setPointSizeF(hint_font.pointSizeF() * 0.9)
         hint.setFont(hint_font)
+        layout.addWidget(self.meaning)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.empty_label, 1)
         layout.addWidget(hint)
@@ -283,21 +294,20 @@ class AlternativesPanel(QDockWidget):
             item.setData(_SEGMENTS_ROLE, [(s.text, s.probability) for s in remaining])
             item.setData(_CONFIDENCE_ROLE, confidence)
             item.setData(_CHOSEN_ROLE, row == chosen)
-            item.setToolTip(_tooltip(candidate, row))
+            item.setToolTip(_tooltip(row, confidence))
             self.list.addItem(item)
         if 0 <= current < self.list.count():
             self.list.setCurrentRow(current)
         has_items = self.list.count() > 0
+        self.meaning.setVisible(has_items)
         self.list.setVisible(has_items)
         self.empty_label.setVisible(not has_items)
 
 
-def _tooltip(candidate: Candidate, row: int) -> str:
+def _tooltip(row: int, share: float | None) -> str:
     lines = [f"Ctrl+{row + 1} inserts this" if row < MAX_SHORTCUT_ALTERNATIVES else "Click to insert"]
-    if candidate.token_probability is not None:
-        lines.append(f"Average probability per token: {candidate.token_probability * 100:.1f}% "
-                     f"({candidate.tokens} tokens)")
-        lines.append(f"Probability of the whole continuation: {math.exp(candidate.logprob):.3g}")
+    if share is not None:
+        lines.append(f"{percent(share)}: {SHARE_MEANING}")
     else:
         lines.append("Still being generated")
     return "\n".join(lines)

@@ -8,6 +8,8 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 
+from gui.xcb_check import missing_libraries_message, missing_xcb_libraries
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inkling", description="Inkling: a writing assistant with local suggestions.")
@@ -28,14 +30,19 @@ def broken_pyside_warning() -> str | None:
 
 
 def display_problem(environ: Mapping[str, str] = os.environ, platform: str = sys.platform,
-                    find_library: Callable[[str], str | None] = ctypes.util.find_library) -> str | None:
-    """Why Qt cannot open a window here, said plainly; Qt itself would abort the process with a terse message."""
+                    find_library: Callable[[str], str | None] = ctypes.util.find_library,
+                    missing_libraries: Callable[[], list[str] | None] = missing_xcb_libraries) -> str | None:
+    """Why Qt cannot open a window here, said plainly; Qt itself would abort the process with a terse message
+    that names libxcb-cursor0 whatever is missing."""
     if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM") or environ.get("WAYLAND_DISPLAY"):
         return None
     if not environ.get("DISPLAY"):
         return ("inkling: there is no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set). "
                 "Start it from a desktop session; the engine works without one: see `inkling --help`.")
-    if find_library("xcb-cursor") is None:
+    missing = missing_libraries()
+    if missing:
+        return missing_libraries_message(missing)
+    if missing is None and find_library("xcb-cursor") is None:  # no ldd to ask: the most common gap
         return ("inkling: Qt needs the system library libxcb-cursor0 to open a window on X11. Install it "
                 "(Debian/Ubuntu: sudo apt install libxcb-cursor0; Fedora: sudo dnf install xcb-util-cursor) "
                 "and start Inkling again.")

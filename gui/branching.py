@@ -176,8 +176,9 @@ class BranchController(QObject):
         self.shown_point = point
         before = point.continuation.strip().split()
         title = f"Next after “…{before[-1]}”" if before else "First token of the suggestion"
+        preceding = self.editor.prompt_text()[-64:] + point.continuation
         self.popup.show_candidates(title, self.candidates, self._current_row(point, self.candidates), point.at,
-                                   describe_source(answer.source))
+                                   preceding, describe_source(answer.source))
         self.candidatesShown.emit(point)
 
     def _engine_error(self, event: EngineError) -> None:

@@ -23,6 +23,7 @@ from gui.document_io import (
     write_document,
 )
 from gui.editor.ghost_text_editor import GhostTextEditor
+from gui.last_folder import FolderMemory, home_folder
 
 UNTITLED = "Untitled"
 
@@ -39,6 +40,7 @@ class DocumentController(QObject):
         self.prompts = prompts
         self._parent = dialog_parent
         self.path: Path | None = None
+        self.folders: FolderMemory | None = None  # the main window's; without one the dialogs start at home
         self.encoding = "utf-8"
         self.newline = "\n"
         editor.document().modificationChanged.connect(lambda _modified: self._update_title())
@@ -74,10 +76,11 @@ class DocumentController(QObject):
         if not self.maybe_save():
             return False
         if path is None:
-            folder = str(self.path.parent) if self.path else os.path.expanduser("~")
-            path = self.prompts.open_file_path(self._parent, folder)
+            path = self.prompts.open_file_path(self._parent, self._start_folder())
             if not path:
                 return False
+            if self.folders is not None:
+                self.folders.used_file(path)
         return self.load(path)
 
     def load(self, path: str | os.PathLike) -> bool:
@@ -114,10 +117,12 @@ class DocumentController(QObject):
         return self._write(self.path)
 
     def save_as(self) -> bool:
-        suggested = str(self.path) if self.path else os.path.join(os.path.expanduser("~"), f"{UNTITLED}.txt")
+        suggested = str(self.path) if self.path else os.path.join(self._start_folder(), f"{UNTITLED}.txt")
         path = self.prompts.save_file_path(self._parent, suggested)
         if not path:
             return False
+        if self.folders is not None:
+            self.folders.used_file(path)
         if self._write(Path(path)):
             self.fileOpened.emit(str(path))
             return True
@@ -147,6 +152,11 @@ class DocumentController(QObject):
         self.editor.document().setModified(True)
 
     # --- helpers -------------------------------------------------------------------------------------------
+
+    def _start_folder(self) -> str:
+        if self.path is not None:
+            return str(self.path.parent)
+        return self.folders.start() if self.folders is not None else home_folder()
 
     def _write(self, path: Path) -> bool:
         text = self.editor.toPlainText()

@@ -22,6 +22,7 @@ from gui.document_io import DocumentError
 from gui.editor.ghost_text_editor import GhostTextEditor, default_editor_font
 from gui.engine_bridge import EngineBridge, WorkerFactory
 from gui.memory_wiring import install_memory
+from gui.last_folder import FolderMemory
 from gui.menus import (
     build_decoding_menu,
     build_file_menu,
@@ -83,6 +84,8 @@ class MainWindow(QMainWindow):
         self.models = ModelController(self.bridge, self.prompts, self)
         self.models.device = device or self.app_settings.device
         self.documents = DocumentController(self.editor, self.prompts, self)
+        self.folders = FolderMemory(self.app_settings, self._save_settings)
+        self.documents.folders = self.models.folders = self.folders
 
         self.alternatives = AlternativesPanel(self.editor, self, self)
         self.alternatives.set_confidence_shading(self.app_settings.confidence_shading)
@@ -103,7 +106,8 @@ class MainWindow(QMainWindow):
         self.data_dir = data_dir  # also holds fine-tuning runs and the evaluation history
         self.recovery = RecoveryStore(os.path.join(data_dir, "recovery") if data_dir else None)
         self.autosaver = RecoveryAutosaver(self.recovery, self._recovery_snapshot, self._show_message,
-                                           recovery_interval_ms, self, notes=self.sidecars.notes_json)
+                                           recovery_interval_ms, self, notes=self.sidecars.notes_json,
+                                           cursor=lambda: self.editor.textCursor().position())
         self._connect()
         self.setWindowTitle(self.documents.title())
         if self.settings_store.problem:
@@ -151,6 +155,7 @@ class MainWindow(QMainWindow):
         self.models.modelChanged.connect(self._model_changed)
         self.models.loadFailed.connect(self._model_failed)
         self.models.noModel.connect(self._no_model)
+        self.models.catalogProblem.connect(self._show_message)
         self.models.fallbackUsed.connect(
             lambda name, why: self._show_message(f"Could not load {name} ({why}); using the bundled model"))
         self.suggestions.statsUpdated.connect(lambda s: status.show_latency(s.first_token_s, s.tokens_per_s))
@@ -317,6 +322,8 @@ class MainWindow(QMainWindow):
         self.documents.restore(newest.text, newest.path)
         if newest.notes:
             self.sidecars.restore_notes(newest.notes)
+        if newest.cursor is not None:
+            self.editor.set_cursor_position(newest.cursor)
         self.autosaver.save_now()  # the text is in our snapshot before the old one is deleted
         self._show_message(f"Restored unsaved text of {newest.title}")
         return True

@@ -13,10 +13,12 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
+from engine.model_catalog import remember_folder
 from engine.registry import DEFAULT_MODEL, ModelInfo, list_models
 from engine.worker_events import ModelLoaded, ModelLoadFailed
 from gui.dialogs.prompts import Prompts
 from gui.engine_bridge import EngineBridge
+from gui.last_folder import FolderMemory, home_folder
 
 
 class ModelController(QObject):
@@ -25,6 +27,7 @@ class ModelController(QObject):
     loadFailed = Signal(str)  # message
     noModel = Signal(str)  # why there is no model at all
     fallbackUsed = Signal(str, str)  # the model that failed, why
+    catalogProblem = Signal(str)  # an opened folder could not be remembered
 
     def __init__(self, bridge: EngineBridge, prompts: Prompts, dialog_parent: QWidget) -> None:
         super().__init__(dialog_parent)
@@ -34,9 +37,11 @@ class ModelController(QObject):
         self.device = "auto"  # what the user chose; the model's actual device is in ``active.device``
         self.active: ModelLoaded | None = None
         self.last_error: str | None = None
+        self.folders: FolderMemory | None = None  # the main window's; without one the dialog starts at home
         self._requested: dict[int, tuple[str, str]] = {}  # load request id -> (name, device)
         self._fallbacks: dict[int, str] = {}  # load request id -> what to try if it fails and nothing is loaded
         self._offered_folder = False
+        self._opened: set[int] = set()  # load request ids of folders the user picked: catalogued once they load
         bridge.modelLoaded.connect(self._on_loaded)
         bridge.modelLoadFailed.connect(self._on_failed)
 
@@ -73,12 +78,14 @@ class ModelController(QObject):
             self.load(self.active.name, device)
 
     def open_folder(self) -> None:
-        start = os.path.expanduser("~")
+        start = self.folders.start() if self.folders is not None else home_folder()
         if self.active is not None and Path(self.active.name).is_dir():
             start = str(Path(self.active.name).parent)
         folder = self.prompts.model_folder(self._parent, start)
         if folder:
-            self.load(folder)
+            if self.folders is not None:
+                self.folders.used(Path(folder).parent)  # the next model is likely a sibling of this one
+            self._opened.add(self.load(folder))
 
     # --- events -----------------------------------------------------------------------------------------
 
@@ -86,12 +93,23 @@ class ModelController(QObject):
         requested = self._requested.pop(event.request_id, None)
         if requested is not None:
             self.device = requested[1]
+        if event.request_id in self._opened:
+            self._opened.discard(event.request_id)
+            self._catalogue(event.name)
         self.active = event
         self.last_error = None
         self.modelChanged.emit(event)
 
+    def _catalogue(self, folder: str) -> None:
+        """A folder that loaded joins the user's catalog, so `inkling models` (and the next start) lists it."""
+        try:
+            remember_folder(folder)
+        except OSError as exc:
+            self.catalogProblem.emit(f"Could not add {folder} to your models: {exc.strerror or exc}")
+
     def _on_failed(self, event: ModelLoadFailed) -> None:
         self._requested.pop(event.request_id, None)
+        self._opened.discard(event.request_id)
         fallback = self._fallbacks.pop(event.request_id, None)
         self.last_error = event.message
         if fallback is not None and self.active is None:

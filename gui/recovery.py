@@ -38,6 +38,7 @@ class RecoveredDocument:
     path: str | None  # the file the text belonged to, if it had been saved before
     saved_at: float  # time.time() of the snapshot
     notes: str | None = None  # the sidecar JSON (where accepted text came from, suggestion history) at that time
+    cursor: int | None = None  # where the cursor was (a character offset), to put the writer back there
 
     @property
     def title(self) -> str:
@@ -61,7 +62,7 @@ class RecoveryStore:
     def session_file(self) -> Path:
         return self.folder / f"{self.session_id}.json"
 
-    def write(self, text: str, path: str | None, notes: str | None = None) -> None:
+    def write(self, text: str, path: str | None, notes: str | None = None, cursor: int | None = None) -> None:
         """Snapshot ``text`` (and its sidecar ``notes``); raises ``DocumentError`` when the folder cannot be
         written."""
         if self._lock is None:
@@ -74,7 +75,7 @@ class RecoveryStore:
                 raise DocumentError(f"Cannot lock the recovery file in {self.folder}")
             self._lock = lock
         payload = {"version": 1, "text": text, "path": path, "saved_at": time.time(), "pid": os.getpid(),
-                   "notes": notes}
+                   "notes": notes, "cursor": cursor}
         atomic_write_bytes(self.session_file, json.dumps(payload, ensure_ascii=False).encode("utf-8"))
         self._forget_adopted()
 
@@ -107,9 +108,10 @@ class RecoveryStore:
                 continue  # a live window owns it
             try:
                 data = json.loads(session_file.read_text(encoding="utf-8"))
-                notes = data.get("notes")
+                notes, cursor = data.get("notes"), data.get("cursor")
                 document = RecoveredDocument(session_file, str(data["text"]), data.get("path"),
-                                             float(data.get("saved_at", 0)), notes if isinstance(notes, str) else None)
+                                             float(data.get("saved_at", 0)), notes if isinstance(notes, str) else None,
+                                             cursor if isinstance(cursor, int) else None)
             except (OSError, ValueError, KeyError, TypeError):
                 lock.unlock()
                 continue  # unreadable: left where it is for a person to look at
@@ -149,13 +151,16 @@ class RecoveryAutosaver(QObject):
 
     def __init__(self, store: RecoveryStore, snapshot: Callable[[], tuple[str, str | None, bool, int]],
                  on_error: Callable[[str], None], interval_ms: int = DEFAULT_INTERVAL_MS,
-                 parent: QObject | None = None, notes: Callable[[], str | None] | None = None) -> None:
-        """``snapshot()`` returns (text, file path, has unsaved changes, revision number); ``notes()``, asked only
-        when a snapshot is written, the sidecar JSON that goes with the text."""
+                 parent: QObject | None = None, notes: Callable[[], str | None] | None = None,
+                 cursor: Callable[[], int] | None = None) -> None:
+        """``snapshot()`` returns (text, file path, has unsaved changes, revision number); ``notes()`` and
+        ``cursor()``, asked only when a snapshot is written, the sidecar JSON that goes with the text and the
+        cursor's position in it."""
         super().__init__(parent)
         self.store = store
         self._snapshot = snapshot
         self._notes = notes
+        self._cursor = cursor
         self._on_error = on_error
         self._written_revision: int | None = None
         self._timer = QTimer(self)
@@ -177,7 +182,8 @@ class RecoveryAutosaver(QObject):
         if revision == self._written_revision:
             return
         try:
-            self.store.write(text, path, self._notes() if self._notes else None)
+            self.store.write(text, path, self._notes() if self._notes else None,
+                             self._cursor() if self._cursor else None)
         except (DocumentError, OSError) as exc:
             if not self._reported_error:  # once, not every few seconds
                 self._reported_error = True

@@ -23,10 +23,8 @@ MAX_RECENT_FILES = 10
 MIN_FONT_SIZE, MAX_FONT_SIZE = 6, 72
 THEMES = ("system", "light", "dark")
 
-# The app's own default: beam search gives the alternatives panel something to show, at little extra cost;
-# repetition blocked (no-repeat 3-grams and DRY), as the quality guards are on by default.
-APP_DEFAULT_DECODING = DecodingSettings(strategy="beam", num_beams=4, num_alternatives=3, max_new_tokens=16,
-                                        no_repeat_ngram_size=3, dry_multiplier=0.8, stop="sentence")
+# The engine's defaults are the app's (one behaviour whichever door a user comes in by).
+APP_DEFAULT_DECODING = DecodingSettings()
 DEFAULT_QUALITY = QualitySettings()  # every quality guard on, suggestions at every pause
 
 
@@ -50,6 +48,7 @@ class AppSettings:
     memory_document: bool = True  # Model ▸ Memory ▸ This Document
     memory_folders: list[str] = field(default_factory=list)  # folders of the user's writing the memory holds
     recent_files: list[str] = field(default_factory=list)
+    last_folder: str = ""  # where the file and folder dialogs start; "" before any was used
     geometry: str = ""  # QMainWindow.saveGeometry(), base64
     window_state: str = ""  # QMainWindow.saveState(), base64
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -44,6 +44,8 @@ def system_prefers_dark() -> bool:
 class ThemeManager(QObject):
     """Applies a theme to the whole application and re-applies "system" when the desktop switches."""
 
+    changed = Signal()  # after a palette was applied
+
     def __init__(self, app: QApplication, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.app = app
@@ -65,6 +67,7 @@ class ThemeManager(QObject):
         self.mode = mode if mode in THEMES else "system"
         dark = system_prefers_dark() if self.mode == "system" else self.mode == "dark"
         self.app.setPalette(dark_palette() if dark else light_palette())
+        self.changed.emit()
 
     def is_dark(self) -> bool:
         return self.app.palette().color(QPalette.ColorRole.Base).lightness() < 128

@@ -7,28 +7,38 @@ continues with is marked.
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QEnterEvent, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractButton, QFrame, QLabel, QVBoxLayout, QWidget
 
 BAR_WIDTH = 70
 ROW_PADDING = 4
+_WORD_END = re.compile(r"\w+$")
 
 
-def visible_token(text: str) -> str:
-    """A token as the user can read it: spaces, line breaks and tabs made visible."""
+def visible_token(text: str, before: str = "") -> str:
+    """A token as a writer reads it, not as a sub-word piece: a token that starts a word shows that word ("States",
+    not "·States"); one that continues the word being written shows the whole word ("brown" for "wn" after
+    "The quick bro"). Other blanks are made visible."""
     if text == "":
         return "(the word ends as typed)"
-    return text.replace(" ", "·").replace("\n", "↵").replace("\t", "→")
+    if len(text) > 1 and text[0] == " " and not text[1].isspace():
+        text = text[1:]
+    elif text[0].isalnum() and before[-1:].isalnum():
+        text = _WORD_END.search(before).group(0) + text
+    return text.replace(" ", "␣").replace("\n", "↵").replace("\t", "→")
 
 
 class CandidateRow(QAbstractButton):
-    def __init__(self, text: str, probability: float, current: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, text: str, probability: float, current: bool, parent: QWidget | None = None,
+                 before: str = "") -> None:
         super().__init__(parent)
         self.token = text
         self.probability = probability
         self.current = current
-        self.setText(visible_token(text))
+        self.setText(visible_token(text, before))
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip("Continue the suggestion from here with this token")
         self.setMouseTracking(True)
@@ -108,9 +118,10 @@ class TokenCandidatesPopup(QFrame):
         self.rows: list[CandidateRow] = []
 
     def show_candidates(self, title: str, candidates: list[tuple[str, float]], current: int | None,
-                        at: QPoint, source: str | None = None) -> None:
-        """Fill the popup and show it with its top-left corner at ``at`` (global coordinates); ``source`` says
-        where the memory saw the hovered word (None: it came from the model)."""
+                        at: QPoint, before: str = "", source: str | None = None) -> None:
+        """Fill the popup and show it with its top-left corner at ``at`` (global coordinates). ``before``: the text
+        the candidates follow, so a piece of a word shows as the whole word; ``source`` says where the memory saw
+        the hovered word (None: it came from the model)."""
         self.source.setText(source or "")
         self.source.setVisible(bool(source))
         for row in self.rows:
@@ -120,7 +131,7 @@ class TokenCandidatesPopup(QFrame):
         self.rows = []
         self.title.setText(title)
         for index, (text, probability) in enumerate(candidates):
-            row = CandidateRow(text, probability, index == current, self)
+            row = CandidateRow(text, probability, index == current, self, before)
             row.clicked.connect(lambda _checked=False, i=index: self.chosen.emit(i))
             self._layout.addWidget(row)
             self.rows.append(row)

@@ -18,6 +18,12 @@ SAMPLE_TEXT = (
 ) * 4
 
 
+@pytest.fixture(autouse=True)
+def _private_user_data(tmp_path_factory, monkeypatch):
+    """No test reads or writes the real user data folder (the model catalog, evaluation history)."""
+    monkeypatch.setenv("INKLING_DATA_DIR", str(tmp_path_factory.mktemp("user-data")))
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     """A byte-level BPE of about 400 tokens, trained on SAMPLE_TEXT; id 0 is <|endoftext|>."""
@@ -62,3 +68,14 @@ def make_writing_folder(folder: Path, file_name: str, copies: int = 3) -> Path:
     for i in range(copies):
         (folder / file_name.format(i)).write_text(SAMPLE_TEXT, encoding="utf-8")
     return folder
+
+
+def plain_settings(**changes):
+    """Decoding without the app's defaults on top: greedy, no repetition guards, no stop rule, the model alone
+    (no memory). For tests of the
+    decoding machinery itself (parity with transformers, caching, scripted continuations)."""
+    from engine.decoding.settings import DecodingSettings
+
+    base = {"strategy": "greedy", "no_repeat_ngram_size": 0, "dry_multiplier": 0.0, "stop": None,
+            "branch_first_word": False, "memory": False}
+    return DecodingSettings(**{**base, **changes})

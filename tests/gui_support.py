@@ -10,12 +10,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import plain_settings
 
 from engine.decoding.settings import DecodingSettings
 
 # Short, deterministic suggestions: greedy with no stop rule streams exactly max_new_tokens tokens.
-FAST_GREEDY = DecodingSettings(strategy="greedy", max_new_tokens=6, stop=None)
-FAST_BEAM = DecodingSettings(strategy="beam", num_beams=4, num_alternatives=3, max_new_tokens=5, stop=None)
+FAST_GREEDY = plain_settings(max_new_tokens=6)
+FAST_BEAM = plain_settings(strategy="beam", num_beams=4, num_alternatives=3, max_new_tokens=5)
 TEST_DEBOUNCE_MS = 15
 
 
@@ -179,6 +180,7 @@ def app_dirs(tmp_path, monkeypatch) -> dict:
     """Private settings, recovery and user-model folders for one test."""
     dirs = {"config_dir": tmp_path / "config", "data_dir": tmp_path / "data"}
     monkeypatch.setenv("INKLING_USER_MODELS", str(tmp_path / "user-models"))
+    monkeypatch.setenv("INKLING_DATA_DIR", str(dirs["data_dir"]))  # the engine's side: the model catalog
     return dirs
 
 

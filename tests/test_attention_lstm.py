@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import plain_settings
 
 import engine
 from engine.checkpoint import load_checkpoint, save_checkpoint
@@ -230,7 +231,7 @@ def test_training_a_tiny_attention_lstm_lowers_validation_loss(tmp_path, tiny_to
 def test_decoding_while_typing_reuses_the_cache_and_matches_a_cold_model(tmp_path, tiny_tokenizer, strategy):
     folder = save_checkpoint(tmp_path / "lstm", make_model(vocab=tiny_tokenizer.vocab_size), tiny_tokenizer)
     warm = engine.load(str(folder), device="cpu")
-    settings = engine.DecodingSettings(strategy=strategy, max_new_tokens=6, num_beams=3, num_alternatives=2)
+    settings = plain_settings(strategy=strategy, max_new_tokens=6, num_beams=3, num_alternatives=2)
     base = SAMPLE_TEXT[:300]
     # Keystrokes: each prompt shares a long prefix with the one before (the cache rewinds, reads the rest).
     prompts = (base + " The quick bro", base + " The quick brow", base + " The quick brown", base[:250])

@@ -61,3 +61,26 @@ def test_a_wheel_carries_the_bundled_models_and_an_installed_copy_finds_them(tmp
     installed.mkdir(parents=True)
     assert first_existing_folder([source, installed]) == installed  # a wheel install has no resources/ folder
     assert first_existing_folder([source, tmp_path / "nowhere"]) == source  # named in "missing" messages
+
+
+HALF_TYPED = {
+    "The quick bro": {"brown", "broke", "brother", "brothers"},
+    "The old quee": {"queen", "queens", "queen's", "queer"},
+    "It was a beautif": {"beautiful"},
+    "He walked into the kitch": {"kitchen", "kitchens"},
+    "I will remem": {"remember"},
+    "Once upon a ti": {"time", "times"},
+    "They were very hap": {"happy"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_token_healing_completes_the_word_being_typed(name, strategy):
+    """The word the user is typing is finished ("quee" -> "queen"), not abandoned for a new one (" of the")."""
+    lm = engine.load(name, device="cpu")
+    settings = engine.DecodingSettings(strategy=strategy, stop="word")
+    for typed, words in HALF_TYPED.items():
+        [best, *_] = lm.complete(typed, settings)
+        word = (typed + best.text).split()[-1].strip(".,;:!?\"’").replace("’", "'")
+        assert word.lower() in words, (typed, best.text)

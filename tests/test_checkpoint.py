@@ -343,3 +343,16 @@ def test_loading_makes_no_random_weights_and_keeps_one_copy_of_each_tensor(tmp_p
     # Conv1D weights arrive transposed; they are stored the nn.Linear way, and equal the file's.
     weight = params["h.0.attn.c_attn.weight"]
     assert torch.equal(weight, saved["transformer.h.0.attn.c_attn.weight"].t().to(dtype))
+
+
+@pytest.mark.parametrize("garbage", [float("nan"), float("inf")])
+def test_weights_that_predict_nan_or_inf_are_refused_at_load(tmp_path, tiny_tokenizer, garbage):
+    folder = make_gpt2_folder(tmp_path / "garbage", tiny_tokenizer)
+    weights = folder / "model.safetensors"
+    state = load_file(weights)
+    name = next(k for k in state if k.endswith("ln_f.weight"))
+    state[name] = torch.full_like(state[name], garbage)
+    save_file(state, weights)
+    with pytest.raises(CheckpointError, match="NaN or infinite") as caught:
+        load_checkpoint(folder)
+    assert caught.value.path == weights

@@ -11,6 +11,7 @@ import pytest
 from conftest import make_gpt2_folder
 
 import engine
+import engine.cli
 from engine.cli import main
 from engine.commands.complete import StreamView, _stream_best, settings_from_args
 from engine.decoding.results import Completion, StreamEvent
@@ -32,10 +33,13 @@ def run(capsys, *argv):
 
 def parse_alternatives(out: str) -> list[str]:
     texts = []
-    for rank, line in enumerate(out.splitlines(), 1):
-        number, probability, quoted = line.split(maxsplit=2)
-        assert number == f"{rank}." and probability.startswith("p=")
-        assert 0 <= float(probability[2:]) <= 1
+    lines = out.splitlines()
+    if len(lines) > 1:
+        assert lines.pop() == "(%: how likely each alternative's first word is, as a share of the alternatives listed)"
+    for rank, line in enumerate(lines, 1):
+        number, share, quoted = line.split(maxsplit=2)
+        assert number == f"{rank}." and share.endswith("%") and "e-" not in share
+        assert share in ("<1%", ">99%") or 0 < int(share[:-1]) <= 100
         texts.append(json.loads(quoted))
     return texts
 
@@ -92,7 +96,7 @@ def test_dry_multiplier_and_never_suggest_reach_the_decoding_settings(capsys, mo
             return []
 
     monkeypatch.setattr("engine.language_model.load", lambda name, device="auto": RecordingModel())
-    code, _, err = run(capsys, "complete", "Hello there", "--dry-multiplier", "0.8",
+    code, _, err = run(capsys, "complete", "Hello there", "--dry-multiplier", "1.5",
                        "--never-suggest", "Dragon", "castle")
     assert code == 0, err
     code_dashes, _, err = run(capsys, "complete", "--never-suggest", "moat", "--", "Hello there")
@@ -102,9 +106,9 @@ def test_dry_multiplier_and_never_suggest_reach_the_decoding_settings(capsys, mo
 
     (text, given), (text_dashes, dashes), (_, plain) = seen
     assert text == text_dashes == "Hello there"
-    assert (given.dry_multiplier, given.banned_words) == (0.8, ("Dragon", "castle"))
-    assert (dashes.dry_multiplier, dashes.banned_words) == (0.0, ("moat",))
-    assert (plain.dry_multiplier, plain.banned_words) == (0.0, ())
+    assert (given.dry_multiplier, given.banned_words) == (1.5, ("Dragon", "castle"))
+    assert (dashes.dry_multiplier, dashes.banned_words) == (0.8, ("moat",))  # the shared default
+    assert (plain.dry_multiplier, plain.banned_words) == (0.8, ())
 
 
 # --- streaming view ---------------------------------------------------------------------------------------
@@ -249,3 +253,34 @@ def test_complete_sampling_with_a_seed_repeats(capsys, model_folder):
     first = run(capsys, *options)
     second = run(capsys, *options)
     assert first[0] == 0 and first == second
+
+
+def test_the_cli_the_engine_and_the_app_share_one_set_of_decoding_defaults():
+    from gui.settings_store import AppSettings
+
+    parsed = engine.cli.build_parser().parse_args(["complete", "Hello"])
+    shared = engine.DecodingSettings()
+    assert settings_from_args(parsed) == shared == AppSettings().decoding
+    # The app's behaviour: alternatives from beam search, repetition blocked, a suggestion ends with its sentence.
+    assert (shared.strategy, shared.no_repeat_ngram_size, shared.dry_multiplier, shared.stop) == (
+        "beam", 3, 0.8, "sentence")
+    assert settings_from_args(engine.cli.build_parser().parse_args(["complete", "Hi", "--stop", "none"])).stop is None
+
+
+def test_shares_are_readable_percentages_that_never_say_0_for_a_listed_alternative():
+    from engine.decoding.results import Completion, percent, shares
+
+    listed = [Completion("a", -36.0), Completion("b", -36.5), Completion("c", -50.0)]  # p ~ 1e-16 and less
+    split = shares(listed)
+    assert sum(split) == pytest.approx(1.0) and split[0] > split[1] > split[2] > 0
+    assert [percent(s) for s in split] == ["62%", "38%", "<1%"]
+    assert percent(shares([Completion("alone", -80.0)])[0]) == "100%"
+    assert percent(0.9999) == ">99%"
+
+
+def test_help_says_a_bare_inkling_opens_the_app(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "A bare `inkling` opens the app" in out and "inkling FILE" in out

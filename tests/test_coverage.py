@@ -7,6 +7,7 @@ import threading
 
 import pytest
 import torch
+from conftest import plain_settings
 from quality_support import make_confident_model
 
 from engine.coverage import (
@@ -23,7 +24,7 @@ from engine.decoding.results import Completion
 from engine.decoding.settings import DecodingSettings
 
 torch.set_num_threads(1)
-GREEDY = DecodingSettings(max_new_tokens=4, token_healing=False)
+GREEDY = plain_settings(max_new_tokens=4, token_healing=False)
 
 
 class PredictableModel:

@@ -6,6 +6,7 @@ import re
 
 import pytest
 import torch
+from conftest import plain_settings
 from quality_support import make_confident_model
 
 from engine.decoding.banned_words import BannedWordIndex, BannedWordMask
@@ -88,7 +89,7 @@ def test_dry_through_the_generator_breaks_a_loop(tmp_path, tiny_tokenizer):
 
     lm = engine.load(str(make_confident_model(tmp_path / "loop", tiny_tokenizer)), device="cpu")
     prompt = "The quick brown fox"
-    plain = DecodingSettings(max_new_tokens=8, token_healing=False)
+    plain = plain_settings(max_new_tokens=8, token_healing=False)
     [looping] = lm.complete(prompt, plain)
     assert looping.text == " fox" * 8  # the model built for it repeats its word forever
     prompt_ids = lm.tokenizer.encode(prompt)
@@ -143,7 +144,7 @@ def test_a_never_suggest_word_is_masked_and_the_model_says_something_else(tmp_pa
     import engine
 
     lm = engine.load(str(make_confident_model(tmp_path / "fox", tiny_tokenizer)), device="cpu")
-    settings = DecodingSettings(strategy=strategy, max_new_tokens=6, token_healing=False)
+    settings = plain_settings(strategy=strategy, max_new_tokens=6, token_healing=False)
     before = lm.complete("The quick brown fox", settings)
     assert "fox" in _words(before[0].text)
     after = lm.complete("The quick brown fox", settings.replace(banned_words=("FOX",)))
@@ -157,7 +158,7 @@ def test_a_never_suggest_word_is_not_finished_from_what_the_user_typed(tmp_path,
     import engine
 
     lm = engine.load(str(make_confident_model(tmp_path / "fox", tiny_tokenizer)), device="cpu")
-    settings = DecodingSettings(strategy=strategy, max_new_tokens=6)  # token healing on: " fo" is backed off
+    settings = plain_settings(strategy=strategy, max_new_tokens=6)  # token healing on: " fo" is backed off
     assert lm.complete("The quick brown fo", settings)[0].text.startswith("x fox")
     after = lm.complete("The quick brown fo", settings.replace(banned_words=("fox",)))
     assert after and after[0].text
@@ -180,12 +181,12 @@ def test_bad_guard_settings_raise_a_value_error_naming_the_field(field, value):
         DecodingSettings(**{field: value})
 
 
-def test_guard_settings_survive_a_json_round_trip_and_default_to_off():
+def test_guard_settings_survive_a_json_round_trip_and_default_to_the_apps():
     import json
 
     default = DecodingSettings()
-    assert default.dry_multiplier == 0.0 and default.banned_words == ()
-    settings = DecodingSettings(dry_multiplier=0.8, dry_base=2.0, dry_allowed_length=3, banned_words=("Cat", "dog"))
+    assert default.dry_multiplier == 0.8 and default.no_repeat_ngram_size == 3 and default.banned_words == ()
+    settings = DecodingSettings(dry_multiplier=1.2, dry_base=2.0, dry_allowed_length=3, banned_words=("Cat", "dog"))
     restored = DecodingSettings.from_dict(json.loads(json.dumps(settings.to_dict())))
     assert restored == settings
     assert restored.banned_words == ("Cat", "dog")
@@ -195,7 +196,7 @@ def test_guard_settings_survive_a_json_round_trip_and_default_to_off():
 
 
 def test_greedy_stream_events_carry_the_running_mean_log_probability(tiny_gpt2):
-    settings = DecodingSettings(max_new_tokens=6, stop=None, token_healing=False)
+    settings = plain_settings(max_new_tokens=6, token_healing=False)
     events = list(tiny_gpt2.stream("The quick brown", settings))
     [completion] = events[-1].completions
     steps = [e for e in events if not e.done]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import plain_settings
 
 import engine
 
@@ -47,7 +48,7 @@ def test_greedy_matches_transformers(both, prompt, new_tokens):
     theirs, ours = both
     ids = ours.tokenizer.encode(prompt)
     expected = their_generate(theirs, ids, do_sample=False, max_new_tokens=new_tokens)[0, len(ids):].tolist()
-    settings = engine.DecodingSettings(max_new_tokens=new_tokens, token_healing=False, memory=False)
+    settings = plain_settings(max_new_tokens=new_tokens, token_healing=False)
     [completion] = ours.complete(prompt, settings)
     assert list(completion.token_ids) == expected
     assert completion.text == ours.tokenizer.decode(expected)
@@ -63,8 +64,7 @@ def test_greedy_log_probabilities_match_transformers(both):
                           output_logits=True, return_dict_in_generate=True)
     expected = [torch.log_softmax(step[0], -1)[token].item()
                 for step, token in zip(out.logits, out.sequences[0, len(ids):])]
-    settings = engine.DecodingSettings(max_new_tokens=6, token_healing=False, memory=False)
-    [completion] = ours.complete(prompt, settings)
+    [completion] = ours.complete(prompt, plain_settings(max_new_tokens=6, token_healing=False))
     assert list(completion.token_logprobs) == pytest.approx(expected, abs=1e-4)
 
 
@@ -78,6 +78,6 @@ def test_beam_search_finds_the_same_beams_as_transformers(both, prompt):
         text = ours.tokenizer.decode(row[len(ids):].tolist())
         if text not in their_texts:  # we never return the same text twice
             their_texts.append(text)
-    settings = engine.DecodingSettings(strategy="beam", num_beams=4, num_alternatives=4, max_new_tokens=8,
-                                       token_healing=False, memory=False)
+    settings = plain_settings(strategy="beam", num_beams=4, num_alternatives=4, max_new_tokens=8,
+                                       token_healing=False)
     assert [c.text for c in ours.complete(prompt, settings)] == their_texts

@@ -59,11 +59,12 @@ def test_truncate_pieces():
     ("mid_word", "text", "cut"),
     [
         (True, "wn", None),
-        (True, "wn fox", None),  # "fox" may still go on
-        (True, "wn fox ", 6),
-        (True, "wn fox, the", 6),
-        (True, "wn.", None),  # finishing the user's word is not a new word
-        (True, "'t go ", 5),  # "don" + "'t": the word the user was typing, then "go"
+        (True, "wn fox", 2),  # finishing the user's word is the one word
+        (True, "wn fox ", 2),
+        (True, "wn fox, the", 2),
+        (True, "wn.", 2),
+        (True, "'t go ", 2),  # "don" + "'t": the word the user was typing
+        (True, " fox ", 4),  # the user's word was complete: the next one
         (False, "brown fox", 5),
         (False, " brown fox", 6),
         (False, "  ", None),

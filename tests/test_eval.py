@@ -81,6 +81,30 @@ def test_word_by_word_acceptance_costs_one_key_per_word_and_no_new_suggestion_un
     assert report.ksr == pytest.approx(0.5)
 
 
+class SecondKnows:
+    """Lists a wrong alternative first and the right one second (KSR@1 gets nothing, KSR@2 everything)."""
+
+    def __init__(self, text: str, partial: bool = False) -> None:
+        self.text = text
+        self.partial = partial
+
+    def alternatives(self, prefix: str) -> list[str]:
+        right = self.text[len(prefix):]
+        if self.partial:  # only its first unit is right
+            right = "".join(word_units(right)[:1]) + " WRONG"
+        return [" zzz qqq", right]
+
+
+def test_ksr_at_k_lets_the_typist_take_any_of_the_first_k_alternatives():
+    at_1 = simulate_typing(SecondKnows(TEXT), TEXT, choices=1)
+    at_2 = simulate_typing(SecondKnows(TEXT), TEXT, choices=2)
+    assert at_1.ksr == 0.0
+    assert at_2.keys == at_2.tab_accepts == math.ceil(len(word_units(TEXT)) / 3)  # Ctrl+2: one key each
+    partial = simulate_typing(SecondKnows("a bb", partial=True), "a bb", choices=2, max_words=3)
+    # "a": one key to reach the second alternative, Ctrl+Right (2 keys); " " typed; "bb": the same again
+    assert partial.keys == 5 and partial.word_accepts == 2 and partial.typed_characters == 1
+
+
 def test_the_predictor_sees_the_text_typed_so_far_in_a_window_that_moves_in_jumps():
     text = " ".join(f"word{i}" for i in range(400))
     prefixes: list[str] = []
@@ -195,6 +219,8 @@ def test_inkling_eval_prints_model_and_baseline_figures(memorised_model, capsys,
     lm = engine.load(str(folder), device="cpu")
     assert figures["model"]["ksr"] == pytest.approx(simulate_typing(LanguageModelSuggester(lm), TEXT).ksr)
     assert figures["model"]["bits_per_byte"] == pytest.approx(lm.bits_per_byte(TEXT))
+    assert figures["alternatives_by"] == "first-word branching"
+    assert set(figures["ksr_at"]) == {"1", "3"} and figures["ksr_at"]["3"] >= figures["ksr_at"]["1"] > 0.5
     baseline = WordTrigramModel.train([TEXT, TEXT])  # the training split: the copies not held out
     assert figures["baseline"]["bits_per_byte"] < 2 and figures["baseline"]["ksr"] > 0.3
     assert figures["baseline"]["ksr"] == pytest.approx(simulate_typing(baseline, TEXT).ksr, abs=0.05)
@@ -205,6 +231,7 @@ def test_inkling_eval_prints_model_and_baseline_figures(memorised_model, capsys,
                      "--update-card"]) == 0
     table = capsys.readouterr().out
     assert "bits/byte" in table and "word-trigram baseline" in table and "KSR of the model / KSR of the" in table
+    assert "KSR@1" in table and "KSR@3" in table
     card = (folder / "README.md").read_text()
     assert card.count("## Evaluation (inkling eval)") == 1 and "## Training data" in card
     assert table.strip().splitlines()[-1] in card

@@ -15,6 +15,7 @@ from gui_support import (  # noqa: F401 - fixtures
     wait_until_finished,
 )
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextCursor
 
 PROMPT = "The quick brown fox"
 
@@ -30,8 +31,8 @@ def window_with_alternatives(qtbot, make_window):
     return window
 
 
-def test_panel_lists_the_alternatives_with_probabilities(window_with_alternatives):
-    import math
+def test_panel_lists_the_alternatives_with_one_labelled_probability_sorted(window_with_alternatives):
+    from engine.decoding.results import SHARE_MEANING, percent, shares
 
     window = window_with_alternatives
     panel = window.alternatives
@@ -41,13 +42,13 @@ def test_panel_lists_the_alternatives_with_probabilities(window_with_alternative
     completions = {clean(c.text): c for c in window.finished[-1].completions}  # what the engine sent
     assert panel.candidate_texts() == [c.text for c in candidates]
     assert panel.list.count() == len(candidates)
-    for row, candidate in enumerate(candidates):
-        shown = panel.list.item(row).data(Qt.ItemDataRole.UserRole + 2)
-        # the mean probability per token, so long and short alternatives compare fairly
-        completion = completions[candidate.text]
-        assert shown == pytest.approx(math.exp(completion.logprob / len(completion.token_ids)))
-        assert 0 < shown <= 1
-        assert "per token" in panel.list.item(row).toolTip()
+    expected = shares([completions[c.text] for c in candidates])  # the engine's one meaning, as the CLI's
+    shown = [panel.list.item(row).data(Qt.ItemDataRole.UserRole + 2) for row in range(len(candidates))]
+    assert shown == pytest.approx(expected)
+    assert shown == sorted(shown, reverse=True)
+    assert sum(shown) == pytest.approx(1.0) and all(percent(s) != "0%" for s in shown)
+    assert panel.meaning.isVisible() and SHARE_MEANING in panel.meaning.text()
+    assert SHARE_MEANING in panel.list.item(0).toolTip()
 
 
 def test_clicking_an_alternative_inserts_it(qtbot, window_with_alternatives):
@@ -123,3 +124,44 @@ def test_panel_updates_live_while_the_suggestion_streams(qtbot, make_window):
     gated.open()
     qtbot.waitUntil(lambda: panel.list.count() >= 2, timeout=10000)
     assert panel.list.item(0).data(Qt.ItemDataRole.UserRole + 2) is not None
+
+
+def _finished_with(window, completions) -> None:
+    editor = window.editor
+    editor.replace_text("She opened the door and")
+    editor.moveCursor(QTextCursor.MoveOperation.End)
+    editor.begin_request(1)
+    editor.show_completions(1, tuple(completions), cancelled=False)
+
+
+def _completion(text: str, *logprobs: float):
+    from engine.decoding.results import Completion
+
+    pieces = [text] if len(logprobs) == 1 else [text[:1], text[1:]]
+    return Completion(text, sum(logprobs), tuple(range(len(pieces))), logprobs, tuple(pieces))
+
+
+def test_typing_the_start_of_another_alternative_switches_the_ghost_text_to_it(qtbot, make_window):
+    window = make_window(model=None, wait_ready=False)
+    _finished_with(window, [_completion(" then, and", -1.0), _completion(" the door", -1.5),
+                            _completion(" she was", -2.0)])
+    editor = window.editor
+    assert editor.ghost_text() == " then, and"
+    requests = []
+    window.suggestions.requestMade.connect(requests.append)
+    type_text(qtbot, editor, " s")  # not the shown text, but how the third alternative starts
+    assert editor.ghost_text() == "he was"
+    assert window.alternatives.candidate_texts() == ["he was"]
+    type_text(qtbot, editor, "h")
+    assert editor.ghost_text() == "e was" and not requests  # no new request: the user is taking it
+    qtbot.keyClick(editor, Qt.Key.Key_Tab)
+    assert editor.toPlainText() == "She opened the door and she was"
+
+
+def test_punctuation_only_and_repeated_alternatives_are_not_listed(qtbot, make_window):
+    window = make_window(model=None, wait_ready=False)
+    _finished_with(window, [_completion(" the door", -2.0), _completion(" ...", -0.5), _completion(",", -0.1),
+                            _completion(" the  door", -2.2), _completion(" then", -0.5, -0.5)])
+    assert window.alternatives.candidate_texts() == [" then", " the door"]  # sorted by what is shown
+    shown = [window.alternatives.list.item(r).data(Qt.ItemDataRole.UserRole + 2) for r in range(2)]
+    assert shown[0] > shown[1] and sum(shown) == pytest.approx(1.0)

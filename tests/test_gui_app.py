@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -72,8 +73,9 @@ def test_without_a_display_or_qt_s_x11_library_the_app_says_what_to_do():
         return lambda name: f"lib{name}.so.0" if found else None
 
     x11 = {"DISPLAY": ":0"}
-    assert display_problem(x11, "linux", finds(True)) is None
-    assert "libxcb-cursor0" in display_problem(x11, "linux", finds(False))
+    assert display_problem(x11, "linux", finds(True), list) is None
+    assert "libxcb-cursor0" in display_problem(x11, "linux", finds(False), lambda: None)  # no ldd here
+    assert display_problem(x11, "linux", finds(True), lambda: None) is None
     assert "no display" in display_problem({}, "linux", finds(True))
     assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux", finds(False)) is None
     assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux", finds(False)) is None
@@ -86,3 +88,31 @@ def test_the_documented_shortcut_table_is_the_one_the_app_uses():
     from gui.shortcuts import markdown_table
 
     assert markdown_table() in (Path(__file__).resolve().parent.parent / "docs" / "GUI.md").read_text("utf-8")
+
+
+def test_every_library_qt_s_x11_plugin_lacks_is_named_with_its_apt_package():
+    from gui.xcb_check import debian_package, missing_from_ldd
+
+    ldd_output = ("\tlibQt6XcbQpa.so.6 => /x/libQt6XcbQpa.so.6 (0x1)\n"
+                  "\tlibxcb-cursor.so.0 => /lib/x86_64-linux-gnu/libxcb-cursor.so.0 (0x2)\n"
+                  "\tlibxcb-icccm.so.4 => not found\n\tlibxcb-keysyms.so.1 => not found\n"
+                  "\tlibxcb-icccm.so.4 => not found\n")
+    missing = missing_from_ldd(ldd_output)
+    assert missing == ["libxcb-icccm.so.4", "libxcb-keysyms.so.1"]
+    message = display_problem({"DISPLAY": ":0"}, "linux", lambda name: "found", lambda: missing)
+    assert "libxcb-icccm.so.4, libxcb-keysyms.so.1" in message
+    assert "sudo apt install libxcb-icccm4 libxcb-keysyms1" in message
+    assert [debian_package(s) for s in ("libxkbcommon-x11.so.0", "libX11-xcb.so.1", "libxcb.so.1")] == [
+        "libxkbcommon-x11-0", "libx11-xcb1", "libxcb1"]
+
+
+def test_the_real_plugin_is_checked_with_ldd_where_there_is_one():
+    import shutil
+    import sys
+
+    from gui.xcb_check import missing_xcb_libraries, xcb_plugin
+
+    if not sys.platform.startswith("linux") or xcb_plugin() is None or shutil.which("ldd") is None:
+        pytest.skip("needs Linux, PySide6's xcb plugin and ldd")
+    missing = missing_xcb_libraries()
+    assert isinstance(missing, list) and all(".so" in name for name in missing)

@@ -19,10 +19,12 @@ from gui_support import (  # noqa: F401 - fixtures
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextCursor
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QWidget
 
 import engine
 from engine.worker import EngineWorker
 from gui.branching import EDITOR
+from gui.token_candidates_popup import TokenCandidatesPopup
 
 SCRIPT = "The quick brown fox jumps over the lazy dog. It was cold"
 PROMPT = "The quick brown fox jumps over the lazy dog."
@@ -109,6 +111,7 @@ def test_hovering_a_word_of_the_ghost_text_shows_the_models_next_tokens_there(qt
     assert [p for _, p in rows] == pytest.approx([p for _, p in expected], abs=1e-4)
     assert rows[0][0] == " cold" and popup.rows[0].current  # what the suggestion says, marked
     assert not popup.source.isVisible()  # the model's own word: no memory to name
+    assert popup.rows[0].text() == "cold"  # a word as a writer reads it, no sub-word marks
     assert editor.toPlainText() == PROMPT  # looking changes nothing
 
 
@@ -267,3 +270,14 @@ def test_a_keystroke_in_the_middle_of_the_text_cancels_the_running_suggestion(qt
     qtbot.waitUntil(lambda: {e.request_id for e in finished} >= {first.args[0], second.args[0]}, timeout=10000)
     assert next(e for e in finished if e.request_id == first.args[0]).cancelled
     assert editor.toPlainText() == "The quick brown X jumps over the lazy dog."
+
+
+def test_the_popup_shows_words_not_sub_word_pieces(qtbot):
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    popup = TokenCandidatesPopup(owner)
+    popup.show_candidates("Next", [("wn", 0.4), (" States", 0.3), ("", 0.1), (", and", 0.1), ("\n", 0.1)], 0,
+                          QPoint(0, 0), "The quick bro")
+    shown = [row.text() for row in popup.rows]
+    assert shown == ["brown", "States", "(the word ends as typed)", ",␣and", "↵"]
+    assert not any(mark in text for text in shown for mark in ("Ġ", "·", "Ċ"))

@@ -156,6 +156,22 @@ def test_binary_files_are_not_opened(qtbot, make_window, prompts, tmp_path):
     assert prompts.calls[-1][0] == "error" and "binary" in prompts.calls[-1][2]
 
 
+def test_the_binary_file_refusal_keeps_the_file_names_case(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui.dialogs.prompts import Prompts, sentence
+
+    blob = tmp_path / "ls.bin"
+    blob.write_bytes(b"\x7fELF\x00\x01")
+    with pytest.raises(BinaryFileError) as caught:
+        read_document(blob)
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append(text))
+    Prompts().error(None, "Cannot open file", str(caught.value))
+    assert shown[0].startswith("ls.bin looks like a binary file")
+    assert sentence("could not read the model") == "Could not read the model."  # engine messages still read well
+
+
 def test_a_huge_file_asks_first_and_suggestions_use_only_text_near_the_cursor(qtbot, make_window, prompts,
                                                                              tmp_path, monkeypatch):
     monkeypatch.setattr(document_io, "LARGE_FILE_BYTES", 100_000)
@@ -194,3 +210,28 @@ def test_recent_files_are_remembered_across_windows(qtbot, make_window, tmp_path
     assert [a.toolTip() for a in recent] == [str(second), str(first)]
     recent[1].trigger()
     assert again.editor.toPlainText() == "A"
+
+
+def test_file_dialogs_start_in_the_last_folder_used_also_in_the_next_session(qtbot, make_window, prompts,
+                                                                             tmp_path, tiny_gpt2_folder):
+    chapters = tmp_path / "novel" / "chapters"
+    chapters.mkdir(parents=True)
+    (chapters / "one.txt").write_text("Chapter one.", encoding="utf-8")
+    window = make_window(wait_ready=False)
+    prompts.open_path = str(chapters / "one.txt")
+    assert window.documents.open()
+    assert prompts.calls[-1] == ("open_file_path", os.path.expanduser("~"))  # nothing used yet
+    window.shutdown()
+
+    again = make_window(wait_ready=False)
+    assert again.documents.path is None
+    again.documents.open()
+    assert ("open_file_path", str(chapters)) in prompts.calls[-2:]
+    again.documents.new()
+    prompts.save_path = None
+    again.documents.save_as()
+    assert prompts.calls[-1] == ("save_file_path", str(chapters / "Untitled.txt"))
+    prompts.model_folder_path = None
+    again.models.open_folder()
+    assert prompts.calls[-1][0] == "model_folder" and prompts.calls[-1][1] in (str(chapters),
+                                                                             str(tiny_gpt2_folder.parent))

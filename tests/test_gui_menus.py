@@ -13,10 +13,12 @@ from gui_support import (  # noqa: F401 - fixtures
     prompts,
     type_text,
 )
+from PySide6.QtWidgets import QDialogButtonBox
 
 from engine.decoding.settings import MAX_BEAMS, MAX_NEW_TOKENS_LIMIT, DecodingSettings
 from gui.dialogs.decoding_dialog import DecodingDialog
 from gui.presets import PRESETS, apply_preset
+from gui.settings_store import APP_DEFAULT_DECODING, AppSettings
 
 
 def _next_request_settings(qtbot, window, monkeypatch) -> DecodingSettings:
@@ -84,11 +86,19 @@ def test_dialog_covers_every_field_and_round_trips(qtbot):
     original = DecodingSettings(strategy="beam", max_new_tokens=33, num_beams=6, num_alternatives=5,
                                 temperature=0.65, top_k=12, top_p=0.85, min_p=0.1, repetition_penalty=1.3,
                                 no_repeat_ngram_size=4, length_penalty=0.7, seed=1234, token_healing=False,
-                                stop="line", memory=False)
+                                stop="line", memory=False, branch_first_word=False)
     dialog = DecodingDialog(original, 90)
     qtbot.addWidget(dialog)
     assert dialog.settings() == original
     assert dialog.debounce_ms() == 90
+
+
+def test_restore_defaults_resets_every_field_and_the_suggest_after_delay(qtbot):
+    dialog = DecodingDialog(DecodingSettings(strategy="sample", temperature=1.7, max_new_tokens=40), 0)
+    qtbot.addWidget(dialog)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).click()
+    assert dialog.settings() == APP_DEFAULT_DECODING
+    assert dialog.debounce_ms() == AppSettings().debounce_ms
 
 
 def test_dialog_widgets_enforce_the_valid_ranges(qtbot):

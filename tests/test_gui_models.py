@@ -139,3 +139,19 @@ def test_a_remembered_model_that_is_gone_falls_back_to_the_bundled_one(qtbot, ma
     again = make_window(model=None)
     assert again.models.active.name == "default"
     assert "offer_model_folder" not in prompts.names() and "error" not in prompts.names()
+
+
+def test_a_model_opened_from_a_folder_is_listed_by_inkling_models(qtbot, make_window, prompts, tmp_path,
+                                                                  tiny_tokenizer, capsys):
+    from engine.cli import main
+
+    elsewhere = make_gpt2_folder(tmp_path / "somewhere" / "my-novel-model", tiny_tokenizer, seed=3)
+    window = make_window()
+    prompts.model_folder_path = str(elsewhere)
+    with qtbot.waitSignal(window.models.modelChanged, timeout=10000):
+        window.actions["model.open_folder"].trigger()
+    assert main(["models"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if "my-novel-model" in line]
+    assert len(listed) == 1 and " opened " in listed[0]
+    names = [a.text() for a in _model_actions(window)]
+    assert sum("my-novel-model" in name for name in names) == 1  # one entry, not also "from a folder"

@@ -32,6 +32,8 @@ CRASHING_SESSION = textwrap.dedent("""
                         recovery_interval_ms=20)
     window.show()
     window.editor.insertPlainText({text!r})
+    if {cursor!r} is not None:
+        window.editor.set_cursor_position({cursor!r})
     folder = window.recovery.folder
 
     def crash_once_saved():
@@ -46,9 +48,9 @@ CRASHING_SESSION = textwrap.dedent("""
 """)
 
 
-def _crash_a_session(app_dirs, text: str) -> None:
+def _crash_a_session(app_dirs, text: str, cursor: int | None = None) -> None:
     script = CRASHING_SESSION.format(tests_dir=str(TESTS_DIR), config=str(app_dirs["config_dir"]),
-                                     data=str(app_dirs["data_dir"]), text=text)
+                                     data=str(app_dirs["data_dir"]), text=text, cursor=cursor)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False,
                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 3, result.stderr[-2000:]
@@ -68,6 +70,15 @@ def test_after_a_crash_the_next_start_restores_the_unsaved_text(qtbot, make_wind
     assert window.windowTitle().startswith("●")
     assert not leftovers[0].exists()  # the old snapshot goes only once ours holds the text
     assert json.loads(window.recovery.session_file.read_text(encoding="utf-8"))["text"] == lost
+
+
+def test_after_a_restore_the_cursor_is_where_it_was(qtbot, make_window, app_dirs):
+    lost = "First paragraph, finished.\nSecond paragraph, where I was writing when it crashed.\nA note at the end."
+    where = lost.index("when it crashed")
+    _crash_a_session(app_dirs, lost, cursor=where)
+    window = make_window()
+    qtbot.waitUntil(lambda: window.editor.toPlainText() == lost, timeout=5000)
+    assert window.editor.textCursor().position() == where
 
 
 def test_declining_the_restore_discards_the_snapshot(qtbot, make_window, prompts, app_dirs):

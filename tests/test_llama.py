@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from conftest import plain_settings
 
 import engine
 from engine.checkpoint import load_checkpoint, save_checkpoint
@@ -229,13 +230,13 @@ def test_decoding_works_the_same_on_a_llama(tmp_path, tiny_tokenizer):
     kind, overrides = CASES["qwen2-sliding"]
     lm = engine.load(str(save_hf_folder(hf_model(kind, **overrides), tmp_path / "m", tiny_tokenizer)), device="cpu")
     text = "The quick brown fox jumps over the"
-    [greedy] = lm.complete(text, engine.DecodingSettings(max_new_tokens=8, token_healing=False))
+    [greedy] = lm.complete(text, plain_settings(max_new_tokens=8, token_healing=False))
     ids = [lm.eos_token_id] + lm.tokenizer.encode(text)  # a document's start is marked with end-of-text
     with torch.no_grad():
         for _ in range(len(greedy.token_ids)):
             logits, _ = lm.model(torch.tensor([ids]))
             ids.append(int(logits[0, -1].argmax()))
     assert list(greedy.token_ids) == ids[-len(greedy.token_ids):] and len(greedy.token_ids) > 0
-    beams = lm.complete(text, engine.DecodingSettings(strategy="beam", num_beams=3, num_alternatives=3,
+    beams = lm.complete(text, plain_settings(strategy="beam", num_beams=3, num_alternatives=3,
                                                       max_new_tokens=6, token_healing=False))
     assert 1 <= len(beams) <= 3 and beams[0].logprob >= beams[-1].logprob

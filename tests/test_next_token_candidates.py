@@ -7,12 +7,11 @@ import math
 
 import pytest
 import torch
+from conftest import plain_settings
 from decoding_support import FAMILIES, ModelWrapper, generator_with, load_tiny
 
-import engine
-
-S = engine.DecodingSettings
-MODEL_ALONE = S(memory=False)  # what a plain forward pass gives; the memory's own tests are in test_memory_*
+S = plain_settings
+MODEL_ALONE = S()  # what a plain forward pass gives; the memory's own tests are in test_memory_*
 
 
 @pytest.fixture(autouse=True)
@@ -94,9 +93,10 @@ def test_candidates_inside_a_continuation_read_the_continuation_after_the_text(t
 def test_candidates_after_a_half_typed_word_are_healed_like_decoding(tiny_gpt2):
     text = "The quick brown fox jumps over the la"
     ids = [tiny_gpt2.eos_token_id] + tiny_gpt2.tokenizer.encode(text)
-    backed_off = tiny_gpt2.tokenizer.token_bytes[ids[-1]]
-    got = tiny_gpt2.next_token_candidates(text, k=4, settings=MODEL_ALONE)
-    expected = direct_distribution(tiny_gpt2, ids[:-1], allowed_prefix=backed_off)
+    prompt = tiny_gpt2.generator.prepare(text, S())
+    assert prompt.healed_prefix.endswith(b"la") and prompt.tokens == ids[: len(prompt.tokens)]
+    got = tiny_gpt2.next_token_candidates(text, k=4)
+    expected = direct_distribution(tiny_gpt2, prompt.tokens, allowed_prefix=prompt.healed_prefix)
     assert_same_candidates(got, expected, 4)
     # Without healing the prompt is read as typed and nothing is constrained.
     unhealed = tiny_gpt2.next_token_candidates(text, k=4, settings=S(token_healing=False, memory=False))

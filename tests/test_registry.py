@@ -123,3 +123,18 @@ def test_default_is_a_clear_error_until_a_default_model_is_bundled(model_dirs, t
                                             (497_000_000, "497 MB")])
 def test_size_text_is_human_readable(size, text):
     assert ModelInfo("m", Path("m"), "user", "Transformer (GPT-2)", size).size_text == text
+
+
+def test_a_folder_the_user_opened_is_listed_by_its_path_until_it_is_gone(model_dirs, tmp_path, tiny_tokenizer):
+    from engine.model_catalog import catalog_path, remember_folder
+
+    elsewhere = make_gpt2_folder(tmp_path / "projects" / "my-model", tiny_tokenizer, seed=5)
+    remember_folder(elsewhere)
+    remember_folder(model_dirs[1] / "beta")  # already listed as a user model: not twice
+    opened = [m for m in list_models() if m.source == "opened"]
+    assert [(m.name, m.path) for m in opened] == [(str(elsewhere.resolve()), elsewhere.resolve())]
+    assert resolve_model_path(opened[0].name) == elsewhere.resolve()
+    shutil.rmtree(elsewhere)
+    assert not [m for m in list_models() if m.source == "opened"]
+    catalog_path().write_text("{ damaged", encoding="utf-8")
+    assert [m.source for m in list_models()] == ["bundled", "user", "user", "user"]

@@ -7,14 +7,14 @@ import queue
 
 import pytest
 import torch
+from conftest import plain_settings
 from decoding_support import load_tiny, scripted
 
-import engine
 from engine.decoding.suffix_join import SuffixJoin
 from engine.worker import EngineWorker
 from engine.worker_events import SuggestionFinished, SuggestionToken
 
-S = engine.DecodingSettings
+S = plain_settings
 SCRIPT = "The quick brown fox jumps over the lazy dog. It was cold"
 
 

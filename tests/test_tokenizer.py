@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from tokenizers import Tokenizer, decoders, models, normalizers
 
@@ -78,3 +80,13 @@ def test_from_file_round_trips_a_saved_tokenizer(tmp_path, tiny_tokenizer):
     assert loaded.vocab_size == tiny_tokenizer.vocab_size
     assert loaded.token_bytes == tiny_tokenizer.token_bytes
     assert loaded.encode(TEXTS[1]) == tiny_tokenizer.encode(TEXTS[1])
+
+
+def test_a_byte_level_vocabulary_without_a_decoder_still_maps_to_bytes(tiny_tokenizer):
+    """Some tokenizer.json files have no decoder; the byte-level pre-tokenizer alone tells "Ġ" means a space."""
+    data = json.loads(tiny_tokenizer.backend.to_str())
+    data["decoder"] = None
+    bare = TextTokenizer(Tokenizer.from_str(json.dumps(data)))
+    ids = bare.encode("The quick brown fox")
+    assert bare.token_bytes_of(ids) == b"The quick brown fox"
+    assert not any("Ġ".encode() in piece for piece in bare.token_bytes)

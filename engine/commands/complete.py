@@ -8,6 +8,7 @@ import sys
 import unicodedata
 from typing import TextIO
 
+from engine.decoding.results import SHARE_MEANING, percent, shares
 from engine.decoding.settings import STRATEGIES, DecodingSettings
 
 # Command-line option -> DecodingSettings field, for the options that map one to one.
@@ -31,8 +32,8 @@ def add_parsers(subparsers) -> None:
     parser = subparsers.add_parser(
         "complete",
         help="continue a text and print the suggestions",
-        description="Continue TEXT with a language model. Prints the alternatives, best first, with their "
-        "probabilities; with --stream, writes the best continuation to the terminal as it is generated.",
+        description="Continue TEXT with a language model. Prints the alternatives, best first, each with its share of the "
+        "probability of those listed; with --stream, writes the best continuation to the terminal as it is generated.",
     )
     parser.add_argument("text", metavar="TEXT",
                         help='the text to continue; "-" reads it from standard input (one trailing newline, '
@@ -41,7 +42,7 @@ def add_parsers(subparsers) -> None:
                         help="a model name from `inkling models`, or a model folder (default: the bundled default)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument("--strategy", choices=STRATEGIES,
-                        help="greedy, sample or beam (default: greedy; beam when --beams or --alternatives is given)")
+                        help="greedy, sample or beam (default: beam, as in the app)")
     parser.add_argument("--beams", type=int, metavar="N", help="beam width for beam search")
     parser.add_argument("--alternatives", type=int, metavar="N", help="how many alternatives beam search returns")
     parser.add_argument("--max-new-tokens", type=int, metavar="N", help="longest continuation in tokens")
@@ -51,14 +52,16 @@ def add_parsers(subparsers) -> None:
     parser.add_argument("--min-p", type=float, metavar="P",
                         help="drop tokens less likely than P times the likeliest one")
     parser.add_argument("--repetition-penalty", type=float, metavar="X", help="above 1 discourages repeats")
-    parser.add_argument("--no-repeat-ngram-size", type=int, metavar="N", help="never repeat an N-gram (0: off)")
+    parser.add_argument("--no-repeat-ngram-size", type=int, metavar="N",
+                        help="never repeat an N-gram (0: off; default 3, as in the app)")
     parser.add_argument("--length-penalty", type=float, metavar="X", help="beam search: above 1 favours longer")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed, for repeatable sampling")
-    parser.add_argument("--stop", choices=("word", "sentence", "line"),
-                        help="end after a whole word, a sentence, or before a new line")
+    parser.add_argument("--stop", choices=("word", "sentence", "line", "none"),
+                        help="end after a whole word, a sentence (the default, as in the app), before a new line, "
+                        "or only at --max-new-tokens (none)")
     parser.add_argument("--dry-multiplier", type=float, metavar="X",
                         help="DRY repetition penalty: a token that would extend a repeat of the text loses X times "
-                        "a growing amount (0: off, the default; 0.8 is typical)")
+                        "a growing amount (0: off; default 0.8, as in the app)")
     parser.add_argument("--never-suggest", nargs="+", metavar="WORD",
                         help="whole words (any case) the continuation must never contain; put TEXT before this "
                         "option, or end the words with --")
@@ -91,6 +94,8 @@ def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
         values["num_alternatives"] = alternatives
         if beams is None and isinstance(alternatives, int):
             values["num_beams"] = max(default.num_beams, alternatives)
+    if values.get("stop") == "none":
+        values["stop"] = None
     if getattr(args, "never_suggest", None):
         values["banned_words"] = tuple(args.never_suggest)
     if args.no_healing:
@@ -143,9 +148,12 @@ def _print_alternatives(completions, out: TextIO) -> None:
     if not completions:
         print("(no continuation: the model ended the text here)", file=out)
         return
-    for rank, completion in enumerate(completions, 1):
+    # A raw sequence probability (1.58e-16) tells a person nothing; the share among the listed ones does.
+    for rank, (completion, share) in enumerate(zip(completions, shares(completions)), 1):
         quoted = json.dumps(completion.text, ensure_ascii=False)  # shows newlines and edges of spaces
-        print(f"{rank}. p={completion.probability:.3g}  {quoted}", file=out)
+        print(f"{rank}. {percent(share):>4}  {quoted}", file=out)
+    if len(completions) > 1:
+        print(f"(%: {SHARE_MEANING})", file=out)
 
 
 def _stream_best(lm, text: str, settings: DecodingSettings, out: TextIO) -> None:

@@ -11,7 +11,8 @@ def add_parsers(subparsers) -> None:
     parser = subparsers.add_parser(
         "models",
         help="list the models Inkling can load and the devices it can use",
-        description="List every loadable model (bundled, your own, and those in the Hugging Face cache) with "
+        description="List every loadable model (bundled, your own, model folders opened in the app, and those "
+        "in the Hugging Face cache) with "
         "the name to pass to --model, and the compute devices available.",
     )
     parser.set_defaults(func=run_models)

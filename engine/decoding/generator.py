@@ -26,12 +26,14 @@ import torch
 
 from engine.decoding.beam import BeamSearch, is_identity
 from engine.decoding.context_window import IncrementalEncoder, context_window, token_budget
+from engine.decoding.first_words import FirstWordBranches, branch_rows
 from engine.decoding.guards import DecodingGuards
 from engine.decoding.healing import HealedPrompt, TokenPrefixIndex, heal
+from engine.decoding.loops import with_loop_cut
 from engine.decoding.prefix_cache import PromptCache
 from engine.decoding.processors import SeenTokens, restrict_to, sampling_scores
 from engine.decoding.results import Completion, StreamEvent
-from engine.decoding.settings import DecodingSettings
+from engine.decoding.settings import MAX_BEAMS, DecodingSettings
 from engine.decoding.stopping import StopRule, ends_inside_word
 from engine.decoding.suffix_join import joined_stop
 from engine.decoding.text_stream import TextStream, truncate_pieces
@@ -215,7 +217,7 @@ class Generator:
         seed = (settings.seed if settings.seed is not None else secrets.randbits(63)) if sampling else None
         rng = torch.Generator(device=self.device).manual_seed(seed) if sampling else None
         stream = TextStream(skip=prompt.healed_prefix)
-        stop = joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix)
+        stop = with_loop_cut(joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix), settings)
         ids: list[int] = []
         logprobs: list[float] = []
         pieces: list[str] = []
@@ -294,17 +296,23 @@ class Generator:
     ) -> Iterator[StreamEvent]:
         me = self._current = object()
         logits, seen, read, reused = self._read_prompt(prompt, settings)
-        search = BeamSearch(
-            num_beams=settings.num_beams,
-            num_alternatives=settings.num_alternatives,
-            length_penalty=settings.length_penalty,
-            max_new_tokens=prompt.max_new_tokens,
-            token_bytes=self.token_bytes,
-            eos_token_id=self.eos_token_id,
-            healed_prefix=prompt.healed_prefix,
-            stop=joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix),
-            device=self.device,
-        )
+        stop = with_loop_cut(joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix), settings)
+        if settings.branch_first_word:
+            rows = branch_rows(settings.num_beams, settings.num_alternatives, MAX_BEAMS)
+            search = FirstWordBranches(rows, settings.num_alternatives, prompt.max_new_tokens, self.token_bytes,
+                                       self.eos_token_id, prompt.healed_prefix, stop, self.device)
+        else:
+            search = BeamSearch(
+                num_beams=settings.num_beams,
+                num_alternatives=settings.num_alternatives,
+                length_penalty=settings.length_penalty,
+                max_new_tokens=prompt.max_new_tokens,
+                token_bytes=self.token_bytes,
+                eos_token_id=self.eos_token_id,
+                healed_prefix=prompt.healed_prefix,
+                stop=stop,
+                device=self.device,
+            )
         with torch_threads(prompt.step_threads):
             scores = seen.apply(logits.float())
             if prompt.allowed_first is not None:

@@ -9,11 +9,15 @@ removed from the output, so the completion never repeats or alters what the user
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 
 import torch
 
 from engine.decoding.stopping import ends_inside_word
+
+# One word being typed, as bytes: an optional leading space, then letters or digits (any script: UTF-8 bytes >= 0x80).
+_PARTIAL_WORD = re.compile(rb" ?(?:[A-Za-z0-9_]|[\x80-\xff])+")
 
 
 class TokenPrefixIndex:
@@ -81,7 +85,34 @@ def heal(
     removed = token_bytes[last] if 0 <= last < len(token_bytes) else b""
     if last in special_ids or not removed:
         return HealedPrompt(tokens, b"", None)
+    # A half-typed word is often split into pieces the model rarely saw in that order (" quee" -> " qu" + "ee",
+    # after which "e" + "rforce" is as likely as "en"). Back off the whole partial word when some token spells
+    # it from its start (" queen"), else the longest tail of it that a token can still extend.
+    for count in range(_word_token_count(tokens, token_bytes, special_ids, len(tokens) - keep_at_least), 1, -1):
+        longer = b"".join(token_bytes[t] for t in tokens[-count:])
+        allowed = index.ids_starting_with(longer, device)
+        if allowed.numel():
+            return HealedPrompt(tokens[:-count], longer, allowed)
     allowed = index.ids_starting_with(removed, device)
     if allowed.numel() == 0:  # cannot happen for a token of the vocabulary, but never constrain to nothing
         return HealedPrompt(tokens, b"", None)
     return HealedPrompt(tokens[:-1], removed, allowed)
+
+
+def _word_token_count(tokens: list[int], token_bytes: list[bytes], special_ids: frozenset[int],
+                      most: int) -> int:
+    """How many of the last tokens together spell one partial word (an optional leading space, then letters)."""
+    count = 0
+    spelled = b""
+    while count < most:
+        token = tokens[-1 - count]
+        if token in special_ids or not 0 <= token < len(token_bytes):
+            break
+        candidate = token_bytes[token] + spelled
+        if not _PARTIAL_WORD.fullmatch(candidate):
+            break
+        spelled = candidate
+        count += 1
+        if spelled[:1] == b" ":
+            break  # the word's start: nothing before it belongs to it
+    return count

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 
 
@@ -19,8 +21,6 @@ class Completion:
 
     @property
     def probability(self) -> float:
-        import math
-
         return math.exp(self.logprob)
 
     @property
@@ -49,3 +49,66 @@ class StreamEvent:
     completions: tuple[Completion, ...] = ()
     # done event only: first_token_s, tokens_per_s, prefill_tokens, reused_tokens, generated_tokens, total_s
     stats: dict = field(default_factory=dict)
+
+
+SHARE_MEANING = "how likely each alternative's first word is, as a share of the alternatives listed"
+_WORD = re.compile(r"\w+(?:['’]\w+)*")
+
+
+def first_word(text: str) -> str:
+    """The first word of a continuation, lower case ("" when it has none): what tells alternatives apart."""
+    match = _WORD.search(text)
+    return match.group(0).lower() if match else ""
+
+
+def opening_logprob(completion: Completion) -> float:
+    """Log-probability of the continuation up to the end of its first word: where a writer chooses between
+    alternatives. The whole continuation's when per-token numbers are missing or it has no word."""
+    match = _WORD.search(completion.text)
+    if match is None or len(completion.token_logprobs) != len(completion.token_texts) or not completion.token_texts:
+        return completion.logprob
+    total, length = 0.0, 0
+    for piece, logprob in zip(completion.token_texts, completion.token_logprobs):
+        total += logprob
+        length += len(piece)
+        if length >= match.end():
+            break
+    return total
+
+
+def worth_listing(completions: list[Completion]) -> list[Completion]:
+    """Without alternatives that hold no word (only punctuation or blanks) or that repeat an earlier one."""
+    kept, seen = [], set()
+    for completion in completions:
+        key = " ".join(completion.text.split())
+        if not _WORD.search(completion.text) or key in seen:
+            continue
+        seen.add(key)
+        kept.append(completion)
+    return kept
+
+
+def shares(completions: list[Completion] | tuple[Completion, ...]) -> list[float]:
+    """The one probability Inkling shows for alternatives: each one's first-word probability over the sum of the
+    listed ones' (computed in log space); one alternative alone has the whole share. The first word's, not the
+    whole text's: a whole sentence's probability mostly says how long it is."""
+    if not completions:
+        return []
+    openings = [opening_logprob(c) for c in completions]
+    top = max(openings)
+    weights = [math.exp(o - top) for o in openings]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def percent(share: float) -> str:
+    """A share as a person reads it: whole percent, never "0%" or "100%" for a share that is neither."""
+    if share >= 1.0:
+        return "100%"
+    if share <= 0.0:
+        return "0%"
+    if share < 0.005:
+        return "<1%"
+    if share > 0.995:
+        return ">99%"
+    return f"{share * 100:.0f}%"

@@ -16,7 +16,11 @@ _ONE_WORD = re.compile(r"\w+")
 
 @dataclass(frozen=True)
 class DecodingSettings:
-    strategy: str = "greedy"
+    """The defaults are the app's: every door (the GUI, ``inkling complete``, ``engine``) decodes the same way
+    unless told otherwise. Beam search gives alternatives to choose from; repetition is blocked (no-repeat
+    3-grams and DRY); a suggestion runs to the end of the sentence."""
+
+    strategy: str = "beam"
     max_new_tokens: int = 16
     num_beams: int = 4
     num_alternatives: int = 3
@@ -25,15 +29,19 @@ class DecodingSettings:
     top_p: float = 1.0
     min_p: float = 0.0
     repetition_penalty: float = 1.0
-    no_repeat_ngram_size: int = 0
+    no_repeat_ngram_size: int = 3
     length_penalty: float = 1.0
+    # Beam search: alternatives that start with different words (the likeliest continuation of each of the
+    # likeliest distinct first words, see ``first_words``); False: plain beam search, whose beams often differ
+    # only in their last word.
+    branch_first_word: bool = True
     seed: int | None = None
     token_healing: bool = True
-    stop: str | None = None
+    stop: str | None = "sentence"
     # DRY ("don't repeat yourself", after p-e-w's sampler): a token that would extend a token sequence already
     # seen in the context by ``n >= dry_allowed_length`` tokens loses ``dry_multiplier * dry_base ** (n -
     # dry_allowed_length)`` from its score. 0 turns it off.
-    dry_multiplier: float = 0.0
+    dry_multiplier: float = 0.8
     dry_base: float = 1.75
     dry_allowed_length: int = 2
     # Whole words (any case) the continuation must never spell; tokens that would are masked while decoding.
@@ -97,6 +105,8 @@ def _problems(s: DecodingSettings):
         yield f"length_penalty must be a finite number, not {s.length_penalty!r}"
     if s.seed is not None and (not _whole(s.seed) or s.seed < 0):
         yield f"seed must be None or a whole number >= 0, not {s.seed!r}"
+    if not isinstance(s.branch_first_word, bool):
+        yield f"branch_first_word must be True or False, not {s.branch_first_word!r}"
     if not isinstance(s.token_healing, bool):
         yield f"token_healing must be True or False, not {s.token_healing!r}"
     if not isinstance(s.memory, bool):

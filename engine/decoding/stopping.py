@@ -48,13 +48,12 @@ class StopRule:
 
     def _word_cut(self, text: str) -> int | None:
         """End of the first whole new word, once the character after it shows that the word is over."""
-        start = 0
-        if self.prompt_ends_inside_word:
-            start = _WORD_TAIL.match(text).end()  # finishing the user's word is not a new word
-        match = _WORD.search(text, start)
-        if match is None:
-            return None
-        end = match.end()
+        end = _WORD_TAIL.match(text).end() if self.prompt_ends_inside_word else 0
+        if end == 0:  # not finishing the user's word ("wn" after "bro", which is the one word): the next one
+            match = _WORD.search(text)
+            if match is None:
+                return None
+            end = match.end()
         if end == len(text):
             return None  # the word may go on in the next token
         if text[end] in _APOSTROPHES and end + 1 == len(text):

@@ -244,6 +244,11 @@ def _add_eval_parser(subparsers) -> None:
                         help="on: the model with the memory of the text typed so far, as suggestions use it; off: the "
                         "model alone; both: a row for each (default: on)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument("--ksr-at", type=int, default=3, metavar="K",
+                        help="also KSR@1 and KSR@K: the typist may take any of the first K alternatives the model "
+                        "lists, as the app shows them (default: 3; 0: skip, it decodes with beam search)")
+    parser.add_argument("--plain-beam", action="store_true",
+                        help="KSR@K over plain beam search's alternatives instead of first-word branching")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--update-card", action="store_true",
                         help="also write the figures into the model folder's README.md (model card)")
@@ -254,8 +259,8 @@ def run_eval(args: argparse.Namespace) -> int:
     import engine
     from engine.training import evaluation
 
-    if args.max_chars < 0 or args.max_words < 1:
-        raise InklingError("--max-chars must be 0 or more and --max-words at least 1")
+    if args.max_chars < 0 or args.max_words < 1 or args.ksr_at < 0:
+        raise InklingError("--max-chars and --ksr-at must be 0 or more and --max-words at least 1")
     texts = evaluation.load_eval_texts(args.text, args.max_chars or None)
     lm = engine.load(args.model, device=args.device)
     baseline = training_ids = source = None
@@ -273,7 +278,8 @@ def run_eval(args: argparse.Namespace) -> int:
         else:
             baseline, training_ids = evaluation.train_baseline(source, max_words=args.max_words, log=_stderr)
     meter = _TypingProgress()
-    report = evaluation.evaluate_model(lm, texts, baseline, training_ids, args.max_words, meter, args.memory)
+    report = evaluation.evaluate_model(lm, texts, baseline, training_ids, args.max_words, meter, args.memory,
+                                       ksr_at=args.ksr_at, branch_first_word=not args.plain_beam)
     meter.finish()
     report.baseline_source = source
     report.notes[:0] = notes
@@ -339,6 +345,9 @@ def _format_report(report, lm, args) -> str:
                      f"{k.tab_accepts:,} / {k.word_accepts:,} / {k.typed_characters:,}")
     if report.ksr_ratio is not None:
         lines.append(f"\nKSR of the model / KSR of the baseline: {report.ksr_ratio:.2f}x")
+    if report.alternatives:
+        figures = " / ".join(f"KSR@{k} {r.ksr:.1%}" for k, r in sorted(report.alternatives.items()))
+        lines.append(f"alternatives ({report.alternatives_by}), taking any of the first K listed: {figures}")
     if report.baseline_source is not None:
         lines.append(f"baseline trained on the training split of {', '.join(report.baseline_source.paths)} "
                      f"(from {report.baseline_source.origin})")

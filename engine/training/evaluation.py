@@ -24,6 +24,7 @@ from engine.decoding.settings import DecodingSettings
 from engine.training.corpus import find_files, is_validation, read_documents
 from engine.training.keystrokes import (
     DEFAULT_MAX_WORDS,
+    AlternativesOfLanguageModel,
     KeystrokeReport,
     LanguageModelSuggester,
     Suggester,
@@ -71,6 +72,9 @@ class EvalReport:
     model_alone: Figures | None = None  # the model without its memory, when asked for as well
     baseline_source: BaselineSource | None = None
     notes: list[str] = field(default_factory=list)
+    # KSR@k of the model when the typist may take any of the first k alternatives it lists (k -> report).
+    alternatives: dict[int, KeystrokeReport] = field(default_factory=dict)
+    alternatives_by: str = ""  # "first-word branching" or "plain beam search"
 
     @property
     def characters(self) -> int:
@@ -95,6 +99,8 @@ class EvalReport:
                 "model": figures(self.model), "baseline": figures(self.baseline), "ksr_ratio": self.ksr_ratio,
                 "model_alone": figures(self.model_alone),
                 "baseline_data": self.baseline_source.paths if self.baseline_source else None,
+                "ksr_at": {str(k): r.ksr for k, r in self.alternatives.items()},
+                "alternatives_by": self.alternatives_by or None,
                 "notes": self.notes}
 
 
@@ -204,12 +210,35 @@ def measure(name: str, suggester: Suggester, bits: Callable[[str], float], texts
 MEMORY_MODES = ("on", "off", "both")
 
 
+def measure_alternatives(lm, texts: list[EvalText], ks: tuple[int, ...] = (1, 3),
+                         max_words: int | None = DEFAULT_MAX_WORDS, branch_first_word: bool = True,
+                         progress: Callable[[str, int, int], None] | None = None) -> dict[int, KeystrokeReport]:
+    """KSR@k for each k in ``ks``: the typist may take any of the first k alternatives the model lists."""
+    suggester = AlternativesOfLanguageModel(lm, max(ks), suggestion_tokens(max_words), branch_first_word)
+    total = sum(len(t.text) for t in texts)
+    reports = {}
+    for k in ks:
+        report, done = KeystrokeReport(), 0
+        for item in texts:
+            def on_position(position: int, base: int = done, name: str = f"{lm.name} (KSR@{k})") -> None:
+                if progress is not None:
+                    progress(name, base + position, total)
+
+            report = report.add(simulate_typing(suggester, item.text, max_words=max_words, progress=on_position,
+                                                choices=k))
+            done += len(item.text)
+        reports[k] = report
+    return reports
+
+
 def evaluate_model(lm, texts: list[EvalText], baseline: WordTrigramModel | None = None,
                    baseline_training_ids: set[str] | None = None, max_words: int | None = DEFAULT_MAX_WORDS,
-                   progress: Callable[[str, int, int], None] | None = None, memory: str = "on") -> EvalReport:
+                   progress: Callable[[str, int, int], None] | None = None, memory: str = "on", ksr_at: int = 0,
+                   branch_first_word: bool = True) -> EvalReport:
     """The model's and the baseline's figures on ``texts`` (see the module docstring). ``memory``: "on" measures
     what suggestions use (the model with the memory of the text typed so far), "off" the model alone, "both"
-    adds the model alone as ``report.model_alone``."""
+    adds the model alone as ``report.model_alone``. With ``ksr_at`` = k > 0 also the model's KSR@1 and KSR@k over
+    the alternatives it lists."""
     if not texts:
         raise ValueError("no evaluation text")
     if memory not in MEMORY_MODES:
@@ -226,6 +255,10 @@ def evaluate_model(lm, texts: list[EvalText], baseline: WordTrigramModel | None 
                 f"{len(seen)} evaluation text(s) are in the training split ({', '.join(seen[:3])}): "
                 "both figures are optimistic; evaluate on held-out text"
             )
+    if ksr_at > 0:
+        report.alternatives = measure_alternatives(lm, texts, tuple(sorted({1, ksr_at})), max_words,
+                                                   branch_first_word, progress)
+        report.alternatives_by = "first-word branching" if branch_first_word else "plain beam search"
     return report
 
 

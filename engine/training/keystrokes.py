@@ -29,6 +29,16 @@ The prefix shown to the predictor is the text typed so far, limited to the last 
 start of that window moves forward in large jumps (at whitespace), so consecutive requests share their beginning and a
 predictor with a prefix cache (the LM generator) only reads the newly typed characters.
 
+KSR@k
+-----
+With a suggester that offers alternatives (``AlternativesSuggester``), the typist may take any of the first ``k``
+shown: a whole alternative with one key (Tab for the first, Ctrl+i for the others), or the first units of one,
+after one key that brings another alternative into the ghost text (Alt+]; typing its first character does it
+too). Between two fresh suggestions a whole accept costs one key; a partial one its units, the switch, and the
+character typed after it (no new suggestion comes before a key), which enters a character too. The typist takes
+what enters the most characters per key until the next fresh suggestion; KSR@1 is plain KSR of the first
+alternative.
+
 ExactMatch@N
 ------------
 At each word start of the text (the text before it ends in whitespace), the predictor's suggestion matches exactly
@@ -53,6 +63,12 @@ DEFAULT_CONTEXT_CHARS = 4000
 class Suggester(Protocol):
     def __call__(self, prefix: str) -> str:
         """The continuation the predictor would show after ``prefix`` ("" for none)."""
+        ...
+
+
+class AlternativesSuggester(Protocol):
+    def alternatives(self, prefix: str) -> list[str]:
+        """The continuations the predictor would list after ``prefix``, best first."""
         ...
 
 
@@ -110,8 +126,10 @@ def simulate_typing(
     context_chars: int = DEFAULT_CONTEXT_CHARS,
     should_stop: Callable[[], bool] | None = None,
     progress: Callable[[int], None] | None = None,
+    choices: int | None = None,
 ) -> KeystrokeReport:
-    """Type ``text`` with ``suggester``'s help, as described in the module docstring.
+    """Type ``text`` with ``suggester``'s help, as described in the module docstring. With ``choices`` (KSR@k)
+    ``suggester`` is an ``AlternativesSuggester`` and the typist may take any of its first ``choices``.
 
     ``progress(position)`` is called before each suggestion; ``should_stop()`` cancels (``InterruptedError``).
     """
@@ -123,13 +141,18 @@ def simulate_typing(
         if should_stop is not None and should_stop():
             raise InterruptedError("keystroke simulation cancelled")
         suggestion = ""
+        switch_keys = 0
         if fresh:
             if progress is not None:
                 progress(position)
-            suggestion = trim_to_words(suggester(window.prefix(position)), max_words)
+            if choices is None:
+                suggestion = trim_to_words(suggester(window.prefix(position)), max_words)
+            else:
+                shown = [trim_to_words(s, max_words) for s in suggester.alternatives(window.prefix(position))]
+                suggestion, switch_keys = _best_choice(shown[:choices], text, position)
             report.suggestions += 1
         if suggestion and text.startswith(suggestion, position):
-            report.keys += 1
+            report.keys += 1  # Tab, or Ctrl+i for another alternative
             report.tab_accepts += 1
             report.accepted_characters += len(suggestion)
             position += len(suggestion)
@@ -143,7 +166,7 @@ def simulate_typing(
             report.accepted_characters += len(unit)
             accepted += 1
         if accepted:
-            report.keys += accepted
+            report.keys += accepted + switch_keys
             report.word_accepts += accepted
             fresh = False
             continue
@@ -152,6 +175,28 @@ def simulate_typing(
         position += 1
         fresh = True
     return report
+
+
+def _best_choice(shown: list[str], text: str, position: int) -> tuple[str, int]:
+    """The alternative the typist takes at ``position`` and the Alt+] presses to reach it for a partial accept:
+    the one entering the most characters per key ("", 0 when none helps)."""
+    best, best_switch, best_rate = "", 0, 0.0
+    for index, suggestion in enumerate(shown):
+        switch = min(index, 1)
+        if suggestion and text.startswith(suggestion, position):
+            rate = float(len(suggestion))  # one key, then a fresh suggestion
+        else:
+            right = ""
+            for unit in word_units(suggestion):
+                if not text.startswith(right + unit, position):
+                    break
+                right += unit
+            units = len(word_units(right))
+            # Up to the next fresh suggestion: the units, the switch, then one typed character.
+            rate = (len(right) + 1) / (units + switch + 1) if units else 0.0
+        if rate > best_rate:
+            best, best_switch, best_rate = suggestion, switch, rate
+    return best, best_switch
 
 
 def keystroke_savings(suggester: Suggester, texts: Iterable[str], **options) -> KeystrokeReport:
@@ -214,8 +259,10 @@ class LanguageModelSuggester:
                  settings: DecodingSettings | None = None, max_words: int | None = None) -> None:
         self.lm = lm
         self.max_words = max_words
+        # Greedy without repetition guards, as the published KSR figures were measured (comparable across runs).
         self.settings = settings or DecodingSettings(
-            strategy="greedy", max_new_tokens=max_new_tokens, token_healing=True, stop=None
+            strategy="greedy", max_new_tokens=max_new_tokens, token_healing=True, stop=None,
+            no_repeat_ngram_size=0, dry_multiplier=0.0,
         )
 
     def __call__(self, prefix: str) -> str:
@@ -236,3 +283,28 @@ class LanguageModelSuggester:
         finally:
             stream.close()
         return text
+
+
+class AlternativesOfLanguageModel:
+    """An ``engine.LanguageModel`` as an ``AlternativesSuggester``: the alternatives beam search lists, as the app
+    shows them (first-word branching, or plain beam search with ``branch_first_word=False``). Results are kept by
+    prefix, so KSR@1 and KSR@3 over the same text decode each shared position once."""
+
+    def __init__(self, lm, alternatives: int = 3, max_new_tokens: int = suggestion_tokens(DEFAULT_MAX_WORDS),
+                 branch_first_word: bool = True) -> None:
+        self.lm = lm
+        # No stop rule and no repetition guards: as ``LanguageModelSuggester``, so the figures compare.
+        self.settings = DecodingSettings(strategy="beam", num_beams=max(4, alternatives),
+                                         num_alternatives=alternatives, max_new_tokens=max_new_tokens, stop=None,
+                                         no_repeat_ngram_size=0, dry_multiplier=0.0,
+                                         branch_first_word=branch_first_word)
+        self._seen: dict[str, list[str]] = {}
+
+    def alternatives(self, prefix: str) -> list[str]:
+        if not prefix and self.lm.eos_token_id is None:
+            return []
+        if prefix not in self._seen:
+            if len(self._seen) > 4096:
+                self._seen.clear()
+            self._seen[prefix] = [c.text for c in self.lm.complete(prefix, self.settings)]
+        return self._seen[prefix]

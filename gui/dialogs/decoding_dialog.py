@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from engine.decoding.settings import MAX_BEAMS, MAX_NEW_TOKENS_LIMIT, DecodingSettings
 from gui.presets import PRESETS, apply_preset, matching_preset
-from gui.settings_store import APP_DEFAULT_DECODING
+from gui.settings_store import APP_DEFAULT_DECODING, AppSettings
 
 STRATEGY_LABELS = {"greedy": "Greedy (most likely token)", "sample": "Sampling", "beam": "Beam search"}
 LENGTH_LABELS = {"word": "One word", "sentence": "To the end of the sentence", "line": "To the end of the line",
@@ -85,6 +85,9 @@ class DecodingDialog(QDialog):
         self.num_beams = _spin(1, MAX_BEAMS, "How many hypotheses beam search keeps")
         self.num_alternatives = _spin(1, MAX_BEAMS, "How many alternatives to list (at most the beams)")
         self.length_penalty = _double(-5.0, 5.0, 0.1, 2, "Above 1 favours longer beams, below 1 shorter ones")
+        self.branch_first_word = QCheckBox("Alternatives start with different words")
+        self.branch_first_word.setToolTip("The likeliest continuation of each of the likeliest first words; off: "
+                                          "plain beam search, whose beams often differ only at the end")
 
         self.repetition_penalty = _double(0.1, 5.0, 0.05, 2, "Above 1 discourages repeating tokens")
         self.no_repeat_ngram_size = _spin(0, 20, "Never repeat a phrase of this many tokens", special="off")
@@ -118,6 +121,7 @@ class DecodingDialog(QDialog):
         beam.addRow("Beams", self.num_beams)
         beam.addRow("Alternatives", self.num_alternatives)
         beam.addRow("Length penalty", self.length_penalty)
+        beam.addRow("", self.branch_first_word)
 
         repetition_group = QGroupBox("Repetition")
         repetition = QFormLayout(repetition_group)
@@ -132,7 +136,7 @@ class DecodingDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
-            lambda: self.set_values(APP_DEFAULT_DECODING, self.debounce.value()))
+            lambda: self.set_values(APP_DEFAULT_DECODING, AppSettings().debounce_ms))
         self.buttons = buttons
 
         columns = QHBoxLayout()
@@ -176,7 +180,8 @@ class DecodingDialog(QDialog):
     def _value_widgets(self):
         return (self.strategy, self.length, self.max_new_tokens, self.token_healing, self.memory, self.temperature,
                 self.top_k, self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
-                self.length_penalty, self.repetition_penalty, self.no_repeat_ngram_size, self.dry_multiplier,
+                self.length_penalty, self.branch_first_word, self.repetition_penalty, self.no_repeat_ngram_size,
+                self.dry_multiplier,
                 self.dry_base, self.dry_allowed_length)
 
     def set_values(self, settings: DecodingSettings, debounce_ms: int) -> None:
@@ -198,6 +203,7 @@ class DecodingDialog(QDialog):
             self.num_alternatives.setMaximum(settings.num_beams)
             self.num_alternatives.setValue(settings.num_alternatives)
             self.length_penalty.setValue(settings.length_penalty)
+            self.branch_first_word.setChecked(settings.branch_first_word)
             self.repetition_penalty.setValue(settings.repetition_penalty)
             self.no_repeat_ngram_size.setValue(settings.no_repeat_ngram_size)
             self.dry_multiplier.setValue(settings.dry_multiplier)
@@ -221,6 +227,7 @@ class DecodingDialog(QDialog):
             repetition_penalty=round(self.repetition_penalty.value(), 4),
             no_repeat_ngram_size=self.no_repeat_ngram_size.value(),
             length_penalty=round(self.length_penalty.value(), 4),
+            branch_first_word=self.branch_first_word.isChecked(),
             seed=self.seed.value() if self.seed_fixed.isChecked() else None,
             token_healing=self.token_healing.isChecked(),
             memory=self.memory.isChecked(),

@@ -20,7 +20,11 @@ def sentence(message: str) -> str:
     message = message.strip()
     if not message:
         return message
-    return message[:1].upper() + message[1:] + ("" if message[-1] in ".!?" else ".")
+    first_word = message.split(maxsplit=1)[0]
+    # A message may start with a file name ("ls.bin looks like..."); its case is part of the name.
+    if first_word.isalpha():
+        message = message[:1].upper() + message[1:]
+    return message + ("" if message[-1] in ".!?" else ".")
 
 
 TEXT_FILE_FILTER = "Text files (*.txt *.md *.markdown *.rst *.text);;All files (*)"

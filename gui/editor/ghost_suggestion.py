@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.decoding.results import Completion, StreamEvent
+from engine.decoding.results import Completion, StreamEvent, opening_logprob, worth_listing
 
 _NEXT_WORD = re.compile(r"\s*(?:\w+|[^\w\s]+)|\s+")
 # Control characters (other than tab and newline) and U+FFFD (undecodable bytes) are never worth inserting.
@@ -49,6 +49,7 @@ class Candidate:
     segments: tuple[GhostSegment, ...]
     logprob: float | None = None  # of the whole continuation, when the stream has finished
     tokens: int = 0  # how many tokens it is made of (0 while unknown)
+    opening: float | None = None  # log-probability up to its first word (``results.opening_logprob``)
 
     @property
     def token_probability(self) -> float | None:
@@ -96,17 +97,23 @@ class GhostSuggestion:
         self._streamed_text = text
 
     def apply_completions(self, completions: tuple[Completion, ...] | list[Completion]) -> None:
+        """Take the finished alternatives: those worth listing (not punctuation or blanks only, no repeats),
+        ordered by the probability the panel shows (their first word's), the likeliest first."""
         self.finished = True
         seen = set()
         alternatives = []
-        for completion in completions:
+        listed = list(completions)
+        if not self.lead:  # after a branch's chosen start even "." is worth having
+            listed = worth_listing(listed) or listed[:1]
+        listed.sort(key=opening_logprob, reverse=True)  # stable: ties keep the engine's order
+        for completion in listed:
             text = clean(completion.text)
             if not (self.lead or text) or text in seen:
                 continue
             seen.add(text)
             tokens = len(completion.token_ids) or len(completion.token_logprobs)
             alternatives.append(Candidate(self.lead + text, self.lead_segments + _segments_of(completion, text),
-                                          completion.logprob, tokens))
+                                          completion.logprob, tokens, opening_logprob(completion)))
         if alternatives:
             self._alternatives = alternatives
 
@@ -151,16 +158,29 @@ class GhostSuggestion:
 
     # --- changing it -----------------------------------------------------------------------------------
 
+    def matches(self, typed: str) -> bool:
+        """True when ``typed`` is the start of what is shown, or of another alternative's rest."""
+        return self._taking(typed) is not None
+
     def consume(self, typed: str) -> bool:
-        """The user typed ``typed``; True (and remembered) when it matches the start of the visible text."""
-        visible = self.visible_text()
-        if not typed or not visible.startswith(typed):
+        """The user typed ``typed``; True (and remembered) when it matches the start of the visible text, or of
+        another alternative, which then becomes the one shown: typing "the" where the ghost says "then" and an
+        alternative says "the door" is choosing that alternative."""
+        taking = self._taking(typed)
+        if taking is None:
             return False
-        chosen = self.chosen()
         self.consumed += typed
-        if chosen is not None:
-            self._chosen_text = chosen.text
+        self._chosen_text = taking.text
         return True
+
+    def _taking(self, typed: str) -> Candidate | None:
+        if not typed:
+            return None
+        chosen = self.chosen()
+        start = len(self.consumed)
+        if chosen is not None and chosen.text[start:].startswith(typed):
+            return chosen
+        return next((c for c in self.candidates() if c.text[start:].startswith(typed)), None)
 
     def choose(self, index: int) -> None:
         candidates = self.candidates()

@@ -301,19 +301,18 @@ class GhostTextEditor(QPlainTextEdit):
         if typed == "\r" and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             typed = "\n"  # Enter adds a line break, which a suggestion spells "\n"
         modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier & ~Qt.KeyboardModifier.ShiftModifier
-        if self._ghost is not None and typed and (typed.isprintable() or typed == "\n") and not modifiers:
-            visible = self.ghost_text()
-            if visible.startswith(typed):
-                self._remove_ghost_layout()
-                self._own_edit = True
-                try:
-                    super().keyPressEvent(event)
-                finally:
-                    self._own_edit = False
-                    self._revision_seen = self.document().revision()
-                self._ghost.consume(typed)
-                self._after_consumed()
-                return
+        typing = typed and (typed.isprintable() or typed == "\n") and not modifiers
+        if self._ghost is not None and typing and self._ghost.matches(typed):  # shown, or another alternative
+            self._remove_ghost_layout()
+            self._own_edit = True
+            try:
+                super().keyPressEvent(event)
+            finally:
+                self._own_edit = False
+                self._revision_seen = self.document().revision()
+            self._ghost.consume(typed)
+            self._after_consumed()
+            return
         self._remove_ghost_layout()  # Qt edits the document with no pre-edit area in the way
         super().keyPressEvent(event)
         self._render()
@@ -357,7 +356,7 @@ class GhostTextEditor(QPlainTextEdit):
     def inputMethodEvent(self, event: QInputMethodEvent) -> None:
         # Some platforms deliver ordinary typing as committed input-method text instead of key presses.
         committed = event.commitString()
-        if self._ghost is not None and committed and not event.preeditString() and self.ghost_text().startswith(committed):
+        if self._ghost is not None and committed and not event.preeditString() and self._ghost.matches(committed):
             self._remove_ghost_layout()
             self._own_edit = True
             try:
@@ -515,6 +514,13 @@ class GhostTextEditor(QPlainTextEdit):
         return mix
 
     # --- housekeeping ----------------------------------------------------------------------------------
+
+    def set_cursor_position(self, position: int) -> None:
+        """Put the cursor at character ``position`` (clamped to the text) and scroll it into view."""
+        cursor = self.textCursor()
+        cursor.setPosition(max(0, min(position, self.document().characterCount() - 1)))
+        self.setTextCursor(cursor)
+        self.ensureCursorVisible()
 
     def replace_text(self, text: str) -> None:
         """Load new content (New, Open, Restore): resets undo history and drops any suggestion."""

@@ -62,7 +62,9 @@ def fill_model_menu(window: MainWindow) -> None:
     group.setExclusive(True)
     listed = []
     for info in controller.available_models():
-        action = QAction(f"{info.name}   ({info.architecture}, {info.size_text}, {info.source})", menu)
+        label = Path(info.name).name if info.source == "opened" else info.name  # its full path is the tooltip
+        action = QAction(f"{label}   ({info.architecture}, {info.size_text}, {info.source})", menu)
+        action.setToolTip(str(info.path))
         action.setCheckable(True)
         action.setChecked(controller.is_active(info.name) or controller.is_active(str(info.path)))
         action.triggered.connect(lambda _checked=False, name=info.name: controller.load(name))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtWidgets import QStyle, QToolBar
+from PySide6.QtCore import QObject, QSize, Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication, QStyle, QToolBar
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
@@ -17,6 +18,7 @@ def build_toolbar(window: MainWindow) -> QToolBar:
     bar.setMovable(False)
     bar.setIconSize(QSize(18, 18))
     bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    window.theme.changed.connect(_CheckedStyle(bar).restyle)
     style = window.style()
     for name, icon in (("file.new", QStyle.StandardPixmap.SP_FileIcon),
                        ("file.open", QStyle.StandardPixmap.SP_DialogOpenButton),
@@ -35,3 +37,23 @@ def build_toolbar(window: MainWindow) -> QToolBar:
     bar.addAction(window.actions["view.alternatives"])
     window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
     return bar
+
+
+
+class _CheckedStyle(QObject):
+    """Fusion draws a checked tool button only a shade darker, which vanishes in the dark palette; the two switches
+    (Suggestions, Alternatives) must show at a glance whether they are on, in either theme. A child of the toolbar,
+    so the theme's signal lets go of it with the window."""
+
+    def __init__(self, bar: QToolBar) -> None:
+        super().__init__(bar)
+        self.bar = bar
+        self.restyle()
+
+    def restyle(self) -> None:
+        # Concrete colours, set again on every theme change: a style sheet's palette(...) is resolved only once.
+        palette = QApplication.palette()
+        highlight = palette.color(QPalette.ColorRole.Highlight).name()
+        text = palette.color(QPalette.ColorRole.HighlightedText).name()
+        self.bar.setStyleSheet(f"QToolButton:checked {{ background-color: {highlight}; color: {text};"
+                               " border-radius: 3px; }")

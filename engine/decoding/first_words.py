@@ -1,0 +1,160 @@
+"""Alternatives that differ where a writer chooses: in their first word.
+
+Plain beam search over a sentence-long suggestion returns beams that share their first ten words and differ in the
+last one. Here the first step keeps the ``rows`` likeliest first tokens (under the same penalties, healing and
+restrictions as any step) and each row is then continued on its own, greedily, to the stop rule: one batched
+forward per step, as beam search, so it costs the same. At the end the branches are grouped by their first word
+(" N" + "ew" and " New" are one choice) and the ``num_alternatives`` whose openings are likeliest are returned,
+most likely first; alternatives that are only punctuation or whitespace are dropped.
+
+The interface is ``BeamSearch``'s (``step``, ``best``, ``results``, ``steps``), so the generator runs either.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from engine.decoding.beam import NEG_INF, Hypothesis
+from engine.decoding.results import Completion, first_word, opening_logprob, worth_listing
+from engine.decoding.text_stream import TextStream, complete_text, truncate_pieces
+
+_WORD_BYTE = re.compile(rb"\w|[\x80-\xff]")
+
+
+def branch_rows(num_beams: int, num_alternatives: int, most: int) -> int:
+    """Rows to branch into: the beams, and enough spare ones that dropping duplicate first words and junk still
+    leaves ``num_alternatives``."""
+    return max(1, min(most, max(num_beams, 2 * num_alternatives)))
+
+
+class FirstWordBranches:
+    def __init__(self, rows: int, num_alternatives: int, max_new_tokens: int, token_bytes: list[bytes],
+                 eos_token_id: int | None, healed_prefix: bytes, stop, device: torch.device) -> None:
+        self.rows = rows
+        self.num_alternatives = num_alternatives
+        self.max_new_tokens = max_new_tokens
+        self.token_bytes = token_bytes
+        self.eos = eos_token_id
+        self.skip = len(healed_prefix)
+        self.stop = stop
+        self.device = device
+        self.trunk = Hypothesis((), (), b"", 0.0)
+        self.branched = False
+        self.running: list[Hypothesis] = []
+        self.finished: list[Completion] = []
+        self.steps = 0
+
+    def step(self, logprobs: torch.Tensor) -> tuple[list[int], list[int]] | None:
+        """Next tokens from ``logprobs`` (``[1, vocab]`` at the first step, ``[rows, vocab]`` after); returns
+        ``(parents, tokens)`` for the next forward, or None when every branch has ended."""
+        self.steps += 1
+        if not self.branched:
+            return self._trunk_step(logprobs[0])
+        best = torch.max(logprobs, dim=-1)
+        tokens, token_logprobs = best.indices.tolist(), best.values.tolist()
+        survivors = []
+        for hypothesis, token, logprob in zip(self.running, tokens, token_logprobs):
+            if hypothesis.total == NEG_INF or logprob == NEG_INF:
+                survivors.append(_dead(hypothesis))
+                continue
+            survivors.append(self._extend(hypothesis, token, logprob))
+        return self._next(survivors)
+
+    def _trunk_step(self, logprobs: torch.Tensor) -> tuple[list[int], list[int]] | None:
+        """Before the branch point every row holds the same text (the trunk); branch at the first token that
+        starts a word, when there is a choice. Until then (a healed word that ends as typed, a comma) the one
+        likeliest token is taken: branching there would give alternatives that differ only in that token."""
+        if self.eos is not None and not self.trunk.tokens:
+            logprobs = logprobs.clone()
+            logprobs[self.eos] = NEG_INF  # ending right away is no alternative to write
+        top = torch.topk(logprobs, min(self.rows, logprobs.numel()))
+        options = [(token, logprob) for token, logprob in zip(top.indices.tolist(), top.values.tolist())
+                   if logprob != NEG_INF]
+        if not options:
+            return None
+        token, logprob = options[0]
+        text = self.token_bytes[token][0 if self.trunk.tokens else self.skip :]
+        if len(options) > 1 and (_WORD_BYTE.search(text) or token == self.eos):
+            self.branched = True
+            survivors = [self._extend(self.trunk, t, lp) for t, lp in options]
+            while len(survivors) < self.rows:  # a constrained step (healing) may allow fewer tokens
+                survivors.append(_dead(survivors[0]))
+            return self._next(survivors)
+        self.trunk = self._extend(self.trunk, token, logprob)
+        if self.trunk.total == NEG_INF:  # the trunk itself ended (end-of-text, the stop rule)
+            return None
+        if self.steps >= self.max_new_tokens:
+            self._finish(self.trunk, "length")
+            return None
+        return list(range(self.rows)), [token] * self.rows  # every row the same: no reshuffle
+
+    def _extend(self, hypothesis: Hypothesis, token: int, logprob: float) -> Hypothesis:
+        if token == self.eos:
+            self._finish(hypothesis, "eos")
+            return _dead(hypothesis)
+        extended = hypothesis.extend(token, logprob, self.token_bytes[token])
+        if self.stop.active:
+            cut = self.stop.cut(complete_text(extended.raw[self.skip :]))
+            if cut is not None:
+                self._finish(extended, "stop", cut)
+                return _dead(extended)
+        return extended
+
+    def _next(self, survivors: list[Hypothesis]) -> tuple[list[int], list[int]] | None:
+        if self.steps >= self.max_new_tokens:
+            for hypothesis in survivors:
+                if hypothesis.total != NEG_INF:
+                    self._finish(hypothesis, "length")
+            survivors = [_dead(h) for h in survivors]
+        self.running = survivors
+        if all(h.total == NEG_INF for h in survivors):
+            return None
+        return list(range(len(survivors))), [h.tokens[-1] for h in survivors]
+
+    def _finish(self, hypothesis: Hypothesis, reason: str, cut: int | None = None) -> None:
+        stream = TextStream(skip=hypothesis.raw[: self.skip])
+        pieces = [stream.push(self.token_bytes[t]) for t in hypothesis.tokens]
+        tokens, logprobs = hypothesis.tokens, hypothesis.logprobs
+        if cut is not None:
+            pieces = truncate_pieces(pieces, cut)
+            tokens, logprobs = tokens[: len(pieces)], logprobs[: len(pieces)]
+        self.finished.append(Completion(text="".join(pieces), logprob=sum(logprobs), token_ids=tuple(tokens),
+                                        token_logprobs=tuple(logprobs), token_texts=tuple(pieces),
+                                        finish_reason=reason))
+
+    # --- what a stream shows, and the results ---------------------------------------------------------------
+
+    def best(self) -> tuple[str, float | None, int]:
+        """The likeliest branch so far (the first token's): its text, mean log-probability and length."""
+        for hypothesis in self.running if self.branched else [self.trunk]:
+            if hypothesis.total != NEG_INF:
+                length = len(hypothesis.tokens)
+                return complete_text(hypothesis.raw[self.skip :]), hypothesis.total / max(length, 1), length
+        if self.finished:
+            top = max(self.finished, key=opening_logprob)
+            return top.text, top.mean_logprob if top.token_ids else None, len(top.token_ids)
+        return "", None, 0
+
+    def results(self) -> list[Completion]:
+        """One alternative per distinct first word, likeliest opening first (ties: the likelier whole text)."""
+        for hypothesis in self.running:  # stopped before its last step (the context is full)
+            if hypothesis.total != NEG_INF:
+                self._finish(hypothesis, "length")
+        self.running = []
+        ranked = sorted(self.finished, key=lambda c: (opening_logprob(c), c.logprob), reverse=True)
+        chosen: list[Completion] = []
+        words: set[str] = set()
+        for completion in worth_listing(ranked):
+            word = first_word(completion.text)
+            if word in words:
+                continue
+            words.add(word)
+            chosen.append(completion)
+        return chosen[: self.num_alternatives]
+
+
+def _dead(hypothesis: Hypothesis) -> Hypothesis:
+    """A row that has ended: it only pads the batch (its cache row is fed its own last token again)."""
+    return Hypothesis(hypothesis.tokens or (0,), hypothesis.logprobs, hypothesis.raw, NEG_INF)

@@ -1,0 +1,61 @@
+"""Alternatives that differ where a writer chooses: in their first word, by default, through every door."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import plain_settings
+
+import engine
+from engine.decoding.results import Completion, first_word, opening_logprob, percent, shares, worth_listing
+
+PROMPTS = ["It was a dark and stormy night; the rain", "She opened the door and", "The quick bro", "Once upon a time"]
+
+
+@pytest.fixture(scope="module")
+def default_lm():
+    return engine.load("default", device="cpu")
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_the_default_beam_alternatives_start_with_different_words(default_lm, prompt):
+    completions = default_lm.complete(prompt, engine.DecodingSettings(strategy="beam", num_alternatives=3))
+    assert len(completions) == 3
+    assert len({first_word(c.text) for c in completions}) == 3, [c.text for c in completions]
+    split = shares(completions)
+    assert split == sorted(split, reverse=True)  # listed by the probability that is shown
+    assert all(percent(s) != "0%" for s in split)
+
+
+def test_plain_beam_search_is_still_there_and_differs_late(default_lm):
+    prompt = PROMPTS[0]
+    plain = default_lm.complete(prompt, engine.DecodingSettings(strategy="beam", num_alternatives=3,
+                                                                branch_first_word=False))
+    assert len({first_word(c.text) for c in plain}) < 3  # why the default branches at the first word
+
+
+def test_branching_on_a_tiny_model_keeps_distinct_words_and_drops_junk(tiny_gpt2):
+    settings = plain_settings(strategy="beam", num_beams=4, num_alternatives=3, branch_first_word=True,
+                              max_new_tokens=6)
+    for prompt in ("The quick brown fox", "It was a bright cold", "Hello"):
+        completions = tiny_gpt2.complete(prompt, settings)
+        assert completions and len(completions) <= 3
+        assert len({first_word(c.text) for c in completions}) == len(completions)
+        assert all(first_word(c.text) for c in completions)  # never punctuation or blanks only
+        for c in completions:
+            assert len(c.token_ids) == len(c.token_logprobs) == len(c.token_texts)
+            assert "".join(c.token_texts) == c.text
+
+
+def test_branches_stream_and_finish_like_beam_search(tiny_gpt2):
+    settings = plain_settings(strategy="beam", num_beams=4, num_alternatives=3, branch_first_word=True,
+                              max_new_tokens=5)
+    events = list(tiny_gpt2.stream("The quick brown fox", settings))
+    assert events[-1].done and events[-1].completions
+    assert events[-1].text == events[-1].completions[0].text
+
+
+def test_the_opening_is_the_probability_up_to_the_first_word_and_junk_is_dropped():
+    c = Completion(", and then", -6.0, (1, 2, 3), (-1.0, -2.0, -3.0), (",", " and", " then"))
+    assert opening_logprob(c) == -3.0 and first_word(c.text) == "and"
+    listed = worth_listing([c, Completion(" ...", -1.0), Completion(", and  then", -7.0), Completion("\n", -1.0)])
+    assert listed == [c]
