@@ -21,8 +21,8 @@ from gui.document_controller import DocumentController
 from gui.document_io import DocumentError
 from gui.editor.ghost_text_editor import GhostTextEditor, default_editor_font
 from gui.engine_bridge import EngineBridge, WorkerFactory
-from gui.memory_wiring import install_memory
 from gui.last_folder import FolderMemory
+from gui.memory_wiring import install_memory
 from gui.menus import (
     build_decoding_menu,
     build_file_menu,

@@ -9,9 +9,12 @@ import threading
 
 import pytest
 from conftest import SAMPLE_TEXT
-from gui_support import FAST_GREEDY, app_dirs, make_window, prompts  # noqa: F401 - fixtures
+from gui_support import FAST_GREEDY as PLAIN_GREEDY
+from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
 
 import engine.memory.folders as folders_module
+
+FAST_GREEDY = PLAIN_GREEDY.replace(memory=True)  # the tests' fast decoding, with the memory these tests are about
 from gui.menus.model_menu import fill_model_menu
 
 TIMEOUT_MS = 30000
@@ -44,7 +47,7 @@ def add(qtbot, window, prompts, folder):
 
 
 def test_this_document_is_on_by_default_and_the_switch_reaches_the_engine_and_persists(qtbot, make_window):
-    window = make_window()
+    window = make_window(settings=FAST_GREEDY)
     state = ready(qtbot, window)
     assert state.document and window.actions["memory.document"].isChecked()
     assert window.status.memory.text() == "Memory: doc"
@@ -62,7 +65,7 @@ def test_this_document_is_on_by_default_and_the_switch_reaches_the_engine_and_pe
 
 def test_add_folder_indexes_in_the_background_and_lists_the_folder_with_its_size(
         qtbot, make_window, prompts, writing, app_dirs):
-    window = make_window()
+    window = make_window(settings=FAST_GREEDY)
     ready(qtbot, window)
     (folder, added), progress = add(qtbot, window, prompts, writing)
     assert added and folder == str(writing.resolve())
@@ -81,7 +84,7 @@ def test_add_folder_indexes_in_the_background_and_lists_the_folder_with_its_size
 
 def test_indexing_can_be_cancelled_and_leaves_nothing_behind(qtbot, make_window, prompts, writing, app_dirs,
                                                              monkeypatch):
-    window = make_window()
+    window = make_window(settings=FAST_GREEDY)
     ready(qtbot, window)
     gate = threading.Event()
     read = folders_module.read_text_file
@@ -107,7 +110,7 @@ def test_indexing_can_be_cancelled_and_leaves_nothing_behind(qtbot, make_window,
 
 
 def test_forget_deletes_the_index_and_removes_the_folder(qtbot, make_window, prompts, writing, app_dirs):
-    window = make_window()
+    window = make_window(settings=FAST_GREEDY)
     ready(qtbot, window)
     add(qtbot, window, prompts, writing)
     fill_model_menu(window)
@@ -120,7 +123,7 @@ def test_forget_deletes_the_index_and_removes_the_folder(qtbot, make_window, pro
 
 
 def test_remembered_folders_come_back_in_the_next_session(qtbot, make_window, prompts, writing):
-    window = make_window()
+    window = make_window(settings=FAST_GREEDY)
     ready(qtbot, window)
     add(qtbot, window, prompts, writing)
     window.shutdown()
@@ -131,7 +134,7 @@ def test_remembered_folders_come_back_in_the_next_session(qtbot, make_window, pr
 
 
 def test_the_indicator_says_when_decoding_has_the_memory_off(qtbot, make_window):
-    window = make_window()
+    window = make_window(settings=FAST_GREEDY)
     ready(qtbot, window)
     window.suggestions.set_settings(window.suggestions.settings.replace(memory=False))
     assert window.status.memory.text() == "Memory off"

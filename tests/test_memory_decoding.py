@@ -8,12 +8,16 @@ import math
 
 import pytest
 import torch
-from conftest import SAMPLE_TEXT
+from conftest import SAMPLE_TEXT, plain_settings
 
 import engine
 from engine.memory import MixtureWeights, mix_logprobs, settled_text
 
-S = engine.DecodingSettings
+
+def S(**changes) -> engine.DecodingSettings:
+    """The decoding machinery alone (greedy, no guards, no stop rule, plain beams), with the memory on."""
+    return plain_settings(**{"memory": True, **changes})
+
 PROMPT = SAMPLE_TEXT + "The quick brown fox jumps over the"  # the document said " lazy dog." after this, 4 times
 
 
@@ -133,7 +137,7 @@ def test_the_this_document_switch_empties_the_document_memory(remembering):
 def test_memory_setting_is_validated():
     with pytest.raises(ValueError, match="memory must be True or False"):
         S(memory="yes")
-    assert S.from_dict(S(memory=False).to_dict()).memory is False
+    assert engine.DecodingSettings.from_dict(S(memory=False).to_dict()).memory is False
 
 
 # --- bits per byte -------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SAMPLE_TEXT
+from conftest import SAMPLE_TEXT, plain_settings
 
 import engine
 from engine.cli import main
@@ -123,7 +123,7 @@ def test_an_attached_folder_shapes_predictions_and_bits(tiny_gpt2, writing):
     tiny_gpt2.memory.add_folder(writing)
     assert tiny_gpt2.bits_per_byte(PASSAGE) < without_folder - 1.0
     assert tiny_gpt2.bits_per_byte(PASSAGE, memory=False) == pytest.approx(alone)
-    settings = engine.DecodingSettings(max_new_tokens=10, token_healing=False)
+    settings = plain_settings(max_new_tokens=10, token_healing=False, memory=True)
     [completion] = tiny_gpt2.complete("Mrs. Jellyby sat in the", settings)
     assert completion.text.startswith(" window, wr")
     tiny_gpt2.memory.remove_folder(writing, forget=True)
@@ -140,8 +140,8 @@ def test_inkling_complete_remembers_a_folder(capsys, tmp_path, tiny_tokenizer, w
     assert code == 0
     lm = engine.load(model, device="cpu")
     lm.memory.add_folder(writing)
-    [expected] = lm.complete("Mrs. Jellyby sat in the", engine.DecodingSettings(max_new_tokens=5))
-    assert json.dumps(expected.text) in out
+    expected = lm.complete("Mrs. Jellyby sat in the", engine.DecodingSettings(max_new_tokens=5))  # the CLI's defaults
+    assert json.dumps(expected[0].text) in out
     assert list((data_dir / "memory").glob("*.idx"))
 
 
