@@ -13,7 +13,7 @@ import pytest
 import engine
 from engine.registry import bundled_models_dir, first_existing_folder
 
-BUNDLED = {"default": "Transformer (GPT-2)", "attention-lstm": "Attention-LSTM"}
+BUNDLED = {"default": "Transformer (Qwen3)", "attention-lstm": "Attention-LSTM"}
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
 
 
@@ -40,9 +40,17 @@ def test_bundled_model_fits_the_size_budget_and_says_what_it_was_trained_on(name
     assert json.loads((folder / "config.json").read_text())["torch_dtype"] == "float16"
 
 
-def test_both_bundled_models_share_one_tokenizer():
-    texts = [(bundled_models_dir() / name / "tokenizer.json").read_bytes() for name in BUNDLED]
-    assert texts[0] == texts[1]
+def test_the_default_reads_the_text_after_the_cursor_and_loads_in_transformers():
+    """The default was trained with fill-in-the-middle: its tokenizer declares the FIM tokens, so a suggestion in
+    the middle of a document reads what follows; its layout is one transformers knows (Qwen3)."""
+    from engine.training.fim import fim_token_ids
+
+    folder = bundled_models_dir() / "default"
+    lm = engine.load("default", device="cpu")
+    assert fim_token_ids(lm.tokenizer) is not None
+    framed = lm.generator.prepare("She opened the door and", engine.DecodingSettings(), " the cold air came in.")
+    assert framed.tokens[0] == fim_token_ids(lm.tokenizer)[0]
+    assert json.loads((folder / "config.json").read_text())["architectures"] == ["Qwen3ForCausalLM"]
 
 
 def test_a_wheel_carries_the_bundled_models_and_an_installed_copy_finds_them(tmp_path):
@@ -64,7 +72,7 @@ def test_a_wheel_carries_the_bundled_models_and_an_installed_copy_finds_them(tmp
 
 
 HALF_TYPED = {
-    "The quick bro": {"brown", "broke", "brother", "brothers"},
+    "The quick bro": {"brown", "broke", "brother", "brothers", "broad", "broadcasting", "brought"},  # real words
     "The old quee": {"queen", "queens", "queen's", "queer"},
     "It was a beautif": {"beautiful"},
     "He walked into the kitch": {"kitchen", "kitchens"},
