@@ -1,7 +1,7 @@
 """Decoding step cost of one model folder against another, in the same run: is a new default still instant?
 
 Each model continues the same ~1,500-character passage of prose with greedy decoding (32 new tokens, no stop
-rule, no early end), warm: the prompt state is cached from the previous repeat, as in the editor while the user
+rule, no repetition guards, no memory: the model step alone), warm: the prompt state is cached from the previous repeat, as in the editor while the user
 pauses. Prints the median milliseconds per new token, the pause -> first token time of a one-character change,
 and the ratio of the candidate to the reference.
 
@@ -30,7 +30,8 @@ from engine.decoding.settings import DecodingSettings
 def measure(folder: str, text: str, repeats: int) -> tuple[float, float]:
     """(ms per new token, ms to the first token after one more typed character), medians."""
     lm = engine.load(folder, device="cpu", dtype=torch.float32)
-    settings = DecodingSettings(strategy="greedy", max_new_tokens=32, token_healing=False)
+    settings = DecodingSettings(strategy="greedy", max_new_tokens=32, token_healing=False, memory=False,
+                                no_repeat_ngram_size=0, dry_multiplier=0.0, stop=None)  # the model step alone
     per_token, first_token = [], []
     lm.complete(text, settings)  # warm: the prompt is cached from here on
     for i in range(repeats):
