@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -18,6 +19,12 @@ KEPT_FILES = ("training.json",)  # provenance that `inkling eval` reads; trainin
 
 
 def bundle(run: Path, name: str) -> Path:
+    return float16_copy(run, bundled_models_dir() / name)
+
+
+def float16_copy(run: Path, destination: Path, extra_writer: Callable[[Path], None] | None = None) -> Path:
+    """``run``'s model folder saved again at ``destination`` in float16, with its card and provenance;
+    ``extra_writer(folder)`` adds files to the new folder before it replaces ``destination``."""
     loaded = load_checkpoint(run)
     card = (run / MODEL_CARD).read_text(encoding="utf-8") if (run / MODEL_CARD).is_file() else None
 
@@ -25,8 +32,10 @@ def bundle(run: Path, name: str) -> Path:
         for file in KEPT_FILES:
             if (run / file).is_file():
                 shutil.copy2(run / file, folder / file)
+        if extra_writer is not None:
+            extra_writer(folder)
 
-    return save_checkpoint(bundled_models_dir() / name, loaded.model, loaded.tokenizer, model_card=card,
+    return save_checkpoint(destination, loaded.model, loaded.tokenizer, model_card=card,
                            generation_config=loaded.generation_config or None, dtype=torch.float16,
                            extra_writer=copy_provenance)
 

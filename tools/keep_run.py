@@ -11,32 +11,28 @@ The destination is replaced as a whole (one in-progress folder, overwritten, nev
 from __future__ import annotations
 
 import argparse
-import shutil
+import sys
 from pathlib import Path
 
 import torch
 
-from engine.checkpoint import MODEL_CARD, load_checkpoint, save_checkpoint
-from engine.training.trainer import STATE_FILE, TRAINING_RECORD
+from engine.training.trainer import STATE_FILE, read_training_state
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bundle_model import float16_copy
 
 
 def keep(run: Path, destination: Path) -> Path:
     state_path = run / STATE_FILE
     if not state_path.is_file():
         raise SystemExit(f"{run} holds no training run ({STATE_FILE} is missing)")
-    state = torch.load(state_path, map_location="cpu", weights_only=False)
+    state = read_training_state(state_path)
     slim = {key: value for key, value in state.items() if key != "optimizer"}
-    loaded = load_checkpoint(run)
-    card = (run / MODEL_CARD).read_text(encoding="utf-8") if (run / MODEL_CARD).is_file() else None
 
     def write_state(folder: Path) -> None:
         torch.save(slim, folder / STATE_FILE)
-        if (run / TRAINING_RECORD).is_file():
-            shutil.copy2(run / TRAINING_RECORD, folder / TRAINING_RECORD)
 
-    return save_checkpoint(destination, loaded.model, loaded.tokenizer, model_card=card,
-                           generation_config=loaded.generation_config or None, dtype=torch.float16,
-                           extra_writer=write_state)
+    return float16_copy(run, destination, write_state)
 
 
 def main() -> None:
