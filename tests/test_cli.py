@@ -191,11 +191,13 @@ def test_models_lists_user_models_and_devices(capsys, tmp_path, tiny_tokenizer, 
     code, out, _ = run(capsys, "models")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "SOURCE", "ARCHITECTURE", "SIZE", "PATH"]
+    assert lines[0].split() == ["NAME", "SOURCE", "ARCHITECTURE", "SIZE", "LOADS", "AS", "(cpu)", "PATH"]
     row = next(line for line in lines if line.startswith("my-novel-model"))
     info = next(m for m in engine.list_models() if m.name == "my-novel-model")
     assert row.split()[:2] == ["my-novel-model", "user"]
     assert info.architecture in row and info.size_text in row and row.endswith(str(info.path))
+    loaded = engine.load(str(info.path), device="cpu")
+    assert f"{loaded.weights}, " in row  # how it loads here (a tiny model stays float32)
     devices = lines[lines.index("Devices (--device):") + 1:]
     assert [line.split()[0] for line in devices][:2] == ["auto", "cpu"]
 

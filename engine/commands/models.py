@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    import torch
 
 
 def add_parsers(subparsers) -> None:
@@ -19,13 +23,16 @@ def add_parsers(subparsers) -> None:
 
 
 def run_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from engine.devices import resolve_device
     from engine.registry import bundled_models_dir, list_models, user_models_dir
 
     out = out or sys.stdout
     models = list_models()
     if models:
-        header = ("NAME", "SOURCE", "ARCHITECTURE", "SIZE", "PATH")
-        rows = [(m.name, m.source, m.architecture, m.size_text, str(m.path)) for m in models]
+        device = resolve_device("auto")
+        header = ("NAME", "SOURCE", "ARCHITECTURE", "SIZE", f"LOADS AS ({device.type})", "PATH")
+        rows = [(m.name, m.source, m.architecture, m.size_text, _weights_text(m.path, device), str(m.path))
+                for m in models]
         _print_table(header, rows, out)
     else:
         print("No models found. Looked in:", file=out)
@@ -37,6 +44,18 @@ def run_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
     for name, description in device_descriptions():
         print(f"  {name:<8} {description}".rstrip(), file=out)
     return 0
+
+
+def _weights_text(folder: Path, device: torch.device) -> str:
+    """How engine.load will hold the weights on ``device`` and what they take (see engine.weights_plan)."""
+    from engine.checkpoint import CheckpointError, read_config
+    from engine.weights_plan import plan_weights
+
+    try:
+        plan = plan_weights(folder, read_config(folder), device)
+    except CheckpointError:
+        plan = None
+    return plan.text if plan is not None else "?"
 
 
 def device_descriptions() -> list[tuple[str, str]]:

@@ -59,11 +59,15 @@ def quantize_linears(model: nn.Module, compute_dtype: torch.dtype = torch.bfloat
 
 
 def int8_helps(model: nn.Module, model_type: str, device: torch.device, cpu_has_bf16: bool) -> bool:
-    """The rule ``engine.load`` applies by default: int8 on a CPU with native bfloat16, for the Linear-layer
-    families, when the float32 weights would not stay in the cache anyway (small models are faster as they are)."""
+    """The rule ``engine.load`` applies by default (see ``int8_helps_by_size``)."""
+    return int8_helps_by_size(sum(p.numel() for p in model.parameters()), model_type, device, cpu_has_bf16)
+
+
+def int8_helps_by_size(parameters: int, model_type: str, device: torch.device, cpu_has_bf16: bool) -> bool:
+    """int8 on a CPU with native bfloat16, for the Linear-layer families, when the float32 weights would not
+    stay in the cache anyway (small models are faster as they are)."""
     if device.type != "cpu" or not cpu_has_bf16 or model_type not in QUANTIZABLE_FAMILIES:
         return False
     if not hasattr(torch, "_weight_int8pack_mm"):
         return False
-    float32_bytes = 4 * sum(p.numel() for p in model.parameters())
-    return float32_bytes > CACHE_RESIDENT_BYTES
+    return 4 * parameters > CACHE_RESIDENT_BYTES

@@ -1,0 +1,87 @@
+"""How ``engine.load`` will hold a model's weights on a device, and the memory they take, read from the
+checkpoint's headers without loading it (for ``inkling models`` and the app's model list).
+
+The rule is the loader's own (``engine.models.int8.int8_helps_by_size``), so what is listed is what a load does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from engine.devices import cpu_has_bf16, default_dtype
+from engine.models.int8 import INNER_MULTIPLE, int8_helps_by_size
+
+_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+@dataclass(frozen=True)
+class WeightsPlan:
+    storage: str  # "int8", or the float dtype's name ("float32", "bfloat16", ...)
+    memory_bytes: int  # what the weights take once loaded, estimated from the tensor shapes
+    parameters: int
+
+    @property
+    def text(self) -> str:
+        return f"{self.storage}, {_size_text(self.memory_bytes)}"
+
+
+def plan_weights(folder: Path, config: dict, device: torch.device) -> WeightsPlan | None:
+    """None when the checkpoint's headers cannot be read (the model list skips the column rather than fail)."""
+    try:
+        shapes = _tensor_shapes(folder)
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError):
+        return None
+    if not shapes:
+        return None
+    parameters = sum(_numel(shape) for shape in shapes.values())
+    if int8_helps_by_size(parameters, config.get("model_type", ""), device, cpu_has_bf16()):
+        # Linear weights become int8 (one byte each, plus a bfloat16 scale per row); embeddings, norms and
+        # biases stay bfloat16. A head tied to the embedding gets an int8 copy of its own.
+        linear = [s for name, s in shapes.items()
+                  if len(s) == 2 and not _is_embedding(name) and s[1] % INNER_MULTIPLE == 0]
+        float_values = parameters - sum(_numel(s) for s in linear)
+        if config.get("tie_word_embeddings", True) and not any("lm_head" in name for name in shapes):
+            linear += [s for name, s in shapes.items() if "embed_tokens" in name or "wte" in name]
+        int8_bytes = sum(_numel(s) + 2 * s[0] for s in linear)
+        return WeightsPlan("int8", int8_bytes + 2 * float_values, parameters)
+    dtype = str(default_dtype(device)).removeprefix("torch.")
+    return WeightsPlan(dtype, _DTYPE_BYTES.get(dtype, 4) * parameters, parameters)
+
+
+def _tensor_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        files = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+    else:
+        files = ["model.safetensors"]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name in files:
+        with safe_open(str(folder / name), framework="pt") as handle:
+            for key in handle.keys():  # noqa: SIM118 - safe_open handles are not iterable
+                shapes[key] = tuple(handle.get_slice(key).get_shape())
+    return shapes
+
+
+def _is_embedding(name: str) -> bool:
+    # Token embeddings are looked up, not multiplied, so the loader leaves them float (a tied head shares them).
+    return any(part in name for part in ("embed_tokens", "wte", "wpe", "embedding"))
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    count = 1
+    for size in shape:
+        count *= size
+    return count
+
+
+def _size_text(size: int) -> str:
+    if size >= 1e9:
+        return f"{size / 1e9:.1f} GB"
+    if size >= 1e6:
+        return f"{size / 1e6:.0f} MB"
+    return f"{size / 1e3:.0f} kB"
