@@ -24,3 +24,7 @@ class DeviceError(InklingError):
 
 class ModelNotFoundError(InklingError):
     """No model of that name is bundled, installed by the user, or in the Hugging Face cache."""
+
+
+class ModelTooBigError(InklingError):
+    """Loading the model would need more memory than the machine (or the GPU) has free: says how much of each."""

@@ -16,6 +16,7 @@ from engine.devices import cpu_has_bf16, default_dtype, resolve_device
 from engine.families import FAMILIES
 from engine.models.int8 import int8_helps, quantize_linears
 from engine.registry import resolve_model_path
+from engine.weights_plan import refuse_if_too_big
 
 MODEL_WEIGHTS_FILE = "memory_weights.json"  # in a model folder: mixture weights fitted for that model
 
@@ -251,6 +252,7 @@ def load(name_or_path: str = "default", device: str | torch.device = "auto", dty
         raise ValueError(f"weights must be 'auto', 'int8' or 'float', not {weights!r}")
     target = resolve_device(device)
     path = resolve_model_path(name_or_path)
+    refuse_if_too_big(path, str(name_or_path), target)
     loaded = load_checkpoint(path, device=target, dtype=dtype or default_dtype(target))
     parameters = sum(p.numel() for p in loaded.model.parameters())
     int8 = weights == "int8" or (weights == "auto" and dtype is None and int8_helps(

@@ -1,5 +1,6 @@
 """How ``engine.load`` will hold a model's weights on a device, and the memory they take, read from the
-checkpoint's headers without loading it (for ``inkling models`` and the app's model list).
+checkpoint's headers without loading it: for ``inkling models``, and for refusing a model too big for the memory
+that is free before a load would exhaust it.
 
 The rule is the loader's own (``engine.models.int8.int8_helps_by_size``), so what is listed is what a load does.
 """
@@ -7,6 +8,7 @@ The rule is the loader's own (``engine.models.int8.int8_helps_by_size``), so wha
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from engine.devices import cpu_has_bf16, default_dtype
+from engine.errors import ModelTooBigError
 from engine.models.int8 import INNER_MULTIPLE, int8_helps_by_size
 
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -85,3 +88,51 @@ def _size_text(size: int) -> str:
     if size >= 1e6:
         return f"{size / 1e6:.0f} MB"
     return f"{size / 1e3:.0f} kB"
+
+
+def check_memory(plan: WeightsPlan, checkpoint_bytes: int, device: torch.device, name: str) -> None:
+    """Refuse, before loading starts, a model that cannot fit: a clear message instead of the machine swapping
+    or the process being killed. Where free memory cannot be read, nothing is checked."""
+    if device.type == "cuda":
+        needed = plan.memory_bytes
+        free = torch.cuda.mem_get_info(device)[0]
+        where = "is free on the GPU"
+    else:
+        # The float32 model is built whole before it is converted (to int8 or another dtype), next to the
+        # checkpoint's tensors as read from disk.
+        needed = max(plan.memory_bytes, 4 * plan.parameters) + checkpoint_bytes
+        free = available_memory_bytes()
+        where = "is free"
+    if free is not None and needed > free:
+        raise ModelTooBigError(
+            f"{name} needs about {_size_text(needed)} to load ({plan.text} once loaded) and only "
+            f"{_size_text(free)} {where}: close other programs or choose a smaller model")
+
+
+def available_memory_bytes() -> int | None:
+    """What the OS could give this process now without swapping (Linux MemAvailable; elsewhere the free pages)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def refuse_if_too_big(folder: Path, name: str, device: torch.device) -> None:
+    """``check_memory`` for a model folder; a folder whose headers cannot be read is left to the loader, whose
+    error names the broken file."""
+    from engine.checkpoint import CheckpointError, read_config
+
+    try:
+        plan = plan_weights(folder, read_config(folder), device)
+    except CheckpointError:
+        return
+    if plan is not None:
+        checkpoint_bytes = sum(f.stat().st_size for f in folder.glob("*.safetensors"))
+        check_memory(plan, checkpoint_bytes, device, name)

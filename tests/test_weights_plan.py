@@ -9,6 +9,7 @@ import engine
 import engine.language_model
 import engine.weights_plan
 from engine.checkpoint import save_checkpoint
+from engine.errors import ModelTooBigError
 from engine.training.model_sizes import build_new_model
 from engine.weights_plan import plan_weights
 
@@ -51,3 +52,11 @@ def test_without_native_bf16_the_plan_keeps_float32(big_enough_folder, monkeypat
 def test_an_unreadable_checkpoint_has_no_plan(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"not a safetensors file")
     assert plan_weights(tmp_path, {"model_type": "qwen3"}, torch.device("cpu")) is None
+
+
+def test_loading_refuses_a_model_bigger_than_the_free_memory_and_says_both(big_enough_folder, monkeypatch):
+    monkeypatch.setattr(engine.weights_plan, "available_memory_bytes", lambda: 5_000_000)
+    with pytest.raises(ModelTooBigError, match=r"needs about \d+ MB to load .* only 5 MB is free"):
+        engine.load(str(big_enough_folder), device="cpu")
+    monkeypatch.setattr(engine.weights_plan, "available_memory_bytes", lambda: None)  # unknown: not checked
+    assert engine.load(str(big_enough_folder), device="cpu").stored_parameters > 0

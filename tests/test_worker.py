@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import engine
+import engine.weights_plan
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
 from engine.errors import CheckpointError
@@ -551,6 +552,17 @@ def test_loads_a_real_model_folder_and_reports_it(make_worker, recorder, tiny_gp
     missing = worker.load_model(str(tiny_gpt2_folder / "nope"), "cpu")
     failed = recorder.wait_load(missing)
     assert isinstance(failed, ModelLoadFailed) and "no model named" in failed.message
+    assert worker.model_info.max_context == 128
+
+
+def test_a_model_too_big_for_free_memory_is_refused_and_the_previous_one_stays(make_worker, recorder,
+                                                                              tiny_gpt2_folder, monkeypatch):
+    worker = make_worker(None)
+    assert isinstance(recorder.wait_load(worker.load_model(str(tiny_gpt2_folder), "cpu")), ModelLoaded)
+    monkeypatch.setattr(engine.weights_plan, "available_memory_bytes", lambda: 10_000)
+    failed = recorder.wait_load(worker.load_model(str(tiny_gpt2_folder), "cpu"))
+    assert isinstance(failed, ModelLoadFailed)
+    assert "needs about" in failed.message and "10 kB" in failed.message and "free" in failed.message
     assert worker.model_info.max_context == 128
 
 
