@@ -1,5 +1,7 @@
-"""The training-throughput benchmark's plumbing: both sides train the same shape and report positive times. The
-compiled path really compiles here (on a one-layer model), so a torch or compiler change that breaks it shows."""
+# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
+"""Benchmarks' plumbing. Training throughput: both sides train the same shape and report positive times; the
+compiled path really compiles here (on a one-layer model), so a torch or compiler change that breaks it shows.
+GUI pause latency: the real window on a tiny model is typed into and timed, and so is the engine alone."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import sys
 from pathlib import Path
 
 import torch
+from gui_support import app_dirs  # noqa: F401 - fixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -23,3 +26,15 @@ def test_train_throughput_measures_both_sides_on_the_same_shape():
     assert names[0].startswith("eager float32") and names[1].startswith("inkling train (compiled")
     assert all(len(times) == 2 and min(times) > 0 for times in report["times"].values())
     assert report["tokens_per_step"] == 32 and report["params"] > 0
+
+
+def test_gui_pause_latency_times_the_window_and_the_engine_on_the_same_texts(qtbot, app_dirs, tiny_gpt2_folder,
+                                                                             tmp_path):
+    import gui_pause_latency
+
+    figures = gui_pause_latency.measure(str(tiny_gpt2_folder), pauses=2, text=gui_pause_latency.FALLBACK_TEXT,
+                                        give_up_s=10.0, scratch=tmp_path)
+    assert figures["ready_s"] > 0 and figures["debounce_ms"] == 120
+    assert len(figures["gui_s"]) + figures["no_ghost"] == 2
+    assert all(s > figures["debounce_ms"] / 1000 * 0.9 for s in figures["gui_s"])  # a ghost waits for the pause
+    assert len(figures["engine_s"]) <= 2 and all(s > 0 for s in figures["engine_s"])

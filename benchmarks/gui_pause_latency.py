@@ -1,0 +1,160 @@
+"""The app as a typist meets it: from the last keystroke before a pause to the first ghost character on screen.
+
+The real window (offscreen), the real engine thread and a real model (the bundled default unless --model), the
+app's default decoding settings and debounce. A simulated typist enters a held-out text a word at a time (the
+keys of one word arrive together, as from a fast typist), then pauses until ghost text shows or --give-up
+seconds pass (the quality gate may decide to show nothing), and ignores each suggestion (Esc) before typing on.
+Measured in the same run, as the peer:
+
+- the engine alone: the model's own time to the first streamed token for the same texts, called directly in the
+  benchmark process (``lm.stream``), so the difference is what the GUI, the debounce and the engine thread add;
+- start-up: window construction to engine ready (the model loaded and warmed up), and the first pause after it.
+
+    python benchmarks/gui_pause_latency.py [--model default] [--pauses 40] [--text FILE]
+
+Goal (issue 13): pause -> first ghost character p90 <= 170 ms with the 120 ms debounce; the first suggestion after
+start-up <= 300 ms after the first pause.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine_note
+
+FALLBACK_TEXT = (
+    "The rain had stopped by the time the carriage reached the gate, and the lamps along the drive were being lit "
+    "one by one. Mr. Franklin stood at the window of the library with his hands behind his back, watching the "
+    "gardener cross the lawn with a lantern. He had said nothing for a quarter of an hour, and the silence of the "
+    "house had grown so heavy that even the clock on the mantelpiece seemed to tick more softly than usual. "
+)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def measure(model: str, pauses: int, text: str, give_up_s: float, scratch: Path) -> dict:
+    """Open the window on ``model``, type ``text`` with ``pauses`` pauses, then time the engine alone on the same
+    texts. Returns the raw seconds (a QApplication must exist)."""
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    import engine
+    from gui import MainWindow
+
+    app = QApplication.instance()
+    words = text.split()
+
+    def wait_until(condition, timeout_s: float) -> bool:
+        deadline = time.perf_counter() + timeout_s
+        loop = QEventLoop()
+        while not condition():
+            if time.perf_counter() > deadline:
+                return False
+            QTimer.singleShot(1, loop.quit)
+            loop.exec()
+        return True
+
+    opened = time.perf_counter()
+    window = MainWindow(model, config_dir=scratch / "config", data_dir=scratch / "data")
+    window.show()
+    if not wait_until(window.engine_ready, 120):
+        window.shutdown()
+        raise RuntimeError("the engine did not become ready in two minutes")
+    ready_s = time.perf_counter() - opened
+    editor = window.editor
+    shown_at: list[float] = []
+    editor.ghostChanged.connect(lambda: shown_at.append(time.perf_counter()) if editor.ghost_text() else None)
+
+    latencies: list[float] = []
+    typed: list[str] = []
+    first_pause_s, no_ghost = None, 0
+    for pause in range(pauses + 1):
+        start = (3 * pause) % max(1, len(words) - 3)
+        # The typist ignores the last suggestion (Esc), so every pause waits for a fresh one rather than showing
+        # what is left of a ghost the typed words happened to match.
+        QTest.keyClick(editor, Qt.Key.Key_Escape)
+        shown_at.clear()
+        QTest.keyClicks(editor, " ".join(words[start:start + 3]) + " ")
+        last_key = time.perf_counter()
+        seen = wait_until(lambda: bool(shown_at), give_up_s)
+        if pause == 0:
+            first_pause_s = shown_at[0] - last_key if seen else None
+        elif seen:
+            latencies.append(shown_at[0] - last_key)
+            typed.append(editor.toPlainText())
+        else:
+            no_ghost += 1
+            typed.append(editor.toPlainText())
+    debounce_ms = editor.debounce_ms()
+    settings = window.suggestions.settings  # the app's defaults, as the window decoded with them
+    window.shutdown()
+    window.close()
+    app.processEvents()
+
+    # The peer: the same model, straight from Python, on the same texts, with the same settings.
+    lm = engine.load(model)
+    lm.warm_up()
+    engine_first = []
+    for prefix in typed:
+        started = time.perf_counter()
+        stream = lm.stream(prefix, settings)
+        for event in stream:
+            if event.text:
+                engine_first.append(time.perf_counter() - started)
+                break
+        stream.close()
+    return {"ready_s": ready_s, "first_pause_s": first_pause_s, "gui_s": latencies, "no_ghost": no_ghost,
+            "engine_s": engine_first, "debounce_ms": debounce_ms}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--pauses", type=int, default=40)
+    parser.add_argument("--text", help="a text file to type (default: a built-in paragraph, repeated)")
+    parser.add_argument("--give-up", type=float, default=3.0, help="seconds to wait for ghost text at a pause")
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="inkling-pause-"))
+    os.environ["INKLING_USER_MODELS"] = str(scratch / "user-models")
+    os.environ["INKLING_DATA_DIR"] = str(scratch / "data")
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 - must outlive the window
+    text = Path(args.text).read_text(encoding="utf-8")[:20000] if args.text else FALLBACK_TEXT * 10
+    figures = measure(args.model, args.pauses, text, args.give_up, scratch)
+    latencies, engine_first = figures["gui_s"], figures["engine_s"]
+    first = figures["first_pause_s"]
+    print(machine_note())
+    print(f"model {args.model}: start-up to engine ready {figures['ready_s'] * 1000:.0f} ms; first pause after it "
+          + (f"{first * 1000:.0f} ms" if first is not None else "showed nothing"))
+    if latencies:
+        p50, p90 = statistics.median(latencies), percentile(latencies, 0.9)
+        print(f"GUI, last keystroke -> first ghost character over {len(latencies)} pauses: p50 {p50 * 1000:.0f} ms, "
+              f"p90 {p90 * 1000:.0f} ms (debounce {figures['debounce_ms']} ms); {figures['no_ghost']} pause(s) "
+              f"showed nothing within {args.give_up:.0f} s")
+    if engine_first:
+        e50, e90 = statistics.median(engine_first), percentile(engine_first, 0.9)
+        print(f"engine alone, request -> first token: p50 {e50 * 1000:.0f} ms, p90 {e90 * 1000:.0f} ms")
+        if latencies:
+            print(f"ratio GUI p90 / engine p90: x{p90 / e90:.2f}; the GUI adds {(p90 - e90) * 1000:.0f} ms at p90, "
+                  f"the debounce included")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
