@@ -70,6 +70,27 @@ def random_gpt2_folder(tokenizer) -> Iterator[Path]:
         yield save_random_gpt2(Path(tmp) / "gpt2-random", tokenizer)
 
 
+def save_random_qwen3(folder: Path, tokenizer, *, layers=6, width=384, heads=6, kv_heads=2, seed=0) -> Path:
+    """A random-weight Qwen3 (QK-norm, grouped-query attention, SwiGLU) saved by ``transformers``, plus our
+    tokenizer: the Llama/Qwen family's counterpart of ``save_random_gpt2``."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(seed)
+    config = Qwen3Config(vocab_size=tokenizer.vocab_size, hidden_size=width, intermediate_size=3 * width,
+                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                         head_dim=width // heads, max_position_embeddings=1024, tie_word_embeddings=True,
+                         bos_token_id=None, eos_token_id=None)
+    model = Qwen3ForCausalLM(config)
+    with torch.no_grad():  # transformers initialises with std 0.02: spread the logits so the tokens vary
+        for param in model.parameters():
+            if param.dim() == 2:
+                param.normal_(0, 0.05)
+    model.save_pretrained(folder)
+    tokenizer.backend.save(str(folder / "tokenizer.json"))
+    return folder
+
+
 def parse_args_with_threads(parser: argparse.ArgumentParser) -> argparse.Namespace:
     """Adds ``--threads`` (default 2) last, parses the command line and gives torch that many threads."""
     import torch
