@@ -64,7 +64,7 @@ class Generator:
     """Decoding for one ``LanguageModel``; keeps the model state of the last request for the next one."""
 
     def __init__(self, lm, step_mode: str = "auto") -> None:
-        """``step_mode`` picks how decoding steps run (``engine.cuda_graphs.GraphedDecodeStep``): "auto" replays
+        """``step_mode`` picks how decoding steps run (``engine.decoding.cuda_graphs.GraphedDecodeStep``): "auto" replays
         CUDA graphs where the device and model allow; "static" and "eager" force a path (tests, benchmarks)."""
         self.lm = lm
         self.model = lm.model
@@ -352,7 +352,7 @@ class Generator:
             seen.fan_out(len(tokens))
         elif not is_identity(parents):
             order = torch.tensor(parents, dtype=torch.long, device=self.device)
-            rows.reorder(order)
+            rows.cache.reorder(order)
             seen.reorder(order)
         chosen = torch.tensor(tokens, dtype=torch.long, device=self.device)
         seen.append(chosen)
