@@ -110,6 +110,8 @@ class PromptCache:
 
     def beam_rows(self, rows: int) -> BeamRows:
         """The current prompt state fanned out to ``rows`` rows, for beam search."""
+        if self.cache is None:
+            raise RuntimeError("beam rows fan out a prompt: prefill one first")
         beam = self._beam
         if beam is not None and beam.prompt is self.cache and beam.cache.batch_size == rows:
             beam.refill(self.ids)
