@@ -7,7 +7,7 @@ Two random-weight models saved by ``transformers`` in bfloat16 on one CUDA GPU:
 A 128-token prompt, 128 new tokens (no end-of-text: every run decodes all of them), greedy and beam-4.
 
 Rows per model and strategy (medians over ``--repeats``; each run starts cold, the prompt is read every time):
-- ``ours, graphed step``: prefill, then ``engine.cuda_graphs.GraphedDecodeStep`` replaying a CUDA graph per token,
+- ``ours, graphed step``: prefill, then ``engine.decoding.cuda_graphs.GraphedDecodeStep`` replaying a CUDA graph per token,
   the chosen token copied to the host every step as streaming needs;
 - ``ours, eager step``: the same loop with ``mode="eager"`` (one Python forward per token);
 - ``ours, engine generator``: ``LanguageModel.complete`` end to end (penalties, stop rules, text), using whatever
@@ -132,7 +132,7 @@ def benchmark_model(name, folder, tokenizer, device, bandwidth, args) -> None:
     import transformers
 
     import engine
-    from engine.cuda_graphs import GraphedDecodeStep
+    from engine.decoding.cuda_graphs import GraphedDecodeStep
 
     lm = engine.load(str(folder), device=str(device))
     theirs = transformers.AutoModelForCausalLM.from_pretrained(folder).to(device=device, dtype=lm.dtype).eval()

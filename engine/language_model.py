@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from engine.checkpoint import LoadedCheckpoint, load_checkpoint
-from engine.decoding.results import Completion, StreamEvent
+from engine.decoding.results import Completion, EventStream
 from engine.decoding.settings import DecodingSettings
 from engine.devices import cpu_has_bf16, default_dtype, resolve_device
 from engine.families import FAMILIES
@@ -40,7 +40,7 @@ class LanguageModel:
 
     @property
     def max_context(self) -> int | None:
-        return getattr(self.model, "max_context", None)
+        return self.model.max_context
 
     @property
     def architecture(self) -> str:
@@ -185,7 +185,7 @@ class LanguageModel:
     def stream(
         self, text: str, settings: DecodingSettings | None = None, cancelled: Callable[[], bool] | None = None,
         suffix: str = "",
-    ) -> Iterator[StreamEvent]:
+    ) -> EventStream:
         """Token-by-token events. Closing the iterator cancels the generation; so does ``cancelled()`` turning
         true, which is polled between any two tokens, also inside beam search where events are sparser.
         ``suffix``: the text after the cursor; the continuation stops where it would repeat its start."""

@@ -345,23 +345,19 @@ class EngineWorker:
         self._finish(request, self._stream(request, redraw_first=request.tokens_sent > 0))
 
     def _stream(self, request: _SuggestRequest, redraw_first: bool) -> _StreamOutcome:
-        """Forward the model's stream event by event, checking the cancel flag before and after each token."""
+        """Forward the model's stream event by event.
+
+        Staleness has one mechanism: the request's cancel event goes down into the generation, which checks it
+        between two tokens (beam search too, where events are sparser) and then ends without a ``done`` event;
+        every event carries the request id, so a token computed while a newer request arrived reaches the
+        receiver marked with its old id and is dropped there.
+        """
         started = time.perf_counter()
         first_token_s = None
-        # The flag is also polled inside the generator: beam search emits events only when the best text
-        # changes, so checking between events alone could lag several tokens behind a cancel.
-        # Only a mid-document request passes a suffix, so a model wrapper without that argument still works.
-        extra = {"suffix": request.suffix} if request.suffix else {}
-        stream = self._lm.stream(request.text, request.settings, cancelled=lambda: request.cancelled, **extra)
+        stream = self._lm.stream(request.text, request.settings, cancelled=request.cancel_event.is_set,
+                                 suffix=request.suffix)
         try:
-            events = iter(stream)
-            while not request.cancelled:
-                try:
-                    event = next(events)
-                except StopIteration:
-                    return _StreamOutcome(False, None, first_token_s)
-                if request.cancelled:
-                    break
+            for event in stream:
                 if first_token_s is None:
                     first_token_s = time.perf_counter() - started
                 if redraw_first and not event.replaces:
@@ -371,11 +367,9 @@ class EngineWorker:
                 self._emit(SuggestionToken(request.request_id, event))
                 if event.done:
                     return _StreamOutcome(False, event, first_token_s)
-            return _StreamOutcome(True, None, first_token_s)
+            return _StreamOutcome(request.cancelled, None, first_token_s)
         finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
+            stream.close()
 
     def _finish(self, request: _SuggestRequest, outcome: _StreamOutcome) -> None:
         if outcome.cancelled:
@@ -397,7 +391,7 @@ class EngineWorker:
         self._emit(EngineWarning(request.request_id,
                                  f"{device} ran out of memory; moving {name!r} to the CPU and retrying there "
                                  "(suggestions will be slower)"))
-        source = str(lm.path) if getattr(lm, "path", None) is not None else name
+        source = str(lm.path) if lm.path is not None else name
         del lm
         try:
             cpu_lm = self._loader(source, "cpu")

@@ -145,8 +145,8 @@ class GatedModel:
         self.open_all.set()
         self.gate.release()
 
-    def stream(self, text, settings=None, cancelled=None, **options):
-        for event in self._lm.stream(text, settings, **options):  # options: the suffix of a mid-document request
+    def stream(self, text, settings=None, cancelled=None, suffix=""):
+        for event in self._lm.stream(text, settings, cancelled=cancelled, suffix=suffix):
             if not self.open_all.is_set():
                 self.waiting.set()
                 while not self.gate.acquire(timeout=0.05):

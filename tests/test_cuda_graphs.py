@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.cuda_graphs import ENV_SWITCH, GraphedDecodeStep, cuda_graphs_enabled
+from engine.decoding.cuda_graphs import ENV_SWITCH, GraphedDecodeStep, cuda_graphs_enabled
+from engine.models.attention_lstm import AttentionLSTM, AttentionLSTMConfig
 from engine.models.llama import LlamaConfig, LlamaTransformer
 from engine.models.transformer import Transformer, TransformerConfig
 
@@ -27,6 +28,11 @@ def tiny_gpt2(device="cpu") -> Transformer:
     with torch.no_grad():
         gpt2.wte.weight.mul_(25)
     return gpt2.to(device).eval()
+
+
+def tiny_lstm() -> AttentionLSTM:
+    torch.manual_seed(0)
+    return AttentionLSTM(AttentionLSTMConfig(vocab_size=300, n_embd=32, hidden_size=32, n_layer=1)).eval()
 
 
 def ids(batch: int, time: int, seed: int = 0, device="cpu") -> torch.Tensor:
@@ -81,27 +87,14 @@ def test_graph_request_off_cuda_falls_back_to_eager_with_a_reason():
     torch.testing.assert_close(got, expected)
 
 
-class WithoutStaticStep(torch.nn.Module):
-    """A model offering only forward and new_cache, like a recurrent family."""
-
-    def __init__(self, inner: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def new_cache(self, batch_size, capacity):
-        return self.inner.new_cache(batch_size, capacity)
-
-    def forward(self, tokens, cache=None):
-        return self.inner(tokens, cache)
-
-
-def test_models_without_a_static_step_decode_eagerly():
-    model = WithoutStaticStep(tiny_llama())
+def test_models_without_a_fixed_shape_cache_decode_eagerly():
+    """A recurrent family's cache has no fixed-shape step: asking for a graph gives the plain call, with a reason."""
+    model = tiny_lstm()
     prompt, continuation = ids(2, 4), ids(2, 3, seed=1)
-    expected, _ = decode_with(eager, model.inner, prompt, continuation, {}, batch=2)
+    expected, _ = decode_with(eager, model, prompt, continuation, {}, batch=2)
     got, step = decode_with(lambda m, c: GraphedDecodeStep(m, c, mode="graph"), model, prompt, continuation, {},
                             batch=2)
-    assert step.mode == "eager" and "decode_step" in step.fallback_reason
+    assert step.mode == "eager" and "fixed-shape" in step.fallback_reason
     torch.testing.assert_close(got, expected)
 
 
@@ -205,13 +198,13 @@ def test_cuda_graph_is_recorded_again_when_the_cache_tensors_change():
 @requires_cuda
 def test_cuda_capture_failure_falls_back_to_eager(monkeypatch):
     model = tiny_llama("cuda")
-    original = model.decode_step
+    original = model.forward
 
-    def syncing_step(*args):
+    def syncing_forward(*args, **kwargs):
         torch.cuda.synchronize()  # not allowed while a graph is being captured
-        return original(*args)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(model, "decode_step", syncing_step)
+    monkeypatch.setattr(model, "forward", syncing_forward)
     prompt, continuation = ids(2, 4, device="cuda"), ids(2, 3, seed=1, device="cuda")
     expected, _ = decode_with(eager, model, prompt, continuation, {}, batch=2)
     got, step = decode_with(lambda m, c: GraphedDecodeStep(m, c), model, prompt, continuation, {}, batch=2)

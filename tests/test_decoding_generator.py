@@ -398,7 +398,8 @@ def test_prompt_and_generation_fit_the_context(lm):
 
 @pytest.mark.parametrize("strategy", ["greedy", "beam"])
 def test_fixed_shape_decode_steps_give_the_same_tokens(lm, strategy):
-    """The path CUDA graphs replay (``decode_step`` over a masked span) chooses what the plain forward chooses."""
+    """The path CUDA graphs replay (the fixed-shape step over a masked span) chooses what the plain forward
+    chooses."""
     settings = S(strategy=strategy, num_beams=3, max_new_tokens=8)
     static = Generator(lm, step_mode="static")
     for text in ("The quick bro", "The quick brown fox jumps over the"):

@@ -121,7 +121,8 @@ def test_cached_incremental_matches_full_forward(cache_case):
 
 
 def test_fixed_shape_decode_step_matches_forward(cache_case):
-    """decode_step (the CUDA-graph path) attends over the whole capacity under a mask: same logits as forward."""
+    """The fixed-shape step (the CUDA-graph path: positions as a tensor, a span of cache slots under a mask) gives
+    the logits of the plain forward."""
     _, folder = cache_case
     model = load_checkpoint(folder).model
     ids = tokens(batch=2, time=16, seed=3)
@@ -130,9 +131,10 @@ def test_fixed_shape_decode_step_matches_forward(cache_case):
         cache = model.new_cache(2, 24)
         model(ids[:, :4], cache)
         for t in range(4, 16):
-            logits = model.decode_step(ids[:, t : t + 1], torch.tensor([t]), cache, span=t + 1 + t % 3)
+            logits, _ = model(ids[:, t : t + 1], cache, positions=torch.tensor([t]), span=t + 1 + t % 3)
+            assert cache.length == t  # the caller advances the cache of a fixed-shape step
             cache.advance(1)
-            torch.testing.assert_close(logits, full[:, t], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(logits[:, -1], full[:, t], atol=1e-4, rtol=1e-4)
 
 
 def test_sharded_checkpoint_loads(tmp_path, tiny_tokenizer):

@@ -55,20 +55,22 @@ class FakeModel:
         self.fail_at_token = fail_at_token
         self.path = path
         self.prompts: list[str] = []
+        self.suffixes: list[str] = []  # the text after the cursor of each stream
         self.computed: list[tuple[str, str]] = []  # (prompt, token) for every token produced
         self.closed: list[str] = []  # prompts whose stream was closed
         self.cancel_checks: dict[str, object] = {}  # prompt -> the cancelled() callable the worker passed
 
-    def stream(self, text, settings, cancelled=None):
+    def stream(self, text, settings, cancelled=None, suffix=""):
         self.prompts.append(text)
+        self.suffixes.append(suffix)
         self.cancel_checks[text] = cancelled
-        return self._events(text)
+        return self._events(text, cancelled)
 
     def open_gate(self):
         gate, self.step = self.step, None
         gate.release()  # wakes the stream that waits now; later tokens no longer wait
 
-    def _events(self, text):
+    def _events(self, text, cancelled):
         produced = ""
         try:
             for index, token in enumerate(self.tokens):
@@ -77,6 +79,8 @@ class FakeModel:
                 step = self.step
                 if step is not None and index > 0 and not step.acquire(timeout=10):
                     raise TimeoutError("the test never released the next token")
+                if index > 0 and cancelled():  # as the generator: between two tokens, then end without `done`
+                    return
                 produced += token
                 self.computed.append((text, token))
                 yield StreamEvent(text=f"{self.name}:{produced}", delta=token, token_logprob=-0.5)
@@ -627,3 +631,12 @@ def test_the_real_loader_warms_the_model_up_before_it_is_announced(tiny_gpt2_fol
     assert warmed and lm.generator.prompt_cache is warmed[0]
     lm.complete("The dog", engine.DecodingSettings(max_new_tokens=2))
     assert lm.generator.last_prefill["reused_tokens"] == 0  # warm-up state was forgotten, nothing stale reused
+
+
+def test_the_text_after_the_cursor_reaches_the_model_as_a_plain_argument(make_worker, recorder):
+    model = FakeModel("m")
+    worker = make_worker(FakeLoader(m=model))
+    loaded(worker, recorder, "m")
+    recorder.wait_end(worker.suggest("before", SETTINGS, suffix=" after"))
+    recorder.wait_end(worker.suggest("at the end", SETTINGS))
+    assert model.suffixes == [" after", ""]

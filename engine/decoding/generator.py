@@ -8,7 +8,12 @@ time is chosen and fed back (``decode one token``), all under ``torch.inference_
 - ``healing``: a prompt ending inside a token is backed off one token and the first new token constrained;
 - ``engine.training.fim``: a model trained with fill-in-the-middle reads the text after the cursor too;
 - ``processors``: penalties and sampling warpers; ``beam``: beam search bookkeeping;
-- ``stopping``: the word/sentence/line stop rules; ``text_stream``: UTF-8-safe incremental text.
+- ``stopping``: the word/sentence/line stop rules; ``text_stream``: UTF-8-safe incremental text;
+- ``stream_assembly``: the chosen tokens of greedy and sampling as text, and the events both strategies stream.
+
+Each strategy is a next-token step (``_next_token``; beam search's ``BeamSearch.step``) inside one loop that
+checks, between two tokens, the single staleness condition ``_stopped`` builds: the caller's cancel (the worker
+passes its request's cancel event) or a newer request of this generator, which now owns the prompt cache.
 
 Streams are Python generators: the consumer pulls one event per token (beam search: one per change of the best
 hypothesis), and closing the generator, or ``cancelled()`` turning true, stops the work between two tokens. A
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -32,11 +37,11 @@ from engine.decoding.healing import HealedPrompt, TokenPrefixIndex, heal
 from engine.decoding.loops import with_loop_cut
 from engine.decoding.prefix_cache import PromptCache
 from engine.decoding.processors import SeenTokens, restrict_to, sampling_scores
-from engine.decoding.results import Completion, StreamEvent
+from engine.decoding.results import Completion, EventStream
 from engine.decoding.settings import MAX_BEAMS, DecodingSettings
 from engine.decoding.stopping import StopRule, ends_inside_word
+from engine.decoding.stream_assembly import Continuation, StreamAssembler
 from engine.decoding.suffix_join import joined_stop
-from engine.decoding.text_stream import TextStream, truncate_pieces
 from engine.decoding.threads import step_thread_count, torch_threads
 from engine.training.fim import fim_prompt, fim_token_ids
 
@@ -64,7 +69,7 @@ class Generator:
     """Decoding for one ``LanguageModel``; keeps the model state of the last request for the next one."""
 
     def __init__(self, lm, step_mode: str = "auto") -> None:
-        """``step_mode`` picks how decoding steps run (``engine.cuda_graphs.GraphedDecodeStep``): "auto" replays
+        """``step_mode`` picks how decoding steps run (``engine.decoding.cuda_graphs.GraphedDecodeStep``): "auto" replays
         CUDA graphs where the device and model allow; "static" and "eager" force a path (tests, benchmarks)."""
         self.lm = lm
         self.model = lm.model
@@ -102,7 +107,7 @@ class Generator:
     def stream(
         self, text: str, settings: DecodingSettings | None = None, cancelled: Cancelled | None = None,
         suffix: str = "",
-    ) -> Iterator[StreamEvent]:
+    ) -> EventStream:
         """Events of one generation; the last has ``done`` set and carries the completions and timing stats.
 
         ``cancelled`` is polled between tokens (as is closing the iterator); a cancelled stream just ends.
@@ -166,7 +171,7 @@ class Generator:
 
     def prepare(self, text: str, settings: DecodingSettings, suffix: str = "") -> Prompt:
         """The tokens the model reads for ``text`` under ``settings`` (windowed, healed)."""
-        max_context = getattr(self.model, "max_context", None)
+        max_context = self.model.max_context
         budget = token_budget(max_context, settings.max_new_tokens)
         suffix_ids = self.fim_suffix_tokens(suffix, budget)
         if suffix_ids:
@@ -205,73 +210,74 @@ class Generator:
                           self.guards.dry(settings), self.guards.banned(settings, prompt.tokens), self.control_ids)
         return logits, seen, read, reused
 
+    def _stop_rule(self, settings: DecodingSettings, prompt: Prompt) -> StopRule:
+        return with_loop_cut(joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix), settings)
+
+    def _stopped(self, cancelled: Cancelled | None) -> Cancelled:
+        """The one check made between two tokens: the caller cancelled (the worker's request cancel event), or a
+        newer request of this generator took over the prompt cache this stream would go on reading."""
+        me = self._current = object()
+        return lambda: self._current is not me or (cancelled is not None and cancelled())
+
+    def _scores(
+        self, logits: torch.Tensor, seen: SeenTokens, prompt: Prompt, memory, contexts: list, first: bool
+    ) -> torch.Tensor:
+        """Next-token scores of rows continuing the prompt with ``contexts`` (the tokens after it, per row):
+        penalised, the first step restricted to what token healing allows, mixed with the memory."""
+        scores = seen.apply(logits.float())
+        if first and prompt.allowed_first is not None:
+            scores = restrict_to(scores, prompt.allowed_first)
+        if memory is not None:
+            head = prompt.tokens[-64:]
+            scores = self.with_memory(scores, memory, [head + list(tokens) for tokens in contexts])
+        return scores
+
     # --- greedy and sampling -------------------------------------------------------------------------------
 
     @torch.inference_mode()
     def _single(
         self, prompt: Prompt, settings: DecodingSettings, cancelled: Cancelled | None, started: float, memory=None
-    ) -> Iterator[StreamEvent]:
-        me = self._current = object()
+    ) -> EventStream:
+        stopped = self._stopped(cancelled)
         logits, seen, read, reused = self._read_prompt(prompt, settings)
-        sampling = settings.strategy == "sample"
-        seed = (settings.seed if settings.seed is not None else secrets.randbits(63)) if sampling else None
-        rng = torch.Generator(device=self.device).manual_seed(seed) if sampling else None
-        stream = TextStream(skip=prompt.healed_prefix)
-        stop = with_loop_cut(joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix), settings)
-        ids: list[int] = []
-        logprobs: list[float] = []
-        pieces: list[str] = []
-        finish = "length"
-        first_token_at = None
-        streamed = ""
+        seed, rng = self._random(settings)
+        row = Continuation(self.token_bytes, prompt.healed_prefix, self._stop_rule(settings, prompt))
+        events = StreamAssembler(started)
         choice = None
         for step in range(prompt.max_new_tokens):
-            if step and (self._current is not me or (cancelled is not None and cancelled())):
+            if step and stopped():
                 return
-            with torch_threads(prompt.step_threads):
-                if step:
-                    seen.append(choice[:, 0])
-                    logits = self.prompt_cache.feed(choice, ids[-1])
-                scores = seen.apply(logits.float())
-                if step == 0 and prompt.allowed_first is not None:
-                    scores = restrict_to(scores, prompt.allowed_first)
-                if memory is not None:
-                    scores = self.with_memory(scores, memory, [prompt.tokens[-64:] + ids])
-                choice, token, logprob = self._choose(scores, settings, rng)
-            if first_token_at is None:
-                first_token_at = time.perf_counter()
+            choice, token, logprob = self._next_token(choice, logits, seen, prompt, row.ids, settings, rng, memory)
+            events.chose_first_token()
             if token == self.eos_token_id:
-                finish = "eos"
+                row.end_of_text()
                 break
-            delta = stream.push(self.token_bytes[token])
-            ids.append(token)
-            logprobs.append(logprob)
-            pieces.append(delta)
-            text = stream.text
-            if stop.active and (cut := stop.cut(text)) is not None:
-                finish = "stop"
-                text = text[:cut]
-                delta = text[len(streamed):] if len(text) > len(streamed) else ""
-                if delta:
-                    yield StreamEvent(text=text, delta=delta, token_logprob=logprob, **_so_far(logprobs))
-                    streamed = text
+            ended = row.add(token, logprob)
+            if not ended or events.grows(row.text):
+                yield events.update(row.text, row.mean_logprob, len(row.logprobs), token_logprob=logprob)
+            if ended:
                 break
-            yield StreamEvent(text=text, delta=delta, token_logprob=logprob, **_so_far(logprobs))
-            streamed = text
-        if finish == "stop":
-            pieces = truncate_pieces(pieces, len(text))
-            ids, logprobs = ids[: len(pieces)], logprobs[: len(pieces)]
-        completion = Completion(
-            text="".join(pieces),
-            logprob=float(sum(logprobs)),
-            token_ids=tuple(ids),
-            token_logprobs=tuple(logprobs),
-            token_texts=tuple(pieces),
-            finish_reason=finish,
-            seed=seed,
-        )
-        steps = len(ids) + (1 if finish == "eos" else 0)
-        yield _final_event([completion], streamed, _stats(started, first_token_at, steps, read, reused))
+        yield events.final([row.completion(seed)], row.steps, read, reused)
+
+    def _random(self, settings: DecodingSettings) -> tuple[int | None, torch.Generator | None]:
+        """The seed and random generator of a sampling request (None, None for greedy)."""
+        if settings.strategy != "sample":
+            return None, None
+        seed = settings.seed if settings.seed is not None else secrets.randbits(63)
+        return seed, torch.Generator(device=self.device).manual_seed(seed)
+
+    def _next_token(
+        self, previous: torch.Tensor | None, logits: torch.Tensor, seen: SeenTokens, prompt: Prompt, ids: list[int],
+        settings: DecodingSettings, rng: torch.Generator | None, memory,
+    ) -> tuple[torch.Tensor, int, float]:
+        """One step of greedy or sampling: read the ``previous`` choice (None at the first step, which chooses from
+        the prompt's ``logits``), then choose the next token; returns it as ``_choose`` does."""
+        with torch_threads(prompt.step_threads):
+            if previous is not None:
+                seen.append(previous[:, 0])
+                logits = self.prompt_cache.feed(previous, ids[-1])
+            scores = self._scores(logits, seen, prompt, memory, [ids], first=previous is None)
+            return self._choose(scores, settings, rng)
 
     def _choose(
         self, scores: torch.Tensor, settings: DecodingSettings, rng: torch.Generator | None
@@ -293,55 +299,45 @@ class Generator:
     @torch.inference_mode()
     def _beam(
         self, prompt: Prompt, settings: DecodingSettings, cancelled: Cancelled | None, started: float, memory=None
-    ) -> Iterator[StreamEvent]:
-        me = self._current = object()
+    ) -> EventStream:
+        stopped = self._stopped(cancelled)
         logits, seen, read, reused = self._read_prompt(prompt, settings)
-        stop = with_loop_cut(joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix), settings)
-        if settings.branch_first_word:
-            rows = branch_rows(settings.num_beams, settings.num_alternatives, MAX_BEAMS)
-            search = FirstWordBranches(rows, settings.num_alternatives, prompt.max_new_tokens, self.token_bytes,
-                                       self.eos_token_id, prompt.healed_prefix, stop, self.device)
-        else:
-            search = BeamSearch(
-                num_beams=settings.num_beams,
-                num_alternatives=settings.num_alternatives,
-                length_penalty=settings.length_penalty,
-                max_new_tokens=prompt.max_new_tokens,
-                token_bytes=self.token_bytes,
-                eos_token_id=self.eos_token_id,
-                healed_prefix=prompt.healed_prefix,
-                stop=stop,
-                device=self.device,
-            )
+        search = self._search(prompt, settings)
+        events = StreamAssembler(started)
         with torch_threads(prompt.step_threads):
-            scores = seen.apply(logits.float())
-            if prompt.allowed_first is not None:
-                scores = restrict_to(scores, prompt.allowed_first)
-            step = search.step(torch.log_softmax(self._beam_scores(scores, prompt, search, memory), dim=-1))
-        first_token_at = time.perf_counter()
-        streamed = ""
+            scores = self._scores(logits, seen, prompt, memory, [h.tokens for h in search.running], first=True)
+            step = search.step(torch.log_softmax(scores, dim=-1))
+        events.chose_first_token()
         rows = None
         while step is not None:
             best, mean_logprob, length = search.best()
-            if best != streamed:
-                yield _change_event(best, streamed, mean_logprob, length)
-                streamed = best
-            if self._current is not me or (cancelled is not None and cancelled()):
+            if best != events.streamed:
+                yield events.update(best, mean_logprob, length)
+            if stopped():
                 return
             with torch_threads(prompt.step_threads):
                 rows, logits = self._advance_beams(rows, step, seen)
-                scores = seen.apply(logits.float())
-                step = search.step(torch.log_softmax(self._beam_scores(scores, prompt, search, memory), dim=-1))
-        completions = search.results()
-        stats = _stats(started, first_token_at, search.steps, read, reused)
-        yield _final_event(completions, streamed, stats)
+                scores = self._scores(logits, seen, prompt, memory, [h.tokens for h in search.running], first=False)
+                step = search.step(torch.log_softmax(scores, dim=-1))
+        yield events.final(search.results(), search.steps, read, reused)
 
-    def _beam_scores(self, scores: torch.Tensor, prompt: Prompt, search: BeamSearch, memory) -> torch.Tensor:
-        """``with_memory`` for the beams: row i of the logits continues ``search.running[i]``."""
-        if memory is None:
-            return scores
-        head = prompt.tokens[-64:]
-        return self.with_memory(scores, memory, [head + list(h.tokens) for h in search.running])
+    def _search(self, prompt: Prompt, settings: DecodingSettings) -> BeamSearch | FirstWordBranches:
+        stop = self._stop_rule(settings, prompt)
+        if settings.branch_first_word:
+            rows = branch_rows(settings.num_beams, settings.num_alternatives, MAX_BEAMS)
+            return FirstWordBranches(rows, settings.num_alternatives, prompt.max_new_tokens, self.token_bytes,
+                                     self.eos_token_id, prompt.healed_prefix, stop, self.device)
+        return BeamSearch(
+            num_beams=settings.num_beams,
+            num_alternatives=settings.num_alternatives,
+            length_penalty=settings.length_penalty,
+            max_new_tokens=prompt.max_new_tokens,
+            token_bytes=self.token_bytes,
+            eos_token_id=self.eos_token_id,
+            healed_prefix=prompt.healed_prefix,
+            stop=stop,
+            device=self.device,
+        )
 
     def _advance_beams(self, rows, step: tuple[list[int], list[int]], seen: SeenTokens):
         """Reshuffle the beam rows to the chosen parents and read each beam's new token, in one batched
@@ -352,45 +348,8 @@ class Generator:
             seen.fan_out(len(tokens))
         elif not is_identity(parents):
             order = torch.tensor(parents, dtype=torch.long, device=self.device)
-            rows.reorder(order)
+            rows.cache.reorder(order)
             seen.reorder(order)
         chosen = torch.tensor(tokens, dtype=torch.long, device=self.device)
         seen.append(chosen)
         return rows, rows.step(chosen.unsqueeze(1))
-
-
-def _so_far(logprobs: list[float]) -> dict:
-    return {"mean_logprob": sum(logprobs) / len(logprobs), "tokens": len(logprobs)}
-
-
-def _change_event(text: str, streamed: str, mean_logprob: float | None, tokens: int) -> StreamEvent:
-    if text.startswith(streamed):
-        return StreamEvent(text=text, delta=text[len(streamed):], mean_logprob=mean_logprob, tokens=tokens)
-    return StreamEvent(text=text, delta=text, replaces=True, mean_logprob=mean_logprob, tokens=tokens)
-
-
-def _final_event(completions: list[Completion], streamed: str, stats: dict) -> StreamEvent:
-    text = completions[0].text if completions else ""
-    extends = text.startswith(streamed)
-    return StreamEvent(
-        text=text,
-        delta=text[len(streamed):] if extends else text,
-        replaces=not extends,
-        done=True,
-        completions=tuple(completions),
-        stats=stats,
-    )
-
-
-def _stats(started: float, first_token_at: float | None, steps: int, read: int, reused: int) -> dict:
-    ended = time.perf_counter()
-    decode_s = ended - first_token_at if first_token_at is not None else 0.0
-    return {
-        "first_token_s": None if first_token_at is None else first_token_at - started,
-        # Speed of the token-by-token phase (the prompt's prefill is in first_token_s).
-        "tokens_per_s": (steps - 1) / decode_s if steps > 1 and decode_s > 0 else None,
-        "prefill_tokens": read,
-        "reused_tokens": reused,
-        "generated_tokens": steps,
-        "total_s": ended - started,
-    }

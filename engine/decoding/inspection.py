@@ -117,7 +117,7 @@ def _context(generator, text: str, continuation: str, settings: DecodingSettings
     except UnicodeDecodeError:  # the backed-off token ended inside a character: read the prompt unhealed
         plain = generator.prepare(text, settings.replace(token_healing=False))
         context = plain.tokens + generator.tokenizer.encode(continuation)
-    max_context = getattr(generator.model, "max_context", None)
+    max_context = generator.model.max_context
     if max_context is not None and len(context) > max_context:
         context = context[len(context) - max_context :]
     return context, None, 0

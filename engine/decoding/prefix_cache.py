@@ -5,23 +5,22 @@ generated after it). A new prompt reuses the longest common token prefix: the ca
 recurrent family may keep less, and says how much) and only the rest is read.
 
 Beam search fans the prompt out to several rows. The single-row state is never touched by it, so the next
-request can reuse it. For the preallocated Transformer cache the beam rows also live in a buffer kept between
-requests: filling it copies only the prompt positions that changed, and a beam reshuffle only moves the
-positions after the prompt (identical in every row before it), instead of allocating and copying the whole
-capacity every request and every step. Other cache types go through the generic ``repeat_rows`` / ``reorder``.
+request can reuse it. The beam rows live in a cache kept between requests too: refilling it (``fill_from``) copies
+only the prompt positions that changed where the cache can keep the rest (the preallocated attention cache), and a
+beam reshuffle only moves the positions after the prompt (identical in every row before it).
 
-Decoding steps (one token per row) go through ``engine.cuda_graphs.GraphedDecodeStep``: on a CUDA device with a
-model that offers a fixed-shape ``decode_step`` it replays a CUDA graph; everywhere else it is the plain
-``model(tokens, cache)`` call. Prompts are always read with the plain call.
+Decoding steps (one token per row) go through ``engine.decoding.cuda_graphs.GraphedDecodeStep``: on a CUDA
+device with a fixed-shape cache it replays a CUDA graph; everywhere else it is the plain ``model(tokens, cache)``
+call. Prompts are always read with the plain call.
 """
 
 from __future__ import annotations
 
 import torch
 
-from engine.cuda_graphs import GraphedDecodeStep
+from engine.decoding.cuda_graphs import GraphedDecodeStep
 from engine.decoding.threads import SMALL_CHUNK_TOKENS, torch_threads
-from engine.models.kv_cache import KVCache
+from engine.models.base import ModelCache
 
 # Long-context models get caches sized to the request, in blocks of this many positions.
 CAPACITY_BLOCK = 256
@@ -40,7 +39,7 @@ class PromptCache:
         self.model = model
         self.device = device
         self.step_mode = step_mode  # GraphedDecodeStep's mode: "auto", or "static"/"eager" to force one
-        self.cache = None
+        self.cache: ModelCache | None = None
         self.step: GraphedDecodeStep | None = None
         self.ids: list[int] = []  # tokens the cache has read, in order
         self._beam: BeamRows | None = None
@@ -63,7 +62,7 @@ class PromptCache:
     def _capacity(self, needed: int) -> int:
         """Positions to allocate: the whole context for models up to ``CAPACITY_BLOCK * 4`` positions, else what
         is needed rounded up to a block (a later, longer request allocates again)."""
-        max_context = getattr(self.model, "max_context", None)
+        max_context = self.model.max_context
         if max_context is None:
             return needed  # a recurrent cache grows by itself
         blocks = -(-max(needed, 1) // CAPACITY_BLOCK)
@@ -77,8 +76,7 @@ class PromptCache:
         if not tokens:
             raise ValueError("cannot prefill an empty prompt")
         needed = len(tokens) + room
-        capacity = getattr(self.cache, "capacity", None)
-        if self.cache is None or self.cache.batch_size != 1 or (capacity is not None and capacity < needed):
+        if self.cache is None or self.cache.batch_size != 1 or not self.cache.can_hold(needed):
             self.cache = self.model.new_cache(1, self._capacity(needed))
             self.step = GraphedDecodeStep(self.model, self.cache, mode=self.step_mode)
             self.ids = []
@@ -112,82 +110,33 @@ class PromptCache:
 
     def beam_rows(self, rows: int) -> BeamRows:
         """The current prompt state fanned out to ``rows`` rows, for beam search."""
-        prompt_ids = self.ids
-        if isinstance(self.cache, KVCache):
-            beam = self._beam
-            if not isinstance(beam, KVBeamRows) or not beam.fits(self.cache, rows):
-                beam = KVBeamRows(self.model, self.cache, rows, self.step_mode)
-            beam.load(self.cache, prompt_ids)
+        if self.cache is None:
+            raise RuntimeError("beam rows fan out a prompt: prefill one first")
+        beam = self._beam
+        if beam is not None and beam.prompt is self.cache and beam.cache.batch_size == rows:
+            beam.refill(self.ids)
         else:
-            beam = GenericBeamRows(self.model, self.cache.repeat_rows(rows), len(prompt_ids))
-        self._beam = beam
+            beam = self._beam = BeamRows(self.model, self.cache, self.ids, rows, self.step_mode)
         return beam
 
 
 class BeamRows:
-    """A cache of several rows that share their first ``shared`` positions (the prompt), and its decode step."""
+    """The prompt's single-row cache fanned out to several rows, and their decode step; kept between requests."""
 
-    cache = None
-    step: GraphedDecodeStep | None = None
-    shared = 0
-
-    def reorder(self, rows: torch.Tensor) -> None:
-        raise NotImplementedError
-
-    def forget(self) -> None:
-        pass
-
-
-class GenericBeamRows(BeamRows):
-    def __init__(self, model: torch.nn.Module, cache, shared: int) -> None:
-        self.cache = cache
-        self.step = GraphedDecodeStep(model, cache, mode="eager")
-        self.shared = shared
-
-    def reorder(self, rows: torch.Tensor) -> None:
-        self.cache.reorder(rows)
-
-    def forget(self) -> None:
-        self.cache = None
-        self.step = None
-
-
-class KVBeamRows(BeamRows):
-    """Beam rows of a ``KVCache``, kept between requests."""
-
-    def __init__(self, model: torch.nn.Module, like: KVCache, rows: int, step_mode: str = "auto") -> None:
-        self.cache: KVCache = model.new_cache(rows, like.capacity)
-        # Everything below changes the cache's tensors in place, so a recorded CUDA graph stays valid.
+    def __init__(
+        self, model: torch.nn.Module, prompt: ModelCache, prompt_ids: list[int], rows: int, step_mode: str = "auto"
+    ) -> None:
+        self.prompt = prompt  # the single-row cache these rows continue
+        self.cache = prompt.repeat_rows(rows)
+        # Refills and reorders change the cache's tensors in place, so a recorded CUDA graph stays valid.
         self.step = GraphedDecodeStep(model, self.cache, mode=step_mode)
-        self.ids: list[int] = []  # prompt tokens every row holds
-
-    def fits(self, prompt: KVCache, rows: int) -> bool:
-        own = self.cache.keys
-        return (
-            own.shape[1] == rows
-            and own.shape[3] == prompt.keys.shape[3]
-            and own.dtype == prompt.keys.dtype
-            and own.device == prompt.keys.device
-        )
+        self.ids = list(prompt_ids[: prompt.length])  # prompt tokens every row holds
 
     def forget(self) -> None:
         self.ids = []
 
-    def load(self, prompt: KVCache, prompt_ids: list[int]) -> None:
-        """Make every row hold ``prompt``'s row 0, copying only the positions that differ from last time."""
-        n = prompt.length
-        kept = self.cache.crop(min(common_prefix_length(self.ids, prompt_ids), n))
-        if n > kept:
-            self.cache.keys[:, :, :, kept:n] = prompt.keys[:, :1, :, kept:n]
-            self.cache.values[:, :, :, kept:n] = prompt.values[:, :1, :, kept:n]
-        self.cache.advance(n - kept)
-        self.ids = list(prompt_ids[:n])
-        self.shared = n
-
-    def reorder(self, rows: torch.Tensor) -> None:
-        # Positions before ``shared`` hold the same prompt in every row: only the generated part moves.
-        start, end = self.shared, self.cache.length
-        if end > start:
-            keys, values = self.cache.keys, self.cache.values
-            keys[:, :, :, start:end] = keys[:, rows, :, start:end]
-            values[:, :, :, start:end] = values[:, rows, :, start:end]
+    def refill(self, prompt_ids: list[int]) -> None:
+        """Make every row hold the prompt cache's row 0 again, copying only what differs from last time."""
+        self.cache.crop(common_prefix_length(self.ids, prompt_ids))
+        self.cache.fill_from(self.prompt)
+        self.ids = list(prompt_ids[: self.prompt.length])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 
@@ -53,6 +54,10 @@ class StreamEvent:
 
 SHARE_MEANING = "how likely each alternative's first word is, as a share of the alternatives listed"
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
+
+
+#: What ``stream`` returns: pulled one event per token; ``close()`` stops the work between two tokens.
+EventStream = Generator["StreamEvent", None, None]
 
 
 def first_word(text: str) -> str:

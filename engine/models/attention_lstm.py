@@ -161,12 +161,19 @@ class AttentionLSTM(nn.Module):
         )
 
     def forward(
-        self, tokens: torch.Tensor, cache: RecurrentCache | None = None
+        self,
+        tokens: torch.Tensor,
+        cache: RecurrentCache | None = None,
+        positions: torch.Tensor | None = None,
+        span: int | None = None,
     ) -> tuple[torch.Tensor, RecurrentCache | None]:
         """Logits ``[batch, time, vocab]`` for ``tokens`` ``[batch, time]`` after what ``cache`` holds.
 
-        The cache, if given, is updated in place and returned.
+        The cache, if given, is updated in place and returned. A recurrent step has no fixed-shape form, so
+        ``positions`` and ``span`` are refused (its cache says ``fixed_shape = False``).
         """
+        if positions is not None or span is not None:
+            raise ValueError("the attention-LSTM has no fixed-shape step: call it without positions and span")
         x = self.drop(self.wte(tokens))
         if cache is None:
             outputs = self._run_layers(x)

@@ -1,4 +1,8 @@
-"""A preallocated key/value cache for attention models (as in gpt-fast): no re-allocation per token."""
+"""A preallocated key/value cache for attention models (as in gpt-fast): no re-allocation per token.
+
+The model writes each chunk's keys and values at their positions (``update``); everything else decoding does with
+the cache (rewinding, beam reshuffles, fanning a prompt out to beams) goes through the ``ModelCache`` methods.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ import torch
 
 class KVCache:
     """Keys and values of every layer for ``batch_size`` rows, up to ``capacity`` positions."""
+
+    #: The model can run its fixed-shape step over this cache (``engine.decoding.cuda_graphs``).
+    fixed_shape = True
 
     def __init__(
         self,
@@ -22,6 +29,8 @@ class KVCache:
         self.keys = torch.zeros(shape, device=device, dtype=dtype)
         self.values = torch.zeros(shape, device=device, dtype=dtype)
         self._length = 0
+        # Positions before this are identical in every row (a prompt fanned out to beams), so reorder skips them.
+        self._shared = 0
 
     @property
     def length(self) -> int:
@@ -35,21 +44,25 @@ class KVCache:
     def capacity(self) -> int:
         return self.keys.shape[3]
 
-    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store the new positions' keys and values for one layer; returns all keys and values so far."""
-        start, end = self._length, self._length + k.shape[2]
-        if end > self.capacity:
-            raise ValueError(f"KV cache full: {end} positions needed, capacity {self.capacity}")
-        self.keys[layer, :, :, start:end] = k
-        self.values[layer, :, :, start:end] = v
-        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+    def can_hold(self, length: int) -> bool:
+        return length <= self.capacity
+
+    def update(
+        self, layer: int, positions: torch.Tensor, k: torch.Tensor, v: torch.Tensor, span: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write one layer's keys and values ``[batch, heads, time, dim]`` at ``positions`` ``[time]``; returns
+        that layer's first ``span`` slots. Writing by a position tensor keeps shapes fixed (CUDA graphs)."""
+        self.keys[layer].index_copy_(2, positions, k)
+        self.values[layer].index_copy_(2, positions, v)
+        return self.keys[layer, :, :, :span], self.values[layer, :, :, :span]
 
     def advance(self, steps: int) -> None:
-        """Called once per forward, after every layer has appended ``steps`` positions."""
+        """Called once per forward, after every layer has written ``steps`` positions."""
         self._length += steps
 
     def crop(self, length: int) -> int:
         self._length = max(0, min(length, self._length))
+        self._shared = min(self._shared, self._length)
         return self._length
 
     def reorder(self, rows: torch.Tensor) -> None:
@@ -59,10 +72,12 @@ class KVCache:
             self.keys = self.keys.index_select(1, rows)
             self.values = self.values.index_select(1, rows)
             return
-        n = self._length
-        # The right-hand side is gathered into a new tensor first, so overlapping rows are read before written.
-        self.keys[:, :, :, :n] = self.keys[:, rows, :, :n]
-        self.values[:, :, :, :n] = self.values[:, rows, :, :n]
+        start, end = self._shared, self._length
+        if end > start:
+            # In place, so a recorded CUDA graph stays valid. The right-hand side is gathered into a new tensor
+            # first, so overlapping rows are read before they are written.
+            self.keys[:, :, :, start:end] = self.keys[:, rows, :, start:end]
+            self.values[:, :, :, start:end] = self.values[:, rows, :, start:end]
 
     def repeat_rows(self, batch_size: int) -> KVCache:
         if batch_size < 1:
@@ -71,20 +86,25 @@ class KVCache:
         clone.keys = self.keys[:, :1].repeat(1, batch_size, 1, 1, 1)
         clone.values = self.values[:, :1].repeat(1, batch_size, 1, 1, 1)
         clone._length = self._length
+        clone._shared = self._length
         return clone
+
+    def fill_from(self, source: KVCache) -> None:
+        """Hold ``source``'s positions: its row 0 in every row when it has one row, else row for row. Only the
+        positions after this cache's own length are copied (crop first to what is still valid), in place."""
+        if source.batch_size not in (1, self.batch_size):
+            raise ValueError(f"cannot load a cache of {source.batch_size} rows into one of {self.batch_size}")
+        n = source.length
+        if n > self.capacity:
+            raise ValueError(f"{n} cached positions do not fit a capacity of {self.capacity}")
+        if source.keys.shape[2:] != self.keys.shape[2:] or source.keys.shape[0] != self.keys.shape[0]:
+            raise ValueError("the caches belong to different models")
+        start = min(self._length, n)
+        if n > start:
+            self.keys[:, :, :, start:n] = source.keys[:, :, :, start:n]
+            self.values[:, :, :, start:n] = source.values[:, :, :, start:n]
+        self._length = n
+        self._shared = n if source.batch_size == 1 else min(self._shared, start)
 
     def nbytes(self) -> int:
         return self.keys.numel() * self.keys.element_size() * 2
-
-
-def attention_mask(query_len: int, key_len: int, device: torch.device) -> torch.Tensor | None:
-    """Boolean mask letting query i (the last ``query_len`` positions of ``key_len``) see keys up to itself.
-
-    None when a single query looks at everything before it, which lets SDPA take its fastest path.
-    """
-    if query_len == 1:
-        return None
-    offset = key_len - query_len
-    q = torch.arange(query_len, device=device).unsqueeze(1) + offset
-    k = torch.arange(key_len, device=device).unsqueeze(0)
-    return k <= q

@@ -6,8 +6,9 @@ Module names match the keys of Hugging Face checkpoints (``model.embed_tokens``,
 frequencies (``rope_scaling`` types default, linear, dynamic, llama3 and yarn), grouped-query attention, a gated
 MLP (SwiGLU, or gated ReLU^2 for Inkling's own models), and Qwen3's per-head RMSNorm of queries and keys (QK-norm).
 
-Besides ``forward`` the model offers ``decode_step``: one token per row at a position given as a device tensor,
-with only fixed-shape operations, so ``engine.cuda_graphs`` can capture it in a CUDA graph.
+One ``forward`` serves training, prefill, decoding, beams and the fixed-shape step that
+``engine.decoding.cuda_graphs`` captures in a CUDA graph (positions given as a device tensor; see
+``engine.models.positions``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.models.kv_cache import KVCache
+from engine.models.positions import Placement, attention_mask, place
 
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
                  "mistral": "MistralForCausalLM"}
@@ -322,18 +324,6 @@ class RMSNorm(nn.RMSNorm):
         return self.weight * F.rms_norm(x.float(), self.normalized_shape, None, self.eps).to(x.dtype)
 
 
-def causal_mask(query_len: int, key_len: int, device: torch.device, window: int | None) -> torch.Tensor | None:
-    """Boolean mask for the last ``query_len`` of ``key_len`` positions; None when nothing needs masking."""
-    if query_len == 1 and (window is None or key_len <= window):
-        return None
-    q = torch.arange(key_len - query_len, key_len, device=device).unsqueeze(1)
-    k = torch.arange(key_len, device=device).unsqueeze(0)
-    mask = k <= q
-    if window is not None:
-        mask &= k > q - window
-    return mask
-
-
 class Attention(nn.Module):
     def __init__(self, config: LlamaConfig, window: int | None) -> None:
         super().__init__()
@@ -357,10 +347,11 @@ class Attention(nn.Module):
         rotary: tuple[torch.Tensor, torch.Tensor],
         cache: KVCache | None,
         layer: int,
+        placement: Placement,
         mask: torch.Tensor | None,
-        step: tuple[torch.Tensor, int] | None = None,
     ) -> torch.Tensor:
-        """Attention over the cache plus ``x``; with ``step`` = (position, span) the fixed-shape decode step."""
+        """Attention of ``x`` over the cache's first ``placement.span`` slots once ``x`` is written there, or over
+        ``x`` alone without a cache."""
         batch, time, _ = x.shape
         q = self.q_proj(x).view(batch, time, self.n_head, self.head_dim)
         k = self.k_proj(x).view(batch, time, self.n_kv_head, self.head_dim)
@@ -370,20 +361,14 @@ class Attention(nn.Module):
         v = self.v_proj(x).view(batch, time, self.n_kv_head, self.head_dim).transpose(1, 2)
         cos, sin = rotary
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        if step is not None:
-            position, span = step
-            cache.keys[layer].index_copy_(2, position, k)
-            cache.values[layer].index_copy_(2, position, v)
-            k, v = cache.keys[layer, :, :, :span], cache.values[layer, :, :, :span]
-        elif cache is not None:
-            k, v = cache.append(layer, k, v)
-        if cache is None and self.window is None:
-            y = self._attend(q, k, v, None, causal=True)
-        else:
-            y = self._attend(q, k, v, mask, causal=False)
+        if cache is not None:
+            k, v = cache.update(layer, placement.positions, k, v, placement.span)
+        y = self._attend(q, k, v, mask, causal=cache is None and mask is None)
         return self.o_proj(y.transpose(1, 2).reshape(batch, time, self.n_head * self.head_dim))
 
-    def _attend(self, q, k, v, mask, causal: bool) -> torch.Tensor:
+    def _attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, causal: bool
+    ) -> torch.Tensor:
         groups = self.n_head // self.n_kv_head
         batch, _, time, dim = q.shape
         if groups == 1:
@@ -421,8 +406,16 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = MLP(config)
 
-    def forward(self, x, rotary, cache, layer, mask, step=None) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), rotary, cache, layer, mask, step)
+    def forward(
+        self,
+        x: torch.Tensor,
+        rotary: tuple[torch.Tensor, torch.Tensor],
+        cache: KVCache | None,
+        layer: int,
+        placement: Placement,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), rotary, cache, layer, placement, mask)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -477,49 +470,21 @@ class LlamaTransformer(nn.Module):
                        param.device, param.dtype)
 
     def forward(
-        self, tokens: torch.Tensor, cache: KVCache | None = None
+        self,
+        tokens: torch.Tensor,
+        cache: KVCache | None = None,
+        positions: torch.Tensor | None = None,
+        span: int | None = None,
     ) -> tuple[torch.Tensor, KVCache | None]:
-        """Logits ``[batch, time, vocab]`` for ``tokens`` ``[batch, time]`` read after what ``cache`` holds."""
-        start = cache.length if cache is not None else 0
-        batch, time = tokens.shape
-        if cache is not None and cache.batch_size != batch:
-            raise ValueError(f"{batch} rows of tokens for a cache of {cache.batch_size} rows")
-        if start + time > self.max_context:
-            raise ValueError(f"sequence of {start + time} tokens exceeds the model's context of {self.max_context}")
+        """Logits ``[batch, time, vocab]`` for ``tokens`` ``[batch, time]`` read after what ``cache`` holds; with
+        ``positions`` and ``span`` the fixed-shape step (see ``engine.models.positions``)."""
+        placement = place(tokens, cache, self.max_context, positions, span)
         x = self.model.embed_tokens(tokens)
-        rotary = self.rotary(torch.arange(start, start + time, device=tokens.device), x.dtype)
-        masks = {
-            # Without a cache and a window, attention uses SDPA's built-in causal path and needs no mask.
-            window: causal_mask(time, start + time, tokens.device, window) if cache is not None or window else None
-            for window in set(self.config.layer_windows)
-        }
+        rotary = self.rotary(placement.positions, x.dtype)
+        masks = {window: attention_mask(placement, window, cache is not None)
+                 for window in set(self.config.layer_windows)}
         for index, layer in enumerate(self.model.layers):
-            x = layer(x, rotary, cache, index, masks[layer.self_attn.window])
-        if cache is not None:
-            cache.advance(time)
+            x = layer(x, rotary, cache, index, placement, masks[layer.self_attn.window])
+        if cache is not None and not placement.fixed:
+            cache.advance(tokens.shape[1])
         return self.lm_head(self.model.norm(x)), cache
-
-    def decode_step(
-        self, tokens: torch.Tensor, position: torch.Tensor, cache: KVCache, span: int | None = None
-    ) -> torch.Tensor:
-        """Logits ``[batch, vocab]`` for one token per row ``tokens`` [batch, 1] at ``position`` (a 1-element long
-        tensor on the model's device), attending over the first ``span`` cache slots (default: all) under a mask;
-        ``position`` must be below ``span``.
-
-        Every shape is fixed and nothing syncs with the host, so the step can be captured in a CUDA graph and
-        replayed with new tokens and positions. It writes the cache slot but does not advance ``cache.length``:
-        the caller does (``engine.cuda_graphs.GraphedDecodeStep``).
-        """
-        span = cache.capacity if span is None else span
-        x = self.model.embed_tokens(tokens)
-        rotary = self.rotary(position, x.dtype)
-        slots = torch.arange(span, device=tokens.device)
-        masks = {}
-        for window in set(self.config.layer_windows):
-            mask = slots <= position
-            if window is not None:
-                mask &= slots > position - window
-            masks[window] = mask.view(1, 1, 1, -1)
-        for index, layer in enumerate(self.model.layers):
-            x = layer(x, rotary, cache, index, masks[layer.self_attn.window], (position, span))
-        return self.lm_head(self.model.norm(x))[:, -1]

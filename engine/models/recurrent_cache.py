@@ -19,6 +19,8 @@ _TAIL_SNAPSHOTS = 2  # snapshot the last two positions of each forward, not only
 class RecurrentCache:
     """State of an attention-LSTM after reading ``length`` tokens in each of ``batch_size`` rows."""
 
+    fixed_shape = False  # the LSTM's step has no fixed-shape form for a CUDA graph
+
     def __init__(
         self,
         n_layer: int,
@@ -51,6 +53,9 @@ class RecurrentCache:
     @property
     def batch_size(self) -> int:
         return self.h.shape[1]
+
+    def can_hold(self, length: int) -> bool:
+        return True  # the buffers grow as needed
 
     def nbytes(self) -> int:
         snapshots = self.anchors.numel() + sum(s.numel() for s in self.recent.values())
@@ -148,4 +153,20 @@ class RecurrentCache:
         clone.recent = {p: s[:, :, :1].repeat(1, 1, batch_size, 1) for p, s in self.recent.items()}
         clone._length = self._length
         clone._shared = self._length
+        return clone
+
+    def fill_from(self, source: RecurrentCache) -> None:
+        """Hold ``source``'s state: row 0 in every row (one-row source) or row for row. An LSTM state cannot be
+        patched from a shared prefix, so everything is copied."""
+        if source.batch_size not in (1, self.batch_size):
+            raise ValueError(f"cannot load a cache of {source.batch_size} rows into one of {self.batch_size}")
+        copy = source.repeat_rows(self.batch_size) if source.batch_size == 1 else source._clone()
+        self.__dict__.update(copy.__dict__)
+
+    def _clone(self) -> RecurrentCache:
+        clone = RecurrentCache.__new__(RecurrentCache)
+        clone.__dict__.update(self.__dict__)
+        clone.h, clone.c = self.h.clone(), self.c.clone()
+        clone.memory, clone.anchors = self.memory.clone(), self.anchors.clone()
+        clone.recent = {p: s.clone() for p, s in self.recent.items()}
         return clone

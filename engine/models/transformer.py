@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.kv_cache import KVCache, attention_mask
+from engine.models.kv_cache import KVCache
+from engine.models.positions import Placement, attention_mask, place
 
 MODEL_TYPE = "gpt2"
 
@@ -96,25 +97,16 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
 
     def forward(
-        self, x: torch.Tensor, cache: KVCache | None, layer: int, step: tuple[torch.Tensor, int] | None = None
+        self, x: torch.Tensor, cache: KVCache | None, layer: int, placement: Placement, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        """Attention over the cache plus ``x``; ``step`` = (position tensor, span) is ``decode_step``'s path."""
+        """Attention of ``x`` over the cache's first ``placement.span`` slots once ``x`` is written there, or over
+        ``x`` alone (causally) without a cache."""
         batch, time, width = x.shape
         q, k, v = self.c_attn(x).split(width, dim=2)
         q, k, v = (t.view(batch, time, self.n_head, self.head_dim).transpose(1, 2) for t in (q, k, v))
-        if step is not None:
-            position, span = step
-            cache.keys[layer].index_copy_(2, position, k)
-            cache.values[layer].index_copy_(2, position, v)
-            mask = (torch.arange(span, device=x.device) <= position).view(1, 1, 1, span)
-            keys, values = cache.keys[layer, :, :, :span], cache.values[layer, :, :, :span]
-            y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
-        elif cache is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
-            k, v = cache.append(layer, k, v)
-            mask = attention_mask(time, k.shape[2], x.device)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        if cache is not None:
+            k, v = cache.update(layer, placement.positions, k, v, placement.span)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=cache is None and mask is None)
         return self.c_proj(y.transpose(1, 2).reshape(batch, time, width))
 
 
@@ -137,9 +129,9 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(
-        self, x: torch.Tensor, cache: KVCache | None, layer: int, step: tuple[torch.Tensor, int] | None = None
+        self, x: torch.Tensor, cache: KVCache | None, layer: int, placement: Placement, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer, step)
+        x = x + self.attn(self.ln_1(x), cache, layer, placement, mask)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -185,39 +177,20 @@ class Transformer(nn.Module):
             self.config.n_layer, batch_size, attn.n_head, capacity, attn.head_dim, param.device, param.dtype
         )
 
-    def hidden_states(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        start = cache.length if cache is not None else 0
-        time = tokens.shape[1]
-        if cache is not None and cache.batch_size != tokens.shape[0]:
-            # Without this check a batch of one would silently broadcast into every row of the cache.
-            raise ValueError(f"{tokens.shape[0]} rows of tokens for a cache of {cache.batch_size} rows")
-        if start + time > self.config.n_positions:
-            raise ValueError(
-                f"sequence of {start + time} tokens exceeds the model's context of {self.config.n_positions}"
-            )
-        positions = torch.arange(start, start + time, device=tokens.device)
-        x = self.wte(tokens) + self.wpe(positions)
-        for index, block in enumerate(self.h):
-            x = block(x, cache, index)
-        if cache is not None:
-            cache.advance(time)
-        return self.ln_f(x)
-
     def forward(
-        self, tokens: torch.Tensor, cache: KVCache | None = None
+        self,
+        tokens: torch.Tensor,
+        cache: KVCache | None = None,
+        positions: torch.Tensor | None = None,
+        span: int | None = None,
     ) -> tuple[torch.Tensor, KVCache | None]:
-        """Logits ``[batch, time, vocab]`` for ``tokens`` ``[batch, time]`` read after what ``cache`` holds."""
-        x = self.hidden_states(tokens, cache)
-        return F.linear(x, self.wte.weight), cache
-
-    def decode_step(
-        self, tokens: torch.Tensor, position: torch.Tensor, cache: KVCache, span: int | None = None
-    ) -> torch.Tensor:
-        """Logits ``[batch, vocab]`` for one token per row at ``position`` (a 1-element tensor on the device),
-        attending over the first ``span`` cache slots under a mask: fixed shapes and no host sync, so that
-        ``engine.cuda_graphs.GraphedDecodeStep`` can replay it from a CUDA graph. Does not advance the cache."""
-        span = cache.capacity if span is None else span
-        x = self.wte(tokens) + self.wpe(position)
+        """Logits ``[batch, time, vocab]`` for ``tokens`` ``[batch, time]`` read after what ``cache`` holds; with
+        ``positions`` and ``span`` the fixed-shape step (see ``engine.models.positions``)."""
+        placement = place(tokens, cache, self.config.n_positions, positions, span)
+        mask = attention_mask(placement, None, cache is not None)
+        x = self.wte(tokens) + self.wpe(placement.positions)
         for index, block in enumerate(self.h):
-            x = block(x, cache, index, (position, span))
-        return F.linear(self.ln_f(x), self.wte.weight)[:, -1]
+            x = block(x, cache, index, placement, mask)
+        if cache is not None and not placement.fixed:
+            cache.advance(tokens.shape[1])
+        return F.linear(self.ln_f(x), self.wte.weight), cache

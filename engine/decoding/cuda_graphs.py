@@ -1,12 +1,13 @@
 """One-token decoding replayed from a CUDA graph, so small models on a GPU are not bound by kernel launches.
 
 A 135M-parameter model launches hundreds of tiny kernels per token; from Python that costs more than the GPU
-work itself. ``GraphedDecodeStep`` records the whole one-token step once (a CUDA graph over the model's
-fixed-shape ``decode_step`` and a preallocated KV cache) and then replays it with new inputs.
+work itself. ``GraphedDecodeStep`` records the whole one-token step once (a CUDA graph over the model's forward
+in its fixed-shape form, ``model(tokens, cache, positions=..., span=...)``, and a preallocated cache) and then
+replays it with new inputs.
 
-It is model-agnostic: any model offering ``decode_step(tokens, position, cache, span) -> logits`` with a
-``KVCache`` gets the graph; any other model (or a CPU, or a failed capture) gets the ordinary eager ``model(tokens, cache)``
-call behind the same interface. ``INKLING_CUDA_GRAPHS=0`` turns graphs off.
+It is model-agnostic: any model whose cache says ``fixed_shape`` gets the graph; any other (or a CPU, or a failed
+capture) gets the ordinary eager ``model(tokens, cache)`` call behind the same interface. ``INKLING_CUDA_GRAPHS=0``
+turns graphs off. Its one user is ``engine.decoding.prefix_cache``.
 
 Attention in a graph has a fixed span, so a step attends over the first ``span`` cache slots, where ``span`` is
 the smallest of 256, 512, 1024 ... (up to the capacity) that holds the new token; one graph is recorded per span
@@ -28,6 +29,7 @@ import os
 import torch
 from torch import nn
 
+from engine.models.base import ModelCache
 from engine.models.kv_cache import KVCache
 
 ENV_SWITCH = "INKLING_CUDA_GRAPHS"
@@ -41,10 +43,6 @@ def cuda_graphs_enabled(device: torch.device | str) -> bool:
     return os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "false", "off", "no")
 
 
-def supports_static_decode(model: nn.Module, cache: object) -> bool:
-    return callable(getattr(model, "decode_step", None)) and isinstance(cache, KVCache)
-
-
 class GraphedDecodeStep:
     """Feeds one token per cache row and returns the next-token logits ``[batch, vocab]``.
 
@@ -55,7 +53,7 @@ class GraphedDecodeStep:
     """
 
     def __init__(
-        self, model: nn.Module, cache: KVCache, *, mode: str = "auto", warmup_steps: int = 2, span_step: int = 256
+        self, model: nn.Module, cache: ModelCache, *, mode: str = "auto", warmup_steps: int = 2, span_step: int = 256
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -69,9 +67,9 @@ class GraphedDecodeStep:
         self._bound_to: tuple | None = None
         device = _device_of(model)
         if mode == "auto":
-            mode = "graph" if cuda_graphs_enabled(device) and supports_static_decode(model, cache) else "eager"
-        if mode in ("graph", "static") and not supports_static_decode(model, cache):
-            self._fall_back(f"{type(model).__name__} has no fixed-shape decode_step")
+            mode = "graph" if cuda_graphs_enabled(device) and cache.fixed_shape else "eager"
+        if mode in ("graph", "static") and not cache.fixed_shape:
+            self._fall_back(f"{type(model).__name__} has no fixed-shape decoding step")
             mode = "eager"
         self.mode = mode
 
@@ -81,20 +79,20 @@ class GraphedDecodeStep:
 
     @torch.inference_mode()
     def __call__(self, token_ids: torch.Tensor) -> torch.Tensor:
-        cache = self.cache
         tokens = torch.as_tensor(token_ids).reshape(-1, 1)
-        if tokens.shape[0] != cache.batch_size:
-            raise ValueError(f"{tokens.shape[0]} tokens for a cache of {cache.batch_size} rows")
+        if tokens.shape[0] != self.cache.batch_size:
+            raise ValueError(f"{tokens.shape[0]} tokens for a cache of {self.cache.batch_size} rows")
         if self.mode == "eager":
-            logits, _ = self.model(tokens.to(_device_of(self.model)), cache)
+            logits, _ = self.model(tokens.to(_device_of(self.model)), self.cache)
             return logits[:, -1]
+        cache = self._fixed_cache()
         if cache.length >= cache.capacity:
             raise ValueError(f"KV cache full: {cache.length + 1} positions needed, capacity {cache.capacity}")
         span = self.span_for(cache.length + 1)
         if self.mode == "static":
             device = cache.keys.device
             position = torch.tensor([cache.length], device=device)
-            logits = self.model.decode_step(tokens.to(device), position, cache, span)
+            logits = self._fixed_step(tokens.to(device), position, span)
             cache.advance(1)
             return logits
         if self._bound_to != self._binding():
@@ -120,30 +118,29 @@ class GraphedDecodeStep:
         span = self._span_step
         while span < positions:
             span *= 2
-        return min(span, self.cache.capacity)
+        return min(span, self._fixed_cache().capacity)
 
-    def load_prefix(self, source: KVCache) -> None:
+    def load_prefix(self, source: ModelCache) -> None:
         """Make this step's cache hold ``source``'s positions: row 0 fanned out to every row when ``source`` has
         one row (a prompt read once for all beams), else row for row. The graph stays valid (copied in place)."""
-        cache, n = self.cache, source.length
-        if source.batch_size not in (1, cache.batch_size):
-            raise ValueError(f"cannot load a cache of {source.batch_size} rows into one of {cache.batch_size}")
-        if n > cache.capacity:
-            raise ValueError(f"{n} cached positions do not fit a capacity of {cache.capacity}")
-        if source.keys.shape[2:] != cache.keys.shape[2:] or source.keys.shape[0] != cache.keys.shape[0]:
-            raise ValueError("the caches belong to different models")
         with torch.inference_mode():
-            cache.keys[:, :, :, :n] = source.keys[:, :, :, :n]
-            cache.values[:, :, :, :n] = source.values[:, :, :, :n]
-        cache.crop(0)
-        cache.advance(n)
+            self.cache.crop(0)
+            self.cache.fill_from(source)
+
+    def _fixed_step(self, tokens: torch.Tensor, position: torch.Tensor, span: int) -> torch.Tensor:
+        logits, _ = self.model(tokens, self.cache, positions=position, span=span)
+        return logits[:, -1]
+
+    def _fixed_cache(self) -> KVCache:
+        # Only a fixed_shape cache reaches the graph and static modes (checked in __init__): a preallocated one.
+        return self.cache  # type: ignore[return-value]
 
     def _binding(self) -> tuple:
-        cache = self.cache
+        cache = self._fixed_cache()
         return cache.keys.data_ptr(), cache.values.data_ptr(), cache.batch_size, cache.capacity
 
     def _capture(self, span: int) -> None:
-        cache = self.cache
+        cache = self._fixed_cache()
         device = cache.keys.device
         if device.type != "cuda":
             raise RuntimeError(f"the cache is on {device}, not a CUDA device")
@@ -157,11 +154,11 @@ class GraphedDecodeStep:
         stream.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(stream):
             for _ in range(self._warmup_steps):
-                self.model.decode_step(self._tokens, self._position, cache, span)
+                self._fixed_step(self._tokens, self._position, span)
         torch.cuda.current_stream(device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            logits = self.model.decode_step(self._tokens, self._position, cache, span)
+            logits = self._fixed_step(self._tokens, self._position, span)
         self._graphs[span] = (graph, logits)
         self._bound_to = self._binding()
         self.captures += 1
