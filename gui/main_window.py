@@ -16,12 +16,16 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QMenu
 
 from engine.worker_events import ModelLoaded
 from gui.alternatives_panel import AlternativesPanel
+from gui.controllers.document_controller import DocumentController
+from gui.controllers.model_controller import ModelController, startup_model
+from gui.controllers.quality_controller import QualityController
+from gui.controllers.suggestion_controller import SuggestionController
 from gui.dialogs.prompts import Prompts
-from gui.document_controller import DocumentController
-from gui.document_io import DocumentError
+from gui.documents.document_io import DocumentError
+from gui.documents.last_folder import FolderMemory
+from gui.documents.recovery import DEFAULT_INTERVAL_MS, RecoveryAutosaver, RecoveryStore
 from gui.editor.ghost_text_editor import GhostTextEditor, default_editor_font
 from gui.engine_bridge import EngineBridge, WorkerFactory
-from gui.last_folder import FolderMemory
 from gui.memory_wiring import install_memory
 from gui.menus import (
     build_decoding_menu,
@@ -33,13 +37,9 @@ from gui.menus import (
 )
 from gui.menus.file_menu import fill_recent_menu
 from gui.menus.model_menu import fill_model_menu
-from gui.model_controller import ModelController, startup_model
-from gui.presets import apply_preset
-from gui.quality_controller import QualityController
-from gui.recovery import DEFAULT_INTERVAL_MS, RecoveryAutosaver, RecoveryStore
-from gui.settings_store import MAX_FONT_SIZE, MIN_FONT_SIZE, SettingsStore
+from gui.settings.presets import apply_preset
+from gui.settings.settings_store import MAX_FONT_SIZE, MIN_FONT_SIZE, SettingsStore
 from gui.statusbar import StatusBar
-from gui.suggestion_controller import SuggestionController
 from gui.suggestion_tools import install_suggestion_tools
 from gui.theme import ThemeManager
 

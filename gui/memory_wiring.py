@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gui.memory_controller import MemoryController
+from gui.controllers.memory_controller import MemoryController
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gui.branching import BranchController
+from gui.controllers.reroll_controller import RerollController
+from gui.controllers.sidecar_controller import SidecarController
 from gui.menus.suggestion_menu import build_suggestion_menu
-from gui.provenance import ProvenanceTracker
-from gui.reroll_controller import RerollController
-from gui.sidecar_controller import SidecarController
+from gui.suggestions.branching import BranchController
+from gui.suggestions.provenance import ProvenanceTracker
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow

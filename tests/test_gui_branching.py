@@ -23,8 +23,8 @@ from PySide6.QtWidgets import QWidget
 
 import engine
 from engine.worker import EngineWorker
-from gui.branching import EDITOR
-from gui.token_candidates_popup import TokenCandidatesPopup
+from gui.suggestions.branching import EDITOR
+from gui.suggestions.token_candidates_popup import TokenCandidatesPopup
 
 SCRIPT = "The quick brown fox jumps over the lazy dog. It was cold"
 PROMPT = "The quick brown fox jumps over the lazy dog."

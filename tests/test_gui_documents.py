@@ -14,8 +14,8 @@ from gui_support import (  # noqa: F401 - fixtures
 )
 from PySide6.QtGui import QCloseEvent
 
-from gui import document_io
-from gui.document_io import (
+from gui.documents import document_io
+from gui.documents.document_io import (
     BinaryFileError,
     DocumentError,
     NotUtf8Error,
@@ -23,7 +23,7 @@ from gui.document_io import (
     read_document,
     write_document,
 )
-from gui.editor.context_window import WINDOW_CHARS
+from gui.editor.prompt_window import WINDOW_CHARS
 
 # --- document_io on its own ---------------------------------------------------------------------------------
 
@@ -175,9 +175,9 @@ def test_the_binary_file_refusal_keeps_the_file_names_case(qtbot, tmp_path, monk
 def test_a_huge_file_asks_first_and_suggestions_use_only_text_near_the_cursor(qtbot, make_window, prompts,
                                                                              tmp_path, monkeypatch):
     monkeypatch.setattr(document_io, "LARGE_FILE_BYTES", 100_000)
-    import gui.document_controller
+    import gui.controllers.document_controller
 
-    monkeypatch.setattr(gui.document_controller, "LARGE_FILE_BYTES", 100_000)
+    monkeypatch.setattr(gui.controllers.document_controller, "LARGE_FILE_BYTES", 100_000)
     big = tmp_path / "big.txt"
     line = "All work and no play makes Jack a dull boy.\n"
     big.write_text(line * 8000, encoding="utf-8")  # 350 kB

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from engine.decoding.settings import MAX_BEAMS, MAX_NEW_TOKENS_LIMIT, DecodingSettings
 from gui.dialogs.decoding_dialog import DecodingDialog
-from gui.presets import PRESETS, apply_preset
-from gui.settings_store import APP_DEFAULT_DECODING, AppSettings
+from gui.settings.presets import PRESETS, apply_preset
+from gui.settings.settings_store import APP_DEFAULT_DECODING, AppSettings
 
 
 def _next_request_settings(qtbot, window, monkeypatch) -> DecodingSettings:

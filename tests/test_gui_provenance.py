@@ -19,9 +19,9 @@ from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent, QTextCursor
 from PySide6.QtWidgets import QApplication, QToolTip
 
-from gui.document_io import DocumentError
+from gui.documents.document_io import DocumentError
+from gui.documents.sidecar import sidecar_path
 from gui.editor.ghost_suggestion import clean
-from gui.sidecar import sidecar_path
 
 PROMPT = "The quick brown fox"
 ALT_SHIFT = Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.ShiftModifier
@@ -200,7 +200,7 @@ def test_a_sidecar_that_cannot_be_written_never_stops_the_save(qtbot, make_windo
     def fail(path, data):
         raise DocumentError(f"Cannot save {path}: disk full. The old file is unchanged.")
 
-    monkeypatch.setattr("gui.sidecar.atomic_write_bytes", fail)
+    monkeypatch.setattr("gui.documents.sidecar.atomic_write_bytes", fail)
     document = tmp_path / "notes.txt"
     prompts.save_path = str(document)
     assert window.documents.save()

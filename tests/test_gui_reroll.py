@@ -18,7 +18,7 @@ from gui_support import (  # noqa: F401 - fixtures
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
-from gui.reroll_controller import reroll_settings
+from gui.controllers.reroll_controller import reroll_settings
 
 PROMPT = "The quick brown fox"
 ALT = Qt.KeyboardModifier.AltModifier

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from engine.decoding.settings import DecodingSettings
-from gui.editor.context_window import WINDOW_CHARS, WINDOW_STEP, text_before, window_start
-from gui.settings_store import APP_DEFAULT_DECODING, AppSettings, SettingsStore
+from gui.editor.prompt_window import WINDOW_CHARS, WINDOW_STEP, text_before, window_start
+from gui.settings.settings_store import APP_DEFAULT_DECODING, AppSettings, SettingsStore
 
 
 def test_settings_round_trip(tmp_path):

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, Q
 
 from engine.hub_download import DownloadError, download_model
 from gui.dialogs.closing import StopJobBeforeClosing
-from gui.document_io import format_size
-from gui.thread_job_runner import ThreadJobRunner
+from gui.documents.document_io import format_size
+from gui.jobs.thread_job_runner import ThreadJobRunner
 
 PROGRESS_STEPS = 1000
 

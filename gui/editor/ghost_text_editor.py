@@ -32,9 +32,9 @@ from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.suffix_join import SUFFIX_CHARS, SuffixJoin
-from gui.editor.context_window import qt_length, text_before, text_just_after, text_just_before
 from gui.editor.ghost_suggestion import GhostSegment, GhostSuggestion, next_word_length
-from gui.text_offsets import python_offsets
+from gui.editor.prompt_window import qt_length, text_before, text_just_after, text_just_before
+from gui.editor.text_offsets import python_offsets
 
 DEFAULT_DEBOUNCE_MS = 120
 STREAM_REDRAW_MS = 10

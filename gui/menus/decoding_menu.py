@@ -8,7 +8,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from gui.menus.quality_menu import build_quality_menus
-from gui.presets import PRESETS, matching_preset
+from gui.settings.presets import PRESETS, matching_preset
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow

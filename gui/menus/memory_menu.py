@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QMenu
 
-from gui.memory_controller import format_bytes
+from gui.controllers.memory_controller import format_bytes
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow

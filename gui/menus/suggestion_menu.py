@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from gui.branching import EDITOR
+from gui.suggestions.branching import EDITOR
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.decoding.results import Completion
-from gui.document_io import DocumentError, atomic_write_bytes
-from gui.suggestion_origin import Origin
+from gui.documents.document_io import DocumentError, atomic_write_bytes
+from gui.suggestions.origin import Origin
 
 SIDECAR_FORMAT = "inkling-sidecar"
 SIDECAR_VERSION = 1

@@ -16,7 +16,7 @@ from platformdirs import user_config_path
 
 from engine.decoding.settings import DecodingSettings
 from engine.suggestion_quality import QualitySettings
-from gui.document_io import DocumentError, atomic_write_bytes
+from gui.documents.document_io import DocumentError, atomic_write_bytes
 
 SETTINGS_FILE = "settings.json"
 MAX_RECENT_FILES = 10

@@ -8,7 +8,7 @@ when the very same text comes back there (redo of an accept, undo of a deletion)
 typed there forgets it.
 
 Hovering accepted text shows where it came from. The runs go to and come back from the sidecar file
-(``gui.sidecar``) with character offsets, checked against the text they point at.
+(``gui.documents.sidecar``) with character offsets, checked against the text they point at.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from PySide6.QtCore import QEvent, QObject, QPoint
 from PySide6.QtGui import QHelpEvent, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QToolTip
 
-from gui.editor.context_window import qt_length
+from gui.documents.sidecar import AcceptedRecord
 from gui.editor.ghost_suggestion import GhostSuggestion
 from gui.editor.ghost_text_editor import GhostTextEditor
-from gui.sidecar import AcceptedRecord
-from gui.suggestion_origin import Origin
-from gui.text_offsets import python_offsets, qt_offsets
+from gui.editor.prompt_window import qt_length
+from gui.editor.text_offsets import python_offsets, qt_offsets
+from gui.suggestions.origin import Origin
 
 
 class AcceptedSpan:

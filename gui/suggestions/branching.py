@@ -21,12 +21,12 @@ from engine.decoding.settings import DecodingSettings
 from engine.memory.sources import MemorySource
 from engine.worker_events import EngineError, TaskFinished
 from gui.alternatives_panel import AlternativesPanel
+from gui.controllers.suggestion_controller import SuggestionController
 from gui.editor.ghost_suggestion import GhostSegment, GhostSuggestion, next_word_length, remaining_segments
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.engine_bridge import EngineBridge
-from gui.suggestion_controller import SuggestionController
-from gui.suggestion_origin import Origin
-from gui.token_candidates_popup import TokenCandidatesPopup, visible_token
+from gui.suggestions.origin import Origin
+from gui.suggestions.token_candidates_popup import TokenCandidatesPopup, visible_token
 
 HOVER_MS = 350  # resting on a word this long asks for its candidates
 HIDE_MS = 400  # time to move the mouse from the word into the popup

@@ -20,7 +20,7 @@ from pathlib import Path
 from platformdirs import user_data_path
 from PySide6.QtCore import QLockFile, QObject, QTimer
 
-from gui.document_io import DocumentError, atomic_write_bytes
+from gui.documents.document_io import DocumentError, atomic_write_bytes
 
 DEFAULT_INTERVAL_MS = 3000
 

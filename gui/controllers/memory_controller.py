@@ -17,7 +17,7 @@ from engine.memory import jobs
 from engine.memory.jobs import MemoryState
 from engine.worker_events import EngineError, TaskFinished
 from gui.engine_bridge import EngineBridge
-from gui.job_runner import JobRunner
+from gui.jobs.job_runner import JobRunner
 
 
 class MemoryController(QObject):

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from gui.settings_store import AppSettings
+from gui.settings.settings_store import AppSettings
 
 
 class FolderMemory:

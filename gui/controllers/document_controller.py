@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
 from gui.dialogs.prompts import Prompts
-from gui.document_io import (
+from gui.documents.document_io import (
     FALLBACK_ENCODINGS,
     LARGE_FILE_BYTES,
     DocumentError,
@@ -22,8 +22,8 @@ from gui.document_io import (
     read_document,
     write_document,
 )
+from gui.documents.last_folder import FolderMemory, home_folder
 from gui.editor.ghost_text_editor import GhostTextEditor
-from gui.last_folder import FolderMemory, home_folder
 
 UNTITLED = "Untitled"
 

@@ -15,13 +15,13 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.decoding.settings import DecodingSettings
 from engine.worker_events import SuggestionFinished
+from gui.controllers.suggestion_controller import SuggestionController
+from gui.documents.sidecar import HistoryEntry
 from gui.editor.ghost_suggestion import GhostSuggestion
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.engine_bridge import EngineBridge
-from gui.sidecar import HistoryEntry
-from gui.suggestion_controller import SuggestionController
-from gui.suggestion_history import HistoryPoint, SuggestionHistory
-from gui.suggestion_origin import Origin
+from gui.suggestions.history import HistoryPoint, SuggestionHistory
+from gui.suggestions.origin import Origin
 
 REROLL_TEMPERATURE = 1.0  # when the settings' temperature is 0, which would make sampling greedy again
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from PySide6.QtGui import QTextCursor, QTextDocument
 
-from gui.editor.context_window import text_just_after, text_just_before
-from gui.sidecar import HistoryEntry, HistoryRecord
-from gui.text_offsets import python_offsets, qt_offsets
+from gui.documents.sidecar import HistoryEntry, HistoryRecord
+from gui.editor.prompt_window import text_just_after, text_just_before
+from gui.editor.text_offsets import python_offsets, qt_offsets
 
 BEFORE_CHARS = 200
 AFTER_CHARS = 64

@@ -19,8 +19,8 @@ from engine.coverage import DEFAULT_PAUSES, CalibrationRun, CoverageCalibration
 from engine.decoding.settings import DecodingSettings
 from engine.suggestion_quality import QualitySettings, blocks_repetition, with_repetition_blocking
 from engine.worker_events import EngineError, ModelLoaded, TaskFinished
+from gui.controllers.suggestion_controller import SuggestionController
 from gui.engine_bridge import EngineBridge
-from gui.suggestion_controller import SuggestionController
 
 
 class QualityController(QObject):

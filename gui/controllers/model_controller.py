@@ -17,8 +17,8 @@ from engine.model_catalog import remember_folder
 from engine.registry import DEFAULT_MODEL, ModelInfo, list_models
 from engine.worker_events import ModelLoaded, ModelLoadFailed
 from gui.dialogs.prompts import Prompts
+from gui.documents.last_folder import FolderMemory, home_folder
 from gui.engine_bridge import EngineBridge
-from gui.last_folder import FolderMemory, home_folder
 
 
 class ModelController(QObject):

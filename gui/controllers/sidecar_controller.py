@@ -6,12 +6,12 @@ import os
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from gui.document_controller import DocumentController
-from gui.document_io import DocumentError
+from gui.controllers.document_controller import DocumentController
+from gui.documents.document_io import DocumentError
+from gui.documents.sidecar import Sidecar, SidecarError, read_sidecar, sidecar_path, write_sidecar
 from gui.editor.ghost_text_editor import GhostTextEditor
-from gui.provenance import ProvenanceTracker
-from gui.sidecar import Sidecar, SidecarError, read_sidecar, sidecar_path, write_sidecar
-from gui.suggestion_history import SuggestionHistory
+from gui.suggestions.history import SuggestionHistory
+from gui.suggestions.provenance import ProvenanceTracker
 
 
 class SidecarController(QObject):
