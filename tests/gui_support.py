@@ -209,6 +209,12 @@ def make_window(qtbot, app_dirs, prompts, tiny_gpt2_folder):
         window.shutdown()
 
 
+def open_model_menu(window) -> list:
+    """The Model menu's entries as a user sees them on opening it (the menu refills itself on ``aboutToShow``)."""
+    window.model_menu.aboutToShow.emit()
+    return window.model_menu.actions()
+
+
 def type_text(qtbot, editor, text: str) -> None:
     from PySide6.QtTest import QTest
 

@@ -9,9 +9,13 @@ import types
 from pathlib import Path
 
 import pytest
-from gui_support import app_dirs, make_window, prompts, type_and_wait_for_suggestion  # noqa: F401 - fixtures
-
-from gui.menus.model_menu import fill_model_menu
+from gui_support import (  # noqa: F401 - fixtures
+    app_dirs,
+    make_window,
+    open_model_menu,
+    prompts,
+    type_and_wait_for_suggestion,
+)
 
 
 def fake_hub_module(source: Path, hub: Path, before_each_file=None) -> types.ModuleType:
@@ -48,8 +52,7 @@ def hub(tmp_path, monkeypatch) -> Path:
 
 
 def model_entries(window) -> list[str]:
-    fill_model_menu(window)
-    return [a.text() for a in window.model_menu.actions() if a.isCheckable()]
+    return [a.text() for a in open_model_menu(window) if a.isCheckable()]
 
 
 def start_a_held_download(qtbot, make_window, prompts, hub, monkeypatch, tiny_gpt2_folder):
@@ -65,7 +68,7 @@ def start_a_held_download(qtbot, make_window, prompts, hub, monkeypatch, tiny_gp
     prompts.hub_repo_id_answer = "org/tiny"
     window.actions["model.download"].trigger()
     qtbot.waitUntil(started.is_set, timeout=10000)
-    return window, window.download_dialog, release
+    return window, window.model_dialogs.download, release
 
 
 def test_download_shows_progress_and_the_model_appears_in_the_menu(qtbot, make_window, prompts, hub,
@@ -78,7 +81,7 @@ def test_download_shows_progress_and_the_model_appears_in_the_menu(qtbot, make_w
     prompts.hub_repo_id_answer = "org/tiny"
 
     action.trigger()
-    dialog = window.download_dialog
+    dialog = window.model_dialogs.download
     reports: list[dict] = []
     dialog.runner.progressed.connect(reports.append)
     with qtbot.waitSignal(dialog.downloaded, timeout=10000) as done:
@@ -138,7 +141,7 @@ def test_a_download_needs_no_loaded_model(qtbot, make_window, prompts, hub, monk
     assert not window.engine_ready()
     prompts.hub_repo_id_answer = "org/tiny"
     window.actions["model.download"].trigger()
-    with qtbot.waitSignal(window.download_dialog.downloaded, timeout=10000) as done:
+    with qtbot.waitSignal(window.model_dialogs.download.downloaded, timeout=10000) as done:
         pass
     assert (Path(done.args[0]) / "model.safetensors").is_file()
 
@@ -155,12 +158,12 @@ def test_a_failed_download_says_why(qtbot, make_window, prompts, hub, monkeypatc
     window = make_window()
     prompts.hub_repo_id_answer = "org/missing"
     window.actions["model.download"].trigger()
-    with qtbot.waitSignal(window.download_dialog.failed, timeout=10000):
+    with qtbot.waitSignal(window.model_dialogs.download.failed, timeout=10000):
         pass
 
     (_name, title, message), = [c for c in prompts.calls if c[0] == "error"]
     assert title == "Download failed" and "org/missing" in message and "not found" in message
-    assert not window.download_dialog.isVisible()
+    assert not window.model_dialogs.download.isVisible()
 
 
 def test_cancelling_the_repo_question_downloads_nothing(qtbot, make_window, prompts, hub, monkeypatch,
@@ -170,14 +173,14 @@ def test_cancelling_the_repo_question_downloads_nothing(qtbot, make_window, prom
     prompts.hub_repo_id_answer = None
     window.actions["model.download"].trigger()
     assert prompts.names()[-1] == "hub_repo_id"
-    assert getattr(window, "download_dialog", None) is None
+    assert window.model_dialogs.download is None
     assert not any(hub.iterdir())
 
 
 def test_download_is_disabled_with_an_install_hint_without_huggingface_hub(qtbot, make_window, monkeypatch):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import now raises ImportError
     window = make_window()
-    fill_model_menu(window)
+    open_model_menu(window)
     action = window.actions["model.download"]
     assert not action.isEnabled()
     assert "pip install 'inkling[hub]'" in action.toolTip()

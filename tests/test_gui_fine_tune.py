@@ -9,7 +9,7 @@ import threading
 import pytest
 import torch
 from conftest import make_writing_folder
-from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
+from gui_support import app_dirs, make_window, open_model_menu, prompts  # noqa: F401 - fixtures
 
 from engine.training import fine_tune
 from engine.training.fine_tune import unfinished_runs
@@ -51,7 +51,7 @@ def held_at_first_step(monkeypatch):
 def _open_dialog(window, prompts, writing, name: str, steps: int):
     prompts.training_folder_path = str(writing)
     window.actions["model.learn"].trigger()
-    dialog = window.fine_tune_dialog
+    dialog = window.model_dialogs.fine_tune
     assert dialog.isVisible() and not dialog.start_button.isEnabled()  # no folder yet
     dialog.add_folder_button.click()
     assert dialog.folder_paths() == [str(writing)]
@@ -62,10 +62,7 @@ def _open_dialog(window, prompts, writing, name: str, steps: int):
 
 
 def _model_menu_texts(window) -> list[str]:
-    from gui.menus.model_menu import fill_model_menu
-
-    fill_model_menu(window)
-    return [action.text() for action in window.model_menu.actions()]
+    return [action.text() for action in open_model_menu(window)]
 
 
 def test_learning_from_my_writing_adds_a_model_to_the_menu(qtbot, make_window, prompts, writing, app_dirs):
@@ -129,7 +126,7 @@ def test_closing_the_app_mid_run_keeps_it_to_continue(qtbot, make_window, prompt
 
     again = make_window()
     again.actions["model.learn"].trigger()
-    listed = again.fine_tune_dialog
+    listed = again.model_dialogs.fine_tune
     assert listed.unfinished.count() == 1 and "interrupted" in listed.unfinished.currentText()
     prompts.discard_run_answer = True
     listed.discard_button.click()

@@ -10,12 +10,11 @@ import threading
 import pytest
 from conftest import SAMPLE_TEXT
 from gui_support import FAST_GREEDY as PLAIN_GREEDY
-from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
+from gui_support import app_dirs, make_window, open_model_menu, prompts  # noqa: F401 - fixtures
 
 import engine.memory.folders as folders_module
 
 FAST_GREEDY = PLAIN_GREEDY.replace(memory=True)  # the tests' fast decoding, with the memory these tests are about
-from gui.menus.model_menu import fill_model_menu
 
 TIMEOUT_MS = 30000
 
@@ -76,8 +75,7 @@ def test_add_folder_indexes_in_the_background_and_lists_the_folder_with_its_size
     assert window.app_settings.memory_folders == [str(writing.resolve())]
     assert list((app_dirs["data_dir"] / "memory").glob("*.idx"))
     assert "1 folder" in window.status.memory.text()
-    fill_model_menu(window)
-    memory_menu = next(a.menu() for a in window.model_menu.actions() if a.menu() and a.text() == "&Memory")
+    memory_menu = next(a.menu() for a in open_model_menu(window) if a.menu() and a.text() == "&Memory")
     titles = [a.text() for a in memory_menu.actions()]
     assert any(t.startswith("my-writing") and "3 files" in t for t in titles), titles
 
@@ -98,7 +96,7 @@ def test_indexing_can_be_cancelled_and_leaves_nothing_behind(qtbot, make_window,
     with qtbot.waitSignal(window.memory.indexingEnded, timeout=TIMEOUT_MS) as ended:
         window.actions["memory.add_folder"].trigger()
         assert window.memory.is_indexing()
-        fill_model_menu(window)
+        open_model_menu(window)
         assert window.actions["memory.cancel_indexing"].isEnabled()
         assert not window.actions["memory.add_folder"].isEnabled()
         window.actions["memory.cancel_indexing"].trigger()
@@ -113,7 +111,7 @@ def test_forget_deletes_the_index_and_removes_the_folder(qtbot, make_window, pro
     window = make_window(settings=FAST_GREEDY)
     ready(qtbot, window)
     add(qtbot, window, prompts, writing)
-    fill_model_menu(window)
+    open_model_menu(window)
     with qtbot.waitSignal(window.memory.stateChanged, timeout=TIMEOUT_MS) as changed:
         window.actions["memory.forget.0"].trigger()
     assert changed.args[0].folders == ()

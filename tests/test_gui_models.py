@@ -11,6 +11,7 @@ from conftest import make_gpt2_folder
 from gui_support import (  # noqa: F401 - fixtures
     app_dirs,
     make_window,
+    open_model_menu,
     prompts,
     type_text,
     wait_for_ghost,
@@ -18,10 +19,7 @@ from gui_support import (  # noqa: F401 - fixtures
 
 
 def _model_actions(window):
-    from gui.menus.model_menu import fill_model_menu
-
-    fill_model_menu(window)
-    return [a for a in window.model_menu.actions() if a.isCheckable()]
+    return [a for a in open_model_menu(window) if a.isCheckable()]
 
 
 def test_a_failed_load_keeps_the_previous_model_and_says_why(qtbot, make_window, prompts, tmp_path,
@@ -155,3 +153,27 @@ def test_a_model_opened_from_a_folder_is_listed_by_inkling_models(qtbot, make_wi
     assert len(listed) == 1 and " opened " in listed[0]
     names = [a.text() for a in _model_actions(window)]
     assert sum("my-novel-model" in name for name in names) == 1  # one entry, not also "from a folder"
+
+
+def test_refilling_the_model_menu_leaves_nothing_behind(qtbot, make_window):
+    """The menu is rebuilt on every opening; its entries belong to it, not to the window (they used to pile up
+    there: nine more actions on the window per opening)."""
+    from PySide6.QtCore import QCoreApplication, QEvent, Qt
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QMenu, QWidget
+
+    window = make_window()
+
+    def owned() -> tuple[int, int, int, int]:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the old submenus go on deleteLater
+        return (len(window.findChildren(QAction, options=Qt.FindChildOption.FindDirectChildrenOnly)),
+                len(QWidget.actions(window)), len(window.model_menu.findChildren(QMenu)),
+                len(window.model_menu.actions()))
+
+    open_model_menu(window)
+    before = owned()
+    for _ in range(3):
+        open_model_menu(window)
+    assert owned() == before
+    assert window.actions["model.open_folder"] in window.model_menu.actions()  # the name points at today's entry
+
