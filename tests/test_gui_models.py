@@ -177,3 +177,14 @@ def test_refilling_the_model_menu_leaves_nothing_behind(qtbot, make_window):
     assert owned() == before
     assert window.actions["model.open_folder"] in window.model_menu.actions()  # the name points at today's entry
 
+
+def test_the_model_menu_says_how_the_loaded_weights_are_held_and_what_they_take(qtbot, make_window):
+    window = make_window()
+    active = window.models.active
+    assert active.weights == "float32"  # the tiny model on the CPU; float32 takes four bytes a parameter
+    assert active.weight_bytes == 4 * active.parameters
+    shown = open_model_menu(window)
+    entry = window.actions["model.weights"]
+    assert entry in shown and not entry.isEnabled()
+    size = f"{4 * active.parameters / 1e3:.1f} kB"
+    assert entry.text() == f"Weights: float32, {size} in memory"

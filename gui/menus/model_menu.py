@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMenu, QWidget
 
 from engine.devices import available_devices
 from engine.hub_download import hub_available
-from gui.controllers.memory_controller import MemoryController
+from gui.controllers.memory_controller import MemoryController, format_bytes
 from gui.controllers.model_controller import ModelController
 from gui.dialogs.model_dialogs import ModelDialogs
 from gui.dialogs.prompts import Prompts
@@ -40,6 +40,7 @@ class ModelMenu(QMenu):
     def refill(self) -> None:
         clear_menu(self)
         self._add_models()
+        self._add_weights()
         self.addSeparator()
         actions = self.actions_by_name
         actions.add_entry(self, "model.open_folder", "&Open Model Folder…", self.models.open_folder)
@@ -82,6 +83,17 @@ class ModelMenu(QMenu):
             empty = self.addAction("No models found")
             empty.setEnabled(False)
 
+    def _add_weights(self) -> None:
+        """How the loaded model's weights are held for decoding, and their share of memory."""
+        active = self.models.active
+        if active is None:
+            return
+        entry = QAction(weights_text(active.weights, active.weight_bytes), self)
+        entry.setEnabled(False)
+        entry.setToolTip("int8: weight-only 8-bit layers, used on a CPU where they decode faster")
+        self.addAction(entry)
+        self.actions_by_name.register("model.weights", entry)
+
     def _add_devices(self) -> None:
         devices = self.addMenu("&Device")
         device_group = QActionGroup(devices)
@@ -93,6 +105,10 @@ class ModelMenu(QMenu):
             device_group.addAction(action)
             devices.addAction(action)
             self.actions_by_name.register(f"model.device.{device}", action)
+
+
+def weights_text(weights: str, weight_bytes: int) -> str:
+    return f"Weights: {weights}, {format_bytes(weight_bytes)} in memory"
 
 
 def device_label(device: str) -> str:
