@@ -198,7 +198,7 @@ class MainWindow(QMainWindow):
     def _model_changed(self, event: ModelLoaded) -> None:
         self.status.model.show_model(event.name, event.architecture, event.parameters)
         self.status.device.show_device(event.device)
-        if event.request_id != self.editor.pending_request:  # not the engine retrying this suggestion on the CPU
+        if not self.editor.is_current(event.request_id):  # not the engine retrying this suggestion on the CPU
             self.editor.dismiss()
         self.app_settings.model = event.name
         self.app_settings.device = self.models.device

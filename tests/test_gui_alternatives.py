@@ -131,7 +131,7 @@ def _finished_with(window, completions) -> None:
     editor.replace_text("She opened the door and")
     editor.moveCursor(QTextCursor.MoveOperation.End)
     editor.begin_request(1)
-    editor.show_completions(1, tuple(completions), cancelled=False)
+    editor.show_completions(tuple(completions), cancelled=False)
 
 
 def _completion(text: str, *logprobs: float):

@@ -233,7 +233,7 @@ def test_a_multi_line_suggestion_is_shown_inline_and_enter_consumes_its_line_bre
     editor.replace_text("Dear Sir,")
     editor.moveCursor(QTextCursor.MoveOperation.End)
     editor.begin_request(1)
-    editor.show_stream(1, StreamEvent(text="\nThank you"))
+    editor.show_stream(StreamEvent(text="\nThank you"))
     qtbot.waitUntil(lambda: bool(editor.textCursor().block().layout().preeditAreaText()), timeout=2000)
     assert editor.textCursor().block().layout().preeditAreaText() == "\u2028Thank you"  # a line break in layout
     qtbot.keyClick(editor, Qt.Key.Key_Return)

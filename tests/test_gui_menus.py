@@ -25,7 +25,8 @@ def _next_request_settings(qtbot, window, monkeypatch) -> DecodingSettings:
     """Ask for a suggestion and return the settings the engine was really given."""
     seen = []
     original = window.bridge.suggest
-    monkeypatch.setattr(window.bridge, "suggest", lambda text, settings: seen.append(settings) or original(text, settings))
+    monkeypatch.setattr(window.bridge, "suggest",
+                        lambda text, settings, suffix: seen.append(settings) or original(text, settings, suffix))
     window.editor.replace_text("Once upon a time")
     window.editor.moveCursor(window.editor.textCursor().MoveOperation.End)
     with qtbot.waitSignal(window.suggestions.requestMade, timeout=5000):

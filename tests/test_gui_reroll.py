@@ -55,7 +55,8 @@ def test_alt_r_samples_a_new_continuation_with_a_fresh_seed_and_says_so(qtbot, w
     first = type_and_wait_for_suggestion(qtbot, window, PROMPT)
     sent = []
     original = window.bridge.suggest
-    window.bridge.suggest = lambda text, settings, *rest: sent.append((text, settings)) or original(text, settings)
+    window.bridge.suggest = lambda text, settings, suffix: sent.append((text, settings)) or original(text, settings,
+                                                                                                   suffix)
     second = reroll(qtbot, window)
     text, settings = sent[-1]
     assert text == PROMPT  # the same point

@@ -82,19 +82,23 @@ def test_a_keystroke_during_generation_cancels_it_and_no_stale_suggestion_appear
 
 def test_events_of_an_older_request_are_dropped(qtbot, make_window):
     from engine.decoding.results import StreamEvent
+    from engine.worker_events import EngineError, SuggestionFinished
 
-    window = make_window(model=None, wait_ready=False)  # the editor alone decides, no engine needed
-    editor = window.editor
+    window = make_window(model=None, wait_ready=False)  # the editor's request id alone decides, no engine needed
+    editor, bridge = window.editor, window.bridge
     editor.replace_text("Hello")
     editor.moveCursor(editor.textCursor().MoveOperation.End)
     editor.begin_request(7)
     editor.begin_request(8)
-    editor.show_stream(7, StreamEvent(text=" stale"))
+    assert not editor.is_current(7) and editor.is_current(8)
+    bridge.suggestionToken.emit(7, StreamEvent(text=" stale"))
     assert editor.ghost_text() == ""
-    editor.show_stream(8, StreamEvent(text=" fresh"))
+    bridge.suggestionToken.emit(8, StreamEvent(text=" fresh"))
     assert editor.ghost_text() == " fresh"
-    editor.show_stream(7, StreamEvent(text=" stale again"))
-    assert editor.ghost_text() == " fresh"
+    bridge.suggestionToken.emit(7, StreamEvent(text=" stale again"))
+    bridge.suggestionFinished.emit(SuggestionFinished(7, (), None, None, cancelled=True))
+    bridge.engineError.emit(EngineError(7, "old news"))
+    assert editor.ghost_text() == " fresh" and editor.is_current(8)
 
 
 def _cpu_share_available(threads: int = 2, seconds: float = 0.3) -> float:

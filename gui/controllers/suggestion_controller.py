@@ -64,11 +64,7 @@ class SuggestionController(QObject):
         gated = not lead and settings is None  # a branch or a re-roll asks for this very suggestion
         settings = self.gating.decoding_settings(settings or self._settings)
         prompt = self.editor.prompt_text()
-        suffix = self.editor.suffix_text()
-        if suffix:
-            request_id = self.bridge.suggest(prompt + lead, settings, suffix)
-        else:
-            request_id = self.bridge.suggest(prompt + lead, settings)
+        request_id = self.bridge.suggest(prompt + lead, settings, self.editor.suffix_text())
         self.last_prompt = prompt
         self.gating.begin(request_id, prompt + lead, gated)
         self.editor.begin_request(request_id, lead, tuple(lead_segments))
@@ -82,22 +78,25 @@ class SuggestionController(QObject):
         self.bridge.cancel()
         self._set_busy(False)
 
+    # Each event is checked once, here, against the editor's current request; gating and editor see only those.
+
     def _on_token(self, request_id: int, event: StreamEvent) -> None:
-        self.gating.show_stream(self.editor, request_id, event)
+        if self.editor.is_current(request_id):
+            self.gating.show_stream(self.editor, event)
 
     def _on_finished(self, event: SuggestionFinished) -> None:
-        latest = event.request_id == self.editor.pending_request
-        completions = self.gating.finished(self.editor, event.request_id, event.completions, event.cancelled)
-        self.editor.show_completions(event.request_id, completions, event.cancelled)
-        if latest:
-            self._set_busy(False)
-            if not event.cancelled:
-                self.last_stats = SuggestionStats(event.first_token_s, event.tokens_per_s)
-                self.statsUpdated.emit(self.last_stats)
+        if not self.editor.is_current(event.request_id):
+            return
+        completions = self.gating.finished(self.editor, event.completions, event.cancelled)
+        self.editor.show_completions(completions, event.cancelled)
+        self._set_busy(False)
+        if not event.cancelled:
+            self.last_stats = SuggestionStats(event.first_token_s, event.tokens_per_s)
+            self.statsUpdated.emit(self.last_stats)
 
     def _on_error(self, event: EngineError) -> None:
-        if event.request_id == self.editor.pending_request:
-            self.editor.request_failed(event.request_id)
+        if self.editor.is_current(event.request_id):
+            self.editor.request_failed()
             self._set_busy(False)
             self.problem.emit(f"Suggestion failed: {event.message}")
 
