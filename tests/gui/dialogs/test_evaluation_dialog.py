@@ -144,19 +144,6 @@ def test_chart_draws_one_bar_per_run_with_the_newest_highlighted(qtbot):
     assert "lower is better" in chart.title()
 
 
-def test_status_bar_keeps_session_latency_percentiles(qtbot, make_window):
-    window = make_window()
-    status = window.status
-    assert not status.session_latency.isVisibleTo(status)
-    for ms in (10, 20, 30, 40, 50, 60, 70, 80, 90, 100):
-        status.show_latency(ms / 1000, 50.0)
-    status.show_latency(None, None)  # an untimed suggestion does not count
-    assert status.session_latency.isVisibleTo(status)
-    assert status.session_latency.count() == 10
-    assert status.session_latency.text() == "p50 55 ms · p90 91 ms"
-    assert "10 suggestions" in status.session_latency.toolTip()
-
-
 def test_a_real_suggestion_feeds_the_session_latency(qtbot, make_window):
     window = make_window()
     type_text(qtbot, window.editor, "The quick brown fox")

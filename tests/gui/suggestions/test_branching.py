@@ -11,6 +11,7 @@ from decoding_support import ScriptedModel, generator_with
 from gui_support import (  # noqa: F401 - fixtures
     FAST_GREEDY,
     app_dirs,
+    ghost_point,
     make_window,
     prompts,
     type_text,
@@ -68,16 +69,6 @@ def direct_top_tokens(lm, text: str, k: int) -> list[tuple[str, float]]:
         if len(result) == k:
             return result
     return result
-
-
-def ghost_point(editor, index: int) -> QPoint:
-    """A viewport point over character ``index`` of the ghost text (found through the editor's own hit test)."""
-    top = editor.cursorRect().top()
-    for y in range(top, top + 4 * editor.fontMetrics().lineSpacing(), 2):
-        for x in range(0, editor.viewport().width(), 2):
-            if editor.ghost_offset_at(QPoint(x, y)) == index:
-                return QPoint(x, y)
-    raise AssertionError(f"ghost character {index} is not on screen")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import gui_support
 from gui_support import (  # noqa: F401 - fixtures
     app_dirs,
     make_window,
@@ -17,7 +18,7 @@ from gui_support import (  # noqa: F401 - fixtures
     type_text,
 )
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = Path(gui_support.__file__).resolve().parent  # where the crashing session finds gui_support
 
 CRASHING_SESSION = textwrap.dedent("""
     import os, sys

@@ -10,7 +10,7 @@ import threading
 import pytest
 from conftest import SAMPLE_TEXT
 from gui_support import FAST_GREEDY as PLAIN_GREEDY
-from gui_support import app_dirs, make_window, open_model_menu, prompts  # noqa: F401 - fixtures
+from gui_support import app_dirs, ghost_point, make_window, open_model_menu, prompts  # noqa: F401 - fixtures
 
 import engine.memory.folders as folders_module
 
@@ -143,7 +143,6 @@ def test_the_indicator_says_when_decoding_has_the_memory_off(qtbot, make_window)
 def test_hovering_a_word_that_came_from_memory_says_where_it_was_seen(qtbot, make_window):
     from PySide6.QtGui import QTextCursor
     from PySide6.QtTest import QTest
-    from test_gui_branching import ghost_point
 
     import engine
     from engine.memory import MixtureWeights

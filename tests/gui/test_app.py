@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from gui.app import build_parser, display_problem, run_app
 from gui.main_window import MainWindow
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_command_line_options():
@@ -83,11 +87,10 @@ def test_without_a_display_or_qt_s_x11_library_the_app_says_what_to_do():
 
 
 def test_the_documented_shortcut_table_is_the_one_the_app_uses():
-    from pathlib import Path
 
     from gui.shortcuts import markdown_table
 
-    assert markdown_table() in (Path(__file__).resolve().parent.parent / "docs" / "GUI.md").read_text("utf-8")
+    assert markdown_table() in (REPO / "docs" / "GUI.md").read_text("utf-8")
 
 
 def test_every_library_qt_s_x11_plugin_lacks_is_named_with_its_apt_package():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 from engine.decoding.settings import DecodingSettings
-from gui.editor.prompt_window import WINDOW_CHARS, WINDOW_STEP, text_before, window_start
 from gui.settings.settings_store import APP_DEFAULT_DECODING, AppSettings, SettingsStore
 
 
@@ -53,17 +52,3 @@ def test_recent_files_are_unique_newest_first_and_bounded():
     assert settings.recent_files[0] == "/f3.txt"
     assert len(settings.recent_files) == 10 and len(set(settings.recent_files)) == 10
 
-
-def test_context_window_start_moves_in_steps(qtbot):
-    from PySide6.QtGui import QTextDocument
-
-    assert window_start(100) == 0
-    starts = {window_start(position) for position in range(50_000, 50_000 + WINDOW_STEP // 2)}
-    assert len(starts) <= 2  # typing a few thousand characters moves the start at most once
-    for position in (WINDOW_CHARS + 1, 123_456):
-        start = window_start(position)
-        assert start % WINDOW_STEP == 0 and position - WINDOW_CHARS <= start <= position
-    document = QTextDocument("line one\nline two")
-    assert text_before(document, document.characterCount() - 1) == "line one\nline two"
-    assert text_before(document, 8) == "line one"
-    assert window_start(1000, window_chars=256, step=4096) <= 1000 - 128  # a small window never collapses
