@@ -135,7 +135,8 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         """In menu-bar order; the toolbar last, as it shows the menus' actions."""
         registry = ActionRegistry(self)
-        self.actions: dict[str, QAction] = registry.named
+        # Not ``actions``: that is QWidget.actions(), the list the shortcuts are added to.
+        self.named_actions: dict[str, QAction] = registry.named
         bar = self.menuBar()
         self.recent_menu = build_file_menu(bar, registry, self.documents, self.preferences, self.close)
         self.model_menu = ModelMenu(self.models, self.memory, self.model_dialogs, self.preferences, registry,
@@ -182,10 +183,13 @@ class MainWindow(QMainWindow):
         memory_label = status.memory
         self.memory.stateChanged.connect(memory_label.show_state)
         self.memory.indexingProgress.connect(memory_label.show_indexing)
-        self.memory.indexingEnded.connect(
-            lambda _folder, _added: self.memory.state and memory_label.show_state(self.memory.state))
+        self.memory.indexingEnded.connect(self._memory_indexing_ended)
         memory_label.set_decoding_memory(self.suggestions.settings.memory)
         self.suggestions.settingsChanged.connect(lambda s: memory_label.set_decoding_memory(s.memory))
+
+    def _memory_indexing_ended(self, _folder: str, _added: bool) -> None:
+        if self.memory.state is not None:
+            self.status.memory.show_state(self.memory.state)
 
     def _show_message(self, text: str) -> None:
         self.status.showMessage(text, STATUS_MESSAGE_MS)

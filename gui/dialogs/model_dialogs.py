@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
 from engine.training.eval_history import EvaluationHistory, history_path
 from gui.controllers.model_controller import ModelController
@@ -25,6 +26,7 @@ from gui.dialogs.prompts import Prompts
 from gui.engine_bridge import EngineBridge
 
 MESSAGE_MS = 6000
+RunningDialog = TypeVar("RunningDialog", FineTuneDialog, EvaluationDialog)
 DOWNLOADED_MESSAGE_MS = 8000
 
 
@@ -88,7 +90,7 @@ class ModelDialogs(QObject):
             self.download.runner.cancel()  # a hub download keeps what it finished; the rest is fetched next time
 
 
-def _running(dialog: QDialog | None):
+def _running(dialog: RunningDialog | None) -> RunningDialog | None:
     """``dialog`` brought to the front if it is still working; else None (and a finished one is let go)."""
     if dialog is None:
         return None

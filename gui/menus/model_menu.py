@@ -34,6 +34,7 @@ class ModelMenu(QMenu):
         self.preferences = preferences
         self.actions_by_name = actions
         self.prompts = prompts
+        self.dialog_parent = parent
         self.aboutToShow.connect(self.refill)
         self.refill()
 
@@ -53,7 +54,7 @@ class ModelMenu(QMenu):
         actions.add_entry(self, "model.evaluate", "&Evaluate on My Text…", self.dialogs.open_evaluation)
         memory = self.addMenu("&Memory")
         memory.setObjectName("memoryMenu")
-        fill_memory_menu(memory, self.memory, actions, self.prompts, self.parentWidget())
+        fill_memory_menu(memory, self.memory, actions, self.prompts, self.dialog_parent)
         self._add_devices()
 
     def _add_models(self) -> None:

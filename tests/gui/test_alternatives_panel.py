@@ -95,7 +95,7 @@ def test_panel_follows_cycling_and_empties_when_the_suggestion_goes(qtbot, windo
 
 def test_view_menu_toggles_the_panel_and_remembers_it(qtbot, make_window):
     window = make_window()
-    action = window.actions["view.alternatives"]
+    action = window.named_actions["view.alternatives"]
     assert window.alternatives.isVisible()
     action.trigger()
     assert not window.alternatives.isVisible()
@@ -103,7 +103,7 @@ def test_view_menu_toggles_the_panel_and_remembers_it(qtbot, make_window):
     window.shutdown()
     again = make_window()
     assert not again.alternatives.isVisible()
-    assert not again.actions["view.alternatives"].isChecked()
+    assert not again.named_actions["view.alternatives"].isChecked()
 
 
 def test_panel_updates_live_while_the_suggestion_streams(qtbot, make_window):

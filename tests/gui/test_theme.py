@@ -23,10 +23,10 @@ def _mean_rgb(image: QImage) -> tuple[float, float, float]:
 
 def test_dark_theme_toolbar_toggles_look_different_when_on_and_off(qtbot, make_window):
     window = make_window(wait_ready=False, settings=None)
-    window.actions["view.theme.dark"].trigger()
+    window.named_actions["view.theme.dark"].trigger()
     qtbot.waitUntil(lambda: window.palette().color(QPalette.ColorRole.Button).lightness() < 128)
     for name in ("view.suggestions", "view.alternatives"):
-        action = window.actions[name]
+        action = window.named_actions[name]
         button = next(b for b in window.findChildren(QToolButton) if b.defaultAction() is action)
         action.setChecked(True)
         on = _mean_rgb(button.grab().toImage())

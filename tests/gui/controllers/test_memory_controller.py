@@ -41,17 +41,17 @@ def add(qtbot, window, prompts, folder):
     progress = []
     window.memory.indexingProgress.connect(lambda f, done, total: progress.append((done, total)))
     with qtbot.waitSignal(window.memory.indexingEnded, timeout=TIMEOUT_MS) as ended:
-        window.actions["memory.add_folder"].trigger()
+        window.named_actions["memory.add_folder"].trigger()
     return ended.args, progress
 
 
 def test_this_document_is_on_by_default_and_the_switch_reaches_the_engine_and_persists(qtbot, make_window):
     window = make_window(settings=FAST_GREEDY)
     state = ready(qtbot, window)
-    assert state.document and window.actions["memory.document"].isChecked()
+    assert state.document and window.named_actions["memory.document"].isChecked()
     assert window.status.memory.text() == "Memory: doc"
     with qtbot.waitSignal(window.memory.stateChanged, timeout=TIMEOUT_MS) as changed:
-        window.actions["memory.document"].setChecked(False)
+        window.named_actions["memory.document"].setChecked(False)
     assert changed.args[0].document is False and changed.args[0].document_tokens == 0
     assert window.status.memory.text() == "Memory: nothing"
     assert window.app_settings.memory_document is False
@@ -59,7 +59,7 @@ def test_this_document_is_on_by_default_and_the_switch_reaches_the_engine_and_pe
 
     again = make_window(settings=None)
     assert ready(qtbot, again).document is False
-    assert not again.actions["memory.document"].isChecked()
+    assert not again.named_actions["memory.document"].isChecked()
 
 
 def test_add_folder_indexes_in_the_background_and_lists_the_folder_with_its_size(
@@ -94,12 +94,12 @@ def test_indexing_can_be_cancelled_and_leaves_nothing_behind(qtbot, make_window,
     monkeypatch.setattr(folders_module, "read_text_file", held)
     prompts.memory_folder_path = str(writing)
     with qtbot.waitSignal(window.memory.indexingEnded, timeout=TIMEOUT_MS) as ended:
-        window.actions["memory.add_folder"].trigger()
+        window.named_actions["memory.add_folder"].trigger()
         assert window.memory.is_indexing()
         open_model_menu(window)
-        assert window.actions["memory.cancel_indexing"].isEnabled()
-        assert not window.actions["memory.add_folder"].isEnabled()
-        window.actions["memory.cancel_indexing"].trigger()
+        assert window.named_actions["memory.cancel_indexing"].isEnabled()
+        assert not window.named_actions["memory.add_folder"].isEnabled()
+        window.named_actions["memory.cancel_indexing"].trigger()
         gate.set()
     assert ended.args[1] is False
     assert not window.memory.is_indexing()
@@ -113,7 +113,7 @@ def test_forget_deletes_the_index_and_removes_the_folder(qtbot, make_window, pro
     add(qtbot, window, prompts, writing)
     open_model_menu(window)
     with qtbot.waitSignal(window.memory.stateChanged, timeout=TIMEOUT_MS) as changed:
-        window.actions["memory.forget.0"].trigger()
+        window.named_actions["memory.forget.0"].trigger()
     assert changed.args[0].folders == ()
     assert window.app_settings.memory_folders == []
     assert not list((app_dirs["data_dir"] / "memory").glob("*.idx"))

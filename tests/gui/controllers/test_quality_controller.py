@@ -61,7 +61,7 @@ def test_coverage_threshold_shows_confident_suggestions_and_hides_unsure_ones(qt
                                                                               strategy):
     settings = SETTINGS.replace(strategy=strategy, num_beams=3, num_alternatives=3)
     window = make_window(confident_folder, settings=settings)
-    window.actions["decoding.coverage.50"].trigger()
+    window.named_actions["decoding.coverage.50"].trigger()
     window.quality.use_calibration(EVEN)  # instead of the one it started to measure on the built-in sample
     assert not window.quality.is_calibrating()
     assert window.quality.threshold == pytest.approx(-3.0)
@@ -75,7 +75,7 @@ def test_coverage_threshold_shows_confident_suggestions_and_hides_unsure_ones(qt
     assert window.editor.ghost_text() == ""
     assert not any(seen)  # held back while it streamed: nothing flashed up
 
-    window.actions["decoding.coverage.100"].trigger()  # every pause: the unsure one shows too
+    window.named_actions["decoding.coverage.100"].trigger()  # every pause: the unsure one shows too
     assert window.quality.threshold is None
     seen, withheld = _new_line(qtbot, window, "The lazy dog")
     assert not withheld
@@ -90,7 +90,7 @@ def test_a_suggestion_that_repeats_the_line_is_not_shown_unless_the_guard_is_off
     assert withheld == ["repeats the line"]  # " fox fox fox ..." again
     assert not any(seen) and window.editor.ghost_text() == ""
 
-    window.actions["decoding.guard.skip_line_repeats"].trigger()
+    window.named_actions["decoding.guard.skip_line_repeats"].trigger()
     assert not window.quality.quality.skip_line_repeats
     seen, withheld = _new_line(qtbot, window, "A fox fox fox said: the fox")
     wait_until_finished(qtbot, window)
@@ -103,7 +103,7 @@ def test_never_suggest_words_are_edited_in_a_dialog_masked_and_switchable(qtbot,
     # remember the first line's unfinished " fo" (then a new line) for the second.
     window = make_window(confident_folder, settings=FAST_GREEDY.replace(memory=False))
     prompts.never_suggest_answer = ("Fox",)
-    window.actions["decoding.never_suggest.edit"].trigger()
+    window.named_actions["decoding.never_suggest.edit"].trigger()
     assert prompts.calls[-1] == ("edit_never_suggest", ())
     assert window.quality.quality.never_suggest == ("Fox",)
 
@@ -113,7 +113,7 @@ def test_never_suggest_words_are_edited_in_a_dialog_masked_and_switchable(qtbot,
     assert "fox" not in _words("fo" + ghost)  # the model said something else instead
     assert _words(ghost)
 
-    window.actions["decoding.guard.never_suggest_enabled"].trigger()  # list off: fox is back
+    window.named_actions["decoding.guard.never_suggest_enabled"].trigger()  # list off: fox is back
     _new_line(qtbot, window, "The quick brown fo")
     wait_until_finished(qtbot, window)
     assert window.editor.ghost_text().startswith("x fox")
@@ -123,7 +123,7 @@ def test_never_suggest_words_are_edited_in_a_dialog_masked_and_switchable(qtbot,
 
 def test_the_repetition_guard_switches_the_decoding_penalties(qtbot, make_window, app_dirs):
     window = make_window(settings=FAST_GREEDY)  # no n-gram ban, no DRY
-    action = window.actions["decoding.guard.repetition"]
+    action = window.named_actions["decoding.guard.repetition"]
     assert not action.isChecked()
     action.trigger()
     settings = window.suggestions.settings
@@ -138,19 +138,19 @@ def test_quality_settings_persist_and_come_back_in_the_menus(qtbot, make_window,
     window = make_window()
     window.coverage_slider.slider.setValue(3)  # the third stop from "fewer but surer": 30%
     assert window.quality.quality.coverage == pytest.approx(0.3)
-    assert window.actions["decoding.coverage.30"].isChecked()
-    window.actions["decoding.guard.skip_blank"].trigger()
+    assert window.named_actions["decoding.coverage.30"].isChecked()
+    window.named_actions["decoding.guard.skip_blank"].trigger()
     prompts.never_suggest_answer = ("alpha", "beta")
-    window.actions["decoding.never_suggest.edit"].trigger()
+    window.named_actions["decoding.never_suggest.edit"].trigger()
     window.shutdown()
 
     again = make_window()
     assert again.quality.quality == QualitySettings(coverage=0.3, skip_blank=False, never_suggest=("alpha", "beta"))
     assert again.suggestions.gating.quality == again.quality.quality
-    assert again.actions["decoding.coverage.30"].isChecked()
+    assert again.named_actions["decoding.coverage.30"].isChecked()
     assert again.coverage_slider.slider.value() == 3
-    assert not again.actions["decoding.guard.skip_blank"].isChecked()
-    assert again.actions["decoding.guard.skip_line_repeats"].isChecked()
+    assert not again.named_actions["decoding.guard.skip_blank"].isChecked()
+    assert again.named_actions["decoding.guard.skip_line_repeats"].isChecked()
     assert prompts.never_suggest_answer == again.quality.quality.never_suggest
 
 
@@ -158,7 +158,7 @@ def test_a_coverage_below_every_pause_calibrates_the_model_once_and_then_uses_th
                                                                                         app_dirs):
     window = make_window()
     with qtbot.waitSignal(window.quality.calibrationFinished, timeout=20000) as finished:
-        window.actions["decoding.coverage.40"].trigger()
+        window.named_actions["decoding.coverage.40"].trigger()
     calibration = finished.args[0]
     assert window.quality.threshold == pytest.approx(calibration.threshold_for(0.4))
     assert not window.quality.from_cache

@@ -103,9 +103,9 @@ def test_the_history_belongs_to_its_place_in_the_text(qtbot, window):
     editor = window.editor
     ghost = type_and_wait_for_suggestion(qtbot, window, PROMPT)
     qtbot.keyClick(editor, Qt.Key.Key_Escape)
-    window.actions["view.suggestions"].setChecked(False)
+    window.named_actions["view.suggestions"].setChecked(False)
     type_text(qtbot, editor, " X")
-    window.actions["view.suggestions"].setChecked(True)
+    window.named_actions["view.suggestions"].setChecked(True)
     editor.moveCursor(QTextCursor.MoveOperation.Left)
     editor.moveCursor(QTextCursor.MoveOperation.Left)  # back where the suggestion was made, but " X" follows
     assert step(qtbot, window, Qt.Key.Key_BraceLeft) == ""

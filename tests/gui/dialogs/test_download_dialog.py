@@ -66,7 +66,7 @@ def start_a_held_download(qtbot, make_window, prompts, hub, monkeypatch, tiny_gp
     monkeypatch.setitem(sys.modules, "huggingface_hub", fake_hub_module(tiny_gpt2_folder, hub, hold_first_file))
     window = make_window()
     prompts.hub_repo_id_answer = "org/tiny"
-    window.actions["model.download"].trigger()
+    window.named_actions["model.download"].trigger()
     qtbot.waitUntil(started.is_set, timeout=10000)
     return window, window.model_dialogs.download, release
 
@@ -76,7 +76,7 @@ def test_download_shows_progress_and_the_model_appears_in_the_menu(qtbot, make_w
     monkeypatch.setitem(sys.modules, "huggingface_hub", fake_hub_module(tiny_gpt2_folder, hub))
     window = make_window()
     assert not any("org/tiny" in text for text in model_entries(window))
-    action = window.actions["model.download"]
+    action = window.named_actions["model.download"]
     assert action.isEnabled()
     prompts.hub_repo_id_answer = "org/tiny"
 
@@ -140,7 +140,7 @@ def test_a_download_needs_no_loaded_model(qtbot, make_window, prompts, hub, monk
     qtbot.waitUntil(lambda: not window.bridge.is_loading(), timeout=10000)  # the load has failed
     assert not window.engine_ready()
     prompts.hub_repo_id_answer = "org/tiny"
-    window.actions["model.download"].trigger()
+    window.named_actions["model.download"].trigger()
     with qtbot.waitSignal(window.model_dialogs.download.downloaded, timeout=10000) as done:
         pass
     assert (Path(done.args[0]) / "model.safetensors").is_file()
@@ -157,7 +157,7 @@ def test_a_failed_download_says_why(qtbot, make_window, prompts, hub, monkeypatc
     monkeypatch.setitem(sys.modules, "huggingface_hub", module)
     window = make_window()
     prompts.hub_repo_id_answer = "org/missing"
-    window.actions["model.download"].trigger()
+    window.named_actions["model.download"].trigger()
     with qtbot.waitSignal(window.model_dialogs.download.failed, timeout=10000):
         pass
 
@@ -171,7 +171,7 @@ def test_cancelling_the_repo_question_downloads_nothing(qtbot, make_window, prom
     monkeypatch.setitem(sys.modules, "huggingface_hub", fake_hub_module(tiny_gpt2_folder, hub))
     window = make_window()
     prompts.hub_repo_id_answer = None
-    window.actions["model.download"].trigger()
+    window.named_actions["model.download"].trigger()
     assert prompts.names()[-1] == "hub_repo_id"
     assert window.model_dialogs.download is None
     assert not any(hub.iterdir())
@@ -181,6 +181,6 @@ def test_download_is_disabled_with_an_install_hint_without_huggingface_hub(qtbot
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import now raises ImportError
     window = make_window()
     open_model_menu(window)
-    action = window.actions["model.download"]
+    action = window.named_actions["model.download"]
     assert not action.isEnabled()
     assert "pip install 'inkling[hub]'" in action.toolTip()

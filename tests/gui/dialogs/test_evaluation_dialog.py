@@ -39,7 +39,7 @@ def document(tmp_path):
 
 def _open(window, prompts, document, max_chars=200):
     prompts.evaluation_document_path = str(document)
-    window.actions["model.evaluate"].trigger()
+    window.named_actions["model.evaluate"].trigger()
     dialog = window.model_dialogs.evaluation
     assert not dialog.start_button.isEnabled()  # no document yet
     dialog.choose_button.click()

@@ -50,7 +50,7 @@ def held_at_first_step(monkeypatch):
 
 def _open_dialog(window, prompts, writing, name: str, steps: int):
     prompts.training_folder_path = str(writing)
-    window.actions["model.learn"].trigger()
+    window.named_actions["model.learn"].trigger()
     dialog = window.model_dialogs.fine_tune
     assert dialog.isVisible() and not dialog.start_button.isEnabled()  # no folder yet
     dialog.add_folder_button.click()
@@ -125,7 +125,7 @@ def test_closing_the_app_mid_run_keeps_it_to_continue(qtbot, make_window, prompt
     assert [run.plan.name for run in runs] == ["interrupted"] and runs[0].resumable
 
     again = make_window()
-    again.actions["model.learn"].trigger()
+    again.named_actions["model.learn"].trigger()
     listed = again.model_dialogs.fine_tune
     assert listed.unfinished.count() == 1 and "interrupted" in listed.unfinished.currentText()
     prompts.discard_run_answer = True

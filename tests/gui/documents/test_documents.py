@@ -92,7 +92,7 @@ def test_title_shows_the_file_name_and_the_unsaved_mark(qtbot, make_window, prom
     type_text(qtbot, window.editor, "Hello")
     assert window.windowTitle() == "● Untitled — Inkling"
     prompts.save_path = str(tmp_path / "letter.txt")
-    window.actions["file.save"].trigger()
+    window.named_actions["file.save"].trigger()
     assert window.windowTitle() == "letter.txt — Inkling"
     assert (tmp_path / "letter.txt").read_text(encoding="utf-8") == "Hello"
     type_text(qtbot, window.editor, "!")

@@ -151,7 +151,7 @@ def test_no_suggestion_while_text_is_selected_or_suggestions_are_off(qtbot, make
         editor.request_suggestion_now()
 
     editor.moveCursor(QTextCursor.MoveOperation.End)
-    window.actions["view.suggestions"].setChecked(False)  # the toolbar / View menu switch
+    window.named_actions["view.suggestions"].setChecked(False)  # the toolbar / View menu switch
     with qtbot.assertNotEmitted(window.suggestions.requestMade, wait=150):
         type_text(qtbot, editor, " jumps")
     assert editor.ghost_text() == ""

@@ -36,7 +36,7 @@ def _next_request_settings(qtbot, window, monkeypatch) -> DecodingSettings:
 
 def test_strategy_menu_changes_the_engine_settings_and_persists(qtbot, make_window, monkeypatch, app_dirs):
     window = make_window()
-    window.actions["decoding.strategy.beam"].trigger()
+    window.named_actions["decoding.strategy.beam"].trigger()
     assert _next_request_settings(qtbot, window, monkeypatch).strategy == "beam"
     saved = json.loads((app_dirs["config_dir"] / "settings.json").read_text())
     assert saved["decoding"]["strategy"] == "beam"
@@ -44,27 +44,27 @@ def test_strategy_menu_changes_the_engine_settings_and_persists(qtbot, make_wind
 
     again = make_window(settings=None)
     assert again.suggestions.settings.strategy == "beam"
-    assert again.actions["decoding.strategy.beam"].isChecked()
-    assert not again.actions["decoding.strategy.greedy"].isChecked()
+    assert again.named_actions["decoding.strategy.beam"].isChecked()
+    assert not again.named_actions["decoding.strategy.greedy"].isChecked()
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_presets_apply_their_values_and_tick_themselves(qtbot, make_window, monkeypatch, name):
     window = make_window()
-    window.actions[f"decoding.preset.{name}"].trigger()
+    window.named_actions[f"decoding.preset.{name}"].trigger()
     expected = apply_preset(FAST_GREEDY, name)
     assert _next_request_settings(qtbot, window, monkeypatch) == expected
     assert expected.max_new_tokens == FAST_GREEDY.max_new_tokens  # a preset keeps the suggestion length
-    assert window.actions[f"decoding.preset.{name}"].isChecked()
+    assert window.named_actions[f"decoding.preset.{name}"].isChecked()
     others = [n for n in PRESETS if n != name]
-    assert not any(window.actions[f"decoding.preset.{n}"].isChecked() for n in others)
+    assert not any(window.named_actions[f"decoding.preset.{n}"].isChecked() for n in others)
 
 
 def test_suggestion_length_menu_sets_the_stop_rule(qtbot, make_window, monkeypatch):
     window = make_window()
-    window.actions["decoding.stop.sentence"].trigger()
+    window.named_actions["decoding.stop.sentence"].trigger()
     assert _next_request_settings(qtbot, window, monkeypatch).stop == "sentence"
-    window.actions["decoding.stop.None"].trigger()
+    window.named_actions["decoding.stop.None"].trigger()
     assert window.suggestions.settings.stop is None
 
 
@@ -73,7 +73,7 @@ def test_settings_dialog_result_is_applied_and_persisted(qtbot, make_window, pro
     chosen = DecodingSettings(strategy="sample", temperature=0.8, top_k=20, top_p=0.9, min_p=0.05, seed=7,
                               max_new_tokens=9, stop="word", repetition_penalty=1.2, no_repeat_ngram_size=2)
     prompts.decoding_answer = (chosen, 250)
-    window.actions["decoding.settings"].trigger()
+    window.named_actions["decoding.settings"].trigger()
     assert prompts.names()[-1] == "edit_decoding"
     assert window.editor.debounce_ms() == 250
     assert _next_request_settings(qtbot, window, monkeypatch) == chosen
@@ -143,25 +143,25 @@ def test_dialog_presets_fill_the_widgets_and_custom_shows_when_edited(qtbot):
 def test_view_settings_persist_across_windows(qtbot, make_window):
     window = make_window()
     size = window.editor.point_size()
-    window.actions["view.font_bigger"].trigger()
-    window.actions["view.font_bigger"].trigger()
+    window.named_actions["view.font_bigger"].trigger()
+    window.named_actions["view.font_bigger"].trigger()
     assert window.editor.point_size() == size + 2
-    window.actions["view.confidence"].setChecked(True)
+    window.named_actions["view.confidence"].setChecked(True)
     assert window.editor.confidence_shading()
-    window.actions["view.suggestions"].setChecked(False)
-    window.actions["view.theme.dark"].trigger()
+    window.named_actions["view.suggestions"].setChecked(False)
+    window.named_actions["view.theme.dark"].trigger()
     assert window.theme.is_dark()
     window.resize(700, 500)
     window.shutdown()
 
     again = make_window(settings=None)
     assert again.editor.point_size() == size + 2
-    assert again.editor.confidence_shading() and again.actions["view.confidence"].isChecked()
-    assert not again.editor.suggestions_enabled() and not again.actions["view.suggestions"].isChecked()
-    assert again.actions["view.theme.dark"].isChecked() and again.theme.is_dark()
+    assert again.editor.confidence_shading() and again.named_actions["view.confidence"].isChecked()
+    assert not again.editor.suggestions_enabled() and not again.named_actions["view.suggestions"].isChecked()
+    assert again.named_actions["view.theme.dark"].isChecked() and again.theme.is_dark()
     assert (again.width(), again.height()) == (700, 500)  # window geometry too
-    again.actions["view.font_reset"].trigger()
-    again.actions["view.theme.light"].trigger()
+    again.named_actions["view.font_reset"].trigger()
+    again.named_actions["view.theme.light"].trigger()
     assert not again.theme.is_dark()
     assert again.app_settings.font_size is None
 
@@ -174,7 +174,7 @@ def test_confidence_shading_fades_unlikely_tokens(qtbot, make_window):
     qtbot.waitUntil(lambda: editor.pending_request is None and editor.ghost_text() != "", timeout=10000)
     [plain] = editor.textCursor().block().layout().formats()  # unshaded: one grey range over the whole ghost text
     assert (plain.length, plain.format.foreground().color()) == (len(editor.ghost_text()), editor.ghost_color())
-    window.actions["view.confidence"].setChecked(True)
+    window.named_actions["view.confidence"].setChecked(True)
     formats = editor.textCursor().block().layout().formats()
     segments = editor.suggestion.visible_segments()
     assert len(formats) == len(segments)
@@ -188,8 +188,8 @@ def test_help_menu_opens_shortcuts_and_about(qtbot, make_window, prompts):
     from gui.shortcuts import EDITOR_SHORTCUTS
 
     window = make_window()
-    window.actions["help.shortcuts"].trigger()
-    window.actions["help.about"].trigger()
+    window.named_actions["help.shortcuts"].trigger()
+    window.named_actions["help.about"].trigger()
     assert prompts.names()[-2:] == ["show_shortcuts", "show_about"]
     assert prompts.calls[-1][1] is window.models.active
     shortcuts = ShortcutsDialog(window)

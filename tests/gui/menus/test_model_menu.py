@@ -30,7 +30,7 @@ def test_a_failed_load_keeps_the_previous_model_and_says_why(qtbot, make_window,
     (broken / "config.json").write_text("{not json", encoding="utf-8")
     prompts.model_folder_path = str(broken)
     with qtbot.waitSignal(window.models.loadFailed, timeout=10000):
-        window.actions["model.open_folder"].trigger()
+        window.named_actions["model.open_folder"].trigger()
     errors = [call for call in prompts.calls if call[0] == "error"]
     assert errors and "broken-model" in errors[-1][2] and "keeps using" in errors[-1][2]
     assert window.engine_ready()
@@ -65,9 +65,9 @@ def test_model_menu_lists_user_models_and_switches_between_them(qtbot, make_wind
 
 def test_device_menu_moves_the_model_and_remembers_the_device(qtbot, make_window, app_dirs):
     window = make_window()
-    assert {"model.device.auto", "model.device.cpu"} <= set(window.actions)
+    assert {"model.device.auto", "model.device.cpu"} <= set(window.named_actions)
     with qtbot.waitSignal(window.models.modelChanged, timeout=10000) as loaded:
-        window.actions["model.device.cpu"].trigger()
+        window.named_actions["model.device.cpu"].trigger()
     assert loaded.args[0].device == "cpu"
     assert window.status.device.text() == "Device: CPU"
     assert json.loads((app_dirs["config_dir"] / "settings.json").read_text())["device"] == "cpu"
@@ -95,7 +95,7 @@ def test_without_any_model_the_editor_still_works_and_offers_a_model_folder(qtbo
 
     prompts.model_folder_path = str(tiny_gpt2_folder)  # Model ▸ Open Model Folder… later on
     with qtbot.waitSignal(window.models.modelChanged, timeout=10000):
-        window.actions["model.open_folder"].trigger()
+        window.named_actions["model.open_folder"].trigger()
     assert window.engine_ready()
 
 
@@ -147,7 +147,7 @@ def test_a_model_opened_from_a_folder_is_listed_by_inkling_models(qtbot, make_wi
     window = make_window()
     prompts.model_folder_path = str(elsewhere)
     with qtbot.waitSignal(window.models.modelChanged, timeout=10000):
-        window.actions["model.open_folder"].trigger()
+        window.named_actions["model.open_folder"].trigger()
     assert main(["models"]) == 0
     listed = [line for line in capsys.readouterr().out.splitlines() if "my-novel-model" in line]
     assert len(listed) == 1 and " opened " in listed[0]
@@ -175,7 +175,7 @@ def test_refilling_the_model_menu_leaves_nothing_behind(qtbot, make_window):
     for _ in range(3):
         open_model_menu(window)
     assert owned() == before
-    assert window.actions["model.open_folder"] in window.model_menu.actions()  # the name points at today's entry
+    assert window.named_actions["model.open_folder"] in window.model_menu.actions()  # the name points at today's entry
 
 
 def test_the_model_menu_says_how_the_loaded_weights_are_held_and_what_they_take(qtbot, make_window):
@@ -184,7 +184,7 @@ def test_the_model_menu_says_how_the_loaded_weights_are_held_and_what_they_take(
     assert active.weights == "float32"  # the tiny model on the CPU; float32 takes four bytes a parameter
     assert active.weight_bytes == 4 * active.parameters
     shown = open_model_menu(window)
-    entry = window.actions["model.weights"]
+    entry = window.named_actions["model.weights"]
     assert entry in shown and not entry.isEnabled()
     size = f"{4 * active.parameters / 1e3:.1f} kB"
     assert entry.text() == f"Weights: float32, {size} in memory"

@@ -233,7 +233,7 @@ def test_a_reroll_after_branching_keeps_the_chosen_start(qtbot, branching_window
     window.bridge.suggest = lambda text, settings, suffix: sent.append((text, settings)) or original(text, settings,
                                                                                                    suffix)
     with qtbot.waitSignal(window.suggestions.requestMade, timeout=5000):
-        window.actions["suggestion.reroll"].trigger()
+        window.named_actions["suggestion.reroll"].trigger()
     assert sent[-1][0] == PROMPT + lead and sent[-1][1].strategy == "sample"
     assert editor.ghost_text().startswith(lead[2:])  # the rest of the chosen start is still shown
     wait_until_finished(qtbot, window)

@@ -129,7 +129,7 @@ def test_the_sidecar_keeps_provenance_and_history_through_save_and_reopen(qtbot,
     editor.moveCursor(QTextCursor.MoveOperation.End)
     greedy = type_and_wait_for_suggestion(qtbot, window, ". Then")
     with qtbot.waitSignal(window.suggestions.requestMade, timeout=5000) as made:
-        window.actions["suggestion.reroll"].trigger()
+        window.named_actions["suggestion.reroll"].trigger()
     qtbot.waitUntil(lambda: editor.pending_request is None and editor.ghost_text() not in ("", greedy),
                     timeout=10000)
     rerolled = editor.ghost_text()
