@@ -43,6 +43,11 @@ class LanguageModel:
         return self.model.max_context
 
     @property
+    def weight_bytes(self) -> int:
+        """What the weights take in memory: every tensor of the checkpoint once (tied weights share theirs)."""
+        return sum({t.data_ptr(): t.numel() * t.element_size() for t in self.model.state_dict().values()}.values())
+
+    @property
     def architecture(self) -> str:
         return FAMILIES[self.config["model_type"]].architecture
 

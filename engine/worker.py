@@ -281,7 +281,8 @@ class EngineWorker:
     def _install(self, lm: LanguageModel, name: str) -> ModelSnapshot:
         previous = self._lm
         self._lm, self._model_name = lm, name
-        snapshot = ModelSnapshot(name, str(lm.device), lm.architecture, int(lm.parameter_count), lm.max_context)
+        snapshot = ModelSnapshot(name, str(lm.device), lm.architecture, int(lm.parameter_count), lm.max_context,
+                                 lm.weights, lm.weight_bytes)
         with self._condition:
             self._snapshot = snapshot
         if previous is not None and previous is not lm:
@@ -293,7 +294,8 @@ class EngineWorker:
 
     def _announce(self, request_id: int, snapshot: ModelSnapshot) -> None:
         self._emit(ModelLoaded(request_id, snapshot.name, snapshot.device, snapshot.architecture,
-                               snapshot.parameters, snapshot.max_context))
+                               snapshot.parameters, snapshot.max_context, snapshot.weights,
+                               snapshot.weight_bytes))
 
     def _run_load(self, request: _LoadRequest) -> None:
         self._emit(ModelLoadStarted(request.request_id, request.name, request.device))

@@ -40,6 +40,8 @@ class ModelLoaded(WorkerEvent):
     architecture: str
     parameters: int
     max_context: int | None
+    weights: str  # how they are held for decoding: "float32", "bfloat16", "int8", ...
+    weight_bytes: int  # what they take in memory
 
 
 @dataclass(frozen=True)
@@ -97,3 +99,5 @@ class ModelSnapshot:
     architecture: str
     parameters: int
     max_context: int | None
+    weights: str
+    weight_bytes: int

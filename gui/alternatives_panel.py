@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from engine.decoding.results import SHARE_MEANING, percent
 from gui.editor.ghost_suggestion import Candidate, remaining_segments
 from gui.editor.ghost_text_editor import GhostTextEditor
-from gui.text_offsets import python_offsets
+from gui.editor.text_offsets import python_offsets
 
 MAX_SHORTCUT_ALTERNATIVES = 9
 _SEGMENTS_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -81,11 +81,9 @@ class EngineBridge(QObject):
             self.busyChanged.emit(True)
         return request_id
 
-    def suggest(self, text: str, settings: DecodingSettings, suffix: str = "") -> int:
-        """``suffix``: the text after the cursor, which the continuation must not repeat."""
-        if suffix:
-            return self._worker.suggest(text, settings, suffix=suffix)
-        return self._worker.suggest(text, settings)
+    def suggest(self, text: str, settings: DecodingSettings, suffix: str) -> int:
+        """``suffix``: the text after the cursor, which the continuation must join without repeating it."""
+        return self._worker.suggest(text, settings, suffix)
 
     def cancel(self, request_id: int | None = None) -> None:
         self._worker.cancel(request_id)

@@ -1,46 +1,49 @@
 """``MainWindow``: the editor, the Alternatives dock, menus, toolbar and status bar, wired to the engine thread.
 
-``MainWindow()`` builds the whole app with the configured model (by default the bundled one). Everything that
-touches the world — settings folder, recovery folder, dialogs, the engine worker — can be passed in, which is how
+``MainWindow()`` builds the whole app with the configured model (by default the bundled one). It builds its parts
+itself (``_build_parts``), then the menus, each given only the collaborators it calls (``_build_menus``), and wires
+their signals in one place (``_connect``). Everything that touches the world — settings folder, recovery folder, dialogs, the engine worker — can be passed in, which is how
 the tests run it with tiny models, temporary folders and dialogs that answer at once.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QMainWindow, QMenu
+from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtWidgets import QApplication, QMainWindow
 
 from engine.worker_events import ModelLoaded
 from gui.alternatives_panel import AlternativesPanel
+from gui.controllers.document_controller import DocumentController
+from gui.controllers.memory_controller import MemoryController
+from gui.controllers.model_controller import ModelController, startup_model
+from gui.controllers.quality_controller import QualityController
+from gui.controllers.reroll_controller import RerollController
+from gui.controllers.sidecar_controller import SidecarController
+from gui.controllers.suggestion_controller import SuggestionController
+from gui.dialogs.model_dialogs import ModelDialogs
 from gui.dialogs.prompts import Prompts
-from gui.document_controller import DocumentController
-from gui.document_io import DocumentError
-from gui.editor.ghost_text_editor import GhostTextEditor, default_editor_font
+from gui.documents.document_io import DocumentError
+from gui.documents.last_folder import FolderMemory
+from gui.documents.recovery import DEFAULT_INTERVAL_MS, RecoveryAutosaver, RecoveryStore
+from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.engine_bridge import EngineBridge, WorkerFactory
-from gui.last_folder import FolderMemory
-from gui.memory_wiring import install_memory
-from gui.menus import (
-    build_decoding_menu,
-    build_file_menu,
-    build_help_menu,
-    build_model_menu,
-    build_toolbar,
-    build_view_menu,
-)
-from gui.menus.file_menu import fill_recent_menu
-from gui.menus.model_menu import fill_model_menu
-from gui.model_controller import ModelController, startup_model
-from gui.presets import apply_preset
-from gui.quality_controller import QualityController
-from gui.recovery import DEFAULT_INTERVAL_MS, RecoveryAutosaver, RecoveryStore
-from gui.settings_store import MAX_FONT_SIZE, MIN_FONT_SIZE, SettingsStore
+from gui.menus.actions import ActionRegistry
+from gui.menus.decoding_menu import build_decoding_menu
+from gui.menus.file_menu import build_file_menu
+from gui.menus.help_menu import build_help_menu
+from gui.menus.model_menu import ModelMenu
+from gui.menus.suggestion_menu import build_suggestion_menu
+from gui.menus.toolbar import build_toolbar
+from gui.menus.view_menu import build_view_menu
+from gui.preferences import Preferences
+from gui.settings.settings_store import SettingsStore
 from gui.statusbar import StatusBar
-from gui.suggestion_controller import SuggestionController
-from gui.suggestion_tools import install_suggestion_tools
+from gui.suggestions.branching import BranchController
+from gui.suggestions.provenance import ProvenanceTracker
 from gui.theme import ThemeManager
 
 STATUS_MESSAGE_MS = 6000
@@ -60,54 +63,13 @@ class MainWindow(QMainWindow):
         self.prompts = prompts or Prompts()
         self.settings_store = SettingsStore(config_dir)
         self.app_settings = self.settings_store.load()
-        self.actions: dict[str, QAction] = {}
         self._closed = False
 
         self.theme = ThemeManager.for_app(QApplication.instance())
         self.theme.apply(self.app_settings.theme)
-
-        self.editor = GhostTextEditor(self)
-        self.editor.set_debounce_ms(debounce_ms if debounce_ms is not None else self.app_settings.debounce_ms)
-        self.editor.set_suggestions_enabled(self.app_settings.suggestions_enabled)
-        self.editor.set_confidence_shading(self.app_settings.confidence_shading)
-        if self.app_settings.font_size:
-            self.editor.set_point_size(self.app_settings.font_size)
-        self.setCentralWidget(self.editor)
-
-        self.bridge = EngineBridge(worker_factory, self)
-        self.suggestions = SuggestionController(self.editor, self.bridge, self.app_settings.decoding, self)
-        self.quality = QualityController(
-            self.bridge, self.suggestions, self.app_settings.quality,
-            os.path.join(data_dir, "coverage_calibration.json") if data_dir else None, parent=self)
-        self.quality.changed.connect(self._quality_changed)
-        self.quality.message.connect(self._show_message)
-        self.models = ModelController(self.bridge, self.prompts, self)
-        self.models.device = device or self.app_settings.device
-        self.documents = DocumentController(self.editor, self.prompts, self)
-        self.folders = FolderMemory(self.app_settings, self._save_settings)
-        self.documents.folders = self.models.folders = self.folders
-
-        self.alternatives = AlternativesPanel(self.editor, self, self)
-        self.alternatives.set_confidence_shading(self.app_settings.confidence_shading)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.alternatives)
-        self.status = StatusBar(self.editor, self)
-        self.setStatusBar(self.status)
-        install_memory(self, data_dir)  # Model ▸ Memory; before the first load, which gets its configuration
-
-        build_file_menu(self)
-        build_model_menu(self)
-        build_decoding_menu(self)
-        build_view_menu(self)
-        build_help_menu(self)
-        build_toolbar(self)
-        install_suggestion_tools(self)  # branching, re-roll history, where accepted text came from
+        self._build_parts(worker_factory, data_dir, device, debounce_ms, recovery_interval_ms)
+        self._build_menus()
         self._restore_geometry()
-
-        self.data_dir = data_dir  # also holds fine-tuning runs and the evaluation history
-        self.recovery = RecoveryStore(os.path.join(data_dir, "recovery") if data_dir else None)
-        self.autosaver = RecoveryAutosaver(self.recovery, self._recovery_snapshot, self._show_message,
-                                           recovery_interval_ms, self, notes=self.sidecars.notes_json,
-                                           cursor=lambda: self.editor.textCursor().position())
         self._connect()
         self.setWindowTitle(self.documents.title())
         if self.settings_store.problem:
@@ -123,6 +85,71 @@ class MainWindow(QMainWindow):
             self.documents.load(open_path)
         QTimer.singleShot(0, self.offer_recovery)
 
+    def _build_parts(self, worker_factory: WorkerFactory | None, data_dir: str | os.PathLike | None,
+                     device: str | None, debounce_ms: int | None, recovery_interval_ms: int) -> None:
+        settings = self.app_settings
+        self.editor = GhostTextEditor(self)
+        self.editor.set_debounce_ms(debounce_ms if debounce_ms is not None else settings.debounce_ms)
+        self.editor.set_suggestions_enabled(settings.suggestions_enabled)
+        self.editor.set_confidence_shading(settings.confidence_shading)
+        if settings.font_size:
+            self.editor.set_point_size(settings.font_size)
+        self.setCentralWidget(self.editor)
+
+        self.bridge = EngineBridge(worker_factory, self)
+        self.suggestions = SuggestionController(self.editor, self.bridge, settings.decoding, self)
+        self.quality = QualityController(
+            self.bridge, self.suggestions, settings.quality,
+            os.path.join(data_dir, "coverage_calibration.json") if data_dir else None, parent=self)
+        self.models = ModelController(self.bridge, self.prompts, self)
+        self.models.device = device or settings.device
+        self.documents = DocumentController(self.editor, self.prompts, self)
+        self.folders = FolderMemory(settings, self._save_settings)
+        self.documents.folders = self.models.folders = self.folders
+        # Before the first load, which gets its configuration.
+        self.memory = MemoryController(self.bridge, settings.memory_document, settings.memory_folders,
+                                       Path(data_dir) / "memory" if data_dir else None, self._save_memory, self)
+
+        self.alternatives = AlternativesPanel(self.editor, self, self)
+        self.alternatives.set_confidence_shading(settings.confidence_shading)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.alternatives)
+        self.status = StatusBar(self.editor, self)
+        self.setStatusBar(self.status)
+
+        # The tools around a suggestion: branching, re-roll history, where accepted text came from.
+        self.branching = BranchController(self.editor, self.alternatives, self.suggestions, self.bridge, self)
+        self.rerolls = RerollController(self.editor, self.suggestions, self.bridge, self)
+        self.provenance = ProvenanceTracker(self.editor, self)
+        self.sidecars = SidecarController(self.documents, self.editor, self.provenance, self.rerolls.history, self)
+
+        self.preferences = Preferences(settings, self._save_settings, self.editor, self.alternatives,
+                                       self.suggestions, self.models, self.theme, self.prompts, self)
+        self.model_dialogs = ModelDialogs(self.bridge, self.prompts, self.models, self.suggestions, data_dir,
+                                          self.status.showMessage, self)
+
+        self.recovery = RecoveryStore(os.path.join(data_dir, "recovery") if data_dir else None)
+        self.autosaver = RecoveryAutosaver(self.recovery, self._recovery_snapshot, self._show_message,
+                                           recovery_interval_ms, self, notes=self.sidecars.notes_json,
+                                           cursor=lambda: self.editor.textCursor().position())
+
+    def _build_menus(self) -> None:
+        """In menu-bar order; the toolbar last, as it shows the menus' actions."""
+        registry = ActionRegistry(self)
+        # Not ``actions``: that is QWidget.actions(), the list the shortcuts are added to.
+        self.named_actions: dict[str, QAction] = registry.named
+        bar = self.menuBar()
+        self.recent_menu = build_file_menu(bar, registry, self.documents, self.preferences, self.close)
+        self.model_menu = ModelMenu(self.models, self.memory, self.model_dialogs, self.preferences, registry,
+                                    self.prompts, self)
+        bar.addMenu(self.model_menu)
+        self.coverage_slider = build_decoding_menu(bar, registry, self.suggestions, self.quality, self.prompts,
+                                                   self, self.preferences.edit_decoding_settings)
+        build_suggestion_menu(bar, registry, self.rerolls, self.branching)
+        build_view_menu(bar, registry, self.preferences, self.alternatives)
+        build_help_menu(bar, registry, self.prompts, self.models, self)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea,
+                        build_toolbar(registry, self.editor.request_suggestion_now, self.theme.changed, self))
+
     # --- the testable surface -------------------------------------------------------------------------
 
     def engine_ready(self) -> bool:
@@ -130,22 +157,6 @@ class MainWindow(QMainWindow):
         return self.bridge.is_ready()
 
     # --- wiring ---------------------------------------------------------------------------------------
-
-    def add_action(self, menu: QMenu | None, name: str, text: str, slot: Callable, shortcut=None,
-                   checkable: bool = False) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setCheckable(checkable)
-        if checkable:
-            action.toggled.connect(slot)
-        else:
-            action.triggered.connect(lambda _checked=False: slot())
-        if menu is not None:
-            menu.addAction(action)
-        self.addAction(action)  # shortcuts work even while the menu bar is hidden
-        self.actions[name] = action
-        return action
 
     def _connect(self) -> None:
         status = self.status
@@ -163,8 +174,22 @@ class MainWindow(QMainWindow):
         self.suggestions.settingsChanged.connect(self._decoding_changed)
         self.documents.titleChanged.connect(self.setWindowTitle)
         self.documents.message.connect(self._show_message)
-        self.documents.fileOpened.connect(self._remember_file)
+        self.documents.fileOpened.connect(self.preferences.remember_file)
         self.alternatives.visibilityChanged.connect(self._panel_visibility_changed)
+        self.quality.changed.connect(self._quality_changed)
+        self.quality.message.connect(self._show_message)
+        for source in (self.branching, self.rerolls, self.sidecars, self.memory):
+            source.message.connect(self._show_message)
+        memory_label = status.memory
+        self.memory.stateChanged.connect(memory_label.show_state)
+        self.memory.indexingProgress.connect(memory_label.show_indexing)
+        self.memory.indexingEnded.connect(self._memory_indexing_ended)
+        memory_label.set_decoding_memory(self.suggestions.settings.memory)
+        self.suggestions.settingsChanged.connect(lambda s: memory_label.set_decoding_memory(s.memory))
+
+    def _memory_indexing_ended(self, _folder: str, _added: bool) -> None:
+        if self.memory.state is not None:
+            self.status.memory.show_state(self.memory.state)
 
     def _show_message(self, text: str) -> None:
         self.status.showMessage(text, STATUS_MESSAGE_MS)
@@ -177,50 +202,24 @@ class MainWindow(QMainWindow):
     def _model_changed(self, event: ModelLoaded) -> None:
         self.status.model.show_model(event.name, event.architecture, event.parameters)
         self.status.device.show_device(event.device)
-        if event.request_id != self.editor.pending_request:  # not the engine retrying this suggestion on the CPU
+        if not self.editor.is_current(event.request_id):  # not the engine retrying this suggestion on the CPU
             self.editor.dismiss()
         self.app_settings.model = event.name
         self.app_settings.device = self.models.device
         self._save_settings()
-        fill_model_menu(self)
         self._show_message(f"Model {os.path.basename(event.name) or event.name} ready on {event.device}")
 
     def _model_failed(self, message: str) -> None:
         active = self.models.active
         if active is not None:
             self.status.model.show_model(active.name, active.architecture, active.parameters)
-            fill_model_menu(self)  # put the tick back on the model still in use
 
     def _no_model(self, message: str) -> None:
         self.status.model.show_missing(message)
         self.status.device.show_device(None)
         self._show_message("No model loaded: you can write, but there are no suggestions")
 
-    # --- commands (menus, toolbar) --------------------------------------------------------------------
-
-    def set_device(self, device: str) -> None:
-        self.models.set_device(device)
-        self.app_settings.device = device
-        self._save_settings()
-
-    def set_strategy(self, strategy: str) -> None:
-        self.suggestions.set_settings(self.suggestions.settings.replace(strategy=strategy))
-
-    def apply_preset(self, name: str) -> None:
-        self.suggestions.set_settings(apply_preset(self.suggestions.settings, name))
-
-    def set_stop_rule(self, stop: str | None) -> None:
-        self.suggestions.set_settings(self.suggestions.settings.replace(stop=stop))
-
-    def edit_decoding_settings(self) -> None:
-        result = self.prompts.edit_decoding(self, self.suggestions.settings, self.editor.debounce_ms())
-        if result is None:
-            return
-        settings, debounce_ms = result
-        self.editor.set_debounce_ms(debounce_ms)
-        self.app_settings.debounce_ms = debounce_ms
-        self.suggestions.set_settings(settings)
-        self._save_settings()
+    # --- settings and recovery ------------------------------------------------------------------------
 
     def _decoding_changed(self, settings) -> None:
         self.app_settings.decoding = settings
@@ -230,57 +229,16 @@ class MainWindow(QMainWindow):
         self.app_settings.quality = quality
         self._save_settings()
 
-    def set_suggestions_enabled(self, enabled: bool) -> None:
-        self.editor.set_suggestions_enabled(enabled)
-        self.alternatives.refresh()
-        self.app_settings.suggestions_enabled = enabled
-        self._save_settings()
-
-    def set_confidence_shading(self, enabled: bool) -> None:
-        self.editor.set_confidence_shading(enabled)
-        self.alternatives.set_confidence_shading(enabled)
-        self.app_settings.confidence_shading = enabled
-        self._save_settings()
-
-    def change_font_size(self, step: int) -> None:
-        """+1 / -1 point, or 0 for the default size."""
-        if step == 0:
-            size = default_editor_font().pointSize()
-            self.app_settings.font_size = None
-        else:
-            size = max(MIN_FONT_SIZE, min(MAX_FONT_SIZE, self.editor.point_size() + step))
-            self.app_settings.font_size = size
-        self.editor.set_point_size(size)
-        self._save_settings()
-
-    def set_theme(self, mode: str) -> None:
-        self.theme.apply(mode)
-        self.app_settings.theme = self.theme.mode
-        self._save_settings()
-
-    def show_shortcuts(self) -> None:
-        self.prompts.show_shortcuts(self)
-
-    def show_about(self) -> None:
-        self.prompts.show_about(self, self.models.active)
-
-    def clear_recent_files(self) -> None:
-        self.app_settings.recent_files = []
-        self._save_settings()
-        fill_recent_menu(self)
-
-    def _remember_file(self, path: str) -> None:
-        self.app_settings.add_recent_file(os.path.abspath(path))
-        self._save_settings()
-        fill_recent_menu(self)
-
     def _panel_visibility_changed(self, visible: bool) -> None:
         if not self.isVisible() or self._closed:
             return  # hiding the whole window is not the user hiding the panel
         self.app_settings.alternatives_visible = visible
         self._save_settings()
 
-    # --- settings and recovery ------------------------------------------------------------------------
+    def _save_memory(self, document: bool, folders: list[str]) -> None:
+        self.app_settings.memory_document = document
+        self.app_settings.memory_folders = list(folders)
+        self._save_settings()
 
     def _save_settings(self) -> None:
         try:
@@ -348,7 +306,5 @@ class MainWindow(QMainWindow):
         self.autosaver.stop()
         self.editor.dismiss()
         self.recovery.close()
-        download = getattr(self, "download_dialog", None)
-        if download is not None:
-            download.runner.cancel()  # a hub download keeps what it finished; the rest is fetched next time
+        self.model_dialogs.shutdown()
         self.bridge.shutdown()

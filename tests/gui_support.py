@@ -209,6 +209,24 @@ def make_window(qtbot, app_dirs, prompts, tiny_gpt2_folder):
         window.shutdown()
 
 
+def ghost_point(editor, index: int):
+    """A viewport point over character ``index`` of the ghost text (found through the editor's own hit test)."""
+    from PySide6.QtCore import QPoint
+
+    top = editor.cursorRect().top()
+    for y in range(top, top + 4 * editor.fontMetrics().lineSpacing(), 2):
+        for x in range(0, editor.viewport().width(), 2):
+            if editor.ghost_offset_at(QPoint(x, y)) == index:
+                return QPoint(x, y)
+    raise AssertionError(f"ghost character {index} is not on screen")
+
+
+def open_model_menu(window) -> list:
+    """The Model menu's entries as a user sees them on opening it (the menu refills itself on ``aboutToShow``)."""
+    window.model_menu.aboutToShow.emit()
+    return window.model_menu.actions()
+
+
 def type_text(qtbot, editor, text: str) -> None:
     from PySide6.QtTest import QTest
 

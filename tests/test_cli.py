@@ -258,7 +258,7 @@ def test_complete_sampling_with_a_seed_repeats(capsys, model_folder):
 
 
 def test_the_cli_the_engine_and_the_app_share_one_set_of_decoding_defaults():
-    from gui.settings_store import AppSettings
+    from gui.settings.settings_store import AppSettings
 
     parsed = engine.cli.build_parser().parse_args(["complete", "Hello"])
     shared = engine.DecodingSettings()

@@ -44,6 +44,8 @@ class FakeModel:
     architecture = "fake"
     parameter_count = 1234
     max_context = 64
+    weights = "float32"
+    weight_bytes = 4936
 
     def __init__(self, name="fake", device="cpu", tokens=("a", "b", "c"), *, gated=False, fail_with=None,
                  fail_at_token=0, path=None):

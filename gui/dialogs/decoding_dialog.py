@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.decoding.settings import MAX_BEAMS, MAX_NEW_TOKENS_LIMIT, DecodingSettings
-from gui.presets import PRESETS, apply_preset, matching_preset
-from gui.settings_store import APP_DEFAULT_DECODING, AppSettings
+from gui.settings.presets import PRESETS, apply_preset, matching_preset
+from gui.settings.settings_store import APP_DEFAULT_DECODING, AppSettings
 
 STRATEGY_LABELS = {"greedy": "Greedy (most likely token)", "sample": "Sampling", "beam": "Beam search"}
 LENGTH_LABELS = {"word": "One word", "sentence": "To the end of the sentence", "line": "To the end of the line",

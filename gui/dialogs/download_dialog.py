@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, Q
 
 from engine.hub_download import DownloadError, download_model
 from gui.dialogs.closing import StopJobBeforeClosing
-from gui.document_io import format_size
-from gui.thread_job_runner import ThreadJobRunner
+from gui.documents.document_io import format_size
+from gui.jobs.thread_job_runner import ThreadJobRunner
 
 PROGRESS_STEPS = 1000
 
@@ -116,27 +116,3 @@ class DownloadDialog(StopJobBeforeClosing, QDialog):
         self.failed.emit(message)
         super().reject()
 
-
-def open_download_dialog(window) -> DownloadDialog | None:
-    """Ask for a repo id, then download it; on success the Model menu lists it, on failure an error says why."""
-    existing = getattr(window, "download_dialog", None)
-    if existing is not None and existing.is_running():
-        existing.raise_()
-        return existing
-    repo_id = window.prompts.hub_repo_id(window)
-    if not repo_id or not repo_id.strip():
-        return None
-    dialog = DownloadDialog(repo_id.strip(), window)
-    window.download_dialog = dialog
-
-    def refresh_models(_folder: str) -> None:
-        from gui.menus.model_menu import fill_model_menu  # deferred: the menu imports this module
-
-        fill_model_menu(window)
-        window.statusBar().showMessage(f"Downloaded {dialog.repo_id}; choose it in the Model menu", 8000)
-
-    dialog.downloaded.connect(refresh_models)
-    dialog.failed.connect(lambda message: window.prompts.error(window, "Download failed", message))
-    dialog.show()
-    dialog.start()
-    return dialog

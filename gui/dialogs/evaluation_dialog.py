@@ -41,7 +41,7 @@ from gui.dialogs.closing import StopJobBeforeClosing
 from gui.dialogs.evaluation_chart import METRICS, EvaluationChart
 from gui.dialogs.prompts import sentence
 from gui.engine_bridge import EngineBridge
-from gui.job_runner import JobRunner
+from gui.jobs.job_runner import JobRunner
 from gui.statusbar.model_label import display_name
 
 DEFAULT_MAX_CHARS = 3000

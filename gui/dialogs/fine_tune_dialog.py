@@ -48,7 +48,7 @@ from engine.worker_events import ModelLoaded
 from gui.dialogs.closing import StopJobBeforeClosing
 from gui.dialogs.prompts import sentence
 from gui.engine_bridge import EngineBridge
-from gui.job_runner import JobRunner
+from gui.jobs.job_runner import JobRunner
 from gui.statusbar.model_label import display_name
 
 DEFAULT_MINUTES = 10

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from engine.decoding.settings import DecodingSettings
-from gui.document_io import format_size
-from gui.recovery import RecoveredDocument
+from gui.documents.document_io import format_size
+from gui.documents.recovery import RecoveredDocument
 
 
 def sentence(message: str) -> str:

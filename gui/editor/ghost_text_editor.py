@@ -7,8 +7,10 @@ file or the clipboard, and painting it needs no geometry of our own.
 
 The editor decides *when* a suggestion is wanted (debounce after typing, Ctrl+Space) and what keys do with one;
 it does not know about the engine. It emits ``suggestionWanted`` and ``suggestionCancelled``; whoever owns the
-engine answers with ``begin_request`` and then ``show_stream`` / ``show_completions`` for that request id. Events
-for any other id are dropped, so a stale suggestion can never appear.
+engine answers with ``begin_request`` and then ``show_stream`` / ``show_completions`` for that request. The
+editor keeps the one request id it waits for (any edit that makes the suggestion stale forgets it), and
+``is_current`` is the one place the GUI compares an event's request id with it: the suggestion controller asks it
+once per event and drops the event otherwise, so a stale suggestion can never appear.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.suffix_join import SUFFIX_CHARS, SuffixJoin
-from gui.editor.context_window import qt_length, text_before, text_just_after, text_just_before
 from gui.editor.ghost_suggestion import GhostSegment, GhostSuggestion, next_word_length
-from gui.text_offsets import python_offsets
+from gui.editor.prompt_window import qt_length, text_before, text_just_after, text_just_before
+from gui.editor.text_offsets import python_offsets
 
 DEFAULT_DEBOUNCE_MS = 120
 STREAM_REDRAW_MS = 10
@@ -99,6 +101,11 @@ class GhostTextEditor(QPlainTextEdit):
     @property
     def pending_request(self) -> int | None:
         return self._pending_request
+
+    def is_current(self, request_id: int) -> bool:
+        """Whether events of ``request_id`` are for the suggestion shown now (older ones, and any after an edit
+        made it stale, are not)."""
+        return request_id == self._pending_request
 
     def suggestions_enabled(self) -> bool:
         return self._enabled
@@ -170,15 +177,17 @@ class GhostTextEditor(QPlainTextEdit):
         self._render()
         return True
 
-    def show_stream(self, request_id: int, event: StreamEvent) -> None:
-        if not self._accepts(request_id):
+    def show_stream(self, event: StreamEvent) -> None:
+        """The current request's streamed step (the caller checked ``is_current``)."""
+        if not self._in_place():
             return
         self._ghost.apply_stream(event)
         if not self._redraw.isActive():
             self._redraw.start()
 
-    def show_completions(self, request_id: int, completions: tuple[Completion, ...], cancelled: bool) -> None:
-        if not self._accepts(request_id):
+    def show_completions(self, completions: tuple[Completion, ...], cancelled: bool) -> None:
+        """The current request's end (the caller checked ``is_current``)."""
+        if not self._in_place():
             return
         self._pending_request = None
         if cancelled:
@@ -193,13 +202,13 @@ class GhostTextEditor(QPlainTextEdit):
             return
         self._render()
 
-    def request_failed(self, request_id: int) -> None:
-        if request_id == self._pending_request:
-            self._pending_request = None
-            self._clear_ghost(cancel=False)
+    def request_failed(self) -> None:
+        """The current request failed (the caller checked ``is_current``)."""
+        self._pending_request = None
+        self._clear_ghost(cancel=False)
 
-    def _accepts(self, request_id: int) -> bool:
-        if request_id != self._pending_request or self._ghost is None:
+    def _in_place(self) -> bool:
+        if self._pending_request is None or self._ghost is None:
             return False
         if self.textCursor().position() != self._expected_cursor() or self.textCursor().hasSelection():
             self.dismiss()  # the cursor left the suggestion's place without us noticing

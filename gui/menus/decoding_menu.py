@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMenu, QMenuBar, QWidget
 
-from gui.menus.quality_menu import build_quality_menus
-from gui.presets import PRESETS, matching_preset
-
-if TYPE_CHECKING:
-    from gui.main_window import MainWindow
+from gui.controllers.quality_controller import QualityController
+from gui.controllers.suggestion_controller import SuggestionController
+from gui.dialogs.prompts import Prompts
+from gui.menus.actions import ActionRegistry
+from gui.menus.quality_menu import CoverageSlider, build_quality_menus
+from gui.settings.presets import PRESETS, apply_preset, matching_preset
 
 STRATEGIES = (("greedy", "&Greedy"), ("sample", "&Sampling"), ("beam", "&Beam Search"))
 LENGTHS = (("word", "One &Word"), ("sentence", "One &Sentence"), ("line", "One &Line"),
            (None, "&Fixed Number of Tokens"))
 
 
-def _group(menu: QMenu, window: MainWindow, prefix: str, items, handler) -> None:
+def _group(menu: QMenu, actions: ActionRegistry, prefix: str, items, handler) -> None:
     group = QActionGroup(menu)
     for key, label in items:
         action = QAction(label, menu)
@@ -26,34 +27,41 @@ def _group(menu: QMenu, window: MainWindow, prefix: str, items, handler) -> None
         action.triggered.connect(lambda _checked=False, k=key: handler(k))
         group.addAction(action)
         menu.addAction(action)
-        window.actions[f"{prefix}.{key}"] = action
+        actions.register(f"{prefix}.{key}", action)
 
 
-def build_decoding_menu(window: MainWindow) -> QMenu:
-    menu = window.menuBar().addMenu("&Decoding")
-    _group(menu, window, "decoding.strategy", STRATEGIES, window.set_strategy)
+def build_decoding_menu(menu_bar: QMenuBar, actions: ActionRegistry, suggestions: SuggestionController,
+                        quality: QualityController, prompts: Prompts, dialog_parent: QWidget,
+                        edit_settings: Callable[[], None]) -> CoverageSlider:
+    """``edit_settings()`` opens the Decoding Settings dialog; returns the Coverage submenu's slider."""
+    menu = menu_bar.addMenu("&Decoding")
+
+    def change(**fields) -> None:
+        suggestions.set_settings(suggestions.settings.replace(**fields))
+
+    _group(menu, actions, "decoding.strategy", STRATEGIES, lambda strategy: change(strategy=strategy))
     menu.addSeparator()
     presets = menu.addMenu("&Presets")
-    _group(presets, window, "decoding.preset", [(name, name) for name in PRESETS], window.apply_preset)
+    _group(presets, actions, "decoding.preset", [(name, name) for name in PRESETS],
+           lambda name: suggestions.set_settings(apply_preset(suggestions.settings, name)))
     lengths = menu.addMenu("Suggestion &Length")
-    _group(lengths, window, "decoding.stop", LENGTHS, window.set_stop_rule)
+    _group(lengths, actions, "decoding.stop", LENGTHS, lambda stop: change(stop=stop))
     menu.addSeparator()
-    build_quality_menus(menu, window)
+    slider = build_quality_menus(menu, actions, quality, suggestions, prompts, dialog_parent)
     menu.addSeparator()
-    window.add_action(menu, "decoding.settings", "&Settings…", window.edit_decoding_settings,
-                      QKeySequence("Ctrl+,"))
-    window.suggestions.settingsChanged.connect(lambda _s: sync_decoding_menu(window))
-    sync_decoding_menu(window)
-    return menu
+    actions.add(menu, "decoding.settings", "&Settings…", edit_settings, QKeySequence("Ctrl+,"))
+    suggestions.settingsChanged.connect(lambda _s: sync_decoding_menu(actions, suggestions))
+    sync_decoding_menu(actions, suggestions)
+    return slider
 
 
-def sync_decoding_menu(window: MainWindow) -> None:
+def sync_decoding_menu(actions: ActionRegistry, suggestions: SuggestionController) -> None:
     """Tick what the current settings are."""
-    settings = window.suggestions.settings
+    settings = suggestions.settings
     for key, _label in STRATEGIES:
-        window.actions[f"decoding.strategy.{key}"].setChecked(settings.strategy == key)
+        actions[f"decoding.strategy.{key}"].setChecked(settings.strategy == key)
     preset = matching_preset(settings)
     for name in PRESETS:
-        window.actions[f"decoding.preset.{name}"].setChecked(name == preset)
+        actions[f"decoding.preset.{name}"].setChecked(name == preset)
     for key, _label in LENGTHS:
-        window.actions[f"decoding.stop.{key}"].setChecked(settings.stop == key)
+        actions[f"decoding.stop.{key}"].setChecked(settings.stop == key)

@@ -2,47 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMenu, QMenuBar
 
-if TYPE_CHECKING:
-    from gui.main_window import MainWindow
+from gui.controllers.document_controller import DocumentController
+from gui.menus.actions import ActionRegistry
+from gui.preferences import Preferences
 
 
-def build_file_menu(window: MainWindow) -> QMenu:
-    menu = window.menuBar().addMenu("&File")
-    docs = window.documents
-    window.add_action(menu, "file.new", "&New", docs.new, QKeySequence.StandardKey.New)
-    window.add_action(menu, "file.open", "&Open…", lambda: docs.open(), QKeySequence.StandardKey.Open)
-    recent = menu.addMenu("Open &Recent")
-    recent.setObjectName("recentMenu")
-    window.recent_menu = recent
-    recent.aboutToShow.connect(lambda: fill_recent_menu(window))
-    fill_recent_menu(window)
+class RecentFilesMenu(QMenu):
+    """Open Recent: refilled whenever the list changes (a disabled menu never opens, so it cannot wait for that)."""
+
+    def __init__(self, preferences: Preferences, documents: DocumentController, parent: QMenu) -> None:
+        super().__init__("Open &Recent", parent)
+        self.setObjectName("recentMenu")
+        self.preferences = preferences
+        self.documents = documents
+        self.aboutToShow.connect(self.refill)
+        preferences.recentFilesChanged.connect(self.refill)
+        self.refill()
+
+    def refill(self) -> None:
+        self.clear()
+        paths = self.preferences.settings.recent_files
+        for number, path in enumerate(paths, start=1):
+            label = f"&{number} {Path(path).name}" if number < 10 else Path(path).name
+            action = QAction(label, self)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(lambda _checked=False, p=path: self.documents.open(p))
+            self.addAction(action)
+        if paths:
+            self.addSeparator()
+            clear = self.addAction("Clear Recent Files")
+            clear.triggered.connect(self.preferences.clear_recent_files)
+        self.setEnabled(bool(paths))
+
+
+def build_file_menu(menu_bar: QMenuBar, actions: ActionRegistry, documents: DocumentController,
+                    preferences: Preferences, quit_app: Callable[[], object]) -> RecentFilesMenu:
+    """The File menu; returns its Open Recent submenu."""
+    menu = menu_bar.addMenu("&File")
+    actions.add(menu, "file.new", "&New", documents.new, QKeySequence.StandardKey.New)
+    actions.add(menu, "file.open", "&Open…", lambda: documents.open(), QKeySequence.StandardKey.Open)
+    recent = RecentFilesMenu(preferences, documents, menu)
+    menu.addMenu(recent)
     menu.addSeparator()
-    window.add_action(menu, "file.save", "&Save", docs.save, QKeySequence.StandardKey.Save)
-    window.add_action(menu, "file.save_as", "Save &As…", docs.save_as, QKeySequence.StandardKey.SaveAs)
+    actions.add(menu, "file.save", "&Save", documents.save, QKeySequence.StandardKey.Save)
+    actions.add(menu, "file.save_as", "Save &As…", documents.save_as, QKeySequence.StandardKey.SaveAs)
     menu.addSeparator()
-    window.add_action(menu, "file.quit", "&Quit", window.close, QKeySequence("Ctrl+Q"))  # Windows has no standard Quit key
-    return menu
-
-
-def fill_recent_menu(window: MainWindow) -> None:
-    menu = window.recent_menu
-    menu.clear()
-    paths = window.app_settings.recent_files
-    for number, path in enumerate(paths, start=1):
-        label = f"&{number} {Path(path).name}" if number < 10 else Path(path).name
-        action = QAction(label, menu)
-        action.setToolTip(path)
-        action.setStatusTip(path)
-        action.triggered.connect(lambda _checked=False, p=path: window.documents.open(p))
-        menu.addAction(action)
-    if paths:
-        menu.addSeparator()
-        clear = menu.addAction("Clear Recent Files")
-        clear.triggered.connect(window.clear_recent_files)
-    menu.setEnabled(bool(paths))
+    actions.add(menu, "file.quit", "&Quit", quit_app, QKeySequence("Ctrl+Q"))  # Windows has no standard Quit key
+    return recent

@@ -2,42 +2,41 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QSize, Qt
+from PySide6.QtCore import QObject, QSize, Qt, SignalInstance
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QApplication, QStyle, QToolBar
+from PySide6.QtWidgets import QApplication, QStyle, QToolBar, QWidget
 
-if TYPE_CHECKING:
-    from gui.main_window import MainWindow
+from gui.menus.actions import ActionRegistry
 
 
-def build_toolbar(window: MainWindow) -> QToolBar:
-    bar = QToolBar("Main Toolbar", window)
+def build_toolbar(actions: ActionRegistry, suggest_now: Callable[[], None], theme_changed: SignalInstance,
+                  parent: QWidget) -> QToolBar:
+    """Made of the menus' actions, so it comes after them; ``theme_changed`` restyles its two switches."""
+    bar = QToolBar("Main Toolbar", parent)
     bar.setObjectName("mainToolbar")
     bar.setMovable(False)
     bar.setIconSize(QSize(18, 18))
     bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-    window.theme.changed.connect(_CheckedStyle(bar).restyle)
-    style = window.style()
+    theme_changed.connect(_CheckedStyle(bar).restyle)
+    style = parent.style()
     for name, icon in (("file.new", QStyle.StandardPixmap.SP_FileIcon),
                        ("file.open", QStyle.StandardPixmap.SP_DialogOpenButton),
                        ("file.save", QStyle.StandardPixmap.SP_DialogSaveButton)):
-        action = window.actions[name]
+        action = actions[name]
         action.setIcon(style.standardIcon(icon))
         bar.addAction(action)
     bar.addSeparator()
-    suggestions = window.actions["view.suggestions"]
+    suggestions = actions["view.suggestions"]
     suggestions.setToolTip("Suggestions on or off (Ctrl+Shift+Space)")
     bar.addAction(suggestions)
-    suggest_now = window.add_action(None, "edit.suggest_now", "Suggest Now", window.editor.request_suggestion_now)
-    suggest_now.setToolTip("Ask for a suggestion at the cursor now (Ctrl+Space in the editor)")
-    bar.addAction(suggest_now)
+    suggest_now_action = actions.add(None, "edit.suggest_now", "Suggest Now", suggest_now)
+    suggest_now_action.setToolTip("Ask for a suggestion at the cursor now (Ctrl+Space in the editor)")
+    bar.addAction(suggest_now_action)
     bar.addSeparator()
-    bar.addAction(window.actions["view.alternatives"])
-    window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+    bar.addAction(actions["view.alternatives"])
     return bar
-
 
 
 class _CheckedStyle(QObject):

@@ -1,0 +1,148 @@
+"""``ModelController``: which model and device the engine uses, switching them, and what to say when it fails.
+
+Loads run on the engine thread; the window stays responsive and shows a busy indicator. A failed load leaves the
+previous model in place (the worker guarantees it) and says why in a dialog. Without any model — the bundled
+default missing, say — the app still works as a plain editor and offers to open a model folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
+
+from engine.model_catalog import remember_folder
+from engine.registry import DEFAULT_MODEL, ModelInfo, list_models
+from engine.worker_events import ModelLoaded, ModelLoadFailed
+from gui.dialogs.prompts import Prompts
+from gui.documents.last_folder import FolderMemory, home_folder
+from gui.engine_bridge import EngineBridge
+
+
+class ModelController(QObject):
+    modelChanged = Signal(object)  # ModelLoaded
+    loadStarted = Signal(str)  # name or folder, as soon as the load is asked for
+    loadFailed = Signal(str)  # message
+    noModel = Signal(str)  # why there is no model at all
+    fallbackUsed = Signal(str, str)  # the model that failed, why
+    catalogProblem = Signal(str)  # an opened folder could not be remembered
+
+    def __init__(self, bridge: EngineBridge, prompts: Prompts, dialog_parent: QWidget) -> None:
+        super().__init__(dialog_parent)
+        self.bridge = bridge
+        self.prompts = prompts
+        self._parent = dialog_parent
+        self.device = "auto"  # what the user chose; the model's actual device is in ``active.device``
+        self.active: ModelLoaded | None = None
+        self.last_error: str | None = None
+        self.folders: FolderMemory | None = None  # the main window's; without one the dialog starts at home
+        self._requested: dict[int, tuple[str, str]] = {}  # load request id -> (name, device)
+        self._fallbacks: dict[int, str] = {}  # load request id -> what to try if it fails and nothing is loaded
+        self._offered_folder = False
+        self._opened: set[int] = set()  # load request ids of folders the user picked: catalogued once they load
+        bridge.modelLoaded.connect(self._on_loaded)
+        bridge.modelLoadFailed.connect(self._on_failed)
+
+    # --- what the menus show ----------------------------------------------------------------------------
+
+    def available_models(self) -> list[ModelInfo]:
+        try:
+            return list_models()
+        except OSError:
+            return []
+
+    def is_active(self, name_or_path: str) -> bool:
+        return self.active is not None and _same_model(self.active.name, name_or_path)
+
+    def is_loading(self) -> bool:
+        return bool(self._requested)
+
+    # --- commands ---------------------------------------------------------------------------------------
+
+    def load(self, name_or_path: str, device: str | None = None, fallback: str | None = None) -> int:
+        """Load on the engine thread; ``fallback`` is tried instead if this fails while no model is loaded."""
+        device = device or self.device
+        request_id = self.bridge.load_model(name_or_path, device)
+        self._requested[request_id] = (name_or_path, device)
+        if fallback and fallback != name_or_path:
+            self._fallbacks[request_id] = fallback
+        self.loadStarted.emit(name_or_path)
+        return request_id
+
+    def set_device(self, device: str) -> None:
+        """Move the current model to ``device`` (the choice is kept for the next model too)."""
+        self.device = device
+        if self.active is not None:
+            self.load(self.active.name, device)
+
+    def open_folder(self) -> None:
+        start = self.folders.start() if self.folders is not None else home_folder()
+        if self.active is not None and Path(self.active.name).is_dir():
+            start = str(Path(self.active.name).parent)
+        folder = self.prompts.model_folder(self._parent, start)
+        if folder:
+            if self.folders is not None:
+                self.folders.used(Path(folder).parent)  # the next model is likely a sibling of this one
+            self._opened.add(self.load(folder))
+
+    # --- events -----------------------------------------------------------------------------------------
+
+    def _on_loaded(self, event: ModelLoaded) -> None:
+        requested = self._requested.pop(event.request_id, None)
+        if requested is not None:
+            self.device = requested[1]
+        if event.request_id in self._opened:
+            self._opened.discard(event.request_id)
+            self._catalogue(event.name)
+        self.active = event
+        self.last_error = None
+        self.modelChanged.emit(event)
+
+    def _catalogue(self, folder: str) -> None:
+        """A folder that loaded joins the user's catalog, so `inkling models` (and the next start) lists it."""
+        try:
+            remember_folder(folder)
+        except OSError as exc:
+            self.catalogProblem.emit(f"Could not add {folder} to your models: {exc.strerror or exc}")
+
+    def _on_failed(self, event: ModelLoadFailed) -> None:
+        self._requested.pop(event.request_id, None)
+        self._opened.discard(event.request_id)
+        fallback = self._fallbacks.pop(event.request_id, None)
+        self.last_error = event.message
+        if fallback is not None and self.active is None:
+            self.fallbackUsed.emit(event.name, event.message)
+            self.load(fallback)  # e.g. the model used last time was deleted: start with the bundled one
+            return
+        self.loadFailed.emit(event.message)
+        if self.active is not None:
+            self.prompts.error(self._parent, "Could not load the model",
+                               f"{event.message}\n\nInkling keeps using {_short(self.active.name)}.")
+            return
+        self.noModel.emit(event.message)
+        if not self._offered_folder and not self._requested:
+            self._offered_folder = True  # ask once per session, not after every failed attempt
+            if self.prompts.offer_model_folder(self._parent, event.message):
+                self.open_folder()
+        elif not self._requested:
+            self.prompts.error(self._parent, "Could not load the model", event.message)
+
+
+def _short(name: str) -> str:
+    return Path(name).name if os.sep in name or "/" in name else name
+
+
+def _same_model(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    try:
+        return Path(a).resolve() == Path(b).resolve() and Path(a).is_dir()
+    except OSError:
+        return False
+
+
+def startup_model(saved: str | None) -> tuple[str, str | None]:
+    """The model to load at start (the one used last time, else the bundled default) and what to fall back to."""
+    return (saved, DEFAULT_MODEL) if saved else (DEFAULT_MODEL, None)

@@ -1,0 +1,88 @@
+"""Keeps the sidecar file in step with the document: written after every save, read after every open."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from gui.controllers.document_controller import DocumentController
+from gui.documents.document_io import DocumentError
+from gui.documents.sidecar import Sidecar, SidecarError, read_sidecar, sidecar_path, write_sidecar
+from gui.editor.ghost_text_editor import GhostTextEditor
+from gui.suggestions.history import SuggestionHistory
+from gui.suggestions.provenance import ProvenanceTracker
+
+
+class SidecarController(QObject):
+    message = Signal(str)  # for the status bar
+
+    def __init__(self, documents: DocumentController, editor: GhostTextEditor, provenance: ProvenanceTracker,
+                 history: SuggestionHistory, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.editor = editor
+        self.provenance = provenance
+        self.history = history
+        self._just_saved: str | None = None
+        documents.fileSaved.connect(self.save)
+        documents.fileOpened.connect(self._opened)
+
+    def snapshot(self) -> Sidecar:
+        text = self.editor.toPlainText()
+        return Sidecar(self.provenance.records(), self.history.records(text), len(text))
+
+    def save(self, document_path: str) -> bool:
+        """Write the sidecar of the document just saved at ``document_path``; a failure is reported, and the
+        document itself stays saved."""
+        self._just_saved = os.path.abspath(document_path)
+        try:
+            write_sidecar(document_path, self.snapshot())
+        except DocumentError as exc:
+            warning = f"Saved, but where its suggested text came from was not: {exc}"
+            # After the save's own "Saved ..." message, which would otherwise cover this one at once.
+            QTimer.singleShot(0, lambda: self.message.emit(warning))
+            return False
+        return True
+
+    def _opened(self, document_path: str) -> None:
+        path = os.path.abspath(document_path)
+        if path == self._just_saved:  # Save As also reports the file as opened: what is known stays
+            self._just_saved = None
+            return
+        self._just_saved = None
+        self.load(path)
+
+    def load(self, document_path: str) -> bool:
+        """Read the sidecar of the document now in the editor; True when there was one and it was used."""
+        try:
+            sidecar = read_sidecar(document_path)
+        except SidecarError as exc:
+            self.message.emit(str(exc))
+            return False
+        if sidecar is None:
+            return False
+        self._apply(sidecar, sidecar_path(document_path).name)
+        return True
+
+    def notes_json(self) -> str | None:
+        """The sidecar as JSON for a crash-recovery snapshot; None when there is nothing to remember."""
+        sidecar = self.snapshot()
+        return None if sidecar.is_empty() else sidecar.to_json()
+
+    def restore_notes(self, notes: str) -> bool:
+        """Put back the notes of a crash-recovery snapshot onto the text just restored; True when they were used."""
+        try:
+            sidecar = Sidecar.from_json(notes)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.message.emit(f"Where the restored text's suggestions came from could not be read back: {exc}")
+            return False
+        self._apply(sidecar, "the recovery file")
+        return True
+
+    def _apply(self, sidecar: Sidecar, source: str) -> None:
+        grown = None if sidecar.document_chars is None else len(self.editor.toPlainText()) - sidecar.document_chars
+        lost = self.provenance.restore(sidecar.accepted, grown)
+        lost += self.history.restore(sidecar.history, self.editor.toPlainText())
+        if lost:
+            self.message.emit(f"{lost} notes in {source} no longer match the text "
+                              "(it was edited elsewhere) and were left out")

@@ -1,0 +1,1 @@
+"""The app settings file and the decoding presets."""

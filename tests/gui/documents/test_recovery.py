@@ -1,0 +1,117 @@
+# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
+"""Crash recovery: unsaved text is snapshotted every few seconds and offered back after a real crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import gui_support
+from gui_support import (  # noqa: F401 - fixtures
+    app_dirs,
+    make_window,
+    prompts,
+    type_text,
+)
+
+TESTS_DIR = Path(gui_support.__file__).resolve().parent  # where the crashing session finds gui_support
+
+CRASHING_SESSION = textwrap.dedent("""
+    import os, sys
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    sys.path.insert(0, {tests_dir!r})
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    app = QApplication([])
+    from gui import MainWindow
+    from gui_support import FakePrompts
+    window = MainWindow("no-such-model", config_dir={config!r}, data_dir={data!r}, prompts=FakePrompts(),
+                        recovery_interval_ms=20)
+    window.show()
+    window.editor.insertPlainText({text!r})
+    if {cursor!r} is not None:
+        window.editor.set_cursor_position({cursor!r})
+    folder = window.recovery.folder
+
+    def crash_once_saved():
+        if window.recovery.session_file.exists():
+            os._exit(3)  # no cleanup of any kind: what a crash leaves behind
+
+    poll = QTimer()
+    poll.timeout.connect(crash_once_saved)
+    poll.start(10)
+    QTimer.singleShot(60000, lambda: os._exit(4))
+    app.exec()
+""")
+
+
+def _crash_a_session(app_dirs, text: str, cursor: int | None = None) -> None:
+    script = CRASHING_SESSION.format(tests_dir=str(TESTS_DIR), config=str(app_dirs["config_dir"]),
+                                     data=str(app_dirs["data_dir"]), text=text, cursor=cursor)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False,
+                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 3, result.stderr[-2000:]
+
+
+def test_after_a_crash_the_next_start_restores_the_unsaved_text(qtbot, make_window, prompts, app_dirs):
+    lost = "Chapter one.\nIt was a dark and stormy night; the rain fell in torrents — except at occasional intervals"
+    _crash_a_session(app_dirs, lost)
+    leftovers = list((app_dirs["data_dir"] / "recovery").glob("*.json"))
+    assert len(leftovers) == 1
+
+    window = make_window()
+    qtbot.waitUntil(lambda: window.editor.toPlainText() == lost, timeout=5000)
+    offered = next(call for call in prompts.calls if call[0] == "offer_restore")
+    assert [d.text for d in offered[1]] == [lost]
+    assert window.editor.document().isModified()
+    assert window.windowTitle().startswith("●")
+    assert not leftovers[0].exists()  # the old snapshot goes only once ours holds the text
+    assert json.loads(window.recovery.session_file.read_text(encoding="utf-8"))["text"] == lost
+
+
+def test_after_a_restore_the_cursor_is_where_it_was(qtbot, make_window, app_dirs):
+    lost = "First paragraph, finished.\nSecond paragraph, where I was writing when it crashed.\nA note at the end."
+    where = lost.index("when it crashed")
+    _crash_a_session(app_dirs, lost, cursor=where)
+    window = make_window()
+    qtbot.waitUntil(lambda: window.editor.toPlainText() == lost, timeout=5000)
+    assert window.editor.textCursor().position() == where
+
+
+def test_declining_the_restore_discards_the_snapshot(qtbot, make_window, prompts, app_dirs):
+    _crash_a_session(app_dirs, "not wanted")
+    prompts.restore_answer = False
+    window = make_window()
+    qtbot.waitUntil(lambda: "offer_restore" in prompts.names(), timeout=5000)
+    assert window.editor.toPlainText() == ""
+    assert list((app_dirs["data_dir"] / "recovery").glob("*.json")) == []
+
+
+def test_unsaved_text_is_snapshotted_and_a_clean_close_removes_it(qtbot, make_window, prompts, tmp_path):
+    window = make_window(recovery_interval_ms=20)
+    type_text(qtbot, window.editor, "draft")
+    snapshot = window.recovery.session_file
+    qtbot.waitUntil(snapshot.exists, timeout=5000)
+    assert json.loads(snapshot.read_text(encoding="utf-8"))["text"] == "draft"
+    prompts.save_path = str(tmp_path / "draft.txt")
+    window.documents.save()
+    qtbot.waitUntil(lambda: not snapshot.exists(), timeout=5000)  # saved: nothing to recover
+    type_text(qtbot, window.editor, " two")
+    qtbot.waitUntil(snapshot.exists, timeout=5000)
+    assert json.loads(snapshot.read_text(encoding="utf-8"))["path"] == str(tmp_path / "draft.txt")
+    window.close()
+    assert not snapshot.exists()
+    assert list(snapshot.parent.iterdir()) == []  # the lock went too
+
+
+def test_a_running_window_s_snapshot_is_not_offered_to_another(qtbot, make_window, prompts):
+    first = make_window(recovery_interval_ms=20)
+    type_text(qtbot, first.editor, "still open")
+    qtbot.waitUntil(first.recovery.session_file.exists, timeout=5000)
+    second = make_window()
+    assert not second.offer_recovery()
+    assert "offer_restore" not in prompts.names()

@@ -1,0 +1,237 @@
+# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
+"""Accepted text remembers which model, settings and seed produced it: on hover, across later edits, and in a
+sidecar file next to the document (never in the text) that survives saving and reopening, along with the
+suggestion history."""
+
+from __future__ import annotations
+
+import json
+
+from gui_support import (  # noqa: F401 - fixtures
+    FAST_GREEDY,
+    app_dirs,
+    make_window,
+    prompts,
+    type_and_wait_for_suggestion,
+    type_text,
+)
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtGui import QHelpEvent, QTextCursor
+from PySide6.QtWidgets import QApplication, QToolTip
+
+from gui.documents.document_io import DocumentError
+from gui.documents.sidecar import sidecar_path
+from gui.editor.ghost_suggestion import clean
+
+PROMPT = "The quick brown fox"
+ALT_SHIFT = Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.ShiftModifier
+
+
+def accept_a_suggestion(qtbot, window) -> str:
+    ghost = type_and_wait_for_suggestion(qtbot, window, PROMPT)
+    qtbot.keyClick(window.editor, Qt.Key.Key_Tab)
+    return ghost
+
+
+def accept_a_suggestion_then_stop_suggesting(qtbot, window) -> str:
+    """Accepts one suggestion after PROMPT, then turns suggestions off so later edits make no new ones."""
+    ghost = accept_a_suggestion(qtbot, window)
+    window.editor.set_suggestions_enabled(False)
+    return ghost
+
+
+def point_over(editor, position: int) -> QPoint:
+    cursor = QTextCursor(editor.document())
+    cursor.setPosition(position)
+    rect = editor.cursorRect(cursor)
+    return QPoint(rect.left() + 2, rect.center().y())
+
+
+def test_hovering_accepted_text_says_what_produced_it(qtbot, make_window, tiny_gpt2_folder):
+    window = make_window()
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, window)
+    editor = window.editor
+    description = window.provenance.describe_at(len(PROMPT) + 1)
+    assert str(tiny_gpt2_folder) in description and "greedy" in description
+    assert window.provenance.describe_at(len(PROMPT) - 1) is None  # typed by the user
+    assert window.provenance.describe_at(len(PROMPT + ghost)) is None
+
+    position = point_over(editor, len(PROMPT) + 1)
+    event = QHelpEvent(QEvent.Type.ToolTip, position, editor.viewport().mapToGlobal(position))
+    QApplication.sendEvent(editor.viewport(), event)
+    qtbot.waitUntil(QToolTip.isVisible, timeout=3000)
+    assert "Suggested by" in QToolTip.text()
+
+
+def test_accepted_ranges_follow_later_edits(qtbot, make_window):
+    window = make_window()
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, window)
+    editor = window.editor
+    start = len(PROMPT)
+    cursor = QTextCursor(editor.document())
+    cursor.insertText("Intro. ")  # before it: the range moves
+    cursor.setPosition(start + 7)
+    cursor.insertText("typed")  # right before it: not suggested text
+    end = start + 7 + 5 + len(ghost)
+    cursor.setPosition(end)
+    cursor.insertText("after")  # right after it: not suggested text either
+    [record] = window.provenance.records()
+    assert (record.start, record.end, record.text) == (start + 12, end, ghost)
+    assert window.provenance.describe_at(start + 11) is None and window.provenance.describe_at(end) is None
+
+    cursor.setPosition(start + 12)
+    cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+    cursor.removeSelectedText()  # deleted entirely: forgotten
+    assert window.provenance.records() == []
+
+
+def test_undo_and_redo_of_an_accept_keep_where_its_text_came_from(qtbot, make_window):
+    window = make_window()
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, window)
+    editor = window.editor
+    start = len(PROMPT)
+    editor.undo()
+    assert editor.toPlainText() == PROMPT and window.provenance.records() == []
+    editor.redo()
+    [record] = window.provenance.records()
+    assert (record.start, record.text) == (start, ghost)
+    assert "greedy" in window.provenance.describe_at(start)
+
+    cursor = QTextCursor(editor.document())
+    cursor.setPosition(start)
+    cursor.setPosition(start + len(ghost), QTextCursor.MoveMode.KeepAnchor)
+    cursor.removeSelectedText()
+    editor.undo()  # the deletion undone: the text is back, and so is what it came from
+    assert [r.text for r in window.provenance.records()] == [ghost]
+
+    cursor.setPosition(start)
+    cursor.setPosition(start + len(ghost), QTextCursor.MoveMode.KeepAnchor)
+    assert len(ghost) > 1
+    cursor.insertText(ghost[:1])  # the user's own text in its place: not suggested
+    assert window.provenance.records() == [] and window.provenance.describe_at(start) is None
+
+
+def test_accepting_word_by_word_makes_one_range(qtbot, make_window):
+    window = make_window()
+    editor = window.editor
+    ghost = type_and_wait_for_suggestion(qtbot, window, PROMPT)
+    while editor.ghost_text():
+        qtbot.keyClick(editor, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+    [record] = window.provenance.records()
+    assert record.text == ghost
+
+
+def test_the_sidecar_keeps_provenance_and_history_through_save_and_reopen(qtbot, make_window, prompts, tmp_path):
+    window = make_window(settings=FAST_GREEDY.replace(temperature=3.0))
+    window.rerolls.new_seed = iter(range(1, 1000)).__next__
+    editor = window.editor
+    ghost = accept_a_suggestion(qtbot, window)
+    editor.moveCursor(QTextCursor.MoveOperation.End)
+    greedy = type_and_wait_for_suggestion(qtbot, window, ". Then")
+    with qtbot.waitSignal(window.suggestions.requestMade, timeout=5000) as made:
+        window.named_actions["suggestion.reroll"].trigger()
+    qtbot.waitUntil(lambda: editor.pending_request is None and editor.ghost_text() not in ("", greedy),
+                    timeout=10000)
+    rerolled = editor.ghost_text()
+    assert made.args[0] > 0
+    editor.dismiss()
+    text = editor.toPlainText()
+
+    document = tmp_path / "story.txt"
+    prompts.save_path = str(document)
+    assert window.documents.save()
+    assert document.read_text(encoding="utf-8") == text  # nothing but the text in the document
+    sidecar = sidecar_path(document)
+    assert sidecar.name == ".story.txt.inkling.json"
+    saved = json.loads(sidecar.read_text(encoding="utf-8"))
+    [accepted] = saved["accepted"]
+    assert (accepted["start"], accepted["text"], accepted["settings"]["strategy"]) == (len(PROMPT), ghost, "greedy")
+    [point] = saved["history"]
+    assert point["offset"] == len(text)
+    assert [clean(e["completions"][0]["text"]) for e in point["entries"]] == [greedy, rerolled]
+    assert point["entries"][1]["seed"] == 1 and point["entries"][1]["settings"]["strategy"] == "sample"
+
+    assert window.documents.new()
+    assert window.provenance.records() == [] and editor.toPlainText() == ""
+    assert window.documents.open(str(document))
+    assert [r.text for r in window.provenance.records()] == [ghost]
+    assert "greedy" in window.provenance.describe_at(len(PROMPT))
+    editor.moveCursor(QTextCursor.MoveOperation.End)
+    editor.set_suggestions_enabled(False)
+    editor.set_suggestions_enabled(True)
+    qtbot.keyClick(editor, Qt.Key.Key_BraceLeft, ALT_SHIFT)
+    assert editor.ghost_text() == rerolled  # the history came back with the document
+    qtbot.keyClick(editor, Qt.Key.Key_BraceLeft, ALT_SHIFT)
+    assert editor.ghost_text() == greedy
+    assert "seed" not in window.status.currentMessage()  # the greedy one has none
+
+
+def test_a_document_edited_elsewhere_keeps_what_still_matches(qtbot, make_window, prompts, tmp_path):
+    window = make_window()
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, window)
+    document = tmp_path / "notes.txt"
+    prompts.save_path = str(document)
+    assert window.documents.save()
+    document.write_text("A new first line.\n" + window.editor.toPlainText(), encoding="utf-8")
+    assert window.documents.open(str(document))
+    [record] = window.provenance.records()
+    assert (record.start, record.text) == (len("A new first line.\n" + PROMPT), ghost)
+
+    document.write_text("Rewritten entirely.", encoding="utf-8")
+    assert window.documents.open(str(document))
+    assert window.provenance.records() == []
+    assert "no longer match" in window.status.currentMessage()
+
+
+def test_a_damaged_sidecar_is_reported_and_the_document_still_opens(qtbot, make_window, tmp_path):
+    window = make_window()
+    document = tmp_path / "notes.txt"
+    document.write_text("Some text.", encoding="utf-8")
+    sidecar_path(document).write_text("{ not json", encoding="utf-8")
+    assert window.documents.open(str(document))
+    assert window.editor.toPlainText() == "Some text."
+    assert "damaged" in window.status.currentMessage()
+
+
+def test_a_sidecar_that_cannot_be_written_never_stops_the_save(qtbot, make_window, prompts, tmp_path, monkeypatch):
+    window = make_window()
+    accept_a_suggestion_then_stop_suggesting(qtbot, window)
+
+    def fail(path, data):
+        raise DocumentError(f"Cannot save {path}: disk full. The old file is unchanged.")
+
+    monkeypatch.setattr("gui.documents.sidecar.atomic_write_bytes", fail)
+    document = tmp_path / "notes.txt"
+    prompts.save_path = str(document)
+    assert window.documents.save()
+    assert document.read_text(encoding="utf-8") == window.editor.toPlainText()
+    assert not window.editor.document().isModified()
+    qtbot.waitUntil(lambda: "disk full" in window.status.currentMessage(), timeout=3000)
+    assert not sidecar_path(document).exists()
+
+
+def test_no_sidecar_for_a_document_without_suggested_text(qtbot, make_window, prompts, tmp_path):
+    window = make_window()
+    window.editor.set_suggestions_enabled(False)
+    type_text(qtbot, window.editor, "All mine.")
+    document = tmp_path / "mine.txt"
+    prompts.save_path = str(document)
+    assert window.documents.save()
+    assert not sidecar_path(document).exists()
+
+
+def test_where_accepted_text_came_from_survives_a_crash_with_the_unsaved_text(qtbot, make_window, prompts):
+    crashed = make_window()
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, crashed)
+    crashed.autosaver.save_now()
+    # What a crash leaves: a session file nobody holds the lock of (this window's own is deleted as it closes).
+    left_behind = crashed.recovery.folder / "crashed-session.json"
+    left_behind.write_bytes(crashed.recovery.session_file.read_bytes())
+    crashed.shutdown()
+
+    window = make_window()
+    qtbot.waitUntil(lambda: window.editor.toPlainText() == PROMPT + ghost, timeout=5000)
+    assert [r.text for r in window.provenance.records()] == [ghost]
+    assert "greedy" in window.provenance.describe_at(len(PROMPT))
+    window.autosaver.save_now()
+    assert json.loads(window.recovery.session_file.read_text(encoding="utf-8"))["notes"]  # kept for a 2nd crash

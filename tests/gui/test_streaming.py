@@ -1,0 +1,150 @@
+# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
+"""Streaming into the editor: a keystroke cancels the running generation, no stale suggestion ever shows, and
+the UI thread keeps running while tokens stream."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import pytest
+import torch
+from conftest import make_gpt2_folder
+from gui_support import (  # noqa: F401 - fixtures
+    FAST_GREEDY,
+    app_dirs,
+    gated_worker_factory,
+    make_window,
+    prompts,
+    type_text,
+)
+from PySide6.QtCore import QTimer
+
+PROMPT = "The quick brown fox"
+
+
+def test_a_keystroke_during_generation_cancels_it_and_no_stale_suggestion_appears(qtbot, make_window):
+    models = []
+    window = make_window(worker_factory=gated_worker_factory(models),
+                         settings=FAST_GREEDY.replace(max_new_tokens=8))
+    editor = window.editor
+    gated = models[0]
+    prompts_by_request: dict[int, str] = {}
+    window.suggestions.requestMade.connect(lambda rid, text: prompts_by_request.__setitem__(rid, text))
+    shown = []  # (request id, ghost text, text before the cursor) every time the ghost text changes
+
+    def record():
+        suggestion = editor.suggestion
+        if suggestion is not None and editor.ghost_text():
+            cursor = editor.textCursor().position()
+            shown.append((suggestion.request_id, suggestion.consumed, editor.toPlainText()[:cursor]))
+
+    editor.ghostChanged.connect(record)
+    finished = []
+    window.bridge.suggestionFinished.connect(finished.append)
+    received = []
+    window.bridge.suggestionToken.connect(lambda rid, event: received.append(rid))
+
+    with qtbot.waitSignal(window.suggestions.requestMade, timeout=5000) as first:
+        type_text(qtbot, editor, PROMPT)
+    first_id = first.args[0]
+    while not editor.ghost_text():  # one token at a time until some text shows (the first may be empty)
+        assert gated.passed < 8, "the first request never showed any text"
+        qtbot.waitUntil(gated.waiting.is_set, timeout=5000)
+        target = gated.passed + 1
+        gated.release(1)
+        qtbot.waitUntil(lambda t=target: gated.passed >= t and len(received) >= t, timeout=5000)
+    qtbot.waitUntil(gated.waiting.is_set, timeout=5000)  # the engine is mid-generation, holding a token
+
+    with qtbot.waitSignal(window.suggestions.requestMade, timeout=5000) as second:
+        type_text(qtbot, editor, "X")
+        assert editor.ghost_text() == ""  # dropped at once, before the engine even answers
+        assert editor.pending_request is None
+    second_id = second.args[0]
+    assert second_id > first_id
+    assert second.args[1] == PROMPT + "X"
+
+    gated.open()  # let everything run: the old generation must stop, the new one finish
+    qtbot.waitUntil(lambda: any(e.request_id == first_id for e in finished), timeout=10000)
+    old = next(e for e in finished if e.request_id == first_id)
+    assert old.cancelled  # stopped between two tokens, not run to the end
+    qtbot.waitUntil(lambda: any(e.request_id == second_id and not e.cancelled for e in finished), timeout=10000)
+    assert editor.ghost_text()
+    assert editor.suggestion.request_id == second_id
+
+    assert shown
+    for request_id, consumed, before_cursor in shown:
+        # Every suggestion ever shown continued exactly the text in front of it.
+        assert prompts_by_request[request_id] + consumed == before_cursor
+    assert all(request_id == second_id for request_id, _, before in shown if before.endswith("X"))
+
+
+def test_events_of_an_older_request_are_dropped(qtbot, make_window):
+    from engine.decoding.results import StreamEvent
+    from engine.worker_events import EngineError, SuggestionFinished
+
+    window = make_window(model=None, wait_ready=False)  # the editor's request id alone decides, no engine needed
+    editor, bridge = window.editor, window.bridge
+    editor.replace_text("Hello")
+    editor.moveCursor(editor.textCursor().MoveOperation.End)
+    editor.begin_request(7)
+    editor.begin_request(8)
+    assert not editor.is_current(7) and editor.is_current(8)
+    bridge.suggestionToken.emit(7, StreamEvent(text=" stale"))
+    assert editor.ghost_text() == ""
+    bridge.suggestionToken.emit(8, StreamEvent(text=" fresh"))
+    assert editor.ghost_text() == " fresh"
+    bridge.suggestionToken.emit(7, StreamEvent(text=" stale again"))
+    bridge.suggestionFinished.emit(SuggestionFinished(7, (), None, None, cancelled=True))
+    bridge.engineError.emit(EngineError(7, "old news"))
+    assert editor.ghost_text() == " fresh" and editor.is_current(8)
+
+
+def _cpu_share_available(threads: int = 2, seconds: float = 0.3) -> float:
+    """The share of ``threads`` cores this process gets while it keeps them busy (matrix products release the
+    GIL): about 1.0 on an idle machine, far less when other processes compete for the cores."""
+    stop = time.perf_counter() + seconds
+
+    def burn() -> None:
+        a = torch.randn(128, 128)
+        while time.perf_counter() < stop:
+            a @ a
+
+    workers = [threading.Thread(target=burn) for _ in range(threads)]
+    cpu, wall = time.process_time(), time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return (time.process_time() - cpu) / ((time.perf_counter() - wall) * threads)
+
+
+def test_the_ui_thread_keeps_running_while_a_suggestion_streams(qtbot, make_window, tmp_path, tiny_tokenizer):
+    # The GUI and engine threads share one GIL: when other processes hold the cores, the OS can stop the engine
+    # thread while it holds the GIL, and the timer below would measure that machine, not Inkling.
+    share = _cpu_share_available()
+    if share < 0.8:
+        pytest.skip(f"other processes are using the CPU (this test got {share:.0%} of two cores)")
+    # A model big enough (and a suggestion long enough) that streaming takes a while even on a fast machine.
+    folder = make_gpt2_folder(tmp_path / "longer", tiny_tokenizer, n_layer=4, n_embd=128, n_positions=1024)
+    window = make_window(model=folder, settings=FAST_GREEDY.replace(max_new_tokens=400))
+    editor = window.editor
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    tokens = []
+    window.bridge.suggestionToken.connect(lambda rid, event: tokens.append(time.perf_counter()))
+    type_text(qtbot, editor, PROMPT)
+    timer.start()
+    with qtbot.waitSignal(window.bridge.suggestionFinished, timeout=20000,
+                          check_params_cb=lambda event: not event.cancelled):
+        editor.request_suggestion_now()
+    timer.stop()
+    assert len(tokens) >= 100  # it really streamed, token by token
+    during = [t for t in ticks if tokens[0] <= t <= tokens[-1]]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
+    assert len(gaps) >= 10
+    print(f"{len(tokens)} tokens; timer gaps while streaming: max {max(gaps) * 1000:.1f} ms")
+    assert max(gaps) < 0.050, f"the UI thread stalled for {max(gaps) * 1000:.0f} ms"
