@@ -12,6 +12,7 @@ from platformdirs import user_data_path
 from engine.checkpoint import is_model_folder, read_config
 from engine.errors import CheckpointError, ModelNotFoundError
 from engine.families import FAMILIES
+from engine.hub_cache import cached_snapshots
 
 DEFAULT_MODEL = "default"
 
@@ -60,7 +61,7 @@ def list_models() -> list[ModelInfo]:
                 if info is not None:
                     models.append(info)
     models.extend(_opened_models({m.path.resolve() for m in models}))
-    models.extend(_hub_cache_models())
+    models.extend(hub_cache_models())
     return models
 
 
@@ -103,7 +104,7 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     path = Path(text).expanduser()
     if path.is_dir():
         return path
-    for info in _hub_cache_models():
+    for info in hub_cache_models():
         if info.name == text:
             return info.path
     if text == DEFAULT_MODEL:
@@ -121,9 +122,14 @@ def _is_plain_name(text: str) -> bool:
     return Path(text).name == text and not text.startswith(".") and "\\" not in text
 
 
-def _hub_cache_models() -> list[ModelInfo]:
-    try:
-        from engine.hub_cache import cached_models  # added with Hugging Face cache discovery
-    except ImportError:
-        return []
-    return cached_models()
+def hub_cache_models() -> list[ModelInfo]:
+    """The models in the local Hugging Face hub cache, by repo id (which ones: ``engine.hub_cache``)."""
+    models = []
+    for repo_id, snapshot in cached_snapshots():
+        try:
+            info = describe_folder(snapshot, repo_id, "huggingface")
+        except OSError:  # a link broken since the cache was read must not hide the others
+            info = None
+        if info is not None:
+            models.append(info)
+    return models
