@@ -69,15 +69,19 @@ def download_model(repo_id: str, progress: ProgressCallback | None = None, *, re
         info = huggingface_hub.HfApi().model_info(repo_id, revision=revision, files_metadata=True)
         sizes = {s.rfilename: s.size for s in (info.siblings or [])}
         wanted = files_to_fetch(list(sizes))
-        known = [sizes.get(name) for name in wanted]
-        total = sum(known) if all(isinstance(s, int) for s in known) else None
+        known = [size for name in wanted if isinstance(size := sizes.get(name), int)]
+        total = sum(known) if len(known) == len(wanted) else None
         done = 0
-        path = None
+        path = ""  # files_to_fetch never returns an empty list
         for name in wanted:
-            options = {"revision": revision or info.sha}
+            options: dict[str, object] = {"revision": revision or info.sha}
             if progress is not None:
                 progress(done, total, name)
-                bar = _byte_progress_class(lambda n, name=name, start=done: progress(start + n, total, name))
+
+                def report_bytes(n: int, name: str = name, start: int = done) -> None:
+                    progress(start + n, total, name)
+
+                bar = _byte_progress_class(report_bytes)
                 if bar is not None and "tqdm_class" in inspect.signature(huggingface_hub.hf_hub_download).parameters:
                     options["tqdm_class"] = bar
             path = huggingface_hub.hf_hub_download(repo_id, name, **options)

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -263,7 +264,7 @@ def _finish_before_exit(wait_s: float):
         done.set()  # the wait stays registered: the thread still has to return from the job and tidy up
 
 
-_exit_waits: dict[threading.Thread, object] = {}
+_exit_waits: dict[threading.Thread, Callable[[], None]] = {}
 _THREAD_END_WAIT_S = 10.0
 
 
