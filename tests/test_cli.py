@@ -201,10 +201,10 @@ def test_models_lists_user_models_and_devices(capsys, tmp_path, tiny_tokenizer, 
 
 
 def test_models_says_where_it_looked_when_there_are_none(capsys, tmp_path, monkeypatch):
-    import engine.registry
+    import engine.loading.registry
 
-    monkeypatch.setattr(engine.registry, "bundled_models_dir", lambda: tmp_path / "bundled")
-    monkeypatch.setattr(engine.registry, "hub_cache_models", list)
+    monkeypatch.setattr(engine.loading.registry, "bundled_models_dir", lambda: tmp_path / "bundled")
+    monkeypatch.setattr(engine.loading.registry, "hub_cache_models", list)
     monkeypatch.setenv("INKLING_USER_MODELS", str(tmp_path / "mine"))
     code, out, _ = run(capsys, "models")
     assert code == 0

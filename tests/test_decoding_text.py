@@ -228,6 +228,6 @@ def test_incremental_encoder_falls_back_for_other_tokenizers(tiny_tokenizer):
     backend = Tokenizer(models.BPE())
     backend.normalizer = normalizers.NFKC()
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
-    from engine.tokenizer import TextTokenizer
+    from engine.loading.tokenizer import TextTokenizer
 
     assert not IncrementalEncoder(TextTokenizer(backend)).splittable

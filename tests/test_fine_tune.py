@@ -10,7 +10,7 @@ import torch
 from conftest import make_writing_folder
 
 import engine
-from engine.registry import list_models
+from engine.loading.registry import list_models
 from engine.training.corpus import NoTextFound
 from engine.training.fine_tune import (
     RUN_FILE,

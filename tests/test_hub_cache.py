@@ -14,10 +14,10 @@ import pytest
 import torch
 
 import engine
-from engine import hub_download
 from engine.errors import ModelNotFoundError
-from engine.hub_cache import hub_cache_dir
-from engine.registry import hub_cache_models
+from engine.loading import hub_download
+from engine.loading.hub_cache import hub_cache_dir
+from engine.loading.registry import hub_cache_models
 
 transformers = pytest.importorskip("transformers")
 

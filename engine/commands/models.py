@@ -20,7 +20,7 @@ def add_parsers(subparsers) -> None:
 
 
 def run_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from engine.registry import bundled_models_dir, list_models, user_models_dir
+    from engine.loading.registry import bundled_models_dir, list_models, user_models_dir
 
     out = out or sys.stdout
     models = list_models()
@@ -41,7 +41,7 @@ def run_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def device_descriptions() -> list[tuple[str, str]]:
-    from engine.devices import available_devices, describe_device, resolve_device
+    from engine.loading.devices import available_devices, describe_device, resolve_device
 
     described = []
     for name in available_devices():

@@ -1,6 +1,7 @@
 """What a model family is: how ``config.json``'s ``model_type`` becomes a model, and how checkpoint keys translate.
 
-Each ``*_family.py`` next to this file offers its families as ``FAMILIES``; ``engine.families`` lists those modules.
+Each ``*_family.py`` next to this file offers its families as ``FAMILIES``; ``engine.loading.families`` lists
+those modules.
 """
 
 from __future__ import annotations

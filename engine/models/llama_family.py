@@ -1,4 +1,5 @@
-"""The Llama-family model types (``llama``, ``qwen2``, ``qwen3``, ``mistral``), listed by ``engine.families``.
+"""The Llama-family model types (``llama``, ``qwen2``, ``qwen3``, ``mistral``), listed by
+``engine.loading.families``.
 
 Our module names are the Hugging Face keys, so importing a checkpoint only drops what is not a weight here.
 """

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.tokenizer import TextTokenizer
+from engine.loading.tokenizer import TextTokenizer
 from engine.training.corpus import Document, ScanReport, find_files, is_validation, read_documents
 from engine.training.normalize import NORMALIZER_VERSION
 

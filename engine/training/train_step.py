@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.devices import cpu_has_bf16
+from engine.loading.devices import cpu_has_bf16
 from engine.training.fim import IGNORE_INDEX
 
 

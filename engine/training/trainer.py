@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine import checkpoint
-from engine.devices import resolve_device
 from engine.errors import InklingError
-from engine.families import FAMILIES, family_of
+from engine.loading import checkpoint
+from engine.loading.devices import resolve_device
+from engine.loading.families import FAMILIES, family_of
+from engine.loading.tokenizer import TextTokenizer
 from engine.models.base import CausalLanguageModel
-from engine.tokenizer import TextTokenizer
 from engine.training import recipe as recipes
 from engine.training.bpe import END_OF_TEXT, train_bpe_tokenizer
 from engine.training.corpus import Document, ScanReport, is_validation, read_documents
@@ -340,7 +340,9 @@ def _model_and_data_single(settings: TrainSettings, resume_from: Path | None, ca
     if resume_from is not None or settings.init:
         source = resume_from
         if source is None:
-            from engine.registry import resolve_model_path  # deferred: registry imports the whole engine
+            from engine.loading.registry import (
+                resolve_model_path,  # deferred: registry imports the whole engine
+            )
 
             assert settings.init  # not resuming, so the condition above held for the model to start from
             source = resolve_model_path(settings.init)

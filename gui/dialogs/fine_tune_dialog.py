@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import InklingError
-from engine.registry import resolve_model_path
+from engine.loading.registry import resolve_model_path
 from engine.training.fine_tune import (
     FineTuneOutcome,
     FineTunePlan,

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu
 
-from engine.devices import available_devices
-from engine.hub_download import hub_available
+from engine.loading.devices import available_devices
+from engine.loading.hub_download import hub_available
 from gui.menus.memory_menu import fill_memory_menu
 
 if TYPE_CHECKING:

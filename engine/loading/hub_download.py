@@ -1,7 +1,7 @@
 """Fetching a model from the Hugging Face Hub into the local hub cache (needs the optional ``huggingface_hub``).
 
 Only what Inkling reads is downloaded: config, tokenizer, safetensors weights (or a legacy PyTorch file when a
-repo has no safetensors), generation config. Once fetched, the model is listed by ``engine.hub_cache`` and
+repo has no safetensors), generation config. Once fetched, the model is listed by ``engine.loading.hub_cache`` and
 loads offline by its repo id.
 """
 
@@ -12,8 +12,15 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.checkpoint import CONFIG, GENERATION_CONFIG, TOKENIZER, TORCH_WEIGHTS, WEIGHTS, WEIGHTS_INDEX
 from engine.errors import InklingError
+from engine.loading.checkpoint import (
+    CONFIG,
+    GENERATION_CONFIG,
+    TOKENIZER,
+    TORCH_WEIGHTS,
+    WEIGHTS,
+    WEIGHTS_INDEX,
+)
 
 #: progress(done_bytes, total_bytes, file_name); total_bytes is None when the Hub did not report sizes
 ProgressCallback = Callable[[int, "int | None", str], None]

@@ -12,9 +12,9 @@ import json
 import os
 from pathlib import Path
 
-from engine.checkpoint import WEIGHTS, WEIGHTS_INDEX, is_model_folder, read_config, shapes_only
 from engine.errors import CheckpointError
-from engine.families import FAMILIES
+from engine.loading.checkpoint import WEIGHTS, WEIGHTS_INDEX, is_model_folder, read_config, shapes_only
+from engine.loading.families import FAMILIES
 
 _REPO_PREFIX = "models--"
 
@@ -37,7 +37,7 @@ def repo_folder_name(repo_id: str) -> str:
 
 
 def cached_snapshots() -> list[tuple[str, Path]]:
-    """(repo id, snapshot folder) of every compatible model in the hub cache, sorted by repo id; ``engine.registry``
+    """(repo id, snapshot folder) of every compatible model in the hub cache, sorted by repo id; ``engine.loading.registry``
     describes them."""
     root = hub_cache_dir()
     try:

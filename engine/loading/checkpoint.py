@@ -23,9 +23,9 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from engine.errors import CheckpointError
-from engine.families import FAMILIES, family_of
+from engine.loading.families import FAMILIES, family_of
+from engine.loading.tokenizer import TextTokenizer
 from engine.models.base import CausalLanguageModel
-from engine.tokenizer import TextTokenizer
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"

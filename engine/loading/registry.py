@@ -9,10 +9,10 @@ from pathlib import Path
 
 from platformdirs import user_data_path
 
-from engine.checkpoint import is_model_folder, read_config
 from engine.errors import CheckpointError, ModelNotFoundError
-from engine.families import FAMILIES
-from engine.hub_cache import cached_snapshots
+from engine.loading.checkpoint import is_model_folder, read_config
+from engine.loading.families import FAMILIES
+from engine.loading.hub_cache import cached_snapshots
 
 DEFAULT_MODEL = "default"
 
@@ -20,7 +20,7 @@ DEFAULT_MODEL = "default"
 def bundled_models_dir() -> Path:
     """``resources/models`` of the source tree (a checkout, an editable install); a wheel puts the same folders
     under ``<prefix>/share/inkling/models`` (pyproject's data-files)."""
-    return first_existing_folder([Path(__file__).resolve().parent.parent / "resources" / "models",
+    return first_existing_folder([Path(__file__).resolve().parents[2] / "resources" / "models",
                                   Path(sys.prefix) / "share" / "inkling" / "models"])
 
 
@@ -67,7 +67,7 @@ def list_models() -> list[ModelInfo]:
 
 def _opened_models(listed: set[Path]) -> list[ModelInfo]:
     """Folders the user opened from elsewhere (the catalog), by their path: that is what engine.load() takes."""
-    from engine.model_catalog import catalog_folders
+    from engine.loading.model_catalog import catalog_folders
 
     opened = []
     for folder in catalog_folders():
@@ -123,7 +123,7 @@ def _is_plain_name(text: str) -> bool:
 
 
 def hub_cache_models() -> list[ModelInfo]:
-    """The models in the local Hugging Face hub cache, by repo id (which ones: ``engine.hub_cache``)."""
+    """The models in the local Hugging Face hub cache, by repo id (which ones: ``engine.loading.hub_cache``)."""
     models = []
     for repo_id, snapshot in cached_snapshots():
         try:
