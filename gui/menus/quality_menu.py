@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QSlider, QWidget, QWidgetAction
 
-from engine.suggestion_quality import COVERAGE_STOPS
+from engine.quality.suggestion_quality import COVERAGE_STOPS
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
