@@ -14,7 +14,7 @@ from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QMenu
 
-from engine.worker_events import ModelLoaded
+from engine.worker.events import ModelLoaded
 from gui.alternatives_panel import AlternativesPanel
 from gui.dialogs.prompts import Prompts
 from gui.document_controller import DocumentController

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QWidget
 
 from engine.loading.model_catalog import remember_folder
 from engine.loading.registry import DEFAULT_MODEL, ModelInfo, list_models
-from engine.worker_events import ModelLoaded, ModelLoadFailed
+from engine.worker.events import ModelLoaded, ModelLoadFailed
 from gui.dialogs.prompts import Prompts
 from gui.engine_bridge import EngineBridge
 from gui.last_folder import FolderMemory, home_folder

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from engine.decoding.settings import DecodingSettings
 from engine.quality.coverage import DEFAULT_PAUSES, CalibrationRun, CoverageCalibration
 from engine.quality.suggestion_quality import QualitySettings, blocks_repetition, with_repetition_blocking
-from engine.worker_events import EngineError, ModelLoaded, TaskFinished
+from engine.worker.events import EngineError, ModelLoaded, TaskFinished
 from gui.engine_bridge import EngineBridge
 from gui.suggestion_controller import SuggestionController
 

@@ -22,7 +22,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QWidget
 
 import engine
-from engine.worker import EngineWorker
+from engine.worker.engine_worker import EngineWorker
 from gui.branching import EDITOR
 from gui.token_candidates_popup import TokenCandidatesPopup
 

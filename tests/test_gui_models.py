@@ -103,7 +103,7 @@ def test_without_any_model_the_editor_still_works_and_offers_a_model_folder(qtbo
 
 def test_loading_shows_a_busy_indicator_and_keeps_the_ui_running(qtbot, make_window, tiny_gpt2_folder):
     import engine
-    from engine.worker import EngineWorker
+    from engine.worker.engine_worker import EngineWorker
 
     release = threading.Event()
 

@@ -15,8 +15,8 @@ import engine
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
 from engine.errors import CheckpointError
-from engine.worker import EngineWorker, is_out_of_memory
-from engine.worker_events import (
+from engine.worker.engine_worker import EngineWorker, is_out_of_memory
+from engine.worker.events import (
     EngineError,
     EngineWarning,
     ModelLoaded,
@@ -600,8 +600,8 @@ def test_real_model_cancel_within_one_token(make_worker, recorder, tiny_gpt2_fol
 def test_the_real_loader_warms_the_model_up_before_it_is_announced(tiny_gpt2_folder, monkeypatch):
     """The first suggestion after start-up must not pay for first-call set-up: the engine thread does it while
     the window opens, and leaves no cached state behind."""
-    from engine import worker as worker_module
     from engine.language_model import LanguageModel
+    from engine.worker import engine_worker as worker_module
 
     warmed = []
     original = LanguageModel.warm_up

@@ -35,7 +35,7 @@ from engine.user_data import user_data_dir
 
 if TYPE_CHECKING:
     from engine.language_model import LanguageModel
-    from engine.worker import JobContext
+    from engine.worker.engine_worker import JobContext
 
 RUNS_FOLDER = "fine-tuning"
 RUN_FILE = "run.json"
