@@ -8,7 +8,8 @@ import pytest
 import torch
 from conftest import SAMPLE_TEXT
 
-from engine.decoding.context_window import (
+from engine.decoding.healing import TokenPrefixIndex, heal, should_heal
+from engine.decoding.prompt_window import (
     MAX_PROMPT_TOKENS,
     IncrementalEncoder,
     context_window,
@@ -16,7 +17,6 @@ from engine.decoding.context_window import (
     trim_front,
     window_start,
 )
-from engine.decoding.healing import TokenPrefixIndex, heal, should_heal
 from engine.decoding.stopping import StopRule, ends_inside_word
 from engine.decoding.text_stream import TextStream, complete_text, truncate_pieces
 

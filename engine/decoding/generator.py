@@ -25,13 +25,13 @@ from dataclasses import dataclass
 import torch
 
 from engine.decoding.beam import BeamSearch, is_identity
-from engine.decoding.context_window import IncrementalEncoder, context_window, token_budget
 from engine.decoding.first_words import FirstWordBranches, branch_rows
 from engine.decoding.guards import DecodingGuards
 from engine.decoding.healing import HealedPrompt, TokenPrefixIndex, heal
 from engine.decoding.loops import with_loop_cut
 from engine.decoding.prefix_cache import PromptCache
 from engine.decoding.processors import SeenTokens, restrict_to, sampling_scores
+from engine.decoding.prompt_window import IncrementalEncoder, context_window, token_budget
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import MAX_BEAMS, DecodingSettings
 from engine.decoding.stopping import StopRule, ends_inside_word
