@@ -40,9 +40,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     import engine
-    from engine.coverage import calibrate_coverage
-    from engine.coverage import sample_text as calibration_sample
     from engine.decoding.banned_words import BannedWordIndex
+    from engine.quality.coverage import calibrate_coverage
+    from engine.quality.coverage import sample_text as calibration_sample
 
     if args.model:
         lm = engine.load(args.model, device="cpu", dtype=torch.float32)

@@ -23,7 +23,7 @@ from torch import nn
 
 
 def build_model(layers: int, width: int, vocab: int, context: int, seed: int = 0) -> nn.Module:
-    from engine.families import FAMILIES
+    from engine.loading.families import FAMILIES
     from engine.training import recipe
     from engine.training.model_sizes import TRANSFORMER_SIZES
 

@@ -9,7 +9,7 @@ from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
 from engine.errors import CheckpointError, DeviceError, InklingError, ModelNotFoundError
 from engine.language_model import LanguageModel, load
-from engine.registry import ModelInfo, list_models
+from engine.loading.registry import ModelInfo, list_models
 
 __all__ = [
     "CheckpointError",

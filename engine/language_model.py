@@ -9,14 +9,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from engine.checkpoint import LoadedCheckpoint, load_checkpoint
 from engine.decoding.results import Completion, EventStream
 from engine.decoding.settings import DecodingSettings
-from engine.devices import cpu_has_bf16, default_dtype, resolve_device
-from engine.families import FAMILIES
+from engine.loading.checkpoint import LoadedCheckpoint, load_checkpoint
+from engine.loading.devices import cpu_has_bf16, default_dtype, resolve_device
+from engine.loading.families import FAMILIES
+from engine.loading.registry import resolve_model_path
+from engine.loading.weights_plan import refuse_if_too_big
 from engine.models.int8 import int8_helps, quantize_linears
-from engine.registry import resolve_model_path
-from engine.weights_plan import refuse_if_too_big
 
 MODEL_WEIGHTS_FILE = "memory_weights.json"  # in a model folder: mixture weights fitted for that model
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Qt, Signal
 
 from engine.decoding.settings import DecodingSettings
-from engine.worker import EngineWorker
-from engine.worker_events import (
+from engine.worker.engine_worker import EngineWorker
+from engine.worker.events import (
     EngineError,
     EngineWarning,
     ModelLoaded,

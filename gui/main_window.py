@@ -15,7 +15,7 @@ from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import QApplication, QMainWindow
 
-from engine.worker_events import ModelLoaded
+from engine.worker.events import ModelLoaded
 from gui.alternatives_panel import AlternativesPanel
 from gui.controllers.document_controller import DocumentController
 from gui.controllers.memory_controller import MemoryController

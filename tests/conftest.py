@@ -35,7 +35,7 @@ def tiny_tokenizer():
 def make_gpt2_folder(path: Path, tokenizer, *, n_layer=2, n_embd=32, n_head=4, n_positions=128,
                      eos_token_id=0, seed=0) -> Path:
     """Save a random-weight GPT-2 model folder of our own with the given tokenizer."""
-    from engine.checkpoint import save_checkpoint
+    from engine.loading.checkpoint import save_checkpoint
     from engine.models.transformer import Transformer, TransformerConfig
 
     torch.manual_seed(seed)

@@ -21,7 +21,7 @@ FAMILIES = ["gpt2", "attention-lstm"]
 
 
 def make_attention_lstm_folder(path: Path, tokenizer, *, eos_token_id=0, seed=0) -> Path:
-    from engine.checkpoint import save_checkpoint
+    from engine.loading.checkpoint import save_checkpoint
     from engine.models.attention_lstm import AttentionLSTM, AttentionLSTMConfig
 
     torch.manual_seed(seed)

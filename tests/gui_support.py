@@ -160,7 +160,7 @@ class GatedModel:
 def gated_worker_factory(holder: list):
     """A worker factory whose loader wraps every model in ``GatedModel``; the models land in ``holder``."""
     import engine
-    from engine.worker import EngineWorker
+    from engine.worker.engine_worker import EngineWorker
 
     def loader(name, device):
         gated = GatedModel(engine.load(name, device="cpu"))

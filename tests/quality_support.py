@@ -17,7 +17,7 @@ CONFIDENT_WORD = " fox"
 
 
 def make_confident_model(path: Path, tokenizer, word: str = CONFIDENT_WORD, n_embd: int = 32) -> Path:
-    from engine.checkpoint import save_checkpoint
+    from engine.loading.checkpoint import save_checkpoint
     from engine.models.transformer import Transformer, TransformerConfig
 
     ids = tokenizer.encode(word)

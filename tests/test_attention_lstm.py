@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from conftest import plain_settings
 
 import engine
-from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.errors import CheckpointError
+from engine.loading.checkpoint import load_checkpoint, save_checkpoint
 from engine.models.attention_lstm import AttentionLSTM, AttentionLSTMConfig
 from engine.models.base import CausalLanguageModel, ModelCache
 from tests.conftest import SAMPLE_TEXT

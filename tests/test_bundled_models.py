@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine.registry import bundled_models_dir, first_existing_folder
+from engine.loading.registry import bundled_models_dir, first_existing_folder
 
 BUNDLED = {"default": "Transformer (Qwen3)", "attention-lstm": "Attention-LSTM"}
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024

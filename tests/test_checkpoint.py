@@ -12,9 +12,9 @@ import torch
 from conftest import make_gpt2_folder
 from safetensors.torch import load_file, save_file
 
-import engine.checkpoint
-from engine.checkpoint import load_checkpoint, save_checkpoint
+import engine.loading.checkpoint
 from engine.errors import CheckpointError
+from engine.loading.checkpoint import load_checkpoint, save_checkpoint
 from engine.models.transformer import Transformer, TransformerConfig
 
 transformers = pytest.importorskip("transformers")
@@ -177,7 +177,7 @@ def test_a_failing_save_leaves_the_previous_folder_intact_and_no_temporary_folde
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(engine.checkpoint, "save_file", disk_full)
+    monkeypatch.setattr(engine.loading.checkpoint, "save_file", disk_full)
     with pytest.raises(OSError, match="No space left"):
         save_checkpoint(folder, _tiny_model(tiny_tokenizer.vocab_size, seed=2), tiny_tokenizer)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

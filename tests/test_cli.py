@@ -203,10 +203,10 @@ def test_models_lists_user_models_and_devices(capsys, tmp_path, tiny_tokenizer, 
 
 
 def test_models_says_where_it_looked_when_there_are_none(capsys, tmp_path, monkeypatch):
-    import engine.registry
+    import engine.loading.registry
 
-    monkeypatch.setattr(engine.registry, "bundled_models_dir", lambda: tmp_path / "bundled")
-    monkeypatch.setattr(engine.registry, "_hub_cache_models", list)
+    monkeypatch.setattr(engine.loading.registry, "bundled_models_dir", lambda: tmp_path / "bundled")
+    monkeypatch.setattr(engine.loading.registry, "hub_cache_models", list)
     monkeypatch.setenv("INKLING_USER_MODELS", str(tmp_path / "mine"))
     code, out, _ = run(capsys, "models")
     assert code == 0
@@ -279,10 +279,3 @@ def test_shares_are_readable_percentages_that_never_say_0_for_a_listed_alternati
     assert percent(shares([Completion("alone", -80.0)])[0]) == "100%"
     assert percent(0.9999) == ">99%"
 
-
-def test_help_says_a_bare_inkling_opens_the_app(capsys):
-    with pytest.raises(SystemExit) as exited:
-        main(["--help"])
-    assert exited.value.code == 0
-    out = capsys.readouterr().out
-    assert "A bare `inkling` opens the app" in out and "inkling FILE" in out

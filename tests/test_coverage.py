@@ -10,7 +10,9 @@ import torch
 from conftest import plain_settings
 from quality_support import make_confident_model
 
-from engine.coverage import (
+from engine.decoding.results import Completion
+from engine.decoding.settings import DecodingSettings
+from engine.quality.coverage import (
     QUANTILE_LEVELS,
     CalibrationCache,
     CalibrationRun,
@@ -20,8 +22,6 @@ from engine.coverage import (
     quantiles_of,
     sample_text,
 )
-from engine.decoding.results import Completion
-from engine.decoding.settings import DecodingSettings
 
 torch.set_num_threads(1)
 GREEDY = plain_settings(max_new_tokens=4, token_healing=False)

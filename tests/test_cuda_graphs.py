@@ -216,7 +216,7 @@ def test_cuda_capture_failure_falls_back_to_eager(monkeypatch):
 @requires_cuda
 def test_cuda_models_load_in_bfloat16_and_match_float32(tmp_path, tiny_tokenizer):
     import engine
-    from engine.checkpoint import save_checkpoint
+    from engine.loading.checkpoint import save_checkpoint
 
     model = tiny_llama(vocab=tiny_tokenizer.vocab_size)
     folder = save_checkpoint(tmp_path / "m", model, tiny_tokenizer)

@@ -8,7 +8,10 @@ import pytest
 import torch
 from conftest import SAMPLE_TEXT
 
-from engine.decoding.context_window import (
+from engine.decoding.healing import TokenPrefixIndex, heal, should_heal
+from engine.decoding.stopping import StopRule, ends_inside_word
+from engine.decoding.text_stream import TextStream, complete_text, truncate_pieces
+from engine.decoding.token_window import (
     MAX_PROMPT_TOKENS,
     IncrementalEncoder,
     context_window,
@@ -16,9 +19,6 @@ from engine.decoding.context_window import (
     trim_front,
     window_start,
 )
-from engine.decoding.healing import TokenPrefixIndex, heal, should_heal
-from engine.decoding.stopping import StopRule, ends_inside_word
-from engine.decoding.text_stream import TextStream, complete_text, truncate_pieces
 
 # --- text stream -------------------------------------------------------------------------------------------
 
@@ -228,6 +228,6 @@ def test_incremental_encoder_falls_back_for_other_tokenizers(tiny_tokenizer):
     backend = Tokenizer(models.BPE())
     backend.normalizer = normalizers.NFKC()
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
-    from engine.tokenizer import TextTokenizer
+    from engine.loading.tokenizer import TextTokenizer
 
     assert not IncrementalEncoder(TextTokenizer(backend)).splittable

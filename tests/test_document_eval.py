@@ -12,11 +12,11 @@ from conftest import SAMPLE_TEXT
 
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
-from engine.latency_stats import p50_p90, percentile
 from engine.training import document_eval
 from engine.training.document_eval import EvaluationCancelled, evaluate_texts, evaluation_job
 from engine.training.eval_history import EvaluationHistory, EvaluationRun, describe_settings
 from engine.training.keystrokes import word_starts, word_units
+from engine.worker.latency_stats import p50_p90, percentile
 
 TEXT = ("the cat sat on the mat and looked at the dog who sat by the door while the rain fell on the roof "
         "of the old house near the river")

@@ -10,7 +10,7 @@ import torch
 from conftest import make_writing_folder
 
 import engine
-from engine.registry import list_models
+from engine.loading.registry import list_models
 from engine.training.corpus import NoTextFound
 from engine.training.fine_tune import (
     RUN_FILE,
@@ -148,8 +148,8 @@ EXIT_SCRIPT = """
 import sys, threading
 import torch
 torch.set_num_threads(1)
-from engine.worker import EngineWorker
-from engine.worker_events import TaskProgress
+from engine.worker.engine_worker import EngineWorker
+from engine.worker.events import TaskProgress
 from engine.training.fine_tune import FineTunePlan, fine_tune_job, start_run
 
 model, writing, data = sys.argv[1:4]

@@ -14,9 +14,10 @@ import pytest
 import torch
 
 import engine
-from engine import hub_cache, hub_download
 from engine.errors import ModelNotFoundError
-from engine.hub_cache import cached_models, hub_cache_dir
+from engine.loading import hub_download
+from engine.loading.hub_cache import hub_cache_dir
+from engine.loading.registry import hub_cache_models
 
 transformers = pytest.importorskip("transformers")
 
@@ -65,7 +66,7 @@ def test_cached_model_is_listed_with_size_and_architecture_and_loads_offline(hub
     snapshot = add_to_cache(hub, "tiny-org/tiny-llama", source)
     assert (snapshot / "model.safetensors").is_symlink()
 
-    [info] = cached_models()
+    [info] = hub_cache_models()
     assert info.name == "tiny-org/tiny-llama"
     assert info.source == "huggingface"
     assert info.architecture == "Transformer (Llama)"
@@ -86,7 +87,7 @@ def test_sharded_and_gpt2_models_are_listed_too(hub, tmp_path, tiny_tokenizer):
     assert (sharded / "model.safetensors.index.json").exists()
     add_to_cache(hub, "org/sharded-llama", sharded)
     add_to_cache(hub, "gpt2-like", make_gpt2_folder(tmp_path / "gpt2", tiny_tokenizer))
-    listed = {m.name: m for m in cached_models()}
+    listed = {m.name: m for m in hub_cache_models()}
     assert set(listed) == {"org/sharded-llama", "gpt2-like"}
     shard_bytes = sum(f.stat().st_size for f in sharded.glob("model-*.safetensors"))
     assert listed["org/sharded-llama"].size_bytes == shard_bytes
@@ -125,7 +126,7 @@ def test_incompatible_and_broken_entries_are_skipped_silently(hub, tmp_path, tin
     (hub / "datasets--org--good").mkdir()
     (hub / "models--not-a-folder").write_text("")
 
-    assert [m.name for m in cached_models()] == ["org/good"]
+    assert [m.name for m in hub_cache_models()] == ["org/good"]
 
 
 def test_refs_main_chooses_the_snapshot_else_the_newest(hub, tmp_path, tiny_tokenizer):
@@ -134,9 +135,9 @@ def test_refs_main_chooses_the_snapshot_else_the_newest(hub, tmp_path, tiny_toke
     main = add_to_cache(hub, "org/model", small, revision="aaaa")
     newer = add_to_cache(hub, "org/model", wide, revision="bbbb", main=False)
     os.utime(main, (1_000_000, 1_000_000))
-    assert cached_models()[0].path == main  # refs/main names "aaaa", although "bbbb" is newer
+    assert hub_cache_models()[0].path == main  # refs/main names "aaaa", although "bbbb" is newer
     (hub / "models--org--model" / "refs" / "main").unlink()
-    assert cached_models()[0].path == newer
+    assert hub_cache_models()[0].path == newer
 
 
 def test_cache_location_follows_huggingface_rules(monkeypatch, tmp_path):
@@ -152,7 +153,7 @@ def test_cache_location_follows_huggingface_rules(monkeypatch, tmp_path):
 
 def test_missing_cache_lists_nothing_and_unknown_repo_is_a_clear_error(hub, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "does-not-exist"))
-    assert cached_models() == []
+    assert hub_cache_models() == []
     with pytest.raises(ModelNotFoundError, match="Hugging Face cache"):
         engine.load("org/not-downloaded", device="cpu")
 
@@ -208,7 +209,7 @@ def test_download_fetches_only_what_inkling_reads_and_reports_progress(hub, monk
     assert done == sorted(done) and len(reports) > len(fetched)  # byte-level updates within files
     assert reports[-1][0] == reports[-1][1] == sum((source / f).stat().st_size for f in fetched)
     assert folder == hub / "models--org--remote" / "snapshots" / "feedbeef"
-    assert [m.name for m in hub_cache.cached_models()] == ["org/remote"]
+    assert [m.name for m in hub_cache_models()] == ["org/remote"]
 
 
 def test_download_refuses_repos_without_what_inkling_needs():

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import engine
-from engine.checkpoint import save_checkpoint
+from engine.loading.checkpoint import save_checkpoint
 from engine.models.int8 import CACHE_RESIDENT_BYTES, Int8Linear, int8_helps, quantize_linears
 from engine.training.model_sizes import build_new_model
 

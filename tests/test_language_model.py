@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from conftest import SAMPLE_TEXT, make_gpt2_folder
 
 import engine
-from engine.devices import resolve_device
-from engine.registry import bundled_models_dir
+from engine.loading.devices import resolve_device
+from engine.loading.registry import bundled_models_dir
 
 SHORT_TEXT = "The quick brown fox jumps over the lazy dog."
 LONG_TEXT = SAMPLE_TEXT[:700]
@@ -133,7 +133,7 @@ def test_a_missing_model_is_a_model_not_found_error(tmp_path):
 
 def test_import_engine_never_imports_qt():
     code = (
-        "import sys, engine, engine.cli, engine.language_model, engine.checkpoint, engine.registry\n"
+        "import sys, engine, engine.cli, engine.language_model, engine.loading.checkpoint, engine.loading.registry\n"
         "qt = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'PyQt5', 'PyQt6'))\n"
         "print(','.join(qt))\n"
     )

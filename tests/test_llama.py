@@ -10,8 +10,8 @@ import torch
 from conftest import plain_settings
 
 import engine
-from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.errors import CheckpointError
+from engine.loading.checkpoint import load_checkpoint, save_checkpoint
 from engine.models.llama import LlamaConfig, LlamaTransformer
 
 transformers = pytest.importorskip("transformers")

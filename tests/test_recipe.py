@@ -104,7 +104,7 @@ def test_train_step_falls_back_to_eager_when_compile_fails(monkeypatch):
 def test_bf16_autocast_is_used_only_where_the_cpu_has_it(monkeypatch):
     from engine.training import train_step
 
-    monkeypatch.setattr(train_step, "cpu_has_bf16", lambda: False)  # as imported there from engine.devices
+    monkeypatch.setattr(train_step, "cpu_has_bf16", lambda: False)  # as imported there from engine.loading.devices
     assert autocast_dtype(torch.device("cpu")) is None
     step = TrainStep(_TinyLM(), torch.optim.SGD(_TinyLM().parameters(), lr=0.1), torch.device("cpu"),
                      grad_clip=1.0, compile=False)

@@ -9,9 +9,9 @@ import pytest
 from conftest import make_gpt2_folder
 
 import engine
-from engine import registry
 from engine.errors import CheckpointError, ModelNotFoundError
-from engine.registry import ModelInfo, list_models, resolve_model_path, user_models_dir
+from engine.loading import registry
+from engine.loading.registry import ModelInfo, list_models, resolve_model_path, user_models_dir
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_size_text_is_human_readable(size, text):
 
 
 def test_a_folder_the_user_opened_is_listed_by_its_path_until_it_is_gone(model_dirs, tmp_path, tiny_tokenizer):
-    from engine.model_catalog import catalog_path, remember_folder
+    from engine.loading.model_catalog import catalog_path, remember_folder
 
     elsewhere = make_gpt2_folder(tmp_path / "projects" / "my-model", tiny_tokenizer, seed=5)
     remember_folder(elsewhere)

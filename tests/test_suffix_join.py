@@ -11,8 +11,8 @@ from conftest import plain_settings
 from decoding_support import load_tiny, scripted
 
 from engine.decoding.suffix_join import SuffixJoin
-from engine.worker import EngineWorker
-from engine.worker_events import SuggestionFinished, SuggestionToken
+from engine.worker.engine_worker import EngineWorker
+from engine.worker.events import SuggestionFinished, SuggestionToken
 
 S = plain_settings
 SCRIPT = "The quick brown fox jumps over the lazy dog. It was cold"

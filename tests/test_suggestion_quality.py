@@ -1,4 +1,4 @@
-"""The quality guards and the confidence gate (``engine.suggestion_quality``), on text and hand-made events."""
+"""The quality guards and the confidence gate (``engine.quality.suggestion_quality``), on text and hand-made events."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
-from engine.suggestion_quality import (
+from engine.quality.suggestion_quality import (
     QualitySettings,
     SuggestionGate,
     banned_word_in,
@@ -210,7 +210,7 @@ def test_a_never_suggest_word_that_slips_into_a_stream_closes_it():
 
 
 def test_the_repetition_guard_switches_the_ngram_ban_and_dry_together_and_keeps_chosen_sizes():
-    from engine.suggestion_quality import blocks_repetition, with_repetition_blocking
+    from engine.quality.suggestion_quality import blocks_repetition, with_repetition_blocking
 
     off = with_repetition_blocking(DecodingSettings(no_repeat_ngram_size=4, dry_multiplier=1.5), False)
     assert (off.no_repeat_ngram_size, off.dry_multiplier) == (0, 0.0) and not blocks_repetition(off)

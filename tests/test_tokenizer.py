@@ -8,7 +8,7 @@ import pytest
 from tokenizers import Tokenizer, decoders, models, normalizers
 
 from engine.errors import CheckpointError
-from engine.tokenizer import TextTokenizer
+from engine.loading.tokenizer import TextTokenizer
 
 TEXTS = ["Hello world!", "Café – naïve résumé", "emoji 🦊 and 漢字", "  two spaces\n\nand lines\t"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.families import FAMILIES
+from engine.loading.families import FAMILIES
 from engine.models.transformer import Transformer, TransformerConfig
 
 transformers = pytest.importorskip("transformers")

@@ -7,11 +7,11 @@ import torch
 
 import engine
 import engine.language_model
-import engine.weights_plan
-from engine.checkpoint import save_checkpoint
+import engine.loading.weights_plan
 from engine.errors import ModelTooBigError
+from engine.loading.checkpoint import save_checkpoint
+from engine.loading.weights_plan import plan_weights
 from engine.training.model_sizes import build_new_model
-from engine.weights_plan import plan_weights
 
 
 def _memory_bytes(model: torch.nn.Module) -> int:
@@ -28,9 +28,9 @@ def big_enough_folder(tmp_path, tiny_tokenizer):
 
 @pytest.mark.skipif(not hasattr(torch, "_weight_int8pack_mm"), reason="torch without int8 kernels")
 def test_the_plan_names_int8_and_the_memory_the_load_then_takes(big_enough_folder, monkeypatch):
-    for module in (engine.language_model, engine.weights_plan):
+    for module in (engine.language_model, engine.loading.weights_plan):
         monkeypatch.setattr(module, "cpu_has_bf16", lambda: True)
-    config = engine.checkpoint.read_config(big_enough_folder)
+    config = engine.loading.checkpoint.read_config(big_enough_folder)
     plan = plan_weights(big_enough_folder, config, torch.device("cpu"))
     lm = engine.load(str(big_enough_folder), device="cpu")
     assert plan is not None and plan.storage == lm.weights == "int8"
@@ -40,9 +40,9 @@ def test_the_plan_names_int8_and_the_memory_the_load_then_takes(big_enough_folde
 
 
 def test_without_native_bf16_the_plan_keeps_float32(big_enough_folder, monkeypatch):
-    for module in (engine.language_model, engine.weights_plan):
+    for module in (engine.language_model, engine.loading.weights_plan):
         monkeypatch.setattr(module, "cpu_has_bf16", lambda: False)
-    config = engine.checkpoint.read_config(big_enough_folder)
+    config = engine.loading.checkpoint.read_config(big_enough_folder)
     plan = plan_weights(big_enough_folder, config, torch.device("cpu"))
     lm = engine.load(str(big_enough_folder), device="cpu")
     assert plan is not None and plan.storage == lm.weights == "float32"
@@ -55,8 +55,8 @@ def test_an_unreadable_checkpoint_has_no_plan(tmp_path):
 
 
 def test_loading_refuses_a_model_bigger_than_the_free_memory_and_says_both(big_enough_folder, monkeypatch):
-    monkeypatch.setattr(engine.weights_plan, "available_memory_bytes", lambda: 5_000_000)
+    monkeypatch.setattr(engine.loading.weights_plan, "available_memory_bytes", lambda: 5_000_000)
     with pytest.raises(ModelTooBigError, match=r"needs about \d+ MB to load .* only 5 MB is free"):
         engine.load(str(big_enough_folder), device="cpu")
-    monkeypatch.setattr(engine.weights_plan, "available_memory_bytes", lambda: None)  # unknown: not checked
+    monkeypatch.setattr(engine.loading.weights_plan, "available_memory_bytes", lambda: None)  # unknown: not checked
     assert engine.load(str(big_enough_folder), device="cpu").stored_parameters > 0

@@ -12,12 +12,12 @@ import pytest
 import torch
 
 import engine
-import engine.weights_plan
+import engine.loading.weights_plan
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
 from engine.errors import CheckpointError
-from engine.worker import EngineWorker, is_out_of_memory
-from engine.worker_events import (
+from engine.worker.engine_worker import EngineWorker, is_out_of_memory
+from engine.worker.events import (
     EngineError,
     EngineWarning,
     ModelLoaded,
@@ -565,7 +565,7 @@ def test_a_model_too_big_for_free_memory_is_refused_and_the_previous_one_stays(m
                                                                               tiny_gpt2_folder, monkeypatch):
     worker = make_worker(None)
     assert isinstance(recorder.wait_load(worker.load_model(str(tiny_gpt2_folder), "cpu")), ModelLoaded)
-    monkeypatch.setattr(engine.weights_plan, "available_memory_bytes", lambda: 10_000)
+    monkeypatch.setattr(engine.loading.weights_plan, "available_memory_bytes", lambda: 10_000)
     failed = recorder.wait_load(worker.load_model(str(tiny_gpt2_folder), "cpu"))
     assert isinstance(failed, ModelLoadFailed)
     assert "needs about" in failed.message and "10 kB" in failed.message and "free" in failed.message
@@ -618,8 +618,8 @@ def test_real_model_cancel_within_one_token(make_worker, recorder, tiny_gpt2_fol
 def test_the_real_loader_warms_the_model_up_before_it_is_announced(tiny_gpt2_folder, monkeypatch):
     """The first suggestion after start-up must not pay for first-call set-up: the engine thread does it while
     the window opens, and leaves no cached state behind."""
-    from engine import worker as worker_module
     from engine.language_model import LanguageModel
+    from engine.worker import engine_worker as worker_module
 
     warmed = []
     original = LanguageModel.warm_up

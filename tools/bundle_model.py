@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from engine.checkpoint import MODEL_CARD, load_checkpoint, save_checkpoint
-from engine.registry import bundled_models_dir
+from engine.loading.checkpoint import MODEL_CARD, load_checkpoint, save_checkpoint
+from engine.loading.registry import bundled_models_dir
 
 KEPT_FILES = ("training.json",)  # provenance that `inkling eval` reads; training_state.pt stays behind
 

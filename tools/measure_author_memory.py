@@ -53,7 +53,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     import engine
-    from engine.registry import resolve_model_path
+    from engine.loading.registry import resolve_model_path
     from engine.training.evaluation import evaluate_model, load_eval_texts
     from engine.training.fine_tune import FineTunePlan, fine_tune_job, start_run
 

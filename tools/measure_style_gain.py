@@ -44,7 +44,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     import engine
     from engine.decoding.settings import DecodingSettings
-    from engine.registry import resolve_model_path
+    from engine.loading.registry import resolve_model_path
     from engine.training.document_eval import evaluate_texts
     from engine.training.evaluation import load_eval_texts
     from engine.training.fine_tune import FineTunePlan, fine_tune_job, start_run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -23,8 +24,8 @@ def add_parsers(subparsers) -> None:
 
 
 def run_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from engine.devices import resolve_device
-    from engine.registry import bundled_models_dir, list_models, user_models_dir
+    from engine.loading.devices import resolve_device
+    from engine.loading.registry import bundled_models_dir, list_models, user_models_dir
 
     out = out or sys.stdout
     models = list_models()
@@ -47,9 +48,9 @@ def run_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _weights_text(folder: Path, device: torch.device) -> str:
-    """How engine.load will hold the weights on ``device`` and what they take (see engine.weights_plan)."""
-    from engine.checkpoint import CheckpointError, read_config
-    from engine.weights_plan import plan_weights
+    """How engine.load will hold the weights on ``device`` and what they take (see engine.loading.weights_plan)."""
+    from engine.loading.checkpoint import CheckpointError, read_config
+    from engine.loading.weights_plan import plan_weights
 
     try:
         plan = plan_weights(folder, read_config(folder), device)
@@ -59,7 +60,7 @@ def _weights_text(folder: Path, device: torch.device) -> str:
 
 
 def device_descriptions() -> list[tuple[str, str]]:
-    from engine.devices import available_devices, describe_device, resolve_device
+    from engine.loading.devices import available_devices, describe_device, resolve_device
 
     described = []
     for name in available_devices():
@@ -72,7 +73,7 @@ def device_descriptions() -> list[tuple[str, str]]:
     return described
 
 
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]], out: TextIO) -> None:
+def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], out: TextIO) -> None:
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths)] + [row[-1]]

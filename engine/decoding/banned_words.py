@@ -11,7 +11,7 @@ whole word, in any case: "cat" bans "Cat" and "cat." but not "bobcat" or "cats".
 A token that ends exactly at the end of a banned word ("cat" before a possible "alog") is masked too: waiting for
 the next token would leave the model no way out but to lengthen the word. So "catalog" is only reachable through
 other token splits. Tokens with an incomplete UTF-8 character are judged on their complete characters; a word that
-slips through that way is caught by the suggestion filter in ``engine.suggestion_quality``.
+slips through that way is caught by the suggestion filter in ``engine.quality.suggestion_quality``.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import torch
 
 from engine.decoding.beam import BeamSearch, is_identity
-from engine.decoding.context_window import IncrementalEncoder, context_window, token_budget
 from engine.decoding.first_words import FirstWordBranches, branch_rows
 from engine.decoding.guards import DecodingGuards
 from engine.decoding.healing import HealedPrompt, TokenPrefixIndex, heal
@@ -43,6 +42,7 @@ from engine.decoding.stopping import StopRule, ends_inside_word
 from engine.decoding.stream_assembly import Continuation, StreamAssembler
 from engine.decoding.suffix_join import joined_stop
 from engine.decoding.threads import step_thread_count, torch_threads
+from engine.decoding.token_window import IncrementalEncoder, context_window, token_budget
 from engine.training.fim import fim_prompt, fim_token_ids
 
 #: The text after the cursor a fill-in-the-middle prompt reads at most: what follows the gap, not the whole rest.

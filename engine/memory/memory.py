@@ -33,7 +33,9 @@ _TAIL_CHARS = 256  # searched from the end: a regex search over the whole text w
 def settled_text(text: str) -> str:
     """``text`` without the word being typed at its end (and the whitespace before it)."""
     tail_start = max(0, len(text) - _TAIL_CHARS)
-    return text[: _TYPED_TAIL.search(text, tail_start).start()]
+    typed = _TYPED_TAIL.search(text, tail_start)
+    assert typed is not None  # the pattern matches the empty string at the end, so it always matches
+    return text[: typed.start()]
 
 
 class Memory:

@@ -23,7 +23,7 @@ def mix_logprobs(logprobs: torch.Tensor, matches: Sequence[Match | None], weight
     out = logprobs
     for row, match in enumerate(matches):
         w = weights.weight(match)
-        if w <= 0.0:
+        if match is None or w <= 0.0:
             continue
         ids = torch.tensor(match.ids, dtype=torch.long, device=logprobs.device)
         counts = torch.tensor(match.counts, dtype=logprobs.dtype, device=logprobs.device)

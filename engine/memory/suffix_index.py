@@ -28,8 +28,8 @@ class SuffixIndex:
         self.reversed_tokens = reversed_tokens
         self.suffix_array = suffix_array
         # memoryviews index into Python ints several times faster than numpy scalars (the binary searches).
-        self._tokens = memoryview(reversed_tokens)
-        self._order = memoryview(suffix_array)
+        self._tokens = reversed_tokens.data
+        self._order = suffix_array.data
 
     @property
     def size(self) -> int:
@@ -37,7 +37,7 @@ class SuffixIndex:
 
     @classmethod
     def build(cls, documents: list[list[int]], depth: int) -> SuffixIndex:
-        pieces = []
+        pieces: list[np.ndarray] = []
         for tokens in documents:
             if pieces:
                 pieces.append(np.array([SEPARATOR], dtype=np.int32))

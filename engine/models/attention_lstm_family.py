@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.families import ModelFamily, register
 from engine.models import attention_lstm
+from engine.models.family import ModelFamily
 
 
 def _import_state(raw: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
@@ -25,7 +25,7 @@ def _build(config: dict) -> nn.Module:
     return attention_lstm.AttentionLSTM(attention_lstm.AttentionLSTMConfig.from_hf_dict(config))
 
 
-register(
+FAMILIES = (
     ModelFamily(
         model_type=attention_lstm.MODEL_TYPE,
         architecture="Attention-LSTM",
@@ -33,5 +33,5 @@ register(
         config_to_dict=lambda model: model.config.to_hf_dict(),
         import_state=_import_state,
         export_state=_export_state,
-    )
+    ),
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.families import ModelFamily, register
 from engine.models import transformer
+from engine.models.family import ModelFamily
 
 # GPT-2 checkpoints store these projections as Conv1D, i.e. [in, out]: the transpose of nn.Linear's weight.
 _GPT2_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -38,7 +38,7 @@ def _gpt2_build(config: dict) -> nn.Module:
     return transformer.Transformer(transformer.TransformerConfig.from_hf_dict(config))
 
 
-register(
+FAMILIES = (
     ModelFamily(
         model_type=transformer.MODEL_TYPE,
         architecture="Transformer (GPT-2)",
@@ -46,5 +46,5 @@ register(
         config_to_dict=lambda model: model.config.to_hf_dict(),
         import_state=_gpt2_import,
         export_state=_gpt2_export,
-    )
+    ),
 )

@@ -1,4 +1,5 @@
-"""Registers the Llama-family model types (``llama``, ``qwen2``, ``qwen3``, ``mistral``) with ``engine.families``.
+"""The Llama-family model types (``llama``, ``qwen2``, ``qwen3``, ``mistral``), listed by
+``engine.loading.families``.
 
 Our module names are the Hugging Face keys, so importing a checkpoint only drops what is not a weight here.
 """
@@ -8,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.families import ModelFamily, register
 from engine.models import llama
+from engine.models.family import ModelFamily
 
 ARCHITECTURE_NAMES = {"llama": "Transformer (Llama)", "qwen2": "Transformer (Qwen2)", "qwen3": "Transformer (Qwen3)",
                       "mistral": "Transformer (Mistral)"}
@@ -35,14 +36,14 @@ def _build(config: dict) -> nn.Module:
     return llama.LlamaTransformer(llama.LlamaConfig.from_hf_dict(config))
 
 
-for _model_type, _name in ARCHITECTURE_NAMES.items():
-    register(
-        ModelFamily(
-            model_type=_model_type,
-            architecture=_name,
-            build=_build,
-            config_to_dict=lambda model: model.config.to_hf_dict(),
-            import_state=_import_state,
-            export_state=_export_state,
-        )
+FAMILIES = tuple(
+    ModelFamily(
+        model_type=model_type,
+        architecture=name,
+        build=_build,
+        config_to_dict=lambda model: model.config.to_hf_dict(),
+        import_state=_import_state,
+        export_state=_export_state,
     )
+    for model_type, name in ARCHITECTURE_NAMES.items()
+)

@@ -1,7 +1,7 @@
 """A GPT-2-architecture decoder in plain PyTorch, with a preallocated KV cache for incremental decoding.
 
 Module names match the keys of Hugging Face GPT-2 checkpoints (``wte``, ``h.0.attn.c_attn``, ``ln_f`` ...), so a
-state dict maps across with only Conv1D's transposed weights to flip (see ``engine.checkpoint``).
+state dict maps across with only Conv1D's transposed weights to flip (see ``engine.loading.checkpoint``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-from engine.tokenizer import TextTokenizer
+from engine.loading.tokenizer import TextTokenizer
 from engine.training.fim import FIM_TOKENS
 
 END_OF_TEXT = "<|endoftext|>"

@@ -9,9 +9,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 from engine.errors import InklingError
+
+SignalHandler = Callable[[int, FrameType | None], object] | int | None  # what signal.signal returns
 
 _SAVED_DEFAULTS = {"batch_size": 16, "vocab_size": 8192, "size": "small", "seed": 0,
                    "arch": "transformer", "eval_every": 200}
@@ -195,7 +199,7 @@ class _StopOnInterrupt:
     def __init__(self) -> None:
         self.armed = False
         self._requested = False
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, SignalHandler] = {}
 
     def requested(self) -> bool:
         return self._requested

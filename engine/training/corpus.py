@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +57,7 @@ class ScanReport:
         return ", ".join(parts)
 
 
-def find_files(paths: list[str | Path], report: ScanReport | None = None) -> list[Path]:
+def find_files(paths: Sequence[str | Path], report: ScanReport | None = None) -> list[Path]:
     """Text files under ``paths``: files named directly are always taken; folders are searched for text files.
 
     Hidden files and folders (``.git``) are not searched. Files of other types found in folders are recorded in
@@ -108,7 +108,7 @@ def read_text_file(file: Path) -> str:
     return text
 
 
-def iter_documents(paths: list[str | Path], report: ScanReport | None = None) -> Iterator[Document]:
+def iter_documents(paths: Sequence[str | Path], report: ScanReport | None = None) -> Iterator[Document]:
     report = report if report is not None else ScanReport()
     for file in find_files(paths, report):
         try:
@@ -129,7 +129,7 @@ def iter_documents(paths: list[str | Path], report: ScanReport | None = None) ->
             report.skipped[str(file)] = "no text: empty after cleaning"
 
 
-def read_documents(paths: list[str | Path], report: ScanReport | None = None) -> list[Document]:
+def read_documents(paths: Sequence[str | Path], report: ScanReport | None = None) -> list[Document]:
     """Every document under ``paths``; raises ``NoTextFound`` (with what was skipped and why) when there is none."""
     report = report if report is not None else ScanReport()
     try:
@@ -141,7 +141,7 @@ def read_documents(paths: list[str | Path], report: ScanReport | None = None) ->
     return docs
 
 
-def no_text_message(paths: list[str | Path], report: ScanReport) -> str:
+def no_text_message(paths: Sequence[str | Path], report: ScanReport) -> str:
     where = ", ".join(map(str, paths))
     message = f"no text found in {where} ({report.summary()})"
     if report.skipped:

@@ -21,7 +21,7 @@ IGNORE_INDEX = -100
 def fim_token_ids(tokenizer) -> tuple[int, int, int] | None:
     """(prefix, suffix, middle) ids when the tokenizer declares all three FIM tokens, else None."""
     ids = tuple(tokenizer.token_id(token) for token in FIM_TOKENS)
-    return None if any(i is None for i in ids) else ids  # type: ignore[return-value]
+    return None if any(i is None for i in ids) else ids
 
 
 def fim_prompt(prefix_ids: list[int], suffix_ids: list[int], ids: tuple[int, int, int]) -> list[int]:

@@ -4,7 +4,7 @@ A run lives in its own folder, ``<user data>/fine-tuning/<name>/``: ``run.json``
 the model it starts from, for how long) and ``<name>/`` is the trainer's output folder with its resume state
 (``training_state.pt``). The run folder stays until the run has finished, so a cancelled run, or one cut short by
 closing the app or a crash, can be continued from its last checkpoint. A finished model then moves into the user
-models folder (``engine.registry.user_models_dir()``) under its name, without the optimizer state, and the Model
+models folder (``engine.loading.registry.user_models_dir()``) under its name, without the optimizer state, and the Model
 menu lists it. Unfinished runs never show up as models.
 
 Training runs on the device of the current model (the GPU when the user's model is on one), through
@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,13 +29,13 @@ from typing import TYPE_CHECKING
 import torch
 
 from engine.errors import InklingError
-from engine.registry import bundled_models_dir, user_models_dir
+from engine.loading.registry import bundled_models_dir, user_models_dir
 from engine.training.trainer import STATE_FILE, TRAINING_RECORD, TrainSettings, train
 from engine.user_data import user_data_dir
 
 if TYPE_CHECKING:
     from engine.language_model import LanguageModel
-    from engine.worker import JobContext
+    from engine.worker.engine_worker import JobContext
 
 RUNS_FOLDER = "fine-tuning"
 RUN_FILE = "run.json"
@@ -263,7 +264,7 @@ def _finish_before_exit(wait_s: float):
         done.set()  # the wait stays registered: the thread still has to return from the job and tidy up
 
 
-_exit_waits: dict[threading.Thread, object] = {}
+_exit_waits: dict[threading.Thread, Callable[[], None]] = {}
 _THREAD_END_WAIT_S = 10.0
 
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from engine.decoding.settings import DecodingSettings
 
@@ -119,7 +119,7 @@ class _ContextWindow:
 
 
 def simulate_typing(
-    suggester: Suggester,
+    suggester: Suggester | AlternativesSuggester,
     text: str,
     *,
     max_words: int | None = DEFAULT_MAX_WORDS,
@@ -146,9 +146,10 @@ def simulate_typing(
             if progress is not None:
                 progress(position)
             if choices is None:
-                suggestion = trim_to_words(suggester(window.prefix(position)), max_words)
+                suggestion = trim_to_words(cast(Suggester, suggester)(window.prefix(position)), max_words)
             else:
-                shown = [trim_to_words(s, max_words) for s in suggester.alternatives(window.prefix(position))]
+                alternatives = cast(AlternativesSuggester, suggester).alternatives(window.prefix(position))
+                shown = [trim_to_words(s, max_words) for s in alternatives]
                 suggestion, switch_keys = _best_choice(shown[:choices], text, position)
             report.suggestions += 1
         if suggestion and text.startswith(suggestion, position):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.families import FAMILIES
+from engine.loading.families import FAMILIES
 
 
 # The modern layout (Qwen3 in transformers): rotary positions, RMSNorm, QK-norm, gated ReLU^2 MLP, tied

@@ -10,12 +10,13 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engine.tokenizer import TextTokenizer
+from engine.loading.tokenizer import TextTokenizer
 from engine.training.corpus import Document, ScanReport, find_files, is_validation, read_documents
 from engine.training.normalize import NORMALIZER_VERSION
 
@@ -42,7 +43,7 @@ class TokenData:
     report: ScanReport
 
 
-def cache_key(paths: list[str | Path], tokenizer: TextTokenizer, validation_fraction: float) -> str:
+def cache_key(paths: Sequence[str | Path], tokenizer: TextTokenizer, validation_fraction: float) -> str:
     digest = hashlib.sha256(f"normalizer {NORMALIZER_VERSION}\n".encode())
     for file in find_files(paths):
         stat = file.stat()
@@ -52,7 +53,7 @@ def cache_key(paths: list[str | Path], tokenizer: TextTokenizer, validation_frac
     return digest.hexdigest()[:16]
 
 
-def cached_token_data(paths: list[str | Path], tokenizer: TextTokenizer, cache_dir: str | Path,
+def cached_token_data(paths: Sequence[str | Path], tokenizer: TextTokenizer, cache_dir: str | Path,
                       validation_fraction: float = 0.03) -> TokenData | None:
     """The cached token arrays for this input, or None when they have not been built yet."""
     folder = Path(cache_dir) / cache_key(paths, tokenizer, validation_fraction)
@@ -63,7 +64,7 @@ def cached_token_data(paths: list[str | Path], tokenizer: TextTokenizer, cache_d
 
 
 def build_token_data(
-    paths: list[str | Path],
+    paths: Sequence[str | Path],
     tokenizer: TextTokenizer,
     cache_dir: str | Path,
     eot_id: int,

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.devices import cpu_has_bf16
+from engine.loading.devices import cpu_has_bf16
 from engine.training.fim import IGNORE_INDEX
 
 
@@ -59,8 +59,8 @@ class TrainStep:
 
     @property
     def description(self) -> str:
-        precision = {torch.bfloat16: "bfloat16 autocast", torch.float16: "float16 autocast"}.get(
-            self.amp_dtype, "float32")
+        names: dict[torch.dtype | None, str] = {torch.bfloat16: "bfloat16 autocast", torch.float16: "float16 autocast"}
+        precision = names.get(self.amp_dtype, "float32")
         return f"{'compiled' if self.compiled else 'eager'}, {precision}"
 
     def _forward(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

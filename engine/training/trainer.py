@@ -12,17 +12,19 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine import checkpoint
-from engine.devices import resolve_device
 from engine.errors import InklingError
-from engine.families import FAMILIES, family_of
-from engine.tokenizer import TextTokenizer
+from engine.loading import checkpoint
+from engine.loading.devices import resolve_device
+from engine.loading.families import FAMILIES, family_of
+from engine.loading.tokenizer import TextTokenizer
+from engine.models.base import CausalLanguageModel
 from engine.training import recipe as recipes
 from engine.training.bpe import END_OF_TEXT, train_bpe_tokenizer
 from engine.training.corpus import Document, ScanReport, is_validation, read_documents
@@ -147,7 +149,7 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
 
     cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
     model, tokenizer, data = _model_and_data(settings, out if resume_state else None, cache_dir, rank, world, say)
-    context = getattr(model, "max_context", None) or _RECURRENT_BLOCK
+    context = cast(CausalLanguageModel, model).max_context or _RECURRENT_BLOCK  # None: recurrent
     block = max(1, min(settings.block_size or context, context, len(data.train.tokens) - 1))
 
     model.to(device)
@@ -338,8 +340,11 @@ def _model_and_data_single(settings: TrainSettings, resume_from: Path | None, ca
     if resume_from is not None or settings.init:
         source = resume_from
         if source is None:
-            from engine.registry import resolve_model_path  # deferred: registry imports the whole engine
+            from engine.loading.registry import (
+                resolve_model_path,  # deferred: registry imports the whole engine
+            )
 
+            assert settings.init  # not resuming, so the condition above held for the model to start from
             source = resolve_model_path(settings.init)
         say(f"loading {source}")
         loaded = checkpoint.load_checkpoint(source)
@@ -494,8 +499,8 @@ def _batch(tokens: np.ndarray, batch_size: int, block: int, rng, device, fim_rat
     if fim_rate > 0 and fim_ids is not None:
         inputs, targets = fim_rows(rows, fim_rate, fim_ids, rng)
         return torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
-    rows = torch.from_numpy(rows).to(device)
-    return rows[:, :-1], rows[:, 1:]
+    batch = torch.from_numpy(rows).to(device)
+    return batch[:, :-1], batch[:, 1:]
 
 
 @torch.no_grad()

@@ -37,6 +37,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -142,8 +143,9 @@ class WordTrigramModel:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_name(path.name + ".tmp.npz")
-        np.savez(staging, vocab=blob, discounts=np.array([self.d1, self.d2, self.d3]),
-                 version=np.array([FORMAT_VERSION]), **self.a)
+        arrays: dict[str, Any] = {"vocab": blob, "discounts": np.array([self.d1, self.d2, self.d3]),
+                                  "version": np.array([FORMAT_VERSION]), **self.a}
+        np.savez(staging, **arrays)  # typed Any: mypy would match the names against savez's allow_pickle too
         staging.replace(path)
 
     @classmethod
@@ -153,8 +155,8 @@ class WordTrigramModel:
                 raise ValueError(f"{path}: trigram model of another format version")
             vocab = data["vocab"].tobytes().decode("utf-8").split("\x00")
             arrays = {k: data[k] for k in data.files if k not in ("vocab", "discounts", "version")}
-            discounts = tuple(float(x) for x in data["discounts"])
-        return cls(vocab, arrays, discounts, max_words)
+            d1, d2, d3 = (float(x) for x in data["discounts"])
+        return cls(vocab, arrays, (d1, d2, d3), max_words)
 
     # --- probabilities --------------------------------------------------------------------------------------
 

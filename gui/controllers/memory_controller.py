@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.memory import jobs
 from engine.memory.jobs import MemoryState
-from engine.worker_events import EngineError, TaskFinished
+from engine.worker.events import EngineError, TaskFinished
 from gui.engine_bridge import EngineBridge
 from gui.jobs.job_runner import JobRunner
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
-from engine.model_catalog import remember_folder
-from engine.registry import DEFAULT_MODEL, ModelInfo, list_models
-from engine.worker_events import ModelLoaded, ModelLoadFailed
+from engine.loading.model_catalog import remember_folder
+from engine.loading.registry import DEFAULT_MODEL, ModelInfo, list_models
+from engine.worker.events import ModelLoaded, ModelLoadFailed
 from gui.dialogs.prompts import Prompts
 from gui.documents.last_folder import FolderMemory, home_folder
 from gui.engine_bridge import EngineBridge

@@ -2,7 +2,7 @@
 calibration, kept in step with the model and the decoding settings.
 
 The coverage stop (10%..100% of pauses) becomes a confidence threshold through a ``CoverageCalibration`` of the
-current model and decoding settings (``engine.coverage``). A calibration is looked up in the cache or measured on
+current model and decoding settings (``engine.quality.coverage``). A calibration is looked up in the cache or measured on
 the engine thread, in short jobs, whenever the model or the decoding settings change while coverage is below 100%.
 Until it arrives the previous calibration of the same model stays in use; with none (a new model), every
 suggestion that passes the guards is shown.
@@ -15,10 +15,10 @@ import os
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.coverage import DEFAULT_PAUSES, CalibrationRun, CoverageCalibration
 from engine.decoding.settings import DecodingSettings
-from engine.suggestion_quality import QualitySettings, blocks_repetition, with_repetition_blocking
-from engine.worker_events import EngineError, ModelLoaded, TaskFinished
+from engine.quality.coverage import DEFAULT_PAUSES, CalibrationRun, CoverageCalibration
+from engine.quality.suggestion_quality import QualitySettings, blocks_repetition, with_repetition_blocking
+from engine.worker.events import EngineError, ModelLoaded, TaskFinished
 from gui.controllers.suggestion_controller import SuggestionController
 from gui.engine_bridge import EngineBridge
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 
 from engine.decoding.settings import DecodingSettings
-from engine.worker_events import SuggestionFinished
+from engine.worker.events import SuggestionFinished
 from gui.controllers.suggestion_controller import SuggestionController
 from gui.documents.sidecar import HistoryEntry
 from gui.editor.ghost_suggestion import GhostSuggestion

@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.decoding.results import StreamEvent
 from engine.decoding.settings import DecodingSettings
-from engine.worker_events import EngineError, SuggestionFinished
+from engine.worker.events import EngineError, SuggestionFinished
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.engine_bridge import EngineBridge
 from gui.suggestions.gating import SuggestionGating

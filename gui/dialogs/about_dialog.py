@@ -9,7 +9,7 @@ from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
-from engine.worker_events import ModelLoaded
+from engine.worker.events import ModelLoaded
 from gui.statusbar.model_label import format_parameters
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from engine.hub_download import DownloadError, download_model
+from engine.loading.hub_download import DownloadError, download_model
 from gui.dialogs.closing import StopJobBeforeClosing
 from gui.documents.document_io import format_size
 from gui.jobs.thread_job_runner import ThreadJobRunner

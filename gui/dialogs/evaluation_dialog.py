@@ -36,7 +36,7 @@ from engine.errors import InklingError
 from engine.training.document_eval import DocumentFigures, evaluation_job
 from engine.training.eval_history import EvaluationHistory, EvaluationRun, describe_settings
 from engine.training.evaluation import load_eval_texts
-from engine.worker_events import ModelLoaded
+from engine.worker.events import ModelLoaded
 from gui.dialogs.closing import StopJobBeforeClosing
 from gui.dialogs.evaluation_chart import METRICS, EvaluationChart
 from gui.dialogs.prompts import sentence

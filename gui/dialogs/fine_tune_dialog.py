@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import InklingError
-from engine.registry import resolve_model_path
+from engine.loading.registry import resolve_model_path
 from engine.training.fine_tune import (
     FineTuneOutcome,
     FineTunePlan,
@@ -44,7 +44,7 @@ from engine.training.fine_tune import (
     suggest_name,
     unfinished_runs,
 )
-from engine.worker_events import ModelLoaded
+from engine.worker.events import ModelLoaded
 from gui.dialogs.closing import StopJobBeforeClosing
 from gui.dialogs.prompts import sentence
 from gui.engine_bridge import EngineBridge

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
-from engine.suggestion_quality import MAX_NEVER_SUGGEST, parse_word_list
+from engine.quality.suggestion_quality import MAX_NEVER_SUGGEST, parse_word_list
 
 
 class NeverSuggestDialog(QDialog):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.worker_events import EngineError, TaskFinished, TaskProgress
+from engine.worker.events import EngineError, TaskFinished, TaskProgress
 from gui.engine_bridge import EngineBridge
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 
 from engine.errors import InklingError
-from engine.worker import JobContext, describe_error
+from engine.worker.engine_worker import JobContext, describe_error
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
-from engine.devices import available_devices
-from engine.hub_download import hub_available
+from engine.loading.devices import available_devices
+from engine.loading.hub_download import hub_available
 from gui.controllers.memory_controller import MemoryController, format_bytes
 from gui.controllers.model_controller import ModelController
 from gui.dialogs.model_dialogs import ModelDialogs

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QSlider, QWidget, QWidgetAction
 
-from engine.suggestion_quality import COVERAGE_STOPS
+from engine.quality.suggestion_quality import COVERAGE_STOPS
 from gui.controllers.quality_controller import QualityController
 from gui.controllers.suggestion_controller import SuggestionController
 from gui.dialogs.prompts import Prompts

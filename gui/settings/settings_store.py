@@ -15,7 +15,7 @@ from pathlib import Path
 from platformdirs import user_config_path
 
 from engine.decoding.settings import DecodingSettings
-from engine.suggestion_quality import QualitySettings
+from engine.quality.suggestion_quality import QualitySettings
 from gui.documents.document_io import DocumentError, atomic_write_bytes
 
 SETTINGS_FILE = "settings.json"

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QWidget
 
 from engine.decoding.settings import DecodingSettings
 from engine.memory.sources import MemorySource
-from engine.worker_events import EngineError, TaskFinished
+from engine.worker.events import EngineError, TaskFinished
 from gui.alternatives_panel import AlternativesPanel
 from gui.controllers.suggestion_controller import SuggestionController
 from gui.editor.ghost_suggestion import GhostSegment, GhostSuggestion, next_word_length, remaining_segments

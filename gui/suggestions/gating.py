@@ -1,7 +1,7 @@
 """``SuggestionGating``: the quality settings and confidence threshold, applied between the engine and the editor.
 
 The suggestion controller passes every streamed event and every finished suggestion of the current request (it
-drops the others first) through here before the editor sees them; ``engine.suggestion_quality.SuggestionGate`` decides, per request, what may be shown (held-back
+drops the others first) through here before the editor sees them; ``engine.quality.suggestion_quality.SuggestionGate`` decides, per request, what may be shown (held-back
 streams are released in one go once they qualify; a shown stream whose finished suggestion fails is taken back).
 Only suggestions the app asks for by itself (after a pause, or Ctrl+Space) are gated: a branch or a re-roll is
 an explicit request for *this* suggestion, so it is shown whatever its confidence.
@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
-from engine.suggestion_quality import QualitySettings, SuggestionGate, current_line
+from engine.quality.suggestion_quality import QualitySettings, SuggestionGate, current_line
 from gui.editor.ghost_text_editor import GhostTextEditor
 
 _TAKE_BACK = StreamEvent(text="", replaces=True)  # an empty stream: the editor shows nothing for the request

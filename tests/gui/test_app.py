@@ -1,4 +1,4 @@
-"""``inkling`` with no arguments starts the app: ``engine.cli`` hands over to ``gui.app.run_app``."""
+"""``inkling`` with no arguments starts the app: ``gui.launcher`` hands over to ``gui.app.run_app``."""
 
 from __future__ import annotations
 
@@ -50,26 +50,26 @@ def test_run_app_opens_the_file_with_the_model_and_returns_the_exit_code(qtbot, 
 
 def test_the_inkling_command_without_arguments_starts_the_app(monkeypatch):
     import gui.app
-    from engine import cli
+    from gui import launcher
 
     calls = []
     monkeypatch.setattr(gui.app, "run_app", lambda argv: calls.append(argv) or 0)
-    assert cli.main([]) == 0
+    assert launcher.main([]) == 0
     assert calls == [[]]
 
 
 def test_a_file_or_the_app_s_options_open_the_app_and_subcommands_do_not(monkeypatch, tmp_path):
     import gui.app
-    from engine import cli
+    from gui import launcher
 
     calls = []
     monkeypatch.setattr(gui.app, "run_app", lambda argv: calls.append(argv) or 0)
     document = tmp_path / "notes"
     document.write_text("x", encoding="utf-8")
     for argv in (["notes.txt"], [str(document)], ["--model", "mine"], ["gui", "notes.txt"], ["drafts/new"]):
-        assert cli.main(argv) == 0
+        assert launcher.main(argv) == 0
     assert calls == [["notes.txt"], [str(document)], ["--model", "mine"], ["notes.txt"], ["drafts/new"]]
-    assert cli.main(["models"]) == 0 and len(calls) == 5  # a subcommand stays headless
+    assert launcher.main(["models"]) == 0 and len(calls) == 5  # a subcommand stays headless
 
 
 def test_without_a_display_or_qt_s_x11_library_the_app_says_what_to_do():

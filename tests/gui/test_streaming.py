@@ -82,7 +82,7 @@ def test_a_keystroke_during_generation_cancels_it_and_no_stale_suggestion_appear
 
 def test_events_of_an_older_request_are_dropped(qtbot, make_window):
     from engine.decoding.results import StreamEvent
-    from engine.worker_events import EngineError, SuggestionFinished
+    from engine.worker.events import EngineError, SuggestionFinished
 
     window = make_window(model=None, wait_ready=False)  # the editor's request id alone decides, no engine needed
     editor, bridge = window.editor, window.bridge

@@ -146,7 +146,7 @@ def test_hovering_a_word_that_came_from_memory_says_where_it_was_seen(qtbot, mak
 
     import engine
     from engine.memory import MixtureWeights
-    from engine.worker import EngineWorker
+    from engine.worker.engine_worker import EngineWorker
 
     def trusting(name, device):  # a memory the tiny random model defers to, so its words come from the document
         lm = engine.load(name, device="cpu")

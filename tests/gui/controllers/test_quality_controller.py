@@ -18,8 +18,8 @@ from gui_support import (  # noqa: F401 - fixtures
 )
 from quality_support import make_confident_model
 
-from engine.coverage import CoverageCalibration
-from engine.suggestion_quality import QualitySettings
+from engine.quality.coverage import CoverageCalibration
+from engine.quality.suggestion_quality import QualitySettings
 
 torch.set_num_threads(1)
 # Token healing off: the model built for these tests looks at the last token only, which must stay " fox".

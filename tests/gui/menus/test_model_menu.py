@@ -79,9 +79,9 @@ def test_device_menu_moves_the_model_and_remembers_the_device(qtbot, make_window
 def test_without_any_model_the_editor_still_works_and_offers_a_model_folder(qtbot, make_window, prompts,
                                                                           monkeypatch, tmp_path,
                                                                           tiny_gpt2_folder):
-    import engine.registry
+    import engine.loading.registry
 
-    monkeypatch.setattr(engine.registry, "bundled_models_dir", lambda: tmp_path / "no-bundled-models")
+    monkeypatch.setattr(engine.loading.registry, "bundled_models_dir", lambda: tmp_path / "no-bundled-models")
     window = make_window(model=None, wait_ready=False)
     qtbot.waitUntil(lambda: "offer_model_folder" in prompts.names(), timeout=10000)
     offered = next(call for call in prompts.calls if call[0] == "offer_model_folder")
@@ -101,7 +101,7 @@ def test_without_any_model_the_editor_still_works_and_offers_a_model_folder(qtbo
 
 def test_loading_shows_a_busy_indicator_and_keeps_the_ui_running(qtbot, make_window, tiny_gpt2_folder):
     import engine
-    from engine.worker import EngineWorker
+    from engine.worker.engine_worker import EngineWorker
 
     release = threading.Event()
 
@@ -124,11 +124,11 @@ def test_a_remembered_model_that_is_gone_falls_back_to_the_bundled_one(qtbot, ma
                                                                       monkeypatch, tmp_path, tiny_tokenizer):
     import shutil
 
-    import engine.registry
+    import engine.loading.registry
 
     bundled = tmp_path / "bundled"
     make_gpt2_folder(bundled / "default", tiny_tokenizer)
-    monkeypatch.setattr(engine.registry, "bundled_models_dir", lambda: bundled)
+    monkeypatch.setattr(engine.loading.registry, "bundled_models_dir", lambda: bundled)
     remembered = make_gpt2_folder(tmp_path / "my-model", tiny_tokenizer, seed=2)
     window = make_window(model=remembered)
     window.shutdown()

@@ -23,7 +23,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QWidget
 
 import engine
-from engine.worker import EngineWorker
+from engine.worker.engine_worker import EngineWorker
 from gui.suggestions.branching import EDITOR
 from gui.suggestions.token_candidates_popup import TokenCandidatesPopup
 

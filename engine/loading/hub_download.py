@@ -1,7 +1,7 @@
 """Fetching a model from the Hugging Face Hub into the local hub cache (needs the optional ``huggingface_hub``).
 
 Only what Inkling reads is downloaded: config, tokenizer, safetensors weights (or a legacy PyTorch file when a
-repo has no safetensors), generation config. Once fetched, the model is listed by ``engine.hub_cache`` and
+repo has no safetensors), generation config. Once fetched, the model is listed by ``engine.loading.hub_cache`` and
 loads offline by its repo id.
 """
 
@@ -12,8 +12,15 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.checkpoint import CONFIG, GENERATION_CONFIG, TOKENIZER, TORCH_WEIGHTS, WEIGHTS, WEIGHTS_INDEX
 from engine.errors import InklingError
+from engine.loading.checkpoint import (
+    CONFIG,
+    GENERATION_CONFIG,
+    TOKENIZER,
+    TORCH_WEIGHTS,
+    WEIGHTS,
+    WEIGHTS_INDEX,
+)
 
 #: progress(done_bytes, total_bytes, file_name); total_bytes is None when the Hub did not report sizes
 ProgressCallback = Callable[[int, "int | None", str], None]
@@ -69,15 +76,19 @@ def download_model(repo_id: str, progress: ProgressCallback | None = None, *, re
         info = huggingface_hub.HfApi().model_info(repo_id, revision=revision, files_metadata=True)
         sizes = {s.rfilename: s.size for s in (info.siblings or [])}
         wanted = files_to_fetch(list(sizes))
-        known = [sizes.get(name) for name in wanted]
-        total = sum(known) if all(isinstance(s, int) for s in known) else None
+        known = [size for name in wanted if isinstance(size := sizes.get(name), int)]
+        total = sum(known) if len(known) == len(wanted) else None
         done = 0
-        path = None
+        path = ""  # files_to_fetch never returns an empty list
         for name in wanted:
-            options = {"revision": revision or info.sha}
+            options: dict[str, object] = {"revision": revision or info.sha}
             if progress is not None:
                 progress(done, total, name)
-                bar = _byte_progress_class(lambda n, name=name, start=done: progress(start + n, total, name))
+
+                def report_bytes(n: int, name: str = name, start: int = done) -> None:
+                    progress(start + n, total, name)
+
+                bar = _byte_progress_class(report_bytes)
                 if bar is not None and "tqdm_class" in inspect.signature(huggingface_hub.hf_hub_download).parameters:
                     options["tqdm_class"] = bar
             path = huggingface_hub.hf_hub_download(repo_id, name, **options)

@@ -12,12 +12,10 @@ import json
 import os
 from pathlib import Path
 
-from engine.checkpoint import WEIGHTS, WEIGHTS_INDEX, is_model_folder, read_config, shapes_only
 from engine.errors import CheckpointError
-from engine.families import FAMILIES
-from engine.registry import ModelInfo
+from engine.loading.checkpoint import WEIGHTS, WEIGHTS_INDEX, is_model_folder, read_config, shapes_only
+from engine.loading.families import FAMILIES
 
-SOURCE = "huggingface"
 _REPO_PREFIX = "models--"
 
 
@@ -38,22 +36,23 @@ def repo_folder_name(repo_id: str) -> str:
     return _REPO_PREFIX + repo_id.replace("/", "--")
 
 
-def cached_models() -> list[ModelInfo]:
-    """Every compatible model in the hub cache, sorted by repo id."""
+def cached_snapshots() -> list[tuple[str, Path]]:
+    """(repo id, snapshot folder) of every compatible model in the hub cache, sorted by repo id; ``engine.loading.registry``
+    describes them."""
     root = hub_cache_dir()
     try:
         repos = sorted(p for p in root.iterdir() if p.name.startswith(_REPO_PREFIX) and p.is_dir())
     except OSError:
         return []
-    models = []
+    found = []
     for repo in repos:
         try:
-            info = _describe_repo(repo)
+            snapshot = _usable_snapshot(repo)
         except (OSError, ValueError, CheckpointError):  # a broken entry must not hide the others
-            info = None
-        if info is not None:
-            models.append(info)
-    return models
+            snapshot = None
+        if snapshot is not None:
+            found.append((repo.name[len(_REPO_PREFIX) :].replace("--", "/"), snapshot))
+    return found
 
 
 def snapshot_of(repo: Path) -> Path | None:
@@ -70,16 +69,12 @@ def snapshot_of(repo: Path) -> Path | None:
     return max(candidates, key=lambda p: p.stat().st_mtime, default=None)
 
 
-def _describe_repo(repo: Path) -> ModelInfo | None:
-    repo_id = repo.name[len(_REPO_PREFIX) :].replace("--", "/")
+def _usable_snapshot(repo: Path) -> Path | None:
+    """The repo's snapshot when it is a complete model folder we can build."""
     snapshot = snapshot_of(repo)
     if snapshot is None or not is_model_folder(snapshot) or not _weights_complete(snapshot):
         return None
-    config = read_config(snapshot)
-    if not _buildable(snapshot, config):
-        return None
-    size = sum(f.stat().st_size for f in snapshot.iterdir() if f.suffix in (".safetensors", ".bin") and f.is_file())
-    return ModelInfo(repo_id, snapshot, SOURCE, FAMILIES[config["model_type"]].architecture, size)
+    return snapshot if _buildable(snapshot, read_config(snapshot)) else None
 
 
 def _weights_complete(snapshot: Path) -> bool:

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 from safetensors import SafetensorError
@@ -22,8 +23,9 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from engine.errors import CheckpointError
-from engine.families import FAMILIES, family_of
-from engine.tokenizer import TextTokenizer
+from engine.loading.families import FAMILIES, family_of
+from engine.loading.tokenizer import TextTokenizer
+from engine.models.base import CausalLanguageModel
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -92,8 +94,8 @@ def load_checkpoint(
             model = family.build(config)
     except (TypeError, ValueError, ArithmeticError, RuntimeError) as exc:
         raise CheckpointError(folder / CONFIG, f"invalid model settings: {exc}") from exc
-    vocab = getattr(model, "vocab_size", None)
-    if vocab is not None and tokenizer.vocab_size > vocab:
+    vocab = cast(CausalLanguageModel, model).vocab_size
+    if tokenizer.vocab_size > vocab:
         raise CheckpointError(
             folder / TOKENIZER,
             f"tokenizer has {tokenizer.vocab_size} tokens but the model only {vocab}: wrong tokenizer for this model",

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 
-from engine.devices import cpu_has_bf16, default_dtype
 from engine.errors import ModelTooBigError
+from engine.loading.devices import cpu_has_bf16, default_dtype
 from engine.models.int8 import INNER_MULTIPLE, int8_helps_by_size
 
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -45,8 +45,8 @@ def plan_weights(folder: Path, config: dict, device: torch.device) -> WeightsPla
     if int8_helps_by_size(parameters, config.get("model_type", ""), device, cpu_has_bf16()):
         # Linear weights become int8 (one byte each, plus a bfloat16 scale per row); embeddings, norms and
         # biases stay bfloat16. A head tied to the embedding gets an int8 copy of its own.
-        linear = [s for name, s in shapes.items()
-                  if len(s) == 2 and not _is_embedding(name) and s[1] % INNER_MULTIPLE == 0]
+        linear: list[tuple[int, ...]] = [s for name, s in shapes.items()
+                                         if len(s) == 2 and not _is_embedding(name) and s[1] % INNER_MULTIPLE == 0]
         float_values = parameters - sum(_numel(s) for s in linear)
         if config.get("tie_word_embeddings", True) and not any("lm_head" in name for name in shapes):
             linear += [s for name, s in shapes.items() if "embed_tokens" in name or "wte" in name]
@@ -93,6 +93,7 @@ def _size_text(size: int) -> str:
 def check_memory(plan: WeightsPlan, checkpoint_bytes: int, device: torch.device, name: str) -> None:
     """Refuse, before loading starts, a model that cannot fit: a clear message instead of the machine swapping
     or the process being killed. Where free memory cannot be read, nothing is checked."""
+    free: int | None
     if device.type == "cuda":
         needed = plan.memory_bytes
         free = torch.cuda.mem_get_info(device)[0]
@@ -127,7 +128,7 @@ def available_memory_bytes() -> int | None:
 def refuse_if_too_big(folder: Path, name: str, device: torch.device) -> None:
     """``check_memory`` for a model folder; a folder whose headers cannot be read is left to the loader, whose
     error names the broken file."""
-    from engine.checkpoint import CheckpointError, read_config
+    from engine.loading.checkpoint import CheckpointError, read_config
 
     try:
         plan = plan_weights(folder, read_config(folder), device)

@@ -34,7 +34,7 @@ DEFAULT_PAUSES = 32
 MIN_CONTEXT_CHARS = 40  # a pause needs some text before it, as in real writing
 CACHE_FILE = "coverage_calibration.json"
 MAX_CACHE_ENTRIES = 64
-SAMPLE_PATH = Path(__file__).resolve().parent.parent / "resources" / "coverage_sample.txt"
+SAMPLE_PATH = Path(__file__).resolve().parents[2] / "resources" / "coverage_sample.txt"
 
 _WORD_END = re.compile(r"\w(?=\W)")
 _AFTER_SPACE = re.compile(r"(?<=\w )(?=\w)")

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.tokenizer import TextTokenizer
+from engine.loading.tokenizer import TextTokenizer
 
 # A generous guess at characters per token for prose; denser text is trimmed in token space afterwards.
 CHARS_PER_TOKEN = 4

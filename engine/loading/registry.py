@@ -9,9 +9,10 @@ from pathlib import Path
 
 from platformdirs import user_data_path
 
-from engine.checkpoint import is_model_folder, read_config
 from engine.errors import CheckpointError, ModelNotFoundError
-from engine.families import FAMILIES
+from engine.loading.checkpoint import is_model_folder, read_config
+from engine.loading.families import FAMILIES
+from engine.loading.hub_cache import cached_snapshots
 
 DEFAULT_MODEL = "default"
 
@@ -19,7 +20,7 @@ DEFAULT_MODEL = "default"
 def bundled_models_dir() -> Path:
     """``resources/models`` of the source tree (a checkout, an editable install); a wheel puts the same folders
     under ``<prefix>/share/inkling/models`` (pyproject's data-files)."""
-    return first_existing_folder([Path(__file__).resolve().parent.parent / "resources" / "models",
+    return first_existing_folder([Path(__file__).resolve().parents[2] / "resources" / "models",
                                   Path(sys.prefix) / "share" / "inkling" / "models"])
 
 
@@ -60,13 +61,13 @@ def list_models() -> list[ModelInfo]:
                 if info is not None:
                     models.append(info)
     models.extend(_opened_models({m.path.resolve() for m in models}))
-    models.extend(_hub_cache_models())
+    models.extend(hub_cache_models())
     return models
 
 
 def _opened_models(listed: set[Path]) -> list[ModelInfo]:
     """Folders the user opened from elsewhere (the catalog), by their path: that is what engine.load() takes."""
-    from engine.model_catalog import catalog_folders
+    from engine.loading.model_catalog import catalog_folders
 
     opened = []
     for folder in catalog_folders():
@@ -103,7 +104,7 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     path = Path(text).expanduser()
     if path.is_dir():
         return path
-    for info in _hub_cache_models():
+    for info in hub_cache_models():
         if info.name == text:
             return info.path
     if text == DEFAULT_MODEL:
@@ -121,9 +122,14 @@ def _is_plain_name(text: str) -> bool:
     return Path(text).name == text and not text.startswith(".") and "\\" not in text
 
 
-def _hub_cache_models() -> list[ModelInfo]:
-    try:
-        from engine.hub_cache import cached_models  # added with Hugging Face cache discovery
-    except ImportError:
-        return []
-    return cached_models()
+def hub_cache_models() -> list[ModelInfo]:
+    """The models in the local Hugging Face hub cache, by repo id (which ones: ``engine.loading.hub_cache``)."""
+    models = []
+    for repo_id, snapshot in cached_snapshots():
+        try:
+            info = describe_folder(snapshot, repo_id, "huggingface")
+        except OSError:  # a link broken since the cache was read must not hide the others
+            info = None
+        if info is not None:
+            models.append(info)
+    return models

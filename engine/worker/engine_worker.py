@@ -3,7 +3,7 @@
 Callers never touch the model; they queue requests and get events back through ``on_event``, which is called
 ON THE WORKER THREAD (a GUI forwards them to its own thread, e.g. with a queued Qt signal). Each request gets an
 id that increases monotonically; every event carries the id of the request it belongs to, and every request ends
-with exactly one terminal event (see ``engine.worker_events``).
+with exactly one terminal event (see ``engine.worker.events``).
 
 Scheduling policy:
 
@@ -40,7 +40,7 @@ import torch
 from engine.decoding.results import StreamEvent
 from engine.decoding.settings import DecodingSettings
 from engine.errors import InklingError
-from engine.worker_events import (
+from engine.worker.events import (
     EngineError,
     EngineWarning,
     ModelLoaded,

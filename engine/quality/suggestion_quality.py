@@ -160,9 +160,11 @@ def suggested_words(line: str, suggestion: str) -> tuple[list[str], list[str], b
     """(the words of the line before the word the cursor is in, the words the suggestion makes, whether the last
     of them is complete), all lower case. A suggestion that finishes the word the cursor is in makes that whole
     word ("I think th" + "at it": "that", "it")."""
-    fragment = _TRAILING_WORD.search(line).group()
+    trailing, leading = _TRAILING_WORD.search(line), _LEADING_WORD.match(suggestion)
+    assert trailing is not None and leading is not None  # both patterns match the empty string
+    fragment = trailing.group()
     before = line[: len(line) - len(fragment)]
-    if not _LEADING_WORD.match(suggestion).group():
+    if not leading.group():
         before, fragment = line, ""  # the suggestion does not touch the typed word
     joined = (fragment + suggestion).lower()
     words = _WORD.findall(joined)

@@ -1,0 +1,25 @@
+"""What a model family is: how ``config.json``'s ``model_type`` becomes a model, and how checkpoint keys translate.
+
+Each ``*_family.py`` next to this file offers its families as ``FAMILIES``; ``engine.loading.families`` lists
+those modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    model_type: str
+    architecture: str  # human name for menus: "Transformer (GPT-2)", "Attention-LSTM", ...
+    build: Callable[[dict], nn.Module]
+    config_to_dict: Callable[[nn.Module], dict]
+    #: checkpoint tensors -> our state dict (may drop or transpose entries)
+    import_state: Callable[[dict[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]]
+    #: our state dict -> checkpoint tensors
+    export_state: Callable[[dict[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]]
