@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine_note
 
+from engine.worker.latency_stats import p50_p90  # the status bar's percentiles
+
 FALLBACK_TEXT = (
     "The rain had stopped by the time the carriage reached the gate, and the lamps along the drive were being lit "
     "one by one. Mr. Franklin stood at the window of the library with his hands behind his back, watching the "
@@ -39,10 +40,6 @@ FALLBACK_TEXT = (
     "house had grown so heavy that even the clock on the mantelpiece seemed to tick more softly than usual. "
 )
 
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def measure(model: str, pauses: int, text: str, give_up_s: float, scratch: Path) -> dict:
@@ -143,12 +140,12 @@ def main() -> int:
     print(f"model {args.model}: start-up to engine ready {figures['ready_s'] * 1000:.0f} ms; first pause after it "
           + (f"{first * 1000:.0f} ms" if first is not None else "showed nothing"))
     if latencies:
-        p50, p90 = statistics.median(latencies), percentile(latencies, 0.9)
+        p50, p90 = p50_p90(latencies)
         print(f"GUI, last keystroke -> first ghost character over {len(latencies)} pauses: p50 {p50 * 1000:.0f} ms, "
               f"p90 {p90 * 1000:.0f} ms (debounce {figures['debounce_ms']} ms); {figures['no_ghost']} pause(s) "
               f"showed nothing within {args.give_up:.0f} s")
     if engine_first:
-        e50, e90 = statistics.median(engine_first), percentile(engine_first, 0.9)
+        e50, e90 = p50_p90(engine_first)
         print(f"engine alone, request -> first token: p50 {e50 * 1000:.0f} ms, p90 {e90 * 1000:.0f} ms")
         if latencies:
             print(f"ratio GUI p90 / engine p90: x{p90 / e90:.2f}; the GUI adds {(p90 - e90) * 1000:.0f} ms at p90, "

@@ -49,13 +49,9 @@ def run_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def _weights_text(folder: Path, device: torch.device) -> str:
     """How engine.load will hold the weights on ``device`` and what they take (see engine.loading.weights_plan)."""
-    from engine.loading.checkpoint import CheckpointError, read_config
-    from engine.loading.weights_plan import plan_weights
+    from engine.loading.weights_plan import plan_folder_weights
 
-    try:
-        plan = plan_weights(folder, read_config(folder), device)
-    except CheckpointError:
-        plan = None
+    plan = plan_folder_weights(folder, device)
     return plan.text if plan is not None else "?"
 
 

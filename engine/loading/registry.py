@@ -45,7 +45,12 @@ class ModelInfo:
 
     @property
     def size_text(self) -> str:
-        return f"{self.size_bytes / 1e6:.0f} MB" if self.size_bytes >= 1e6 else f"{self.size_bytes / 1e3:.0f} kB"
+        return size_text(self.size_bytes)
+
+
+def size_text(size_bytes: int) -> str:
+    """Whole megabytes, or kilobytes below one: how model files and weights are sized for the user."""
+    return f"{size_bytes / 1e6:.0f} MB" if size_bytes >= 1e6 else f"{size_bytes / 1e3:.0f} kB"
 
 
 def list_models() -> list[ModelInfo]:

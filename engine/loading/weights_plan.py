@@ -8,6 +8,7 @@ The rule is the loader's own (``engine.models.int8.int8_helps_by_size``), so wha
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from safetensors import SafetensorError, safe_open
 
 from engine.errors import ModelTooBigError
 from engine.loading.devices import cpu_has_bf16, default_dtype
+from engine.loading.registry import size_text
 from engine.models.int8 import INNER_MULTIPLE, int8_helps_by_size
 
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -30,7 +32,7 @@ class WeightsPlan:
 
     @property
     def text(self) -> str:
-        return f"{self.storage}, {_size_text(self.memory_bytes)}"
+        return f"{self.storage}, {size_text(self.memory_bytes)}"
 
 
 def plan_weights(folder: Path, config: dict, device: torch.device) -> WeightsPlan | None:
@@ -41,16 +43,16 @@ def plan_weights(folder: Path, config: dict, device: torch.device) -> WeightsPla
         return None
     if not shapes:
         return None
-    parameters = sum(_numel(shape) for shape in shapes.values())
+    parameters = sum(math.prod(shape) for shape in shapes.values())
     if int8_helps_by_size(parameters, config.get("model_type", ""), device, cpu_has_bf16()):
         # Linear weights become int8 (one byte each, plus a bfloat16 scale per row); embeddings, norms and
         # biases stay bfloat16. A head tied to the embedding gets an int8 copy of its own.
         linear: list[tuple[int, ...]] = [s for name, s in shapes.items()
                                          if len(s) == 2 and not _is_embedding(name) and s[1] % INNER_MULTIPLE == 0]
-        float_values = parameters - sum(_numel(s) for s in linear)
+        float_values = parameters - sum(math.prod(s) for s in linear)
         if config.get("tie_word_embeddings", True) and not any("lm_head" in name for name in shapes):
             linear += [s for name, s in shapes.items() if "embed_tokens" in name or "wte" in name]
-        int8_bytes = sum(_numel(s) + 2 * s[0] for s in linear)
+        int8_bytes = sum(math.prod(s) + 2 * s[0] for s in linear)
         return WeightsPlan("int8", int8_bytes + 2 * float_values, parameters)
     dtype = str(default_dtype(device)).removeprefix("torch.")
     return WeightsPlan(dtype, _DTYPE_BYTES.get(dtype, 4) * parameters, parameters)
@@ -75,19 +77,6 @@ def _is_embedding(name: str) -> bool:
     return any(part in name for part in ("embed_tokens", "wte", "wpe", "embedding"))
 
 
-def _numel(shape: tuple[int, ...]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
-
-
-def _size_text(size: int) -> str:
-    if size >= 1e9:
-        return f"{size / 1e9:.1f} GB"
-    if size >= 1e6:
-        return f"{size / 1e6:.0f} MB"
-    return f"{size / 1e3:.0f} kB"
 
 
 def check_memory(plan: WeightsPlan, checkpoint_bytes: int, device: torch.device, name: str) -> None:
@@ -106,8 +95,8 @@ def check_memory(plan: WeightsPlan, checkpoint_bytes: int, device: torch.device,
         where = "is free"
     if free is not None and needed > free:
         raise ModelTooBigError(
-            f"{name} needs about {_size_text(needed)} to load ({plan.text} once loaded) and only "
-            f"{_size_text(free)} {where}: close other programs or choose a smaller model")
+            f"{name} needs about {size_text(needed)} to load ({plan.text} once loaded) and only "
+            f"{size_text(free)} {where}: close other programs or choose a smaller model")
 
 
 def available_memory_bytes() -> int | None:
@@ -125,15 +114,20 @@ def available_memory_bytes() -> int | None:
         return None
 
 
-def refuse_if_too_big(folder: Path, name: str, device: torch.device) -> None:
-    """``check_memory`` for a model folder; a folder whose headers cannot be read is left to the loader, whose
-    error names the broken file."""
+def plan_folder_weights(folder: Path, device: torch.device) -> WeightsPlan | None:
+    """``plan_weights`` for a model folder, reading its config; None where the config or the headers cannot be
+    read (the loader's own error then names the broken file)."""
     from engine.loading.checkpoint import CheckpointError, read_config
 
     try:
-        plan = plan_weights(folder, read_config(folder), device)
+        return plan_weights(folder, read_config(folder), device)
     except CheckpointError:
-        return
+        return None
+
+
+def refuse_if_too_big(folder: Path, name: str, device: torch.device) -> None:
+    """``check_memory`` for a model folder; a folder that cannot be planned is left to the loader."""
+    plan = plan_folder_weights(folder, device)
     if plan is not None:
         checkpoint_bytes = sum(f.stat().st_size for f in folder.glob("*.safetensors"))
         check_memory(plan, checkpoint_bytes, device, name)
