@@ -71,11 +71,11 @@ def make_writing_folder(folder: Path, file_name: str, copies: int = 3) -> Path:
 
 
 def plain_settings(**changes):
-    """Decoding without the app's defaults on top: greedy, no repetition guards, no stop rule, the model alone
-    (no memory). For tests of the
+    """Decoding without the app's defaults on top: plain argmax greedy, no repetition guards, no stop rule, the
+    model alone (no memory). For tests of the
     decoding machinery itself (parity with transformers, caching, scripted continuations)."""
     from engine.decoding.settings import DecodingSettings
 
     base = {"strategy": "greedy", "no_repeat_ngram_size": 0, "dry_multiplier": 0.0, "stop": None,
-            "branch_first_word": False, "memory": False}
+            "branch_first_word": False, "memory": False, "greedy_word_ends": False}
     return DecodingSettings(**{**base, **changes})

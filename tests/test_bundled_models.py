@@ -72,7 +72,7 @@ def test_a_wheel_carries_the_bundled_models_and_an_installed_copy_finds_them(tmp
 
 
 HALF_TYPED = {
-    "The quick bro": {"brown", "broke", "brother", "brothers", "broad", "broadcasting", "brought"},  # real words
+    "The quick bro": {"brown", "broke", "brother", "brothers", "broad", "broadcast", "broadcasting", "brought"},  # real words
     "The old quee": {"queen", "queens", "queen's", "queer"},
     "It was a beautif": {"beautiful"},
     "He walked into the kitch": {"kitchen", "kitchens"},

@@ -1,6 +1,6 @@
 """Fit the memory's mixture weights on held-out text and write them as the package default.
 
-    python tools/fit_memory_weights.py --model default --chars 30000 FILE...
+    python tools/fit_memory_weights.py --model default --chars 30000 [--start 300000] FILE...
 
 The shipped table was fitted on the first 30,000 characters of books that are not the evaluation books (The
 Moonstone, The Wind in the Willows, Bleak House): see the note stored in the JSON file.
@@ -19,18 +19,27 @@ from engine.memory.fitting import fit_on_texts
 from engine.memory.weights import DEFAULT_PATH
 
 
+def passage(text: str, start: int, chars: int) -> str:
+    return text[start : start + chars] if len(text) >= start + chars else text[:chars]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--model", default="default")
-    parser.add_argument("--chars", type=int, default=30000, help="characters read from the start of each file")
+    parser.add_argument("--chars", type=int, default=30000, help="characters read from each file")
+    parser.add_argument("--start", type=int, default=0,
+                        help="characters skipped first: fit on passages of held-out books that the evaluation, which "
+                        "reads their start, does not read (a file shorter than that is read from its start)")
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH,
                         help="where to write (default: the package's global default); a model folder's "
                         "memory_weights.json is used for that model instead")
     args = parser.parse_args()
     lm = engine.load(args.model, device="cpu")
-    texts = [file.read_text(encoding="utf-8", errors="replace")[: args.chars] for file in args.files]
-    note = (f"fitted with tools/fit_memory_weights.py on model {args.model!r}, first {args.chars} characters of "
+    texts = [passage(file.read_text(encoding="utf-8", errors="replace"), args.start, args.chars)
+             for file in args.files]
+    where = f"characters {args.start}-{args.start + args.chars}" if args.start else f"first {args.chars} characters"
+    note = (f"fitted with tools/fit_memory_weights.py on model {args.model!r}, {where} of "
             + ", ".join(file.name for file in args.files))
     weights = fit_on_texts(lm, texts, note)
     weights.save(args.out)

@@ -43,6 +43,7 @@ from engine.decoding.stream_assembly import Continuation, StreamAssembler
 from engine.decoding.suffix_join import joined_stop
 from engine.decoding.threads import step_thread_count, torch_threads
 from engine.decoding.token_window import IncrementalEncoder, context_window, token_budget
+from engine.decoding.word_ends import WordEnds
 from engine.training.fim import fim_prompt, fim_token_ids
 
 #: The text after the cursor a fill-in-the-middle prompt reads at most: what follows the gap, not the whole rest.
@@ -82,6 +83,7 @@ class Generator:
         self.special_ids = self.tokenizer.special_ids
         self.prefix_index = TokenPrefixIndex(self.token_bytes, self.special_ids)
         self.guards = DecodingGuards(self.token_bytes, self.device)  # DRY and the never-suggest list
+        self.word_ends = WordEnds(self.token_bytes, self.device)
         self.prompt_cache = PromptCache(self.model, self.device, step_mode)
         self.encoder = IncrementalEncoder(self.tokenizer)
         self.fim_ids = fim_token_ids(self.tokenizer)
@@ -277,18 +279,23 @@ class Generator:
                 seen.append(previous[:, 0])
                 logits = self.prompt_cache.feed(previous, ids[-1])
             scores = self._scores(logits, seen, prompt, memory, [ids], first=previous is None)
-            return self._choose(scores, settings, rng)
+            inside_word = bool(ids) and self.word_ends.inside[ids[-1]]
+            return self._choose(scores, settings, rng, inside_word)
 
     def _choose(
-        self, scores: torch.Tensor, settings: DecodingSettings, rng: torch.Generator | None
+        self, scores: torch.Tensor, settings: DecodingSettings, rng: torch.Generator | None,
+        inside_word: bool = False,
     ) -> tuple[torch.Tensor, int, float]:
-        """The next token ``[1, 1]`` (as a tensor, an int) and its log-probability under ``scores``."""
+        """The next token ``[1, 1]`` (as a tensor, an int) and its log-probability under ``scores``;
+        ``inside_word``: the continuation so far ends inside a word (greedy may end it, see ``word_ends``)."""
         logprobs = torch.log_softmax(scores, dim=-1)
         if rng is not None and settings.temperature > 0:
             warped = sampling_scores(scores, settings.temperature, settings.top_k, settings.top_p, settings.min_p)
             choice = torch.multinomial(warped.softmax(dim=-1), 1, generator=rng)
         else:
             choice = scores.argmax(dim=-1, keepdim=True)
+            if inside_word and settings.greedy_word_ends:
+                choice = self.word_ends.choose(scores, choice)
         picked = logprobs.gather(-1, choice)
         # One transfer for both numbers (float64 holds any token id exactly).
         token, logprob = torch.cat((choice.double(), picked.double()), dim=-1)[0].tolist()

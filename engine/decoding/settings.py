@@ -37,6 +37,10 @@ class DecodingSettings:
     branch_first_word: bool = True
     seed: int | None = None
     token_healing: bool = True
+    # Greedy: inside a word, ending it is weighed as one outcome (every space and punctuation token together)
+    # against the likeliest token that lengthens it, so "The quick bro" becomes "brown", not "brownened"
+    # (``word_ends``). False: plain token-by-token argmax, as transformers' ``generate`` decodes.
+    greedy_word_ends: bool = True
     stop: str | None = "sentence"
     # DRY ("don't repeat yourself", after p-e-w's sampler): a token that would extend a token sequence already
     # seen in the context by ``n >= dry_allowed_length`` tokens loses ``dry_multiplier * dry_base ** (n -
@@ -109,6 +113,8 @@ def _problems(s: DecodingSettings):
         yield f"branch_first_word must be True or False, not {s.branch_first_word!r}"
     if not isinstance(s.token_healing, bool):
         yield f"token_healing must be True or False, not {s.token_healing!r}"
+    if not isinstance(s.greedy_word_ends, bool):
+        yield f"greedy_word_ends must be True or False, not {s.greedy_word_ends!r}"
     if not isinstance(s.memory, bool):
         yield f"memory must be True or False, not {s.memory!r}"
     if s.stop not in STOP_RULES:

@@ -71,6 +71,10 @@ class DecodingDialog(QDialog):
         self.debounce = _spin(0, MAX_DEBOUNCE_MS, "How long to wait after the last keystroke before suggesting")
         self.debounce.setSuffix(" ms")
         self.token_healing = QCheckBox("Complete partly typed words (token healing)")
+        self.greedy_word_ends = QCheckBox("Greedy: end a word where ending it is likelier in all")
+        self.greedy_word_ends.setToolTip("Inside a word, every space and punctuation token together against the "
+                                         "likeliest token that lengthens it (\"brown\", not \"brownened\"); "
+                                         "off: the likeliest token at every step")
         self.memory = QCheckBox("Memory: remember the document and your folders (Model ▸ Memory)")
         self.memory.setToolTip("Off: suggestions come from the model alone")
 
@@ -103,6 +107,7 @@ class DecodingDialog(QDialog):
         general.addRow("At most", self._with_suffix(self.max_new_tokens, "tokens"))
         general.addRow("Suggest after", self.debounce)
         general.addRow("", self.token_healing)
+        general.addRow("", self.greedy_word_ends)
         general.addRow("", self.memory)
 
         self.sampling_group = QGroupBox("Sampling")
@@ -178,7 +183,8 @@ class DecodingDialog(QDialog):
         return box
 
     def _value_widgets(self):
-        return (self.strategy, self.length, self.max_new_tokens, self.token_healing, self.memory, self.temperature,
+        return (self.strategy, self.length, self.max_new_tokens, self.token_healing, self.greedy_word_ends,
+                self.memory, self.temperature,
                 self.top_k, self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
                 self.length_penalty, self.branch_first_word, self.repetition_penalty, self.no_repeat_ngram_size,
                 self.dry_multiplier,
@@ -192,6 +198,7 @@ class DecodingDialog(QDialog):
             self.max_new_tokens.setValue(settings.max_new_tokens)
             self.debounce.setValue(debounce_ms)
             self.token_healing.setChecked(settings.token_healing)
+            self.greedy_word_ends.setChecked(settings.greedy_word_ends)
             self.memory.setChecked(settings.memory)
             self.temperature.setValue(settings.temperature)
             self.top_k.setValue(settings.top_k)
@@ -230,6 +237,7 @@ class DecodingDialog(QDialog):
             branch_first_word=self.branch_first_word.isChecked(),
             seed=self.seed.value() if self.seed_fixed.isChecked() else None,
             token_healing=self.token_healing.isChecked(),
+            greedy_word_ends=self.greedy_word_ends.isChecked(),
             memory=self.memory.isChecked(),
             stop=self.length.currentData(),
             dry_multiplier=round(self.dry_multiplier.value(), 4),
@@ -250,6 +258,7 @@ class DecodingDialog(QDialog):
         self.num_alternatives.setMaximum(self.num_beams.value())
         strategy = self.strategy.currentData()
         self.sampling_group.setEnabled(strategy == "sample")
+        self.greedy_word_ends.setEnabled(strategy == "greedy")
         self.beam_group.setEnabled(strategy == "beam")
         self.seed.setEnabled(self.seed_fixed.isChecked())
         dry = self.dry_multiplier.value() > 0

@@ -87,7 +87,7 @@ def test_dialog_covers_every_field_and_round_trips(qtbot):
     original = DecodingSettings(strategy="beam", max_new_tokens=33, num_beams=6, num_alternatives=5,
                                 temperature=0.65, top_k=12, top_p=0.85, min_p=0.1, repetition_penalty=1.3,
                                 no_repeat_ngram_size=4, length_penalty=0.7, seed=1234, token_healing=False,
-                                stop="line", memory=False, branch_first_word=False)
+                                stop="line", memory=False, branch_first_word=False, greedy_word_ends=False)
     dialog = DecodingDialog(original, 90)
     qtbot.addWidget(dialog)
     assert dialog.settings() == original
@@ -138,6 +138,9 @@ def test_dialog_presets_fill_the_widgets_and_custom_shows_when_edited(qtbot):
     dialog.temperature.setValue(1.7)
     assert dialog.preset.currentIndex() == 0  # "Custom"
     assert not dialog.beam_group.isEnabled() and dialog.sampling_group.isEnabled()
+    assert not dialog.greedy_word_ends.isEnabled()  # a greedy-only choice
+    dialog.strategy.setCurrentIndex(dialog.strategy.findData("greedy"))
+    assert dialog.greedy_word_ends.isEnabled() and not dialog.sampling_group.isEnabled()
 
 
 def test_view_settings_persist_across_windows(qtbot, make_window):
