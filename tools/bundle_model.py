@@ -15,7 +15,8 @@ import torch
 from engine.loading.checkpoint import MODEL_CARD, load_checkpoint, save_checkpoint
 from engine.loading.registry import bundled_models_dir
 
-KEPT_FILES = ("training.json",)  # provenance that `inkling eval` reads; training_state.pt stays behind
+KEPT_FILES = ("training.json", "memory_weights.json")  # provenance `inkling eval` reads, the memory weights fitted
+# for this model; training_state.pt stays behind
 
 
 def bundle(run: Path, name: str) -> Path:

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import engine
 from engine.memory.fitting import fit_on_texts
 from engine.memory.weights import DEFAULT_PATH
+from engine.training.corpus import read_documents
 
 
 def passage(text: str, start: int, chars: int) -> str:
@@ -36,8 +37,9 @@ def main() -> int:
                         "memory_weights.json is used for that model instead")
     args = parser.parse_args()
     lm = engine.load(args.model, device="cpu")
-    texts = [passage(file.read_text(encoding="utf-8", errors="replace"), args.start, args.chars)
-             for file in args.files]
+    # Normalised as for training and evaluation (a book's hard line wraps undone, boilerplate dropped): fitted on
+    # raw files, the weights learn to trust the memory for line breaks that decoding never sees.
+    texts = [passage(doc.text, args.start, args.chars) for doc in read_documents([str(f) for f in args.files])]
     where = f"characters {args.start}-{args.start + args.chars}" if args.start else f"first {args.chars} characters"
     note = (f"fitted with tools/fit_memory_weights.py on model {args.model!r}, {where} of "
             + ", ".join(file.name for file in args.files))
