@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,7 @@ from engine.loading.devices import cpu_has_bf16, default_dtype, resolve_device
 from engine.loading.families import FAMILIES
 from engine.loading.registry import resolve_model_path
 from engine.loading.weights_plan import refuse_if_too_big
+from engine.models.base import CausalLanguageModel
 from engine.models.int8 import int8_helps, quantize_linears
 
 MODEL_WEIGHTS_FILE = "memory_weights.json"  # in a model folder: mixture weights fitted for that model
@@ -40,7 +42,7 @@ class LanguageModel:
 
     @property
     def max_context(self) -> int | None:
-        return self.model.max_context
+        return cast(CausalLanguageModel, self.model).max_context
 
     @property
     def weight_bytes(self) -> int:
@@ -103,7 +105,7 @@ class LanguageModel:
         return scores
 
     def _recurrent_logprobs(self, tokens: torch.Tensor, picker: _Picker, chunk: int = 512) -> list[float]:
-        cache = self.model.new_cache(1, len(tokens))
+        cache = cast(CausalLanguageModel, self.model).new_cache(1, len(tokens))
         scores: list[float] = []
         previous_logits = None
         for start in range(0, len(tokens), chunk):
@@ -233,7 +235,7 @@ class _Picker:
         if len(rows) == 0:
             return []
         targets = torch.tensor(self.ids[first : first + len(rows)], device=rows.device).unsqueeze(1)
-        if self.memory is not None:
+        if self.memory is not None and self.online is not None:  # both or neither
             matches = []
             for position in range(first, first + len(rows)):
                 self.online.append(self.ids[len(self.online) : position])

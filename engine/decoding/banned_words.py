@@ -46,7 +46,8 @@ class BannedWordIndex:
             if not data:
                 continue
             text = data.decode("utf-8", errors="ignore").lower()
-            lead = _LEADING_WORD.match(text).group()
+            lead_match = _LEADING_WORD.match(text)  # matches "" at least
+            lead = lead_match.group() if lead_match is not None else ""
             if lead in wanted_leads:
                 by_lead.setdefault(lead, []).append(token)
             if any(word in banned for word in _WORD.findall(text, len(lead))):
@@ -123,7 +124,8 @@ class BannedWordMask:
     def _fragment(self, tail: bytes) -> str | None:
         """The word the row's text ends in, lower case; None when it is longer than any banned word."""
         text = tail.decode("utf-8", errors="ignore").lower()
-        fragment = _TRAILING_WORD.search(text).group()
+        found = _TRAILING_WORD.search(text)  # matches "" at least
+        fragment = found.group() if found is not None else ""
         if len(fragment) >= self.index.longest or (fragment and len(fragment) == len(text)
                                                    and len(tail) >= self._keep_bytes):
             return None

@@ -185,7 +185,7 @@ class Generator:
             healed = heal(window.tokens, text, self.token_bytes, self.prefix_index, self.special_ids, self.device)
         else:
             healed = HealedPrompt(window.tokens, b"", None)
-        tokens = fim_prompt(healed.tokens, suffix_ids, self.fim_ids) if suffix_ids else healed.tokens
+        tokens = fim_prompt(healed.tokens, suffix_ids, self.fim_ids) if suffix_ids and self.fim_ids else healed.tokens
         max_new = settings.max_new_tokens
         if max_context is not None:
             max_new = max(1, min(max_new, max_context - len(tokens)))

@@ -16,11 +16,13 @@ call. Prompts are always read with the plain call.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
 from engine.decoding.cuda_graphs import GraphedDecodeStep
 from engine.decoding.threads import SMALL_CHUNK_TOKENS, torch_threads
-from engine.models.base import ModelCache
+from engine.models.base import CausalLanguageModel, ModelCache
 
 # Long-context models get caches sized to the request, in blocks of this many positions.
 CAPACITY_BLOCK = 256
@@ -37,6 +39,8 @@ def common_prefix_length(a: list[int], b: list[int]) -> int:
 class PromptCache:
     def __init__(self, model: torch.nn.Module, device: torch.device, step_mode: str = "auto") -> None:
         self.model = model
+        # The same object, typed by what decoding asks of it (nn.Module types its attributes as Tensor | Module).
+        self.decoder = cast(CausalLanguageModel, model)
         self.device = device
         self.step_mode = step_mode  # GraphedDecodeStep's mode: "auto", or "static"/"eager" to force one
         self.cache: ModelCache | None = None
@@ -62,7 +66,7 @@ class PromptCache:
     def _capacity(self, needed: int) -> int:
         """Positions to allocate: the whole context for models up to ``CAPACITY_BLOCK * 4`` positions, else what
         is needed rounded up to a block (a later, longer request allocates again)."""
-        max_context = self.model.max_context
+        max_context = self.decoder.max_context
         if max_context is None:
             return needed  # a recurrent cache grows by itself
         blocks = -(-max(needed, 1) // CAPACITY_BLOCK)
@@ -77,7 +81,7 @@ class PromptCache:
             raise ValueError("cannot prefill an empty prompt")
         needed = len(tokens) + room
         if self.cache is None or self.cache.batch_size != 1 or not self.cache.can_hold(needed):
-            self.cache = self.model.new_cache(1, self._capacity(needed))
+            self.cache = self.decoder.new_cache(1, self._capacity(needed))
             self.step = GraphedDecodeStep(self.model, self.cache, mode=self.step_mode)
             self.ids = []
         # At least the last token is read again: its logits are what the first new token is chosen from.
@@ -89,14 +93,17 @@ class PromptCache:
         tensor = torch.tensor([rest], dtype=torch.long, device=self.device)
 
         def forward() -> torch.Tensor:
-            logits, self.cache = self.model(tensor, self.cache)
+            logits, self.cache = self.decoder(tensor, self.cache)
             return logits[:, -1]
 
         return self._read(forward, rest, threads), kept, len(rest)
 
     def feed(self, token: torch.Tensor, token_id: int) -> torch.Tensor:
         """One decoding step: read ``token`` ``[1, 1]``; returns the next logits ``[1, vocab]``."""
-        return self._read(lambda: self.step(token), [token_id])
+        step = self.step
+        if step is None:
+            raise RuntimeError("feed() before prefill(): there is no cache to step")
+        return self._read(lambda: step(token), [token_id])
 
     def _read(self, forward, ids: list[int], threads: int | None = None) -> torch.Tensor:
         # If the forward fails half-way the cache holds an unknown state: start cold next time.

@@ -98,7 +98,7 @@ class SeenTokens:
             scores = penalize_repetitions(scores, self.seen, self.repetition_penalty)
         if self.sequences is not None and self.ngram_size > 0:
             scores = ban_repeated_ngrams(scores.clone(), self.sequences[:, : self.length], self.ngram_size)
-        if self.dry is not None:
+        if self.dry is not None and self.sequences is not None:  # DRY always has the sequences
             scores = self.dry.apply(scores, self.sequences[:, : self.length])
         if self.banned is not None:
             scores = self.banned.apply(scores)

@@ -48,7 +48,8 @@ class StopRule:
 
     def _word_cut(self, text: str) -> int | None:
         """End of the first whole new word, once the character after it shows that the word is over."""
-        end = _WORD_TAIL.match(text).end() if self.prompt_ends_inside_word else 0
+        tail = _WORD_TAIL.match(text) if self.prompt_ends_inside_word else None  # matches "" at least
+        end = tail.end() if tail is not None else 0
         if end == 0:  # not finishing the user's word ("wn" after "bro", which is the one word): the next one
             match = _WORD.search(text)
             if match is None:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from engine.models import attention_lstm
-from engine.models.family import ModelFamily
+from engine.models.family import ModelFamily, hf_config_of
 
 
 def _import_state(raw: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
@@ -30,7 +30,7 @@ FAMILIES = (
         model_type=attention_lstm.MODEL_TYPE,
         architecture="Attention-LSTM",
         build=_build,
-        config_to_dict=lambda model: model.config.to_hf_dict(),
+        config_to_dict=hf_config_of,
         import_state=_import_state,
         export_state=_export_state,
     ),

@@ -63,6 +63,14 @@ class CausalLanguageModel(Protocol):
 
     def new_cache(self, batch_size: int, capacity: int) -> ModelCache: ...
 
+    def __call__(
+        self,
+        tokens: torch.Tensor,
+        cache: ModelCache | None = None,
+        positions: torch.Tensor | None = None,
+        span: int | None = None,
+    ) -> tuple[torch.Tensor, ModelCache | None]: ...  # nn.Module's __call__, which runs ``forward``
+
     def forward(
         self,
         tokens: torch.Tensor,

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
+
+
+def hf_config_of(model: nn.Module) -> dict:
+    """The ``config.json`` of one of our models, each of which keeps its config (with ``to_hf_dict``) as
+    ``model.config``."""
+    config: Any = model.config  # the family's own config class; nn.Module types attributes as Tensor | Module
+    return config.to_hf_dict()
 
 
 @dataclass(frozen=True)

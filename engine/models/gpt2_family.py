@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from engine.models import transformer
-from engine.models.family import ModelFamily
+from engine.models.family import ModelFamily, hf_config_of
 
 # GPT-2 checkpoints store these projections as Conv1D, i.e. [in, out]: the transpose of nn.Linear's weight.
 _GPT2_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -43,7 +43,7 @@ FAMILIES = (
         model_type=transformer.MODEL_TYPE,
         architecture="Transformer (GPT-2)",
         build=_gpt2_build,
-        config_to_dict=lambda model: model.config.to_hf_dict(),
+        config_to_dict=hf_config_of,
         import_state=_gpt2_import,
         export_state=_gpt2_export,
     ),

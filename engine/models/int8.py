@@ -25,6 +25,10 @@ INNER_MULTIPLE = 16
 class Int8Linear(nn.Module):
     """``nn.Linear`` with int8 weights and float scales; the activations keep ``compute_dtype``."""
 
+    weight_int8: torch.Tensor  # buffers, registered in __init__
+    scales: torch.Tensor
+    bias: torch.Tensor | None
+
     def __init__(self, linear: nn.Linear, compute_dtype: torch.dtype = torch.bfloat16) -> None:
         super().__init__()
         weight = linear.weight.detach().float()

@@ -6,18 +6,20 @@ Our module names are the Hugging Face keys, so importing a checkpoint only drops
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from engine.models import llama
-from engine.models.family import ModelFamily
+from engine.models.family import ModelFamily, hf_config_of
 
 ARCHITECTURE_NAMES = {"llama": "Transformer (Llama)", "qwen2": "Transformer (Qwen2)", "qwen3": "Transformer (Qwen3)",
                       "mistral": "Transformer (Mistral)"}
 
 
 def _import_state(raw: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    tied = model.config.tie_word_embeddings
+    tied = cast(llama.LlamaConfig, model.config).tie_word_embeddings
     state = {}
     for key, tensor in raw.items():
         if key.endswith("rotary_emb.inv_freq"):
@@ -41,7 +43,7 @@ FAMILIES = tuple(
         model_type=model_type,
         architecture=name,
         build=_build,
-        config_to_dict=lambda model: model.config.to_hf_dict(),
+        config_to_dict=hf_config_of,
         import_state=_import_state,
         export_state=_export_state,
     )

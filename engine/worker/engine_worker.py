@@ -325,6 +325,13 @@ class EngineWorker:
             self._emit(EngineError(request.request_id, "no model is loaded yet; load one first"))
         return self._lm
 
+    @property
+    def _loaded(self) -> LanguageModel:
+        """The model, where ``_require_model`` has made sure there is one (no local reference is kept: on a GPU
+        out of memory the old model must be freeable)."""
+        assert self._lm is not None, "no model loaded"
+        return self._lm
+
     def _run_suggestion(self, request: _SuggestRequest) -> None:
         if request.cancelled:  # superseded while queued: never touches the model
             self._finish_cancelled(request, None)
@@ -335,9 +342,9 @@ class EngineWorker:
             self._finish(request, self._stream(request, redraw_first=False))
             return
         except Exception as exc:
-            if not (is_out_of_memory(exc) and self._lm.device.type != "cpu"):
+            if not (is_out_of_memory(exc) and self._loaded.device.type != "cpu"):
                 raise
-            device = str(self._lm.device)
+            device = str(self._loaded.device)
         # Outside the except block, so the traceback (and the GPU tensors its frames hold) is already gone.
         if not self._fall_back_to_cpu(request, device):
             return
@@ -356,7 +363,7 @@ class EngineWorker:
         """
         started = time.perf_counter()
         first_token_s = None
-        stream = self._lm.stream(request.text, request.settings, cancelled=request.cancel_event.is_set,
+        stream = self._loaded.stream(request.text, request.settings, cancelled=request.cancel_event.is_set,
                                  suffix=request.suffix)
         try:
             for event in stream:
@@ -388,7 +395,7 @@ class EngineWorker:
         self._emit(SuggestionFinished(request.request_id, (), first_token_s, None, cancelled=True))
 
     def _fall_back_to_cpu(self, request: _SuggestRequest, device: str) -> bool:
-        lm = self._lm
+        lm = self._loaded
         name = self._model_name
         self._emit(EngineWarning(request.request_id,
                                  f"{device} ran out of memory; moving {name!r} to the CPU and retrying there "
