@@ -7,7 +7,7 @@ import torch
 from conftest import plain_settings
 from decoding_support import ModelWrapper, generator_with, load_tiny
 
-from engine.decoding.word_ends import WordEnds, ends_inside_word, lengthens_word
+from engine.decoding.word_ends import WordEnds, lengthens_word, token_ends_inside_word
 
 
 @pytest.mark.parametrize(("token", "lengthens"), [
@@ -19,9 +19,10 @@ def test_lengthens_word(token, lengthens):
     assert lengthens_word(token) is lengthens
 
 
-def test_ends_inside_word():
-    assert ends_inside_word(b" brown") and ends_inside_word(b"9")
-    assert not ends_inside_word(b" brown,") and not ends_inside_word(b" ") and not ends_inside_word(b"")
+def test_token_ends_inside_word():
+    assert token_ends_inside_word(b" brown") and token_ends_inside_word(b"9")
+    assert not token_ends_inside_word(b" brown,") and not token_ends_inside_word(b" ")
+    assert not token_ends_inside_word(b"")
 
 
 TABLE = [b"ened", b"y", b" hair", b",", b" and", b""]  # b"": a special token such as end-of-text

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from engine.decoding.stopping import ends_inside_word
+
 _APOSTROPHES = "'’"
 
 
@@ -26,10 +28,9 @@ def lengthens_word(token: bytes) -> bool:
     return first.isalnum() or first == "_" or first in _APOSTROPHES
 
 
-def ends_inside_word(token: bytes) -> bool:
+def token_ends_inside_word(token: bytes) -> bool:
     """True when ``token``'s text ends with a word character, so the word it is part of may go on."""
-    text = token.decode("utf-8", errors="ignore")
-    return bool(text) and (text[-1].isalnum() or text[-1] == "_")
+    return ends_inside_word(token.decode("utf-8", errors="ignore"))
 
 
 class WordEnds:
@@ -37,7 +38,7 @@ class WordEnds:
 
     def __init__(self, token_bytes: list[bytes], device: torch.device | str) -> None:
         self.lengthens = torch.tensor([lengthens_word(b) for b in token_bytes], dtype=torch.bool, device=device)
-        self.inside = [ends_inside_word(b) for b in token_bytes]
+        self.inside = [token_ends_inside_word(b) for b in token_bytes]
 
     def choose(self, scores: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
         """``choice`` (the argmax ``[1, 1]`` of ``scores [1, vocab]``), replaced by the likeliest word-ending token
