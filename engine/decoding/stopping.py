@@ -12,16 +12,22 @@ import re
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
 # The rest of the word the user was typing: "wn" after "bro", or "'t" after "don".
 _WORD_TAIL = re.compile(r"\w*(?:['’]\w+)*")
-_APOSTROPHES = "'’"
+APOSTROPHES = "'’"  # inside a word: "don't", "l’eau"
+_WORD_CHAR = re.compile(r"\w")
 # Sentence end: terminal punctuation, any closing quotes/brackets, then whitespace (which is not kept), so
 # "3.14" or "e.g" in the middle of a token run does not end a sentence before the next character is known.
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
 _NON_SPACE = re.compile(r"\S")
 
 
+def is_word_char(char: str) -> bool:
+    """A letter, digit or underscore: what words are made of, for every rule that asks where a word ends."""
+    return _WORD_CHAR.match(char) is not None
+
+
 def ends_inside_word(text: str) -> bool:
     """True when the text before the cursor ends with a word character: the user may still be typing the word."""
-    return bool(text) and _WORD.match(text[-1]) is not None
+    return bool(text) and is_word_char(text[-1])
 
 
 class StopRule:
@@ -57,7 +63,7 @@ class StopRule:
             end = match.end()
         if end == len(text):
             return None  # the word may go on in the next token
-        if text[end] in _APOSTROPHES and end + 1 == len(text):
+        if text[end] in APOSTROPHES and end + 1 == len(text):
             return None  # "don" + "'" may still become "don't"
         return end
 

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import re
 
+from engine.decoding.stopping import is_word_char
+
 # Only the start of the following text can be duplicated by a suggestion of ordinary length.
 SUFFIX_CHARS = 200
 # A complete word inside the matched part: a word character followed by something that ends the word.
 _COMPLETE_WORD = re.compile(r"\w\W")
-_WORD_CHAR = re.compile(r"\w")
-
-
-def _is_word_char(char: str) -> bool:
-    return _WORD_CHAR.match(char) is not None
 
 
 class SuffixJoin:
@@ -66,7 +63,7 @@ class SuffixJoin:
             tail = text[start:]
             if tail[0].isspace() or not following.startswith(tail):
                 continue
-            if start > 0 and _is_word_char(text[start - 1]) and _is_word_char(tail[0]):
+            if start > 0 and is_word_char(text[start - 1]) and is_word_char(tail[0]):
                 continue  # "jumps" inside "outjumps" is not the word "jumps"
             if not confirmed or _COMPLETE_WORD.search(tail) or (self.whole and len(tail) == len(following)):
                 return start

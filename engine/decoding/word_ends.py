@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.decoding.stopping import ends_inside_word
-
-_APOSTROPHES = "'’"
+from engine.decoding.stopping import APOSTROPHES, ends_inside_word, is_word_char
 
 
 def lengthens_word(token: bytes) -> bool:
@@ -24,8 +22,7 @@ def lengthens_word(token: bytes) -> bool:
     text = token.decode("utf-8", errors="ignore")
     if not text:
         return bool(token)  # a fragment of a multi-byte character; b"" (special tokens) ends the word
-    first = text[0]
-    return first.isalnum() or first == "_" or first in _APOSTROPHES
+    return is_word_char(text[0]) or text[0] in APOSTROPHES
 
 
 def token_ends_inside_word(token: bytes) -> bool:
@@ -38,6 +35,7 @@ class WordEnds:
 
     def __init__(self, token_bytes: list[bytes], device: torch.device | str) -> None:
         self.lengthens = torch.tensor([lengthens_word(b) for b in token_bytes], dtype=torch.bool, device=device)
+        self.ends = ~self.lengthens
         self.inside = [token_ends_inside_word(b) for b in token_bytes]
 
     def choose(self, scores: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
@@ -45,9 +43,8 @@ class WordEnds:
         when ending the word is likelier in total than the chosen token lengthening it. Tensor ops only: no
         synchronisation with the device."""
         probs = torch.softmax(scores, dim=-1)
-        ending = ~self.lengthens
-        p_end = (probs * ending).sum(dim=-1, keepdim=True)
+        p_end = (probs * self.ends).sum(dim=-1, keepdim=True)
         p_chosen = probs.gather(-1, choice)
-        best_ending = scores.masked_fill(~ending, float("-inf")).argmax(dim=-1, keepdim=True)
+        best_ending = scores.masked_fill(self.lengthens, float("-inf")).argmax(dim=-1, keepdim=True)
         switch = self.lengthens[choice] & (p_end > p_chosen)
         return torch.where(switch, best_ending, choice)
