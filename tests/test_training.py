@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 
 import engine
 from engine.cli import main
+from engine.decoding.settings import DecodingSettings
 from engine.training.trainer import STATE_FILE, TRAINING_RECORD, TrainingError, TrainSettings, train
 
 TEXT = (
@@ -242,3 +243,26 @@ def test_resume_refuses_another_architecture_and_a_corrupt_state(tmp_path, corpu
     assert main(["train", "--out", str(out), "--resume"]) != 0
     err = capsys.readouterr().err
     assert "unreadable" in err and "--init" in err and "Traceback" not in err
+
+
+def test_a_new_model_trained_without_fim_rows_on_a_fim_tokenizer_keeps_left_to_right_prompts(tmp_path, corpus):
+    """A tokenizer shared with a FIM model declares the FIM tokens; a model trained without FIM rows has them
+    untrained, so its config says so and decoding does not frame prompts with them."""
+    from engine.training.bpe import train_bpe_tokenizer
+    from engine.training.fim import FIM_CONFIG_KEY, fim_token_ids
+
+    tokenizer_file = tmp_path / "fim-tokenizer.json"
+    train_bpe_tokenizer([TEXT * 3], vocab_size=300, fim=True).backend.save(str(tokenizer_file))
+    settings = DecodingSettings(strategy="greedy", max_new_tokens=4)
+    for arch, fim_rate, uses_fim in (("attention-lstm", None, False), ("transformer", 0.0, False),
+                                     ("transformer", None, True)):
+        out = tmp_path / f"{arch}-{fim_rate}"
+        train(_settings(tmp_path, corpus, arch=arch, out=str(out), steps=2, tokenizer=str(tokenizer_file),
+                        fim_rate=fim_rate))
+        lm = engine.load(str(out), device="cpu")
+        assert fim_token_ids(lm.tokenizer) is not None
+        assert (lm.generator.fim_ids is not None) == uses_fim
+        assert (FIM_CONFIG_KEY not in json.loads((out / "config.json").read_text())) == uses_fim
+        plain = lm.generator.prepare("The dog", settings, "").tokens
+        framed = lm.generator.prepare("The dog", settings, " runs into the forest.").tokens
+        assert (framed != plain) == uses_fim

@@ -44,7 +44,7 @@ from engine.decoding.suffix_join import joined_stop
 from engine.decoding.threads import step_thread_count, torch_threads
 from engine.decoding.token_window import IncrementalEncoder, context_window, token_budget
 from engine.decoding.word_ends import WordEnds
-from engine.training.fim import fim_prompt, fim_token_ids
+from engine.training.fim import fim_prompt, model_fim_ids
 
 #: The text after the cursor a fill-in-the-middle prompt reads at most: what follows the gap, not the whole rest.
 FIM_SUFFIX_CHARS = 2000
@@ -86,7 +86,7 @@ class Generator:
         self.word_ends = WordEnds(self.token_bytes, self.device)
         self.prompt_cache = PromptCache(self.model, self.device, step_mode)
         self.encoder = IncrementalEncoder(self.tokenizer)
-        self.fim_ids = fim_token_ids(self.tokenizer)
+        self.fim_ids = model_fim_ids(self.tokenizer, self.model)
         self.control_ids = torch.tensor(self.fim_ids or [], dtype=torch.long, device=self.device)
         self._current: object | None = None  # the newest stream; an older one stops instead of using the cache
         #: CPU threads for token-by-token work; None chooses by ``threads.step_thread_count`` (one core left free).

@@ -14,6 +14,9 @@ FIM_PREFIX = "<|fim_prefix|>"
 FIM_SUFFIX = "<|fim_suffix|>"
 FIM_MIDDLE = "<|fim_middle|>"
 FIM_TOKENS = (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)
+#: config.json key a model trained without FIM rows carries when its tokenizer has the tokens anyway (a tokenizer
+#: shared with a FIM model): its FIM embeddings are untrained, so decoding must not frame prompts with them.
+FIM_CONFIG_KEY = "fill_in_the_middle"
 #: Targets the loss skips: where the gap starts and where the suffix ends is not the model's to predict.
 IGNORE_INDEX = -100
 
@@ -22,6 +25,15 @@ def fim_token_ids(tokenizer) -> tuple[int, int, int] | None:
     """(prefix, suffix, middle) ids when the tokenizer declares all three FIM tokens, else None."""
     ids = tuple(tokenizer.token_id(token) for token in FIM_TOKENS)
     return None if any(i is None for i in ids) else ids
+
+
+def model_fim_ids(tokenizer, model) -> tuple[int, int, int] | None:
+    """The FIM ids decoding may use for ``model``: the tokenizer's, unless the model says it was not trained on
+    FIM rows (``"fill_in_the_middle": false`` in its config)."""
+    extra = getattr(getattr(model, "config", None), "extra", None) or {}
+    if extra.get(FIM_CONFIG_KEY) is False:
+        return None
+    return fim_token_ids(tokenizer)
 
 
 def fim_prompt(prefix_ids: list[int], suffix_ids: list[int], ids: tuple[int, int, int]) -> list[int]:

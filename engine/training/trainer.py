@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from engine.models.base import CausalLanguageModel
 from engine.training import recipe as recipes
 from engine.training.bpe import END_OF_TEXT, train_bpe_tokenizer
 from engine.training.corpus import Document, ScanReport, is_validation, read_documents
-from engine.training.fim import fim_rows, fim_token_ids
+from engine.training.fim import FIM_CONFIG_KEY, fim_rows, fim_token_ids
 from engine.training.model_sizes import new_model_config
 from engine.training.progress import ProgressPrinter
 from engine.training.token_data import TokenData, build_token_data, cached_token_data
@@ -169,6 +169,10 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
     if fim_rate > 0 and fim_ids is None:
         raise TrainingError("--fim-rate needs a tokenizer with the fill-in-the-middle tokens "
                             "(<|fim_prefix|>, <|fim_suffix|>, <|fim_middle|>): train a new one (leave out --tokenizer)")
+    if fim_ids is not None and fim_rate == 0 and settings.init is None and not resume_state:
+        # A new model on a FIM tokenizer without FIM rows: its FIM embeddings stay untrained, so say so in its config
+        # and decoding keeps left-to-right prompts (a fine-tuned or resumed model keeps what its config says).
+        cast(Any, model).config.extra[FIM_CONFIG_KEY] = False
     step, elapsed_before, history = 0, 0.0, []
     if resume_state:
         _restore_optimizer(optimizer, resume_state, say)
