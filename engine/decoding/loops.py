@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from engine.decoding.settings import DecodingSettings
+from engine.decoding.stopping import WORD_PATTERN
 
-_WORD = re.compile(r"\w+(?:['’]\w+)*")
 LONGEST_LOOP = 3  # words in a back-to-back repeat ("and then and then")
 # Words that start a new clause again and again when a small model loops ("and then, and there was"). Not "to" or
 # "as": "to go to", "as soon as" are ordinary English.
@@ -28,7 +28,7 @@ _TRAILING = re.compile(r"(?:[\s,;:—–-]|\b(?:" + "|".join(sorted(_FUNCTION_WO
 def loop_start(text: str) -> int | None:
     """Where in ``text`` the first loop begins (the start of the repeated words), or None. Only finished words
     count: the last one may still grow ("the first" + "ly")."""
-    matches = list(_WORD.finditer(text))
+    matches = list(WORD_PATTERN.finditer(text))
     if matches and matches[-1].end() == len(text):
         matches.pop()
     words = [m.group(0).lower() for m in matches]
@@ -56,9 +56,9 @@ def loop_cut(text: str) -> int | None:
         return None
     kept = text[:start]
     trimmed = _TRAILING.sub("", kept)
-    if _WORD.search(trimmed):
+    if WORD_PATTERN.search(trimmed):
         return len(trimmed)
-    return len(kept.rstrip()) if _WORD.search(kept) else None
+    return len(kept.rstrip()) if WORD_PATTERN.search(kept) else None
 
 
 class LoopCut:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
+
+from engine.decoding.stopping import WORD_PATTERN
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,6 @@ class StreamEvent:
 
 
 SHARE_MEANING = "how likely each alternative's first word is, as a share of the alternatives listed"
-_WORD = re.compile(r"\w+(?:['’]\w+)*")
 
 
 #: What ``stream`` returns: pulled one event per token; ``close()`` stops the work between two tokens.
@@ -62,14 +62,14 @@ EventStream = Generator["StreamEvent", None, None]
 
 def first_word(text: str) -> str:
     """The first word of a continuation, lower case ("" when it has none): what tells alternatives apart."""
-    match = _WORD.search(text)
+    match = WORD_PATTERN.search(text)
     return match.group(0).lower() if match else ""
 
 
 def opening_logprob(completion: Completion) -> float:
     """Log-probability of the continuation up to the end of its first word: where a writer chooses between
     alternatives. The whole continuation's when per-token numbers are missing or it has no word."""
-    match = _WORD.search(completion.text)
+    match = WORD_PATTERN.search(completion.text)
     if match is None or len(completion.token_logprobs) != len(completion.token_texts) or not completion.token_texts:
         return completion.logprob
     total, length = 0.0, 0
@@ -86,7 +86,7 @@ def worth_listing(completions: list[Completion]) -> list[Completion]:
     kept, seen = [], set()
     for completion in completions:
         key = " ".join(completion.text.split())
-        if not _WORD.search(completion.text) or key in seen:
+        if not WORD_PATTERN.search(completion.text) or key in seen:
             continue
         seen.add(key)
         kept.append(completion)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 # A word: letters/digits/underscore, with inner apostrophes ("don't", "l’eau").
-_WORD = re.compile(r"\w+(?:['’]\w+)*")
+WORD_PATTERN = re.compile(r"\w+(?:['’]\w+)*")
 # The rest of the word the user was typing: "wn" after "bro", or "'t" after "don".
 _WORD_TAIL = re.compile(r"\w*(?:['’]\w+)*")
 APOSTROPHES = "'’"  # inside a word: "don't", "l’eau"
@@ -57,7 +57,7 @@ class StopRule:
         tail = _WORD_TAIL.match(text) if self.prompt_ends_inside_word else None  # matches "" at least
         end = tail.end() if tail is not None else 0
         if end == 0:  # not finishing the user's word ("wn" after "bro", which is the one word): the next one
-            match = _WORD.search(text)
+            match = WORD_PATTERN.search(text)
             if match is None:
                 return None
             end = match.end()
