@@ -53,6 +53,18 @@ def test_the_default_reads_the_text_after_the_cursor_and_loads_in_transformers()
     assert json.loads((folder / "config.json").read_text())["architectures"] == ["Qwen3ForCausalLM"]
 
 
+def test_the_attention_lstm_shares_the_default_tokenizer_but_keeps_left_to_right_prompts():
+    """Trained without FIM rows on the default's tokenizer (which declares the FIM tokens): its config says so,
+    and a suggestion in the middle of a document reads the text before the cursor only."""
+    lstm = engine.load("attention-lstm", device="cpu")
+    default_vocab = (bundled_models_dir() / "default" / "tokenizer.json").read_text(encoding="utf-8")
+    assert (bundled_models_dir() / "attention-lstm" / "tokenizer.json").read_text(encoding="utf-8") == default_vocab
+    assert lstm.generator.fim_ids is None
+    settings = engine.DecodingSettings()
+    assert lstm.generator.prepare("She opened the door and", settings, " the cold air came in.").tokens == \
+        lstm.generator.prepare("She opened the door and", settings, "").tokens
+
+
 def test_a_wheel_carries_the_bundled_models_and_an_installed_copy_finds_them(tmp_path):
     pytest.importorskip("setuptools", minversion="70")  # builds wheels itself, offline (no build isolation)
     root = Path(__file__).resolve().parent.parent
