@@ -28,13 +28,10 @@ import engine
 from engine.memory.ngram import NgramCounts
 from engine.memory.weights import _best_weight
 from engine.training.corpus import read_documents
+from tools.fit_memory_weights import passage  # the same cut of the same passages the weights were fitted on
 
 THETAS = (5.0, 10.0, 20.0, 40.0)
 SIMILARITY_EDGES = np.array([-2.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95])
-
-
-def passage(text: str, start: int, chars: int) -> str:
-    return text[start : start + chars] if len(text) >= start + chars else text[:chars]
 
 
 @torch.no_grad()
