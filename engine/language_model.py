@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import cast
 
@@ -85,38 +86,52 @@ class LanguageModel:
         if len(token_ids) < 2:
             return []
         picker = _Picker(token_ids, self.memory if memory else None)
-        tokens = torch.tensor(token_ids, device=self.device)
-        window = self.max_context
-        if window is None:  # recurrent: one pass, chunked through the cache
-            return self._recurrent_logprobs(tokens, picker)
-        stride = max(1, window // 2)
         scores: list[float] = []
-        scored_until = 1  # index of the next token whose log-probability is still needed
-        start = 0
-        while scored_until < len(token_ids):
-            end = min(start + window, len(token_ids))
-            chunk = tokens[start:end].unsqueeze(0)
-            logits, _ = self.model(chunk)
-            logprobs = F.log_softmax(logits[0].float(), dim=-1)
-            # Row r of the chunk predicts token start + 1 + r.
-            scores.extend(picker.pick(logprobs[scored_until - (start + 1) : -1], scored_until))
-            scored_until = end
-            start = min(start + stride, max(0, len(token_ids) - window)) if end < len(token_ids) else end
+        for first, logprobs, states in self.scoring_passes(token_ids, states=picker.wants_states):
+            scores.extend(picker.pick(logprobs, first, states))
         return scores
 
-    def _recurrent_logprobs(self, tokens: torch.Tensor, picker: _Picker, chunk: int = 512) -> list[float]:
+    @torch.inference_mode()
+    def hidden_states(self, token_ids: list[int]) -> torch.Tensor:
+        """Row i: the final hidden state that predicts ``token_ids[i + 1]``, read as ``token_logprobs`` reads."""
+        rows = [states for _first, _logprobs, states in self.scoring_passes(token_ids, states=True)]
+        return torch.cat(rows) if rows else torch.zeros(0, 0)
+
+    def scoring_passes(self, token_ids: list[int], states: bool = False):
+        """Yields (first, log-probabilities ``[rows, vocab]``, final hidden states ``[rows, width]`` or None): row
+        r predicts ``token_ids[first + r]``; together the passes cover every token from the second on once."""
+        tokens = torch.tensor(token_ids, device=self.device)
+        from engine.models.hidden_states import FinalHiddenStates
+
+        with FinalHiddenStates(self.model) if states else nullcontext() as hidden:
+            window = self.max_context
+            if window is None:  # recurrent: one pass, chunked through the cache
+                yield from self._recurrent_passes(tokens, hidden)
+                return
+            stride = max(1, window // 2)
+            scored_until = 1  # index of the next token whose log-probability is still needed
+            start = 0
+            while scored_until < len(token_ids):
+                end = min(start + window, len(token_ids))
+                logits, _ = self.model(tokens[start:end].unsqueeze(0))
+                # Row r of the chunk predicts token start + 1 + r.
+                rows = slice(scored_until - (start + 1), end - start - 1)
+                logprobs = F.log_softmax(logits[0, rows].float(), dim=-1)
+                yield scored_until, logprobs, _rows_of(hidden, rows)
+                scored_until = end
+                start = min(start + stride, max(0, len(token_ids) - window)) if end < len(token_ids) else end
+
+    def _recurrent_passes(self, tokens: torch.Tensor, hidden, chunk: int = 512):
         cache = cast(CausalLanguageModel, self.model).new_cache(1, len(tokens))
-        scores: list[float] = []
-        previous_logits = None
+        previous = None  # the last row of the previous chunk: it predicts this chunk's first token
         for start in range(0, len(tokens), chunk):
-            piece = tokens[start : start + chunk].unsqueeze(0)
-            logits, cache = self.model(piece, cache)
+            logits, cache = self.model(tokens[start : start + chunk].unsqueeze(0), cache)
             logprobs = F.log_softmax(logits[0].float(), dim=-1)
-            if previous_logits is not None:
-                scores.extend(picker.pick(previous_logits.unsqueeze(0), start))
-            scores.extend(picker.pick(logprobs[:-1], start + 1))
-            previous_logits = logprobs[-1]
-        return scores
+            states = _rows_of(hidden, slice(None))
+            if previous is not None:
+                yield start, previous[0], previous[1]
+            yield start + 1, logprobs[:-1], None if states is None else states[:-1]
+            previous = (logprobs[-1:], None if states is None else states[-1:])
 
     def bits_per_byte(self, text: str, *, before: str = "", after: str = "", memory: bool = True) -> float:
         """Bits per UTF-8 byte of ``text``: comparable across tokenizers.
@@ -219,19 +234,27 @@ class LanguageModel:
 
 class _Picker:
     """Picks each target's log-probability from rows of a scoring pass, through the memory mixture when there is
-    one; the online document memory is grown token by token, each after its own prediction."""
+    one; the online document memory (n-gram counts, and the continuous cache when the weights have one) is grown
+    token by token, each after its own prediction."""
 
     def __init__(self, token_ids: list[int], memory) -> None:
         self.ids = token_ids
         self.memory = memory
         self.online = None
+        self.cache = None
         if memory is not None:
-            from engine.memory import NgramCounts
+            from engine.memory import HiddenStateCache, NgramCounts
 
             self.online = NgramCounts(memory.max_order)
+            if memory.weights.cache is not None:
+                self.cache = HiddenStateCache(max_positions=max(len(token_ids), 1))
 
-    def pick(self, rows: torch.Tensor, first: int) -> list[float]:
-        """``rows[r]``: log-probabilities for token ``first + r``."""
+    @property
+    def wants_states(self) -> bool:
+        return self.cache is not None
+
+    def pick(self, rows: torch.Tensor, first: int, states: torch.Tensor | None = None) -> list[float]:
+        """``rows[r]``: log-probabilities for token ``first + r``; ``states[r]``: the hidden state behind them."""
         if len(rows) == 0:
             return []
         targets = torch.tensor(self.ids[first : first + len(rows)], device=rows.device).unsqueeze(1)
@@ -244,7 +267,17 @@ class _Picker:
             from engine.memory import mix_logprobs
 
             rows = mix_logprobs(rows, matches, self.memory.weights)
+            if self.cache is not None and states is not None:
+                rows = self.cache.mix_online(rows, states, self.ids[first : first + len(rows)],
+                                             self.memory.weights.cache)
         return rows.gather(1, targets).squeeze(1).tolist()
+
+
+def _rows_of(hidden, rows: slice) -> torch.Tensor | None:
+    """The rows of the latest forward's final hidden states (batch row 0), or None when they are not recorded."""
+    if hidden is None or hidden.latest is None:
+        return None
+    return hidden.latest[0, rows].float()
 
 
 def load(name_or_path: str = "default", device: str | torch.device = "auto", dtype: torch.dtype | None = None,

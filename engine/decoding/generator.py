@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.decoding.beam import BeamSearch, is_identity
+from engine.decoding.cuda_graphs import cuda_graphs_enabled
 from engine.decoding.first_words import FirstWordBranches, branch_rows
 from engine.decoding.guards import DecodingGuards
 from engine.decoding.healing import HealedPrompt, TokenPrefixIndex, heal
@@ -44,6 +45,7 @@ from engine.decoding.suffix_join import joined_stop
 from engine.decoding.threads import step_thread_count, torch_threads
 from engine.decoding.token_window import IncrementalEncoder, context_window, token_budget
 from engine.decoding.word_ends import WordEnds
+from engine.models.hidden_states import FinalHiddenStates
 from engine.training.fim import fim_prompt, model_fim_ids
 
 #: The text after the cursor a fill-in-the-middle prompt reads at most: what follows the gap, not the whole rest.
@@ -93,6 +95,10 @@ class Generator:
         self.step_threads: int | None = None
         #: How the latest request's prompt was read: {"prefill_tokens": read now, "reused_tokens": from the cache}.
         self.last_prefill: dict[str, int] = {}
+        # The final hidden states of each forward, for the continuous cache; recorded once a memory uses one.
+        # A CUDA-graph replay runs no hooks, so there the cache is left out rather than fed stale states.
+        self._hidden: FinalHiddenStates | None = None
+        self._can_record_states = not cuda_graphs_enabled(self.device) or step_mode in ("static", "eager")
 
     # --- public API ----------------------------------------------------------------------------------------
 
@@ -147,17 +153,42 @@ class Generator:
             return None
         memory = self.lm.memory
         memory.see_document(text)
+        if memory.weights.cache is not None and self._hidden is None and self._can_record_states:
+            self._hidden = FinalHiddenStates(self.model)
         return memory
 
-    @staticmethod
-    def with_memory(scores: torch.Tensor, memory, contexts: list[list[int]]) -> torch.Tensor:
+    def with_memory(self, scores: torch.Tensor, memory, contexts: list[list[int]]) -> torch.Tensor:
         """The one place where the memory enters decoding: the (penalised, restricted) scores of rows whose
-        tokens so far are ``contexts``, with each row the memory has something to say about replaced by the
-        mixture's log-probabilities (valid scores: their softmax is the mixture). Rows without a match, and
-        everything when ``memory`` is None, are returned untouched, so the model alone decodes bit for bit as it
-        would without a memory. Greedy, sampling, beam search, the hover candidates and every reported
-        log-probability read what this returns."""
-        return scores if memory is None else memory.mix_scores(scores, contexts)
+        tokens so far are ``contexts``, read by the latest forward, with each row the memory has something to
+        say about replaced by the mixture's log-probabilities (valid scores: their softmax is the mixture). Rows
+        without a match, and everything when ``memory`` is None, are returned untouched, so the model alone
+        decodes bit for bit as it would without a memory. Greedy, sampling, beam search, the hover candidates and
+        every reported log-probability read what this returns."""
+        if memory is None:
+            return scores
+        return memory.mix_scores(scores, contexts, self._latest_states(scores.shape[0]))
+
+    def _latest_states(self, rows: int) -> torch.Tensor | None:
+        """The final hidden states behind the latest forward's last position ``[rows, width]``, if recorded."""
+        latest = None if self._hidden is None else self._hidden.latest
+        if latest is None or latest.shape[0] != rows:
+            return None
+        return latest[:, -1]
+
+    def catch_up_states(self, memory) -> int:
+        """Read the continuous cache's missing states of the document (one window at most); returns how many.
+        Run after a request's last event, so the reading never delays a suggestion."""
+        if memory is None or memory.weights.cache is None or self._hidden is None:
+            return 0
+        window = self.model.max_context or 512
+        return memory.update_states(self._read_states, window)
+
+    @torch.inference_mode()
+    def _read_states(self, tokens: list[int]) -> torch.Tensor:
+        assert self._hidden is not None  # catch_up_states checked
+        self.model(torch.tensor([tokens], dtype=torch.long, device=self.device))
+        assert self._hidden.latest is not None  # the forward just ran the hook
+        return self._hidden.latest[0].float()
 
     # --- preparing the prompt ------------------------------------------------------------------------------
 
@@ -260,6 +291,7 @@ class Generator:
             if ended:
                 break
         yield events.final([row.completion(seed)], row.steps, read, reused)
+        self.catch_up_states(memory)
 
     def _random(self, settings: DecodingSettings) -> tuple[int | None, torch.Generator | None]:
         """The seed and random generator of a sampling request (None, None for greedy)."""
@@ -327,6 +359,7 @@ class Generator:
                 scores = self._scores(logits, seen, prompt, memory, [h.tokens for h in search.running], first=False)
                 step = search.step(torch.log_softmax(scores, dim=-1))
         yield events.final(search.results(), search.steps, read, reused)
+        self.catch_up_states(memory)
 
     def _search(self, prompt: Prompt, settings: DecodingSettings) -> BeamSearch | FirstWordBranches:
         stop = self._stop_rule(settings, prompt)

@@ -45,6 +45,7 @@ class DocumentMemory:
         self._text = ""
         self._piece_ends: list[int] = []  # character offset where each piece ends
         self._token_ends: list[int] = []  # token count after each piece
+        self._unchanged = 0  # tokens no update touched since ``take_unchanged`` last asked
 
     @property
     def text(self) -> str:
@@ -68,11 +69,18 @@ class DocumentMemory:
         del self._piece_ends[keep:]
         del self._token_ends[keep:]
         self.counts.truncate(self._token_ends[-1] if keep else 0)
+        self._unchanged = min(self._unchanged, len(self.counts))
         for piece in _PIECE.finditer(text, start):
             self.counts.append(self.tokenizer.encode(piece.group()))
             self._piece_ends.append(piece.end())
             self._token_ends.append(len(self.counts))
         self._text = text
+
+    def take_unchanged(self) -> int:
+        """How many leading tokens stayed the same since the last call (what was derived from them still holds);
+        from now on, counted afresh from the whole current text."""
+        unchanged, self._unchanged = self._unchanged, len(self.counts)
+        return unchanged
 
     def longest(self, tail: list[int]) -> Match | None:
         return self.counts.longest(tail)

@@ -1,13 +1,14 @@
 """Fitting ``MixtureWeights`` on held-out text: what the online document memory knew before each token, and how
-likely the model and the memory found the token that came."""
+likely the model and the memory found the token that came; then the continuous cache's weights, mixed after."""
 
 from __future__ import annotations
 
 import math
 
+from engine.memory.hidden_cache import DEFAULT_THETA, SIMILARITY_EDGES, CacheWeights, HiddenStateCache
 from engine.memory.match import Match
 from engine.memory.ngram import DEFAULT_MAX_ORDER, NgramCounts
-from engine.memory.weights import MixtureWeights, fit
+from engine.memory.weights import MIN_CELL_SAMPLES, MixtureWeights, best_weight, fit
 
 
 def collect_samples(lm, text: str, max_order: int = DEFAULT_MAX_ORDER) -> list[tuple[Match, float, float]]:
@@ -33,3 +34,56 @@ def collect_samples(lm, text: str, max_order: int = DEFAULT_MAX_ORDER) -> list[t
 def fit_on_texts(lm, texts: list[str], note: str = "") -> MixtureWeights:
     samples = [sample for text in texts for sample in collect_samples(lm, text)]
     return fit(samples, note)
+
+
+def collect_cache_samples(lm, text: str, thetas: tuple[float, ...]) -> dict[float, list[tuple[float, float, float]]]:
+    """Per theta: (best similarity, p of the true token under the model and the n-gram memory, p_cache of it)
+    for every token of ``text``; the continuous cache holds only the positions before the one predicted."""
+    ids = lm.tokenizer.encode(text)
+    if lm.eos_token_id is not None:
+        ids = [lm.eos_token_id] + ids
+    weights = lm.memory.weights
+    lm.memory.weights = weights.with_cache(None)  # what the cache is mixed into: the n-gram mixture alone
+    try:
+        before_cache = [math.exp(p) for p in lm.token_logprobs(ids, memory=True)]
+    finally:
+        lm.memory.weights = weights
+    states = lm.hidden_states(ids)
+    samples = {}
+    for theta in thetas:
+        best, cache_p = HiddenStateCache(max_positions=len(ids)).online_probabilities(states, ids[1:], theta)
+        samples[theta] = list(zip(best.tolist(), before_cache, cache_p.tolist()))
+    return samples
+
+
+def fit_cache_on_texts(lm, texts: list[str], thetas: tuple[float, ...] = (10.0, 20.0, 40.0)) -> CacheWeights:
+    """The continuous cache's weights for ``lm`` (whose memory weights are the n-gram table to mix after), at the
+    ``theta`` of ``thetas`` that fits the held-out texts best."""
+    samples: dict[float, list[tuple[float, float, float]]] = {theta: [] for theta in thetas}
+    for text in texts:
+        for theta, found in collect_cache_samples(lm, text, thetas).items():
+            samples[theta].extend(found)
+    best_fit, best_bits = None, math.inf
+    for theta in thetas:
+        weights = fit_cache_weights(samples[theta], theta)
+        bits = 0.0
+        for best, p, q in samples[theta]:
+            w = weights.weights[weights.bucket(best)]
+            bits -= math.log2(max((1 - w) * p + w * q, 1e-300))
+        if bits < best_bits:
+            best_fit, best_bits = weights, bits
+    assert best_fit is not None  # thetas is not empty
+    return best_fit
+
+
+def fit_cache_weights(samples: list[tuple[float, float, float]], theta: float = DEFAULT_THETA,
+                      min_samples: int = MIN_CELL_SAMPLES) -> CacheWeights:
+    """Weights maximising ``sum log((1 - lam) * p + lam * p_cache)`` per similarity bucket, from (best
+    similarity, p of the true token before the cache, p_cache of it) triples; sparse buckets get no cache."""
+    probe = CacheWeights(tuple(0.0 for _ in SIMILARITY_EDGES), theta)
+    by_bucket: dict[int, list[tuple[float, float]]] = {}
+    for best, p, q in samples:
+        by_bucket.setdefault(probe.bucket(best), []).append((p, q))
+    weights = tuple(best_weight(by_bucket[b]) if len(by_bucket.get(b, [])) >= min_samples else 0.0
+                    for b in range(len(SIMILARITY_EDGES)))
+    return CacheWeights(weights, theta)

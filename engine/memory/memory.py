@@ -16,6 +16,7 @@ import torch
 
 from engine.memory.document import DocumentMemory
 from engine.memory.folders import FolderMemory, MemoryLibrary, OpenedFolder, Progress
+from engine.memory.hidden_cache import HiddenStateCache
 from engine.memory.match import Match, merge
 from engine.memory.mixture import mix_logprobs
 from engine.memory.ngram import DEFAULT_MAX_ORDER
@@ -27,7 +28,8 @@ from engine.memory.weights import MixtureWeights
 _TYPED_TAIL = re.compile(r"\s*\w*\Z")
 
 
-_TAIL_CHARS = 256  # searched from the end: a regex search over the whole text would cost its length per keystroke
+_TAIL_CHARS = 256
+STATE_BATCH = 32  # continuous-cache pairs read at once: a window forward per keystroke would cost a prefill  # searched from the end: a regex search over the whole text would cost its length per keystroke
 
 
 def settled_text(text: str) -> str:
@@ -49,6 +51,9 @@ class Memory:
         self.use_document = True
         self.folders: list[FolderMemory] = []
         self._library = library
+        #: The continuous cache of the document (used when ``weights.cache`` is set): pair i of the states is the
+        #: model's final hidden state after document token i and the token after it (``update_states``).
+        self.states = HiddenStateCache()
 
     @property
     def library(self) -> MemoryLibrary:
@@ -85,6 +90,7 @@ class Memory:
     def see_document(self, text: str) -> None:
         """What decoding remembers of the document: the text before the cursor, less the word being typed."""
         self.document.update(settled_text(text) if self.use_document else "")
+        self.states.truncate(self.document.take_unchanged() - 1)  # pair i also needs token i + 1 unchanged
 
     def longest(self, tail: list[int], document: DocumentMemory | None = None) -> Match | None:
         """The merged match of the document (``document`` overrides the one decoding sees) and the folders."""
@@ -92,13 +98,42 @@ class Memory:
         doc = self.document if document is None else document
         return merge([doc.longest(tail)] + [f.longest(tail) for f in self.folders])
 
-    def mix_scores(self, scores: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
-        """Decoding scores with the memory in: ``scores`` itself when no row has a weighted match (normalising
-        would only add rounding: near-ties could change the argmax), else the mixed log-probabilities."""
+    def mix_scores(self, scores: torch.Tensor, contexts: list[list[int]],
+                   queries: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoding scores with the memory in: ``scores`` itself when nothing has a say (normalising would only
+        add rounding: near-ties could change the argmax), else the mixed log-probabilities. ``queries``: the
+        final hidden states behind the rows ``[rows, width]``, for the continuous cache (None: without it)."""
         matches = [self.longest(c) for c in contexts]
-        if not any(self.weights.weight(m) > 0 for m in matches):
+        cached = queries is not None and self.weights.cache is not None and len(self.states) > 0
+        if not cached and not any(self.weights.weight(m) > 0 for m in matches):
             return scores
-        return mix_logprobs(torch.log_softmax(scores, dim=-1), matches, self.weights)
+        mixed = mix_logprobs(torch.log_softmax(scores, dim=-1), matches, self.weights)
+        if cached:
+            assert queries is not None and self.weights.cache is not None  # what ``cached`` says
+            mixed = self.states.mix(mixed, queries, self.weights.cache)
+        return mixed
+
+    def update_states(self, read_states: Callable[[list[int]], torch.Tensor], window: int,
+                      min_new: int = STATE_BATCH) -> int:
+        """Bring the continuous cache closer to the document (``see_document`` already dropped the pairs an edit
+        changed): read at most one ``window`` of tokens (``read_states(tokens)``: one final hidden state per token) for pairs not yet
+        cached, once at least ``min_new`` are missing; the cursor's neighbourhood is the attention's anyway.
+        Returns how many pairs were added. Does nothing while the weights have no cache."""
+        if self.weights.cache is None:
+            return 0
+        tokens = self.document.tokens
+        pairs = len(tokens) - 1
+        first = max(self.states.end, pairs - self.states.max_positions)
+        if pairs - first < min_new:
+            return 0
+        if first > self.states.end:  # the cap dropped the oldest: start after the gap
+            self.states.clear()
+            self.states.start = first
+        start = max(0, first - window // 2)  # the left context every state is read with
+        end = min(pairs, start + window)
+        states = read_states(tokens[start:end])
+        self.states.extend(states[first - start : end - start], tokens[first + 1 : end + 1])
+        return end - first
 
     def source_of(self, context: list[int], token: int, token_bytes: list[bytes]) -> MemorySource | None:
         """Where the memory saw the longest matched suffix of ``context`` followed by ``token``: the document

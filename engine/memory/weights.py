@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import bisect
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from engine.memory.hidden_cache import CacheWeights
 from engine.memory.match import Match
 
 FORMAT = "inkling-memory-weights"
@@ -36,6 +37,11 @@ def _bucket(edges: tuple[int, ...], value: int) -> int:
 class MixtureWeights:
     table: np.ndarray  # [len(LENGTH_EDGES), len(COUNT_EDGES), len(DISTINCT_EDGES)], each in [0, 1)
     note: str = ""
+    #: The continuous cache's weights (``hidden_cache``), mixed after the n-gram memory; None: no cache.
+    cache: CacheWeights | None = None
+
+    def with_cache(self, cache: CacheWeights | None) -> MixtureWeights:
+        return replace(self, cache=cache)
 
     def cell(self, match: Match) -> tuple[int, int, int]:
         return (_bucket(LENGTH_EDGES, match.length), _bucket(COUNT_EDGES, match.count),
@@ -60,6 +66,8 @@ class MixtureWeights:
         data = {"format": FORMAT, "version": VERSION, "length_edges": LENGTH_EDGES, "count_edges": COUNT_EDGES,
                 "distinct_edges": DISTINCT_EDGES, "note": self.note,
                 "weights": np.round(self.table, 4).tolist()}
+        if self.cache is not None:
+            data["continuous_cache"] = self.cache.to_dict()
         path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
     @classmethod
@@ -71,7 +79,11 @@ class MixtureWeights:
         if edges != (LENGTH_EDGES, COUNT_EDGES, DISTINCT_EDGES):
             raise ValueError(f"{path} was fitted for other buckets than this version uses")
         table = np.asarray(data["weights"], dtype=np.float64)
-        return cls(np.clip(table, 0.0, 0.99), data.get("note", ""))
+        try:
+            cache = CacheWeights.from_dict(data["continuous_cache"]) if "continuous_cache" in data else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: its continuous-cache weights are unreadable ({exc})") from exc
+        return cls(np.clip(table, 0.0, 0.99), data.get("note", ""), cache)
 
     @classmethod
     def default(cls) -> MixtureWeights:
@@ -92,18 +104,18 @@ def fit(samples: list[tuple[Match, float, float]], note: str = "") -> MixtureWei
         by_cell.setdefault(cell, []).append((p_model, p_memory))
         by_length.setdefault(cell[0], []).append((p_model, p_memory))
     table = np.zeros_like(empty.table)
-    length_weight = {length: _best_weight(pairs) for length, pairs in by_length.items()
+    length_weight = {length: best_weight(pairs) for length, pairs in by_length.items()
                      if len(pairs) >= MIN_CELL_SAMPLES}
     for index in np.ndindex(table.shape):
         pairs = by_cell.get(index, [])
         if len(pairs) >= MIN_CELL_SAMPLES:
-            table[index] = _best_weight(pairs)
+            table[index] = best_weight(pairs)
         else:
             table[index] = length_weight.get(index[0], 0.0)
     return MixtureWeights(table, note)
 
 
-def _best_weight(pairs: list[tuple[float, float]]) -> float:
+def best_weight(pairs: list[tuple[float, float]]) -> float:
     values = np.asarray(pairs, dtype=np.float64)  # [n, 2]
     mixed = (1 - _GRID)[:, None] * values[None, :, 0] + _GRID[:, None] * values[None, :, 1]
     likelihood = np.log(np.maximum(mixed, 1e-300)).sum(axis=1)

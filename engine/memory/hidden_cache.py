@@ -1,0 +1,202 @@
+"""The continuous cache (Grave et al. 2017): the document remembered by the model's own final hidden states.
+
+For every earlier position of the document the cache keeps the model's final hidden state (unit length) and the
+token that followed it. A new position whose state resembles earlier ones predicts what followed them:
+``p_cache(w) ~ sum over earlier positions i followed by w of exp(theta * (cos(h, h_i) - 1))``. Where the n-gram
+memory needs the exact tokens again, this recalls a name or a phrase after a context that is only alike.
+
+It is mixed after the n-gram memory, ``p = (1 - lam) * p + lam * p_cache``, with ``lam`` looked up from the best
+similarity to an earlier position: a fact of the context, never of the token scored. As in ``mixture``, the cache's
+distribution is restricted to the tokens the scores still allow and renormalised there, so every row sums to one.
+``CacheWeights`` are fitted on held-out text (``engine.memory.fitting``) and ship in a model's memory_weights.json.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+#: Buckets of the best cosine similarity to an earlier position; each gets its own weight.
+SIMILARITY_EDGES = (-1.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+DEFAULT_THETA = 20.0
+#: Positions the cache holds at most (the most recent): 16k states of a 256-wide model are 16 MB.
+MAX_POSITIONS = 16384
+
+
+@dataclass(frozen=True)
+class CacheWeights:
+    """``weights[b]``: the cache's share where the best similarity falls in bucket ``b`` of ``edges``."""
+
+    weights: tuple[float, ...]
+    theta: float = DEFAULT_THETA
+    edges: tuple[float, ...] = SIMILARITY_EDGES
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(self.edges):
+            raise ValueError(f"{len(self.weights)} cache weights for {len(self.edges)} similarity buckets")
+        if not all(0.0 <= w < 1.0 for w in self.weights) or not self.theta > 0:
+            raise ValueError("cache weights must lie in [0, 1) and theta must be positive")
+
+    def bucket(self, similarity: float) -> int:
+        return max(0, bisect.bisect_right(self.edges, similarity) - 1)
+
+    def weight_rows(self, best: torch.Tensor) -> torch.Tensor:
+        """The weight of each row from its best similarity ``[rows]``."""
+        edges = torch.tensor(self.edges, dtype=best.dtype, device=best.device)
+        index = (torch.bucketize(best, edges, right=True) - 1).clamp_min(0)
+        return torch.tensor(self.weights, dtype=best.dtype, device=best.device)[index]
+
+    def to_dict(self) -> dict:
+        return {"theta": self.theta, "similarity_edges": list(self.edges),
+                "weights": [round(w, 4) for w in self.weights]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CacheWeights:
+        weights = tuple(float(w) for w in data["weights"])
+        return cls(tuple(min(max(w, 0.0), 0.99) for w in weights), float(data["theta"]),
+                   tuple(float(e) for e in data["similarity_edges"]))
+
+
+class HiddenStateCache:
+    """Unit-length final hidden states of a token sequence and the token that followed each ("pairs").
+
+    Pair ``i`` is the state after reading tokens ``0..i`` and the token ``i + 1``. ``end`` counts pairs from the
+    start of the sequence; past ``max_positions`` the oldest are dropped (``start`` moves on)."""
+
+    def __init__(self, max_positions: int = MAX_POSITIONS) -> None:
+        self.max_positions = max_positions
+        self.start = 0
+        self._states: torch.Tensor | None = None  # [capacity, width], rows [0, len) used
+        self._followers = torch.zeros(0, dtype=torch.long)
+        self._length = 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    @property
+    def end(self) -> int:
+        return self.start + self._length
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self._states is None else self._length * self._states.shape[1] * self._states.element_size()
+
+    def clear(self) -> None:
+        self.start, self._length = 0, 0
+
+    def truncate(self, end: int) -> None:
+        """Keep the pairs before ``end`` (counted from the sequence's start)."""
+        if end <= self.start:
+            self.clear()
+        elif end < self.end:
+            self._length = end - self.start
+
+    @torch.inference_mode()  # the buffers are written in place, from decoding and from plain calls alike
+    def extend(self, states: torch.Tensor, followers: list[int] | torch.Tensor) -> None:
+        """Append pairs: ``states`` ``[n, width]`` (any scale; stored unit length) and the token after each."""
+        n = states.shape[0]
+        if n == 0:
+            return
+        unit = F.normalize(states.detach().float().cpu(), dim=-1)
+        next_ids = torch.as_tensor(followers, dtype=torch.long).cpu()
+        if self._states is None or self._states.shape[1] != unit.shape[1]:
+            self._states, self._followers, self._length = unit.new_zeros(0, unit.shape[1]), next_ids[:0], 0
+        needed = self._length + n
+        if needed > self._states.shape[0]:
+            capacity = max(needed, 2 * self._states.shape[0], 256)
+            states_grown = unit.new_zeros(capacity, unit.shape[1])
+            states_grown[: self._length] = self._states[: self._length]
+            followers_grown = next_ids.new_zeros(capacity)
+            followers_grown[: self._length] = self._followers[: self._length]
+            self._states, self._followers = states_grown, followers_grown
+        self._states[self._length : needed] = unit
+        self._followers[self._length : needed] = next_ids
+        self._length = needed
+        overflow = self._length - self.max_positions
+        if overflow > 0:  # shift once the cap is passed: rare, and cheaper than a ring buffer's bookkeeping
+            self._states[: self.max_positions] = self._states[overflow : self._length].clone()
+            self._followers[: self.max_positions] = self._followers[overflow : self._length].clone()
+            self.start += overflow
+            self._length = self.max_positions
+
+    def mix(self, logprobs: torch.Tensor, queries: torch.Tensor, weights: CacheWeights) -> torch.Tensor:
+        """Rows of ``logprobs`` ``[rows, vocab]`` (normalised) mixed with what the cache predicts after the
+        states ``queries`` ``[rows, width]``; rows the cache has nothing for are returned as they are."""
+        return _mixed(logprobs, F.normalize(queries.float(), dim=-1), self._keys(), self._next_ids(), weights)
+
+    def mix_online(self, logprobs: torch.Tensor, states: torch.Tensor, followers: list[int],
+                   weights: CacheWeights) -> torch.Tensor:
+        """Scoring a text: row ``r`` (state ``states[r]``, predicting ``followers[r]``) is mixed with the cache
+        of the pairs before it, this call's earlier rows included but never its own, then all rows are added."""
+        queries, keys, key_ids, visible = self._online(states, followers)
+        mixed = _mixed(logprobs, queries, keys, key_ids, weights, visible)
+        self.extend(states, followers)
+        return mixed
+
+    def online_probabilities(self, states: torch.Tensor, followers: list[int],
+                             theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """For fitting, with the visibility of ``mix_online``: each row's best similarity (-2: nothing before it)
+        and the cache's probability of the row's own follower over the whole vocabulary; then the rows are added."""
+        queries, keys, key_ids, visible = self._online(states, followers)
+        similarity = (queries @ keys.T).masked_fill(~visible, -2.0)
+        kernel = torch.exp(theta * (similarity - 1.0)).masked_fill(~visible, 0.0)
+        same = key_ids.unsqueeze(0) == torch.as_tensor(followers, dtype=torch.long).unsqueeze(1)
+        total = kernel.sum(dim=1)
+        probability = torch.where(total > 0, (kernel * same).sum(dim=1) / total.clamp_min(1e-30), 0.0)
+        self.extend(states, followers)
+        return similarity.max(dim=1).values, probability
+
+    def _online(self, states: torch.Tensor, followers: list[int]):
+        queries = F.normalize(states.detach().float().cpu(), dim=-1)
+        known = self._keys() if self._keys().shape[1] == queries.shape[1] else queries[:0]
+        keys = torch.cat((known, queries))
+        key_ids = torch.cat((self._next_ids()[: known.shape[0]], torch.as_tensor(followers, dtype=torch.long)))
+        before = known.shape[0] + torch.arange(len(followers)).unsqueeze(1)
+        visible = torch.arange(keys.shape[0]).unsqueeze(0) < before
+        return queries, keys, key_ids, visible
+
+    def best_similarity(self, queries: torch.Tensor) -> torch.Tensor:
+        """The best cosine similarity of each query to a cached state (-2 where the cache is empty)."""
+        keys = self._keys()
+        if keys.shape[0] == 0:
+            return torch.full((queries.shape[0],), -2.0)
+        return (F.normalize(queries.float(), dim=-1).cpu() @ keys.T).max(dim=1).values
+
+    def _keys(self) -> torch.Tensor:
+        if self._states is None:
+            return torch.zeros(0, 0)
+        return self._states[: self._length]
+
+    def _next_ids(self) -> torch.Tensor:
+        return self._followers[: self._length]
+
+
+def _mixed(logprobs: torch.Tensor, queries: torch.Tensor, keys: torch.Tensor, key_ids: torch.Tensor,
+           weights: CacheWeights, visible: torch.Tensor | None = None) -> torch.Tensor:
+    if keys.shape[0] == 0 or keys.shape[1] != queries.shape[1]:
+        return logprobs
+    similarity = queries.cpu() @ keys.T  # [rows, keys]
+    if visible is not None:
+        similarity = similarity.masked_fill(~visible, -2.0)
+    best = similarity.max(dim=1).values
+    lam = weights.weight_rows(best).masked_fill(best < -1.5, 0.0)  # -2: nothing visible to that row
+    if not bool((lam > 0).any()):
+        return logprobs
+    kernel = torch.exp(weights.theta * (similarity - 1.0))
+    vocab = logprobs.shape[1]
+    # A masked key would still weigh exp(-3 theta); a follower outside the scores' vocabulary has no column.
+    hidden = (key_ids >= vocab).unsqueeze(0) if visible is None else ~visible | (key_ids >= vocab).unsqueeze(0)
+    kernel = kernel.masked_fill(hidden, 0.0)
+    cache = torch.zeros(queries.shape[0], vocab, dtype=torch.float32)
+    cache.index_add_(1, key_ids.clamp_max(vocab - 1), kernel)
+    cache = cache.to(logprobs.device).masked_fill(~torch.isfinite(logprobs), 0.0)
+    total = cache.sum(dim=1, keepdim=True)
+    lam = lam.to(logprobs.device).masked_fill(total.squeeze(1) <= 0, 0.0).unsqueeze(1)
+    use = lam > 0
+    safe_lam = lam.clamp(1e-6, 0.99)
+    cache_log = torch.log(cache / total.clamp_min(1e-30)) + torch.log(safe_lam)
+    mixed = torch.logaddexp(logprobs.float() + torch.log1p(-safe_lam), cache_log)
+    return torch.where(use, mixed.to(logprobs.dtype), logprobs)
