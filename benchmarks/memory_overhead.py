@@ -4,7 +4,7 @@ The prompt is the tail of a long document (``--doc-chars`` characters of held-ou
 all of it), the prefix cache is warm as while typing, and each repetition runs the same request with
 ``memory=False`` and with ``memory=True`` in turn. Reported: median milliseconds per generated token for greedy
 and for 4-beam search, and the ratio (target <= 1.25x). Also: one keystroke's document-memory update at the end
-of the document, and indexing ``--index-mb`` MB of text as a folder (time, load time, index size / text size).
+of the document, the continuous cache's reading of the document's states, and indexing ``--index-mb`` MB of text as a folder (time, load time, index size / text size).
 
     python benchmarks/memory_overhead.py [--repeats 15] [--threads 2] [--doc-chars 30000] [--index-mb 10]
 """
@@ -38,6 +38,8 @@ def per_token_ms(lm, text: str, settings, repeats: int) -> dict[bool, list[float
     times: dict[bool, list[float]] = {False: [], True: []}
     for memory in (False, True):  # warm-up: the prompt cached, the document memory built
         lm.complete(text, settings.replace(memory=memory))
+    while lm.generator.catch_up_states(lm.memory):  # the continuous cache (if any) holds the whole document
+        pass
     for _ in range(repeats):
         for memory in (False, True):
             final = None
@@ -59,6 +61,26 @@ def keystroke_update_ms(lm, text: str, repeats: int) -> float:
         memory.see_document(typed)
         times.append(time.perf_counter() - started)
     return median_ms(times)
+
+
+def cache_catch_up(lm, text: str) -> str:
+    """The continuous cache: how many states the document gives, and what reading one window of them costs
+    (done after a request's last event, never before its first token)."""
+    memory = lm.memory
+    if memory.weights.cache is None:
+        return "no continuous cache in this model's memory weights"
+    memory.see_document("")
+    memory.see_document(text)
+    times, added = [], 0
+    while True:
+        started = time.perf_counter()
+        read = lm.generator.catch_up_states(memory)
+        if not read:
+            break
+        times.append(time.perf_counter() - started)
+        added += read
+    return (f"continuous cache: {added:,} states ({memory.states.nbytes / 1e6:.1f} MB), read in windows of "
+            f"{median_ms(times):.1f} ms (median)")
 
 
 def index_folder(lm, megabytes: float) -> str:
@@ -110,6 +132,7 @@ def main() -> None:
         print(f"  {name:8s} model alone {off:7.2f} ms/token   with memory {on:7.2f} ms/token   x{on / off:.2f}")
     print(f"  one keystroke's document-memory update at {len(text):,} characters: "
           f"{keystroke_update_ms(lm, text, args.repeats):.2f} ms")
+    print("  " + cache_catch_up(lm, text))
     if args.index_mb > 0:
         print("  " + index_folder(lm, args.index_mb))
 

@@ -203,3 +203,19 @@ def test_the_attention_lstm_scores_with_the_cache_across_its_chunks_without_peek
     full = lm.token_logprobs(ids, memory=True)
     assert lm.token_logprobs(ids[:560], memory=True) == pytest.approx(full[:559], abs=1e-5)
     assert sum(full) > sum(lm.token_logprobs(ids, memory=False))  # the second copy is recalled
+
+
+def test_hovering_a_word_the_cache_gave_shows_where_the_document_has_it(caching):
+    settings = plain_settings(memory=True, max_new_tokens=3, token_healing=False)
+    text = SAMPLE_TEXT + "The quick brown fox jumps over the"  # " lazy dog." followed this, four times
+    caching.complete(text, settings)
+    while caching.generator.catch_up_states(caching.memory):
+        pass
+    [completion] = caching.complete(text, settings)
+    assert completion.text.startswith(" lazy")
+    source = caching.memory_source(text, "", completion.text, settings)
+    assert source is not None and source.where == "document"
+    assert source.share > 0.5  # the n-gram memory is off here: the cache gave it
+    assert "lazy" in source.passage
+    assert 1 <= source.line <= text.count("\n") + 1
+    assert caching.memory_source(text, "", completion.text, settings.replace(memory=False)) is None

@@ -1,6 +1,9 @@
-"""Fit the memory's mixture weights on held-out text and write them as the package default.
+"""Fit the memory's mixture weights on held-out text and write them as the package default (or a model's own).
 
-    python tools/fit_memory_weights.py --model default --chars 30000 [--start 300000] FILE...
+    python tools/fit_memory_weights.py --model default --chars 30000 [--start 300000] [--no-cache] FILE...
+
+First the n-gram table, then, mixed after it, the continuous cache's weights (per bucket of the best similarity
+to an earlier position, at the best of a few kernel sharpnesses); ``--no-cache`` leaves the cache out.
 
 The shipped table was fitted on the first 30,000 characters of books that are not the evaluation books (The
 Moonstone, The Wind in the Willows, Bleak House): see the note stored in the JSON file.
@@ -15,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import engine
-from engine.memory.fitting import fit_on_texts
+from engine.memory.fitting import fit_cache_on_texts, fit_on_texts
 from engine.memory.weights import DEFAULT_PATH
 from engine.training.corpus import read_documents
 
@@ -35,6 +38,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH,
                         help="where to write (default: the package's global default); a model folder's "
                         "memory_weights.json is used for that model instead")
+    parser.add_argument("--no-cache", action="store_true", help="fit the n-gram table only (no continuous cache)")
     args = parser.parse_args()
     lm = engine.load(args.model, device="cpu")
     # Normalised as for training and evaluation (a book's hard line wraps undone, boilerplate dropped): fitted on
@@ -44,9 +48,13 @@ def main() -> int:
     note = (f"fitted with tools/fit_memory_weights.py on model {args.model!r}, {where} of "
             + ", ".join(file.name for file in args.files))
     weights = fit_on_texts(lm, texts, note)
+    print("n-gram weights, the largest per matched length:", weights.table.max(axis=(1, 2)))
+    if not args.no_cache:
+        lm.memory.weights = weights
+        weights = weights.with_cache(fit_cache_on_texts(lm, texts))
+        print(f"continuous cache: theta {weights.cache.theta}, weights by best similarity {weights.cache.weights}")
     weights.save(args.out)
     print(f"wrote {args.out}")
-    print(weights.table.max(axis=(1, 2)))
     return 0
 
 

@@ -166,9 +166,9 @@ class Generator:
         every reported log-probability read what this returns."""
         if memory is None:
             return scores
-        return memory.mix_scores(scores, contexts, self._latest_states(scores.shape[0]))
+        return memory.mix_scores(scores, contexts, self.latest_states(scores.shape[0]))
 
-    def _latest_states(self, rows: int) -> torch.Tensor | None:
+    def latest_states(self, rows: int) -> torch.Tensor | None:
         """The final hidden states behind the latest forward's last position ``[rows, width]``, if recorded."""
         latest = None if self._hidden is None else self._hidden.latest
         if latest is None or latest.shape[0] != rows:

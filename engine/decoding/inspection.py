@@ -72,16 +72,28 @@ def memory_source(generator, text: str, continuation: str, next_text: str,
         return None
     context, skip, model, mixed, memory = _distributions(generator, text, continuation, settings)
     match = memory.longest(context)
+    cache = memory.weights.cache
+    query = generator.latest_states(1) if cache is not None else None  # the forward behind ``mixed``
+    candidates = set(match.ids if match is not None else ())
+    if query is not None:
+        candidates.update(memory.states.likely_followers(query[0]))
     best, best_length = None, 0
-    for token in match.ids if match is not None else ():
+    for token in sorted(candidates):
         piece = _token_text(generator, token, skip)
         if piece and next_text.startswith(piece) and len(piece) > best_length and mixed[token] > 0:
             best, best_length = token, len(piece)
     if best is None:
         return None
     w = memory.weights.weight(match)
-    share = max(0.0, float(mixed[best] - (1 - w) * model[best]) / float(mixed[best]))
-    source = memory.source_of(context, best, generator.token_bytes)
+    lam, cache_p, pair = (memory.states.explain(query[0], best, cache) if query is not None and cache is not None
+                          else (0.0, 0.0, None))
+    model_part = (1 - lam) * (1 - w) * float(model[best])
+    share = max(0.0, (float(mixed[best]) - model_part) / float(mixed[best]))
+    ngram_p = match.counts[match.ids.index(best)] / match.count if match is not None and best in match.ids else 0.0
+    if pair is not None and lam * cache_p > (1 - lam) * w * ngram_p:  # the cache gave more of it than the n-grams
+        source = memory.cache_source(pair, generator.token_bytes)
+    else:
+        source = memory.source_of(context, best, generator.token_bytes)
     return None if source is None else replace(source, share=share)
 
 

@@ -158,6 +158,31 @@ class HiddenStateCache:
         visible = torch.arange(keys.shape[0]).unsqueeze(0) < before
         return queries, keys, key_ids, visible
 
+    def explain(self, query: torch.Tensor, token: int, weights: CacheWeights) -> tuple[float, float, int | None]:
+        """For a hover: the cache's weight after ``query`` ``[width]``, its probability of ``token`` (over the
+        whole vocabulary) and the pair followed by ``token`` most like the query (counted from the sequence's
+        start; None where no pair is followed by it)."""
+        keys = self._keys()
+        if keys.shape[0] == 0 or keys.shape[1] != query.shape[-1]:
+            return 0.0, 0.0, None
+        similarity = keys @ F.normalize(query.float().cpu().reshape(-1), dim=0)
+        kernel = torch.exp(weights.theta * (similarity - 1.0))
+        followed = self._next_ids() == token
+        lam = weights.weights[weights.bucket(float(similarity.max()))]
+        if not bool(followed.any()):
+            return lam, 0.0, None
+        nearest = int(torch.where(followed, similarity, -3.0).argmax())
+        return lam, float(kernel[followed].sum() / kernel.sum()), self.start + nearest
+
+    def likely_followers(self, query: torch.Tensor, k: int = 32) -> list[int]:
+        """The tokens that followed the ``k`` pairs most like ``query``: where a hovered word may come from."""
+        keys = self._keys()
+        if keys.shape[0] == 0 or keys.shape[1] != query.shape[-1]:
+            return []
+        similarity = keys @ F.normalize(query.float().cpu().reshape(-1), dim=0)
+        top = similarity.topk(min(k, keys.shape[0])).indices
+        return sorted(set(self._next_ids()[top].tolist()))
+
     def best_similarity(self, queries: torch.Tensor) -> torch.Tensor:
         """The best cosine similarity of each query to a cached state (-2 where the cache is empty)."""
         keys = self._keys()
