@@ -223,6 +223,12 @@ class LanguageModel:
 
         return next_token_candidates(self.generator, text, continuation, k, settings)
 
+    def catch_up_memory(self) -> int:
+        """Read the next window of the open document's hidden states into the continuous cache, if the memory
+        uses one and a window's worth is missing; returns how many were read. For idle moments: after a request,
+        before the next."""
+        return self.generator.catch_up_states(self.memory)
+
     def memory_source(self, text: str, continuation: str, next_text: str, settings: DecodingSettings | None = None):
         """Where the memory got the token that starts ``next_text`` after ``text + continuation`` (file or the
         document, line, passage) and its share of that token's probability; None when the memory had no part

@@ -61,6 +61,11 @@ class FakeModel:
         self.computed: list[tuple[str, str]] = []  # (prompt, token) for every token produced
         self.closed: list[str] = []  # prompts whose stream was closed
         self.cancel_checks: dict[str, object] = {}  # prompt -> the cancelled() callable the worker passed
+        self.catch_ups = 0  # idle moments the worker gave the memory
+
+    def catch_up_memory(self):
+        self.catch_ups += 1
+        return 0
 
     def stream(self, text, settings, cancelled=None, suffix=""):
         self.prompts.append(text)
@@ -544,7 +549,34 @@ def test_requests_made_before_start_are_served_after_it(recorder):
         worker.shutdown()
 
 
+def test_after_a_suggestion_the_idle_worker_lets_the_memory_catch_up(make_worker, recorder):
+    model = FakeModel("m")
+    worker = make_worker(FakeLoader(m=model))
+    loaded(worker, recorder, "m")
+    recorder.wait_end(worker.suggest("Hello", SETTINGS))
+    recorder.wait_end(worker.suggest("Hello there", SETTINGS))  # the first one's catch-up ran before this began
+    assert model.catch_ups >= 1
+
+
 # --- with the real tiny model -----------------------------------------------------------------------------
+
+
+@needs_generator
+def test_the_worker_fills_the_continuous_cache_between_suggestions(make_worker, recorder, tiny_gpt2):
+    from conftest import SAMPLE_TEXT
+
+    from engine.memory import CacheWeights, MixtureWeights
+    from engine.memory.hidden_cache import SIMILARITY_EDGES
+
+    tiny_gpt2.memory.weights = MixtureWeights.zeros().with_cache(CacheWeights(tuple(0.5 for _ in SIMILARITY_EDGES)))
+    worker = make_worker(lambda name, device: tiny_gpt2)
+    loaded(worker, recorder, "tiny")
+    settings = DecodingSettings(max_new_tokens=2)
+    recorder.wait_end(worker.suggest(SAMPLE_TEXT, settings))
+    recorder.wait_end(worker.suggest(SAMPLE_TEXT + " The", settings))
+    assert len(tiny_gpt2.memory.states) > 0  # read between the two requests, on the worker thread
+
+
 
 
 def test_loads_a_real_model_folder_and_reports_it(make_worker, recorder, tiny_gpt2_folder):

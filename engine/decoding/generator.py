@@ -110,6 +110,8 @@ class Generator:
         final = None
         for event in self.stream(text, settings, cancelled, suffix=suffix):
             final = event
+        if final is not None and final.done:
+            self.catch_up_states(self.lm.memory if (settings is None or settings.memory) else None)
         return list(final.completions) if final is not None and final.done else []
 
     def stream(
@@ -177,7 +179,8 @@ class Generator:
 
     def catch_up_states(self, memory) -> int:
         """Read the continuous cache's missing states of the document (one window at most); returns how many.
-        Run after a request's last event, so the reading never delays a suggestion."""
+        Run after a request's last event (``complete`` does, the engine worker does when no request waits), so
+        the reading never delays a suggestion."""
         if memory is None or memory.weights.cache is None or self._hidden is None:
             return 0
         window = self.model.max_context or 512
@@ -291,7 +294,6 @@ class Generator:
             if ended:
                 break
         yield events.final([row.completion(seed)], row.steps, read, reused)
-        self.catch_up_states(memory)
 
     def _random(self, settings: DecodingSettings) -> tuple[int | None, torch.Generator | None]:
         """The seed and random generator of a sampling request (None, None for greedy)."""
@@ -359,7 +361,6 @@ class Generator:
                 scores = self._scores(logits, seen, prompt, memory, [h.tokens for h in search.running], first=False)
                 step = search.step(torch.log_softmax(scores, dim=-1))
         yield events.final(search.results(), search.steps, read, reused)
-        self.catch_up_states(memory)
 
     def _search(self, prompt: Prompt, settings: DecodingSettings) -> BeamSearch | FirstWordBranches:
         stop = self._stop_rule(settings, prompt)

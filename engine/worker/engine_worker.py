@@ -340,6 +340,7 @@ class EngineWorker:
             return
         try:
             self._finish(request, self._stream(request, redraw_first=False))
+            self._catch_up_memory()
             return
         except Exception as exc:
             if not (is_out_of_memory(exc) and self._loaded.device.type != "cpu"):
@@ -379,6 +380,17 @@ class EngineWorker:
             return _StreamOutcome(request.cancelled, None, first_token_s)
         finally:
             stream.close()
+
+    def _catch_up_memory(self) -> None:
+        """Between requests, the continuous cache reads one window of the document's states (tens of
+        milliseconds); never while a newer request waits, and a failure there only costs the cache."""
+        with self._condition:
+            if self._queue or self._stopping:
+                return
+        try:
+            self._loaded.catch_up_memory()
+        except Exception:
+            logger.warning("reading the document's states for the continuous cache failed", exc_info=True)
 
     def _finish(self, request: _SuggestRequest, outcome: _StreamOutcome) -> None:
         if outcome.cancelled:
