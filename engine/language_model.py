@@ -253,7 +253,7 @@ class _Picker:
 
             self.online = NgramCounts(memory.max_order)
             if memory.weights.cache is not None:
-                self.cache = HiddenStateCache(max_positions=max(len(token_ids), 1))
+                self.cache = HiddenStateCache()  # the cap decoding has too
 
     @property
     def wants_states(self) -> bool:

@@ -51,3 +51,27 @@ def test_reorder_moves_only_what_follows_the_shared_prompt():
     assert (beams.keys[:, 0, :, 0] != -1.0).all()  # the shared prompt positions were not moved
     beams.reorder(torch.tensor([0, 1, 1]))  # a new batch size copies every position
     assert beams.batch_size == 3
+
+
+def test_on_the_cpu_a_bf16_model_keeps_a_float32_cache_and_decodes_as_its_full_forward():
+    from engine.models.kv_cache import cache_dtype
+    from engine.models.llama import LlamaConfig, LlamaTransformer
+
+    assert cache_dtype(torch.bfloat16, torch.device("cpu")) == torch.float32
+    assert cache_dtype(torch.float32, torch.device("cpu")) == torch.float32
+    assert cache_dtype(torch.bfloat16, torch.device("cuda")) == torch.bfloat16
+    torch.manual_seed(0)
+    config = LlamaConfig.from_hf_dict({"model_type": "qwen3", "vocab_size": 50, "hidden_size": 32,
+                                       "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                       "num_key_value_heads": 2, "head_dim": 8, "max_position_embeddings": 32})
+    model = LlamaTransformer(config).to(torch.bfloat16).eval()
+    tokens = torch.randint(0, 50, (1, 12))
+    cache = model.new_cache(1, 32)
+    assert cache.keys.dtype == torch.float32
+    with torch.no_grad():
+        full, _ = model(tokens)
+        model(tokens[:, :8], cache)
+        steps = [model(tokens[:, i : i + 1], cache)[0] for i in range(8, 12)]
+    stepped = torch.cat(steps, dim=1)
+    assert stepped.dtype == torch.bfloat16
+    assert torch.allclose(stepped.float(), full[:, 8:].float(), atol=0.1)  # bf16 rounding, nothing more

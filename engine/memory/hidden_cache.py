@@ -22,8 +22,9 @@ import torch.nn.functional as F
 #: Buckets of the best cosine similarity to an earlier position; each gets its own weight.
 SIMILARITY_EDGES = (-1.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 DEFAULT_THETA = 20.0
-#: Positions the cache holds at most (the most recent): 16k states of a 256-wide model are 16 MB.
-MAX_POSITIONS = 16384
+#: Positions the cache holds at most (the most recent). Every decoding step reads them all (4 MB at width 256),
+#: and on 30k characters of the held-out books the newest 4k gain what every position does (-0.039 vs -0.038).
+MAX_POSITIONS = 4096
 
 
 @dataclass(frozen=True)

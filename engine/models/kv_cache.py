@@ -9,6 +9,12 @@ from __future__ import annotations
 import torch
 
 
+def cache_dtype(weights_dtype: torch.dtype, device: torch.device) -> torch.dtype:
+    """The cache keeps float32 on the CPU whatever the weights: there a one-query attention step in bfloat16
+    costs ~5x the float32 one (no fast bf16 kernel for it), and the cache of a small model is small."""
+    return torch.float32 if device.type == "cpu" and weights_dtype in (torch.bfloat16, torch.float16) else weights_dtype
+
+
 class KVCache:
     """Keys and values of every layer for ``batch_size`` rows, up to ``capacity`` positions."""
 
@@ -52,8 +58,8 @@ class KVCache:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Write one layer's keys and values ``[batch, heads, time, dim]`` at ``positions`` ``[time]``; returns
         that layer's first ``span`` slots. Writing by a position tensor keeps shapes fixed (CUDA graphs)."""
-        self.keys[layer].index_copy_(2, positions, k)
-        self.values[layer].index_copy_(2, positions, v)
+        self.keys[layer].index_copy_(2, positions, k.to(self.keys.dtype))
+        self.values[layer].index_copy_(2, positions, v.to(self.values.dtype))
         return self.keys[layer, :, :, :span], self.values[layer, :, :, :span]
 
     def advance(self, steps: int) -> None:

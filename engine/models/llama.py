@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.kv_cache import KVCache
+from engine.models.kv_cache import KVCache, cache_dtype
 from engine.models.positions import Placement, attention_mask, place
 
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
@@ -363,7 +363,8 @@ class Attention(nn.Module):
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is not None:
             k, v = cache.update(layer, placement.positions, k, v, placement.span)
-        y = self._attend(q, k, v, mask, causal=cache is None and mask is None)
+        # With a float32 cache under bf16 weights (``cache_dtype``) the attention runs in float32.
+        y = self._attend(q.to(k.dtype), k, v, mask, causal=cache is None and mask is None).to(x.dtype)
         return self.o_proj(y.transpose(1, 2).reshape(batch, time, self.n_head * self.head_dim))
 
     def _attend(
@@ -467,7 +468,7 @@ class LlamaTransformer(nn.Module):
         param = self.model.embed_tokens.weight
         c = self.config
         return KVCache(c.num_hidden_layers, batch_size, c.num_key_value_heads, capacity, c.head_dim,
-                       param.device, param.dtype)
+                       param.device, cache_dtype(param.dtype, param.device))
 
     def forward(
         self,

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.kv_cache import KVCache
+from engine.models.kv_cache import KVCache, cache_dtype
 from engine.models.positions import Placement, attention_mask, place
 
 MODEL_TYPE = "gpt2"
@@ -106,7 +106,9 @@ class CausalSelfAttention(nn.Module):
         q, k, v = (t.view(batch, time, self.n_head, self.head_dim).transpose(1, 2) for t in (q, k, v))
         if cache is not None:
             k, v = cache.update(layer, placement.positions, k, v, placement.span)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=cache is None and mask is None)
+        # With a float32 cache under bf16 weights (``cache_dtype``) the attention runs in float32.
+        y = F.scaled_dot_product_attention(q.to(k.dtype), k, v, attn_mask=mask,
+                                           is_causal=cache is None and mask is None).to(x.dtype)
         return self.c_proj(y.transpose(1, 2).reshape(batch, time, width))
 
 
@@ -174,7 +176,8 @@ class Transformer(nn.Module):
         param = self.wte.weight
         attn = self.h[0].attn
         return KVCache(
-            self.config.n_layer, batch_size, attn.n_head, capacity, attn.head_dim, param.device, param.dtype
+            self.config.n_layer, batch_size, attn.n_head, capacity, attn.head_dim, param.device,
+            cache_dtype(param.dtype, param.device),
         )
 
     def forward(
