@@ -50,8 +50,8 @@ def collect_cache_samples(lm, text: str, thetas: tuple[float, ...]) -> dict[floa
         lm.memory.weights = weights
     states = lm.hidden_states(ids)
     samples = {}
-    for theta in thetas:
-        best, cache_p = HiddenStateCache(max_positions=len(ids)).online_probabilities(states, ids[1:], theta)
+    for theta in thetas:  # with the cap decoding and scoring have: fitted for the cache as it is used
+        best, cache_p = HiddenStateCache().online_probabilities(states, ids[1:], theta)
         samples[theta] = list(zip(best.tolist(), before_cache, cache_p.tolist()))
     return samples
 
