@@ -11,12 +11,16 @@ from engine.memory.ngram import DEFAULT_MAX_ORDER, NgramCounts
 from engine.memory.weights import MIN_CELL_SAMPLES, MixtureWeights, best_weight, fit
 
 
+def _scored_ids(lm, text: str) -> list[int]:
+    """The tokens of ``text`` as ``bits_per_byte`` scores them: after end-of-text, so every token is predicted."""
+    ids = lm.tokenizer.encode(text)
+    return [lm.eos_token_id] + ids if lm.eos_token_id is not None else ids
+
+
 def collect_samples(lm, text: str, max_order: int = DEFAULT_MAX_ORDER) -> list[tuple[Match, float, float]]:
     """(match, p_model of the true token, p_memory of it) for every token of ``text`` the memory had a match
     for; the memory holds only the tokens before the one predicted."""
-    ids = lm.tokenizer.encode(text)
-    if lm.eos_token_id is not None:
-        ids = [lm.eos_token_id] + ids
+    ids = _scored_ids(lm, text)
     model_logprobs = lm.token_logprobs(ids, memory=False)  # entry i - 1 predicts ids[i]
     counts = NgramCounts(max_order)
     counts.append(ids[:1])
@@ -39,9 +43,7 @@ def fit_on_texts(lm, texts: list[str], note: str = "") -> MixtureWeights:
 def collect_cache_samples(lm, text: str, thetas: tuple[float, ...]) -> dict[float, list[tuple[float, float, float]]]:
     """Per theta: (best similarity, p of the true token under the model and the n-gram memory, p_cache of it)
     for every token of ``text``; the continuous cache holds only the positions before the one predicted."""
-    ids = lm.tokenizer.encode(text)
-    if lm.eos_token_id is not None:
-        ids = [lm.eos_token_id] + ids
+    ids = _scored_ids(lm, text)
     weights = lm.memory.weights
     lm.memory.weights = weights.with_cache(None)  # what the cache is mixed into: the n-gram mixture alone
     try:

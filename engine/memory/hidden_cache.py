@@ -163,10 +163,9 @@ class HiddenStateCache:
         """For a hover: the cache's weight after ``query`` ``[width]``, its probability of ``token`` (over the
         whole vocabulary) and the pair followed by ``token`` most like the query (counted from the sequence's
         start; None where no pair is followed by it)."""
-        keys = self._keys()
-        if keys.shape[0] == 0 or keys.shape[1] != query.shape[-1]:
+        similarity = self._similarity_to(query)
+        if similarity is None:
             return 0.0, 0.0, None
-        similarity = keys @ F.normalize(query.float().cpu().reshape(-1), dim=0)
         kernel = torch.exp(weights.theta * (similarity - 1.0))
         followed = self._next_ids() == token
         lam = weights.weights[weights.bucket(float(similarity.max()))]
@@ -177,11 +176,10 @@ class HiddenStateCache:
 
     def likely_followers(self, query: torch.Tensor, k: int = 32) -> list[int]:
         """The tokens that followed the ``k`` pairs most like ``query``: where a hovered word may come from."""
-        keys = self._keys()
-        if keys.shape[0] == 0 or keys.shape[1] != query.shape[-1]:
+        similarity = self._similarity_to(query)
+        if similarity is None:
             return []
-        similarity = keys @ F.normalize(query.float().cpu().reshape(-1), dim=0)
-        top = similarity.topk(min(k, keys.shape[0])).indices
+        top = similarity.topk(min(k, similarity.shape[0])).indices
         return sorted(set(self._next_ids()[top].tolist()))
 
     def best_similarity(self, queries: torch.Tensor) -> torch.Tensor:
@@ -190,6 +188,13 @@ class HiddenStateCache:
         if keys.shape[0] == 0:
             return torch.full((queries.shape[0],), -2.0)
         return (F.normalize(queries.float(), dim=-1).cpu() @ keys.T).max(dim=1).values
+
+    def _similarity_to(self, query: torch.Tensor) -> torch.Tensor | None:
+        """Cosine similarity of one state ``[width]`` to every cached one (None: nothing comparable cached)."""
+        keys = self._keys()
+        if keys.shape[0] == 0 or keys.shape[1] != query.shape[-1]:
+            return None
+        return keys @ F.normalize(query.float().cpu().reshape(-1), dim=0)
 
     def _keys(self) -> torch.Tensor:
         if self._states is None:

@@ -28,8 +28,8 @@ from engine.memory.weights import MixtureWeights
 _TYPED_TAIL = re.compile(r"\s*\w*\Z")
 
 
-_TAIL_CHARS = 256
-STATE_BATCH = 32  # continuous-cache pairs read at once: a window forward per keystroke would cost a prefill  # searched from the end: a regex search over the whole text would cost its length per keystroke
+_TAIL_CHARS = 256  # searched from the end: a regex search over the whole text would cost its length per keystroke
+STATE_BATCH = 32  # continuous-cache pairs read at once: a window forward per keystroke would cost a prefill
 
 
 def settled_text(text: str) -> str:
