@@ -25,7 +25,7 @@ def unit(*values: float) -> torch.Tensor:
 
 
 def test_the_mixture_matches_a_hand_computation():
-    cache = HiddenStateCache()
+    cache = HiddenStateCache(dtype=torch.float32)
     cache.extend(torch.stack([unit(1, 0), unit(0, 1), unit(1, 1)]), [2, 3, 2])
     logprobs = torch.log_softmax(torch.tensor([[0.5, 0.1, -0.3, 0.2, 0.0]]), dim=-1)
     query = unit(1, 0.2)
@@ -39,6 +39,33 @@ def test_the_mixture_matches_a_hand_computation():
     expected = 0.5 * logprobs[0].exp() + 0.5 * p_cache
     assert torch.allclose(mixed[0].exp(), expected, atol=1e-6)
     assert mixed[0].exp().sum().item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_bfloat16_keys_mix_within_a_small_tolerance_of_float32_ones():
+    torch.manual_seed(0)
+    states, followers = torch.randn(600, 256), torch.randint(0, 50, (600,)).tolist()
+    queries = states[-4:] + 0.3 * torch.randn(4, 256)  # alike, not equal: similarities across the buckets
+    logprobs = torch.log_softmax(torch.randn(4, 50), dim=-1)
+    mixed = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        cache = HiddenStateCache(dtype=dtype)
+        cache.extend(states, followers)
+        mixed[dtype] = cache.mix(logprobs, queries, TRUSTED).exp()
+    assert not torch.allclose(mixed[torch.float32], logprobs.exp(), atol=1e-2)  # the cache did change the rows
+    assert torch.allclose(mixed[torch.bfloat16], mixed[torch.float32], atol=2e-3)
+
+
+def test_followers_outside_the_scores_vocabulary_get_no_mass():
+    cache = HiddenStateCache(dtype=torch.float32)
+    cache.extend(torch.stack([unit(1, 0), unit(1, 0.1), unit(0, 1)]), [7, 1, 2])  # 7: no column in 5 scores
+    logprobs = torch.log_softmax(torch.tensor([[0.5, 0.1, -0.3, 0.2, 0.0]]), dim=-1)
+    mixed = cache.mix(logprobs, unit(1, 0).unsqueeze(0), EVERYWHERE)
+    similarity = torch.stack([unit(1, 0.1), unit(0, 1)]) @ unit(1, 0)
+    kernel = torch.exp(2.0 * (similarity - 1))
+    p_cache = torch.zeros(5)
+    p_cache[1], p_cache[2] = kernel[0], kernel[1]
+    expected = 0.5 * logprobs[0].exp() + 0.5 * p_cache / p_cache.sum()
+    assert torch.allclose(mixed[0].exp(), expected, atol=1e-6)
 
 
 def test_tokens_the_scores_forbid_stay_impossible_and_rows_sum_to_one():
@@ -219,3 +246,14 @@ def test_hovering_a_word_the_cache_gave_shows_where_the_document_has_it(caching)
     assert "lazy" in source.passage
     assert 1 <= source.line <= text.count("\n") + 1
     assert caching.memory_source(text, "", completion.text, settings.replace(memory=False)) is None
+
+
+def test_an_edit_that_keeps_the_number_of_pairs_still_changes_what_the_cache_predicts():
+    cache = HiddenStateCache(dtype=torch.float32)
+    cache.extend(torch.stack([unit(1, 0), unit(0, 1)]), [1, 2])
+    logprobs = torch.log_softmax(torch.zeros(1, 5), dim=-1)
+    before = cache.mix(logprobs, unit(0, 1).unsqueeze(0), TRUSTED)
+    cache.truncate(1)  # the second pair's token was edited: same count of pairs again, another follower
+    cache.extend(unit(0, 1).unsqueeze(0), [3])
+    after = cache.mix(logprobs, unit(0, 1).unsqueeze(0), TRUSTED)
+    assert before[0].argmax().item() == 2 and after[0].argmax().item() == 3

@@ -8,7 +8,6 @@ never-suggest list stays impossible) and renormalised there, so every mixed row 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -19,22 +18,36 @@ from engine.memory.weights import MixtureWeights
 
 def mix_logprobs(logprobs: torch.Tensor, matches: Sequence[Match | None], weights: MixtureWeights) -> torch.Tensor:
     """Mixed log-probabilities ``[rows, vocab]`` from normalised model log-probabilities and one match per row
-    (None: no memory there, the row is returned as it is). The input is not modified."""
-    out = logprobs
+    (None: no memory there, the row is returned as it is). The input is not modified.
+
+    All rows at once (a beam step mixes several): the matched tokens of every row go in one flat list, so the
+    cost is a dozen tensor operations whatever the number of rows."""
+    rows: list[int] = []
+    ids: list[int] = []
+    counts: list[int] = []
+    shares: list[tuple[int, float]] = []
     for row, match in enumerate(matches):
         w = weights.weight(match)
         if match is None or w <= 0.0:
             continue
-        ids = torch.tensor(match.ids, dtype=torch.long, device=logprobs.device)
-        counts = torch.tensor(match.counts, dtype=logprobs.dtype, device=logprobs.device)
-        allowed = torch.isfinite(logprobs[row, ids])
-        if not bool(allowed.all()):
-            ids, counts = ids[allowed], counts[allowed]
-            if ids.numel() == 0:
-                continue
-        if out is logprobs:
-            out = logprobs.clone()
-        memory = torch.log(counts / counts.sum()) + math.log(w)
-        out[row] += math.log1p(-w)
-        out[row, ids] = torch.logaddexp(out[row, ids], memory)
+        rows += [row] * len(match.ids)
+        ids += match.ids
+        counts += match.counts
+        shares.append((row, w))
+    if not shares:
+        return logprobs
+    device = logprobs.device
+    row_of = torch.tensor(rows, dtype=torch.long, device=device)
+    token = torch.tensor(ids, dtype=torch.long, device=device)
+    model_there = logprobs[row_of, token]
+    # The memory's counts on the tokens the scores still allow, renormalised per row.
+    count = torch.tensor(counts, dtype=logprobs.dtype, device=device).masked_fill(~torch.isfinite(model_there), 0.0)
+    total = torch.zeros(logprobs.shape[0], dtype=logprobs.dtype, device=device).index_add_(0, row_of, count)
+    share = torch.zeros(logprobs.shape[0], dtype=logprobs.dtype, device=device)
+    share[[row for row, _ in shares]] = torch.tensor([w for _, w in shares], dtype=logprobs.dtype, device=device)
+    share = share.masked_fill(total <= 0, 0.0)  # every token it saw is ruled out here: the row stays as it is
+    keep = torch.log1p(-share).unsqueeze(1)
+    memory = torch.log(count / total[row_of].clamp_min(1e-30)) + torch.log(share[row_of].clamp_min(1e-30))
+    out = logprobs + keep
+    out[row_of, token] = torch.logaddexp(model_there + keep[row_of, 0], memory)
     return out

@@ -47,6 +47,11 @@ class KVCache:
         return self.keys.shape[1]
 
     @property
+    def shared(self) -> int:
+        """Leading positions that hold the same keys and values in every row (``engine.models.shared_prefix``)."""
+        return self._shared
+
+    @property
     def capacity(self) -> int:
         return self.keys.shape[3]
 

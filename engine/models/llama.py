@@ -22,6 +22,7 @@ from torch import nn
 
 from engine.models.kv_cache import KVCache, cache_dtype
 from engine.models.positions import Placement, attention_mask, place
+from engine.models.shared_prefix import attend_with_shared_prefix, worth_sharing
 
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
                  "mistral": "MistralForCausalLM"}
@@ -364,7 +365,10 @@ class Attention(nn.Module):
         if cache is not None:
             k, v = cache.update(layer, placement.positions, k, v, placement.span)
         # With a float32 cache under bf16 weights (``cache_dtype``) the attention runs in float32.
-        y = self._attend(q.to(k.dtype), k, v, mask, causal=cache is None and mask is None).to(x.dtype)
+        if cache is not None and worth_sharing(batch, time, cache.shared, mask):
+            y = attend_with_shared_prefix(q.to(k.dtype), k, v, cache.shared).to(x.dtype)
+        else:
+            y = self._attend(q.to(k.dtype), k, v, mask, causal=cache is None and mask is None).to(x.dtype)
         return self.o_proj(y.transpose(1, 2).reshape(batch, time, self.n_head * self.head_dim))
 
     def _attend(

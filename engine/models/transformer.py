@@ -15,6 +15,7 @@ from torch import nn
 
 from engine.models.kv_cache import KVCache, cache_dtype
 from engine.models.positions import Placement, attention_mask, place
+from engine.models.shared_prefix import attend_with_shared_prefix, worth_sharing
 
 MODEL_TYPE = "gpt2"
 
@@ -107,8 +108,11 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             k, v = cache.update(layer, placement.positions, k, v, placement.span)
         # With a float32 cache under bf16 weights (``cache_dtype``) the attention runs in float32.
-        y = F.scaled_dot_product_attention(q.to(k.dtype), k, v, attn_mask=mask,
-                                           is_causal=cache is None and mask is None).to(x.dtype)
+        if cache is not None and worth_sharing(batch, time, cache.shared, mask):
+            y = attend_with_shared_prefix(q.to(k.dtype), k, v, cache.shared).to(x.dtype)
+        else:
+            y = F.scaled_dot_product_attention(q.to(k.dtype), k, v, attn_mask=mask,
+                                               is_causal=cache is None and mask is None).to(x.dtype)
         return self.c_proj(y.transpose(1, 2).reshape(batch, time, width))
 
 
