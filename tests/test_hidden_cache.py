@@ -15,8 +15,8 @@ from engine.memory.fitting import collect_cache_samples, fit_cache_on_texts, fit
 from engine.memory.hidden_cache import SIMILARITY_EDGES
 from engine.models.hidden_states import FinalHiddenStates
 
-EVERYWHERE = CacheWeights(tuple(0.5 for _ in SIMILARITY_EDGES), theta=2.0)
-TRUSTED = CacheWeights(tuple(0.97 for _ in SIMILARITY_EDGES), theta=20.0)
+EVERYWHERE = CacheWeights.by_similarity(tuple(0.5 for _ in SIMILARITY_EDGES), theta=2.0)
+TRUSTED = CacheWeights.by_similarity(tuple(0.97 for _ in SIMILARITY_EDGES), theta=20.0)
 
 
 def unit(*values: float) -> torch.Tensor:
@@ -86,7 +86,7 @@ def test_an_empty_cache_or_zero_weights_change_nothing():
     assert cache_mix(HiddenStateCache(), logprobs, EVERYWHERE) is logprobs
     full = HiddenStateCache()
     full.extend(torch.randn(4, 3), [1, 2, 3, 4])
-    off = CacheWeights(tuple(0.0 for _ in SIMILARITY_EDGES))
+    off = CacheWeights.by_similarity(tuple(0.0 for _ in SIMILARITY_EDGES))
     assert cache_mix(full, logprobs, off) is logprobs
 
 
@@ -200,15 +200,37 @@ def test_greedy_reports_the_cache_mixture_and_the_model_alone_is_untouched(cachi
 
 
 def test_the_cache_weights_are_fitted_where_the_cache_helps(tiny_gpt2):
-    helpful = [(0.97, 0.01, 0.9)] * 50 + [(0.3, 0.2, 0.0)] * 50
+    helpful = [(2000, 0.97, 0.01, 0.9)] * 50 + [(2000, 0.3, 0.2, 0.0)] * 50
     weights = fit_cache_weights(helpful, theta=20.0)
-    assert weights.weights[weights.bucket(0.97)] > 0.8
-    assert weights.weights[weights.bucket(0.3)] == 0.0
+    assert weights.weight(0.97, 2000) > 0.8
+    assert weights.weight(0.3, 2000) == 0.0
     samples = collect_cache_samples(tiny_gpt2, SAMPLE_TEXT[:300], thetas=(20.0,))[20.0]
-    assert samples[0][0] == -2.0 and samples[0][2] == 0.0  # nothing before the first token
-    assert all(0.0 <= q <= 1.0 and 0.0 < p <= 1.0 for _best, p, q in samples)
+    assert samples[0][:2] == (0, -2.0) and samples[0][3] == 0.0  # nothing before the first token
+    assert [seen for seen, *_ in samples[:5]] == [0, 1, 2, 3, 4]
+    assert all(0.0 <= q <= 1.0 and 0.0 < p <= 1.0 for _seen, _best, p, q in samples)
     fitted = fit_cache_on_texts(tiny_gpt2, [SAMPLE_TEXT], thetas=(10.0, 20.0))
-    assert fitted.theta in (10.0, 20.0) and max(fitted.weights) > 0  # four copies of one passage: it pays
+    assert fitted.theta in (10.0, 20.0) and max(max(row) for row in fitted.weights) > 0  # four copies: it pays
+
+
+def test_a_cache_that_has_seen_little_is_trusted_as_fitted_for_its_size():
+    # Where the cache saw few positions its guesses missed; once it had seen many they were right.
+    samples = [(10, 0.97, 0.3, 0.0)] * 50 + [(3000, 0.97, 0.01, 0.9)] * 50
+    weights = fit_cache_weights(samples)
+    assert weights.weight(0.97, 10) == 0.0 and weights.weight(0.97, 3000) > 0.8
+    logprobs = torch.log_softmax(torch.zeros(1, 4), dim=-1)
+    few = HiddenStateCache(dtype=torch.float32)
+    few.extend(torch.stack([unit(1, 0)] * 3), [2, 2, 2])
+    assert torch.equal(few.mix(logprobs, unit(1, 0).unsqueeze(0), weights), logprobs)  # too few to be trusted
+    many = HiddenStateCache(dtype=torch.float32)
+    many.extend(torch.stack([unit(1, 0)] * 3000), [2] * 3000)
+    assert many.mix(logprobs, unit(1, 0).unsqueeze(0), weights)[0].argmax().item() == 2
+
+
+def test_weights_written_before_sizes_were_counted_still_load():
+    old = {"theta": 20.0, "similarity_edges": list(SIMILARITY_EDGES), "weights": [0.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.3]}
+    weights = CacheWeights.from_dict(old)
+    assert weights.size_edges == (0,) and weights.weight(0.97, 5) == weights.weight(0.97, 5000) == 0.3
+    assert CacheWeights.from_dict(weights.to_dict()) == weights
 
 
 def test_the_attention_lstm_scores_with_the_cache_across_its_chunks_without_peeking(tmp_path, tiny_tokenizer):

@@ -568,7 +568,7 @@ def test_the_worker_fills_the_continuous_cache_between_suggestions(make_worker, 
     from engine.memory import CacheWeights, MixtureWeights
     from engine.memory.hidden_cache import SIMILARITY_EDGES
 
-    tiny_gpt2.memory.weights = MixtureWeights.zeros().with_cache(CacheWeights(tuple(0.5 for _ in SIMILARITY_EDGES)))
+    tiny_gpt2.memory.weights = MixtureWeights.zeros().with_cache(CacheWeights.by_similarity(tuple(0.5 for _ in SIMILARITY_EDGES)))
     worker = make_worker(lambda name, device: tiny_gpt2)
     loaded(worker, recorder, "tiny")
     settings = DecodingSettings(max_new_tokens=2)

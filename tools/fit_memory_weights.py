@@ -52,7 +52,7 @@ def main() -> int:
     if not args.no_cache:
         lm.memory.weights = weights
         weights = weights.with_cache(fit_cache_on_texts(lm, texts))
-        print(f"continuous cache: theta {weights.cache.theta}, weights by best similarity {weights.cache.weights}")
+        print(f"continuous cache: theta {weights.cache.theta}, weights by positions seen (rows, from {weights.cache.size_edges}) and best similarity {weights.cache.weights}")
     weights.save(args.out)
     print(f"wrote {args.out}")
     return 0

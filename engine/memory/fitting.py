@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import math
 
-from engine.memory.hidden_cache import DEFAULT_THETA, SIMILARITY_EDGES, CacheWeights, HiddenStateCache
+from engine.memory.hidden_cache import (
+    DEFAULT_THETA,
+    SIMILARITY_EDGES,
+    SIZE_EDGES,
+    CacheWeights,
+    HiddenStateCache,
+)
 from engine.memory.match import Match
 from engine.memory.ngram import DEFAULT_MAX_ORDER, NgramCounts
 from engine.memory.weights import MIN_CELL_SAMPLES, MixtureWeights, best_weight, fit
@@ -40,9 +46,15 @@ def fit_on_texts(lm, texts: list[str], note: str = "") -> MixtureWeights:
     return fit(samples, note)
 
 
-def collect_cache_samples(lm, text: str, thetas: tuple[float, ...]) -> dict[float, list[tuple[float, float, float]]]:
-    """Per theta: (best similarity, p of the true token under the model and the n-gram memory, p_cache of it)
-    for every token of ``text``; the continuous cache holds only the positions before the one predicted."""
+#: Positions scored at a time, as ``bits_per_byte``'s passes do, so the cache's cap drops the same positions.
+_CACHE_WINDOW = 512
+
+
+def collect_cache_samples(lm, text: str,
+                          thetas: tuple[float, ...]) -> dict[float, list[tuple[int, float, float, float]]]:
+    """Per theta: (positions the cache sees, best similarity, p of the true token under the model and the n-gram
+    memory, p_cache of it) for every token of ``text``; the continuous cache holds only the positions before the
+    one predicted, at most as many as decoding and scoring keep."""
     ids = _scored_ids(lm, text)
     weights = lm.memory.weights
     lm.memory.weights = weights.with_cache(None)  # what the cache is mixed into: the n-gram mixture alone
@@ -51,17 +63,22 @@ def collect_cache_samples(lm, text: str, thetas: tuple[float, ...]) -> dict[floa
     finally:
         lm.memory.weights = weights
     states = lm.hidden_states(ids)
-    samples = {}
-    for theta in thetas:  # with the cap decoding and scoring have: fitted for the cache as it is used
-        best, cache_p = HiddenStateCache().online_probabilities(states, ids[1:], theta)
-        samples[theta] = list(zip(best.tolist(), before_cache, cache_p.tolist()))
+    samples: dict[float, list[tuple[int, float, float, float]]] = {}
+    for theta in thetas:
+        cache = HiddenStateCache()
+        found: list[tuple[int, float, float, float]] = []
+        for start in range(0, len(ids) - 1, _CACHE_WINDOW):
+            end = min(len(ids) - 1, start + _CACHE_WINDOW)
+            best, cache_p, seen = cache.online_probabilities(states[start:end], ids[start + 1 : end + 1], theta)
+            found += zip(seen.tolist(), best.tolist(), before_cache[start:end], cache_p.tolist())
+        samples[theta] = found
     return samples
 
 
 def fit_cache_on_texts(lm, texts: list[str], thetas: tuple[float, ...] = (10.0, 20.0, 40.0)) -> CacheWeights:
     """The continuous cache's weights for ``lm`` (whose memory weights are the n-gram table to mix after), at the
     ``theta`` of ``thetas`` that fits the held-out texts best."""
-    samples: dict[float, list[tuple[float, float, float]]] = {theta: [] for theta in thetas}
+    samples: dict[float, list[tuple[int, float, float, float]]] = {theta: [] for theta in thetas}
     for text in texts:
         for theta, found in collect_cache_samples(lm, text, thetas).items():
             samples[theta].extend(found)
@@ -69,8 +86,8 @@ def fit_cache_on_texts(lm, texts: list[str], thetas: tuple[float, ...] = (10.0, 
     for theta in thetas:
         weights = fit_cache_weights(samples[theta], theta)
         bits = 0.0
-        for best, p, q in samples[theta]:
-            w = weights.weights[weights.bucket(best)]
+        for seen, best, p, q in samples[theta]:
+            w = weights.weight(best, seen)
             bits -= math.log2(max((1 - w) * p + w * q, 1e-300))
         if bits < best_bits:
             best_fit, best_bits = weights, bits
@@ -78,14 +95,17 @@ def fit_cache_on_texts(lm, texts: list[str], thetas: tuple[float, ...] = (10.0, 
     return best_fit
 
 
-def fit_cache_weights(samples: list[tuple[float, float, float]], theta: float = DEFAULT_THETA,
+def fit_cache_weights(samples: list[tuple[int, float, float, float]], theta: float = DEFAULT_THETA,
                       min_samples: int = MIN_CELL_SAMPLES) -> CacheWeights:
-    """Weights maximising ``sum log((1 - lam) * p + lam * p_cache)`` per similarity bucket, from (best
-    similarity, p of the true token before the cache, p_cache of it) triples; sparse buckets get no cache."""
-    probe = CacheWeights(tuple(0.0 for _ in SIMILARITY_EDGES), theta)
-    by_bucket: dict[int, list[tuple[float, float]]] = {}
-    for best, p, q in samples:
-        by_bucket.setdefault(probe.bucket(best), []).append((p, q))
-    weights = tuple(best_weight(by_bucket[b]) if len(by_bucket.get(b, [])) >= min_samples else 0.0
-                    for b in range(len(SIMILARITY_EDGES)))
-    return CacheWeights(weights, theta)
+    """Weights maximising ``sum log((1 - lam) * p + lam * p_cache)`` per cell of (positions seen, best
+    similarity), from (seen, best similarity, p of the true token before the cache, p_cache of it); sparse cells
+    get no cache."""
+    probe = CacheWeights((tuple(0.0 for _ in SIMILARITY_EDGES),) * len(SIZE_EDGES), theta, SIMILARITY_EDGES,
+                         SIZE_EDGES)
+    by_cell: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for seen, best, p, q in samples:
+        by_cell.setdefault((probe.size_bucket(seen), probe.bucket(best)), []).append((p, q))
+    weights = tuple(tuple(best_weight(by_cell[s, b]) if len(by_cell.get((s, b), [])) >= min_samples else 0.0
+                          for b in range(len(SIMILARITY_EDGES)))
+                    for s in range(len(SIZE_EDGES)))
+    return CacheWeights(weights, theta, SIMILARITY_EDGES, SIZE_EDGES)

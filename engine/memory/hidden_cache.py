@@ -37,38 +37,67 @@ def key_dtype() -> torch.dtype:
     return torch.bfloat16 if cpu_has_bf16() else torch.float32
 
 
+#: Buckets of how many earlier positions a row's cache can see. Near a document's start it sees a few, and what
+#: it predicts from them deserves less trust: fitted on held-out books, about nothing below 64 positions and half
+#: the full weight below 1,024, which keeps the cache from costing bits in short documents.
+SIZE_EDGES = (0, 64, 256, 1024)
+
+
+def _bucket(edges: tuple[float, ...], value: float) -> int:
+    return max(0, bisect.bisect_right(edges, value) - 1)
+
+
 @dataclass(frozen=True)
 class CacheWeights:
-    """``weights[b]``: the cache's share where the best similarity falls in bucket ``b`` of ``edges``."""
+    """``weights[s][b]``: the cache's share where a row sees a number of earlier positions in bucket ``s`` of
+    ``size_edges`` and its best similarity falls in bucket ``b`` of ``edges``."""
 
-    weights: tuple[float, ...]
+    weights: tuple[tuple[float, ...], ...]
     theta: float = DEFAULT_THETA
     edges: tuple[float, ...] = SIMILARITY_EDGES
+    size_edges: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
-        if len(self.weights) != len(self.edges):
-            raise ValueError(f"{len(self.weights)} cache weights for {len(self.edges)} similarity buckets")
-        if not all(0.0 <= w < 1.0 for w in self.weights) or not self.theta > 0:
+        if len(self.weights) != len(self.size_edges) or any(len(row) != len(self.edges) for row in self.weights):
+            raise ValueError(f"cache weights must be {len(self.size_edges)} rows (sizes) of {len(self.edges)} "
+                             "(similarity buckets)")
+        if not all(0.0 <= w < 1.0 for row in self.weights for w in row) or not self.theta > 0:
             raise ValueError("cache weights must lie in [0, 1) and theta must be positive")
 
-    def bucket(self, similarity: float) -> int:
-        return max(0, bisect.bisect_right(self.edges, similarity) - 1)
+    @classmethod
+    def by_similarity(cls, weights: tuple[float, ...], theta: float = DEFAULT_THETA) -> CacheWeights:
+        """The same weights whatever the number of positions seen."""
+        return cls((tuple(weights),), theta)
 
-    def weight_rows(self, best: torch.Tensor) -> torch.Tensor:
-        """The weight of each row from its best similarity ``[rows]``."""
+    def bucket(self, similarity: float) -> int:
+        return _bucket(self.edges, similarity)
+
+    def size_bucket(self, seen: int) -> int:
+        return _bucket(tuple(float(e) for e in self.size_edges), seen)
+
+    def weight(self, similarity: float, seen: int) -> float:
+        return self.weights[self.size_bucket(seen)][self.bucket(similarity)]
+
+    def weight_rows(self, best: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+        """The weight of each row from its best similarity ``[rows]`` and the positions it sees ``[rows]``."""
         edges = torch.tensor(self.edges, dtype=best.dtype, device=best.device)
-        index = (torch.bucketize(best, edges, right=True) - 1).clamp_min(0)
-        return torch.tensor(self.weights, dtype=best.dtype, device=best.device)[index]
+        column = (torch.bucketize(best, edges, right=True) - 1).clamp_min(0)
+        size_edges = torch.tensor(self.size_edges, dtype=torch.long, device=best.device)
+        row = (torch.bucketize(seen.to(torch.long), size_edges, right=True) - 1).clamp_min(0)
+        return torch.tensor(self.weights, dtype=best.dtype, device=best.device)[row, column]
 
     def to_dict(self) -> dict:
-        return {"theta": self.theta, "similarity_edges": list(self.edges),
-                "weights": [round(w, 4) for w in self.weights]}
+        return {"theta": self.theta, "similarity_edges": list(self.edges), "size_edges": list(self.size_edges),
+                "weights": [[round(w, 4) for w in row] for row in self.weights]}
 
     @classmethod
     def from_dict(cls, data: dict) -> CacheWeights:
-        weights = tuple(float(w) for w in data["weights"])
-        return cls(tuple(min(max(w, 0.0), 0.99) for w in weights), float(data["theta"]),
-                   tuple(float(e) for e in data["similarity_edges"]))
+        rows = data["weights"]
+        if rows and not isinstance(rows[0], list):  # written before sizes were counted: one row for all
+            rows = [rows]
+        weights = tuple(tuple(min(max(float(w), 0.0), 0.99) for w in row) for row in rows)
+        return cls(weights, float(data["theta"]), tuple(float(e) for e in data["similarity_edges"]),
+                   tuple(int(e) for e in data.get("size_edges", [0])))
 
 
 class HiddenStateCache:
@@ -155,9 +184,10 @@ class HiddenStateCache:
         return mixed
 
     def online_probabilities(self, states: torch.Tensor, followers: list[int],
-                             theta: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """For fitting, with the visibility of ``mix_online``: each row's best similarity (-2: nothing before it)
-        and the cache's probability of the row's own follower over the whole vocabulary; then the rows are added."""
+                             theta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For fitting, with the visibility of ``mix_online``: each row's best similarity (-2: nothing before it),
+        the cache's probability of the row's own follower over the whole vocabulary and how many positions the row
+        sees; then the rows are added."""
         queries, keys, key_ids, visible = self._online(states, followers)
         similarity = cosines(queries, keys).masked_fill(~visible, -2.0)
         kernel = torch.exp(theta * (similarity - 1.0)).masked_fill(~visible, 0.0)
@@ -165,7 +195,7 @@ class HiddenStateCache:
         total = kernel.sum(dim=1)
         probability = torch.where(total > 0, (kernel * same).sum(dim=1) / total.clamp_min(1e-30), 0.0)
         self.extend(states, followers)
-        return similarity.max(dim=1).values, probability
+        return similarity.max(dim=1).values, probability, visible.sum(dim=1)
 
     def _online(self, states: torch.Tensor, followers: list[int]):
         queries = F.normalize(states.detach().float().cpu(), dim=-1)
@@ -185,7 +215,7 @@ class HiddenStateCache:
             return 0.0, 0.0, None
         kernel = torch.exp(weights.theta * (similarity - 1.0))
         followed = self._next_ids() == token
-        lam = weights.weights[weights.bucket(float(similarity.max()))]
+        lam = weights.weight(float(similarity.max()), similarity.shape[0])
         if not bool(followed.any()):
             return lam, 0.0, None
         nearest = int(torch.where(followed, similarity, -3.0).argmax())
@@ -261,7 +291,8 @@ def _mixed(logprobs: torch.Tensor, queries: torch.Tensor, keys: torch.Tensor, co
     if visible is not None:
         similarity = similarity.masked_fill(~visible, -2.0)
     best = similarity.max(dim=1).values
-    lam = weights.weight_rows(best).masked_fill(best < -1.5, 0.0)  # -2: nothing visible to that row
+    seen = torch.full_like(best, keys.shape[0]) if visible is None else visible.sum(dim=1)
+    lam = weights.weight_rows(best, seen).masked_fill(best < -1.5, 0.0)  # -2: nothing visible to that row
     if not bool((lam > 0).any()):
         return logprobs
     kernel = torch.exp(weights.theta * (similarity - 1.0))
