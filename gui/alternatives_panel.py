@@ -7,8 +7,9 @@ click, Enter, or Ctrl+1..Ctrl+9 (those shortcuts work from the editor too).
 from __future__ import annotations
 
 import math
+from typing import cast
 
-from PySide6.QtCore import QModelIndex, QPoint, QPointF, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QPointF, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -51,10 +52,11 @@ def confidences(candidates: list[Candidate]) -> list[float | None]:
     """The one number the panel shows: each candidate's share of the first-word probability of those listed
     (``engine.decoding.results.shares``); None while still streaming. The first word's, not the whole text's:
     a whole continuation's probability mostly says how long it is."""
-    if not candidates or any(c.opening is None for c in candidates):
+    openings = [c.opening for c in candidates if c.opening is not None]
+    if not candidates or len(openings) < len(candidates):
         return [None] * len(candidates)
-    top = max(c.opening for c in candidates)
-    weights = [math.exp(c.opening - top) for c in candidates]
+    top = max(openings)
+    weights = [math.exp(opening - top) for opening in openings]
     total = sum(weights)
     return [w / total for w in weights]
 
@@ -137,7 +139,7 @@ class AlternativeDelegate(QStyledItemDelegate):
                 return python_offsets(text, [position])[0] if position < len(text.encode("utf-16-le")) // 2 else None
         return None
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         width = self._panel.list.viewport().width()
         _, text_width = self._columns(option, width)
         _layout, lines = self._layout(index.data(_SEGMENTS_ROLE) or [], option.font, text_width, False, QColor())
@@ -145,7 +147,8 @@ class AlternativeDelegate(QStyledItemDelegate):
         line_height = QFontMetrics(option.font).lineSpacing()
         return QSize(width, shown * line_height + 2 * self.PADDING)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         painter.save()
         palette = option.palette
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
@@ -272,7 +275,7 @@ class AlternativesPanel(QDockWidget):
         option = QStyleOptionViewItem()
         option.rect = self.list.visualRect(index)
         option.font = self.list.font()
-        offset = self.list.itemDelegate().text_index_at(option, index, point)
+        offset = cast(AlternativeDelegate, self.list.itemDelegate()).text_index_at(option, index, point)
         return None if offset is None else (index.row(), offset)
 
     def insert(self, row: int) -> None:
@@ -285,11 +288,12 @@ class AlternativesPanel(QDockWidget):
         if not self.editor.suggestions_enabled():
             candidates = []
         chosen = suggestion.chosen_index() if suggestion is not None else -1
+        consumed = len(suggestion.consumed) if suggestion is not None else 0
         probabilities = confidences(candidates)
         current = self.list.currentRow()
         self.list.clear()
         for row, (candidate, confidence) in enumerate(zip(candidates, probabilities)):
-            remaining = remaining_segments(candidate, len(suggestion.consumed))
+            remaining = remaining_segments(candidate, consumed)
             item = QListWidgetItem("".join(s.text for s in remaining))
             item.setData(_SEGMENTS_ROLE, [(s.text, s.probability) for s in remaining])
             item.setData(_CONFIDENCE_ROLE, confidence)

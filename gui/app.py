@@ -7,6 +7,7 @@ import ctypes.util
 import os
 import sys
 from collections.abc import Callable, Mapping
+from typing import cast
 
 from gui.xcb_check import missing_libraries_message, missing_xcb_libraries
 
@@ -63,7 +64,8 @@ def run_app(argv: list[str] | None = None) -> int:
 
     from gui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "inkling"])
+    app = cast("QApplication | None", QApplication.instance()) or QApplication(
+        [sys.argv[0] if sys.argv else "inkling"])
     app.setApplicationName("Inkling")
     app.setApplicationDisplayName("Inkling")
     app.setDesktopFileName("inkling")

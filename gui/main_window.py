@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent
@@ -65,7 +66,7 @@ class MainWindow(QMainWindow):
         self.app_settings = self.settings_store.load()
         self._closed = False
 
-        self.theme = ThemeManager.for_app(QApplication.instance())
+        self.theme = ThemeManager.for_app(cast(QApplication, QApplication.instance()))
         self.theme.apply(self.app_settings.theme)
         self._build_parts(worker_factory, data_dir, device, debounce_ms, recovery_interval_ms)
         self._build_menus()
@@ -300,8 +301,8 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
-        self.app_settings.geometry = bytes(self.saveGeometry().toBase64()).decode("ascii")
-        self.app_settings.window_state = bytes(self.saveState().toBase64()).decode("ascii")
+        self.app_settings.geometry = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
+        self.app_settings.window_state = bytes(self.saveState().toBase64().data()).decode("ascii")
         self._save_settings()
         self.autosaver.stop()
         self.editor.dismiss()

@@ -103,7 +103,8 @@ class MemoryController(QObject):
         if state is None:  # the job saw the cancel before the runner did
             self._end_indexing(False, "Memory: indexing cancelled")
             return
-        if folder is not None and folder not in self.folders:
+        assert folder is not None  # add_folder set it for this job
+        if folder not in self.folders:
             self.folders.append(folder)
             self._save(self.document, self.folders)
         self._set_state(state)

@@ -125,6 +125,7 @@ class QualityController(QObject):
         self._submit_next()
 
     def _submit_next(self) -> None:
+        assert self._run is not None  # called only while a run is under way
         job = self._run.next_job()
         self._job = self.bridge.submit(job) if job is not None else None
 

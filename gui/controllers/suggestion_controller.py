@@ -69,7 +69,9 @@ class SuggestionController(QObject):
         self.gating.begin(request_id, prompt + lead, gated)
         self.editor.begin_request(request_id, lead, tuple(lead_segments))
         model = self.bridge.current_model
-        self.editor.suggestion.origin = Origin(model.name if model else "", settings, lead)
+        suggestion = self.editor.suggestion
+        assert suggestion is not None  # begin_request made it
+        suggestion.origin = Origin(model.name if model else "", settings, lead)
         self._set_busy(True)
         self.requestMade.emit(request_id, prompt)
         return request_id

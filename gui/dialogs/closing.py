@@ -7,10 +7,19 @@ finish the close once the job has really ended.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtGui import QCloseEvent
 
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QDialog
 
-class StopJobBeforeClosing:
+    _DialogBase = QDialog  # the checker sees the QDialog whose methods super() reaches
+else:
+    _DialogBase = object
+
+
+class StopJobBeforeClosing(_DialogBase):
     """Mixin for a QDialog subclass (list it before QDialog) that provides ``is_running`` and
     ``_stop_job_for_closing`` and sets ``self._close_when_stopped = False`` in its ``__init__``."""
 

@@ -65,8 +65,8 @@ class DecodingDialog(QDialog):
             self.strategy.addItem(label, key)
 
         self.length = QComboBox()
-        for key, label in LENGTH_LABELS.items():
-            self.length.addItem(label, key)
+        for stop, label in LENGTH_LABELS.items():
+            self.length.addItem(label, stop)
         self.max_new_tokens = _spin(1, MAX_NEW_TOKENS_LIMIT, "The suggestion never gets longer than this")
         self.debounce = _spin(0, MAX_DEBOUNCE_MS, "How long to wait after the last keystroke before suggesting")
         self.debounce.setSuffix(" ms")

@@ -137,7 +137,7 @@ class EvaluationDialog(StopJobBeforeClosing, QDialog):
         compare_row.addWidget(self.metric_choice)
         compare_row.addStretch(1)
         compare_row.addWidget(self.same_document)
-        self.chart = EvaluationChart(self)
+        self.chart: EvaluationChart = EvaluationChart(self)  # declared: the lambda above uses it first
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("evaluationTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -237,6 +237,7 @@ class EvaluationDialog(StopJobBeforeClosing, QDialog):
             self._on_cancelled(None)
             return
         model = self.model
+        assert model is not None  # start() runs a job only with a model
         run = EvaluationRun.from_figures(figures, model=model.name, architecture=model.architecture,
                                          device=model.device, document=self._document_of_job,
                                          settings=self.settings)

@@ -311,6 +311,7 @@ class FineTuneDialog(StopJobBeforeClosing, QDialog):
             self.figures_label.setText(format_bpb_change(outcome.validation_bpb_before,
                                                          outcome.validation_bpb_after))
             self.modelCreated.emit(outcome.name)
+            assert self.run is not None  # the outcome is of the run _launch started
             try:
                 self.name_edit.setText(suggest_name(self.run.plan.base_name, self.data_dir))
             except InklingError:

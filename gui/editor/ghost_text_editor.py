@@ -181,6 +181,7 @@ class GhostTextEditor(QPlainTextEdit):
         """The current request's streamed step (the caller checked ``is_current``)."""
         if not self._in_place():
             return
+        assert self._ghost is not None  # _in_place checked it
         self._ghost.apply_stream(event)
         if not self._redraw.isActive():
             self._redraw.start()
@@ -189,6 +190,7 @@ class GhostTextEditor(QPlainTextEdit):
         """The current request's end (the caller checked ``is_current``)."""
         if not self._in_place():
             return
+        assert self._ghost is not None  # _in_place checked it
         self._pending_request = None
         if cancelled:
             self._clear_ghost(cancel=False)
@@ -216,6 +218,7 @@ class GhostTextEditor(QPlainTextEdit):
         return True
 
     def _expected_cursor(self) -> int:
+        assert self._ghost is not None  # only asked while a suggestion is shown
         return self._ghost.anchor + qt_length(self._ghost.consumed)
 
     # --- user commands ---------------------------------------------------------------------------------
@@ -249,6 +252,7 @@ class GhostTextEditor(QPlainTextEdit):
             return False
         word = text[: next_word_length(text)]
         self._insert_suggested(word)
+        assert self._ghost is not None  # ghost_text() was not empty
         self._ghost.consume(word)
         self._after_consumed()
         return True

@@ -63,5 +63,5 @@ def sync_decoding_menu(actions: ActionRegistry, suggestions: SuggestionControlle
     preset = matching_preset(settings)
     for name in PRESETS:
         actions[f"decoding.preset.{name}"].setChecked(name == preset)
-    for key, _label in LENGTHS:
-        actions[f"decoding.stop.{key}"].setChecked(settings.stop == key)
+    for stop, _label in LENGTHS:
+        actions[f"decoding.stop.{stop}"].setChecked(settings.stop == stop)

@@ -11,6 +11,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_config_path
 
@@ -62,7 +63,7 @@ class AppSettings:
     def from_json(cls, data: dict) -> AppSettings:
         """Take what is valid, fall back to the default for each field that is missing or wrong."""
         defaults = cls()
-        values = {}
+        values: dict[str, Any] = {}
         for spec in fields(cls):
             if spec.name not in data:
                 continue

@@ -32,7 +32,7 @@ class StatusBar(QStatusBar):
         self.device = DeviceLabel(self)
         self.memory = MemoryLabel(self)
         self.addPermanentWidget(self.busy)
-        self._separators = {}
+        self._separators: dict[QWidget, QFrame] = {}
         for widget in (self.text_count, self.latency, self.session_latency, self.memory, self.model,
                        self.device):
             self._separators[widget] = _separator(self)

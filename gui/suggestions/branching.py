@@ -254,7 +254,7 @@ class BranchController(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
-        if kind == QEvent.Type.MouseMove and isinstance(event, QMouseEvent):
+        if kind == QEvent.Type.MouseMove and isinstance(event, QMouseEvent) and isinstance(watched, QWidget):
             self._mouse_moved(watched, event.position().toPoint())
         elif kind == QEvent.Type.Leave:
             self._hover.stop()
@@ -263,13 +263,14 @@ class BranchController(QObject):
         return False
 
     def _mouse_moved(self, viewport: QWidget, position: QPoint) -> None:
+        row: int | None
         if viewport is self.editor.viewport():
             row, index = EDITOR, self.editor.ghost_offset_at(position)
         else:
             hit = self.panel.text_index_at(position)
             row, index = (None, None) if hit is None else hit
         point = None
-        if index is not None:
+        if row is not None and index is not None:
             point = self.point_at(row, index, viewport.mapToGlobal(position + QPoint(0, 18)))
         if point is None:
             self._hover.stop()

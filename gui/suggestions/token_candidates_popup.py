@@ -27,7 +27,9 @@ def visible_token(text: str, before: str = "") -> str:
     if len(text) > 1 and text[0] == " " and not text[1].isspace():
         text = text[1:]
     elif text[0].isalnum() and before[-1:].isalnum():
-        text = _WORD_END.search(before).group(0) + text
+        word = _WORD_END.search(before)
+        assert word is not None  # before ends in an alphanumeric, which \w matches
+        text = word.group(0) + text
     return text.replace(" ", "␣").replace("\n", "↵").replace("\t", "→")
 
 
