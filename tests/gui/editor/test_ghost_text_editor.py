@@ -241,3 +241,25 @@ def test_a_multi_line_suggestion_is_shown_inline_and_enter_consumes_its_line_bre
     assert editor.ghost_text() == "Thank you"
     assert editor.textCursor().block().layout().preeditAreaText() == "Thank you"  # moved to the new line
     assert not editor.document().firstBlock().layout().preeditAreaText()
+
+
+def test_the_first_streamed_characters_are_drawn_at_once_and_later_ones_once_per_frame(qtbot, make_window):
+    from engine.decoding.results import StreamEvent
+
+    window = make_window(model=None, wait_ready=False)
+    editor = window.editor
+    editor.replace_text("Once upon")
+    editor.moveCursor(QTextCursor.MoveOperation.End)
+    editor.begin_request(1)
+    layout = editor.textCursor().block().layout()
+    with qtbot.waitSignal(editor.ghostChanged, timeout=0):  # emitted inside the call, no event loop needed
+        editor.show_stream(StreamEvent(text=" a"))
+    assert layout.preeditAreaText() == " a"
+    editor.show_stream(StreamEvent(text=" a time"))  # a stream event holds the whole text so far
+    assert layout.preeditAreaText() == " a"  # coalesced: drawn by the next frame's redraw
+    qtbot.waitUntil(lambda: layout.preeditAreaText() == " a time", timeout=2000)
+
+
+def test_the_debounce_timer_is_precise(qtbot, make_window):
+    window = make_window(model=None, wait_ready=False)
+    assert window.editor._debounce.timerType() == Qt.TimerType.PreciseTimer  # a coarse one fires up to 6 ms late
