@@ -225,14 +225,19 @@ def test_text_committed_by_an_input_method_consumes_the_ghost_text_like_typing(q
     assert editor.textCursor().block().layout().preeditAreaText() == ghost[1:]
 
 
+def _editor_awaiting_request(make_window, text: str):
+    """A model-less window's editor holding ``text``, the cursor at its end, request 1 begun there."""
+    editor = make_window(model=None, wait_ready=False).editor
+    editor.replace_text(text)
+    editor.moveCursor(QTextCursor.MoveOperation.End)
+    editor.begin_request(1)
+    return editor
+
+
 def test_a_multi_line_suggestion_is_shown_inline_and_enter_consumes_its_line_break(qtbot, make_window):
     from engine.decoding.results import StreamEvent
 
-    window = make_window(model=None, wait_ready=False)
-    editor = window.editor
-    editor.replace_text("Dear Sir,")
-    editor.moveCursor(QTextCursor.MoveOperation.End)
-    editor.begin_request(1)
+    editor = _editor_awaiting_request(make_window, "Dear Sir,")
     editor.show_stream(StreamEvent(text="\nThank you"))
     qtbot.waitUntil(lambda: bool(editor.textCursor().block().layout().preeditAreaText()), timeout=2000)
     assert editor.textCursor().block().layout().preeditAreaText() == "\u2028Thank you"  # a line break in layout
@@ -246,11 +251,7 @@ def test_a_multi_line_suggestion_is_shown_inline_and_enter_consumes_its_line_bre
 def test_the_first_streamed_characters_are_drawn_at_once_and_later_ones_once_per_frame(qtbot, make_window):
     from engine.decoding.results import StreamEvent
 
-    window = make_window(model=None, wait_ready=False)
-    editor = window.editor
-    editor.replace_text("Once upon")
-    editor.moveCursor(QTextCursor.MoveOperation.End)
-    editor.begin_request(1)
+    editor = _editor_awaiting_request(make_window, "Once upon")
     layout = editor.textCursor().block().layout()
     with qtbot.waitSignal(editor.ghostChanged, timeout=0):  # emitted inside the call, no event loop needed
         editor.show_stream(StreamEvent(text=" a"))
