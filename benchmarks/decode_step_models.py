@@ -1,9 +1,10 @@
 """Decoding step cost of one model folder against another, in the same run: is a new default still instant?
 
 Each model continues the same ~1,500-character passage of prose with greedy decoding (32 new tokens, no stop
-rule, no repetition guards, no memory: the model step alone), warm: the prompt state is cached from the previous repeat, as in the editor while the user
-pauses. Prints the median milliseconds per new token, the pause -> first token time of a one-character change,
-and the ratio of the candidate to the reference.
+rule, no repetition guards, no memory: the model step alone), warm: the prompt state is cached from the previous
+repeat, as in the editor while the user pauses. Both models are loaded as the app loads them (int8 weights where
+that decodes faster; ``--weights float`` for float32) and measured in turns. Prints the median milliseconds per new
+token, the pause -> first token time of a one-character change, and the ratio of the candidate to the reference.
 
     python benchmarks/decode_step_models.py --reference resources/models/default --candidate runs/default
 
@@ -26,25 +27,39 @@ from _common import machine_note, sample_text
 import engine
 from engine.decoding.settings import DecodingSettings
 
+SETTINGS = DecodingSettings(strategy="greedy", max_new_tokens=32, token_healing=False, memory=False,
+                            no_repeat_ngram_size=0, dry_multiplier=0.0, stop=None)  # the model step alone
 
-def measure(folder: str, text: str, repeats: int) -> tuple[float, float]:
-    """(ms per new token, ms to the first token after one more typed character), medians."""
-    lm = engine.load(folder, device="cpu", dtype=torch.float32)
-    settings = DecodingSettings(strategy="greedy", max_new_tokens=32, token_healing=False, memory=False,
-                                no_repeat_ngram_size=0, dry_multiplier=0.0, stop=None)  # the model step alone
-    per_token, first_token = [], []
-    lm.complete(text, settings)  # warm: the prompt is cached from here on
+
+def one_repeat(lm, text: str, typed: str) -> tuple[float, float]:
+    """(seconds per new token of a warm request, seconds to the first token after one more typed character)."""
+    started = time.perf_counter()
+    result = lm.complete(text, SETTINGS)
+    per_token = (time.perf_counter() - started) / max(1, len(result[0].token_ids))
+    started = time.perf_counter()
+    stream = lm.stream(typed, SETTINGS)
+    next(stream)
+    first_token = time.perf_counter() - started
+    stream.close()
+    return per_token, first_token
+
+
+def measure(folders: dict[str, str], text: str, repeats: int, weights: str) -> dict[str, tuple[float, float, str]]:
+    """Per model: (ms per new token, ms to the first token after a keystroke, medians; the weights' storage).
+
+    Loaded as the app loads them (weights="auto": int8 where that decodes faster; forcing float32 measured a step
+    the app never takes), and measured in turns, one repeat of each model after the other, so a slower stretch of
+    a shared machine falls on both."""
+    models = {name: engine.load(folder, device="cpu", weights=weights) for name, folder in folders.items()}
+    for lm in models.values():
+        lm.complete(text, SETTINGS)  # warm: the prompt is cached from here on
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
     for i in range(repeats):
-        started = time.perf_counter()
-        result = lm.complete(text, settings)
-        per_token.append((time.perf_counter() - started) / max(1, len(result[0].token_ids)))
         typed = text + "abcdefghij"[i % 10]
-        started = time.perf_counter()
-        stream = lm.stream(typed, settings)
-        next(stream)
-        first_token.append(time.perf_counter() - started)
-        stream.close()
-    return statistics.median(per_token) * 1000, statistics.median(first_token) * 1000
+        for name, lm in models.items():
+            samples[name].append(one_repeat(lm, text, typed))
+    return {name: (statistics.median(s[0] for s in rows) * 1000, statistics.median(s[1] for s in rows) * 1000,
+                   models[name].weights) for name, rows in samples.items()}
 
 
 def main() -> None:
@@ -53,14 +68,15 @@ def main() -> None:
     parser.add_argument("--candidate", required=True)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--weights", choices=("auto", "int8", "float"), default="auto",
+                        help="how both models store their weights (auto: as the app loads them)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     text = sample_text(200_000)[100_000:101_500]
     print(machine_note())
-    rows = {name: measure(folder, text, args.repeats)
-            for name, folder in (("reference", args.reference), ("candidate", args.candidate))}
-    for name, (step, first) in rows.items():
-        print(f"{name:<10} {getattr(args, name):<40} {step:7.2f} ms/token   first token {first:7.1f} ms")
+    rows = measure({"reference": args.reference, "candidate": args.candidate}, text, args.repeats, args.weights)
+    for name, (step, first, storage) in rows.items():
+        print(f"{name:<10} {getattr(args, name):<40} {storage:<8} {step:7.2f} ms/token   first token {first:7.1f} ms")
     ratio = rows["candidate"][0] / rows["reference"][0]
     print(f"candidate / reference per token: x{ratio:.2f}   first token: "
           f"x{rows['candidate'][1] / rows['reference'][1]:.2f}")

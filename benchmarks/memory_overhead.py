@@ -36,8 +36,10 @@ def document(chars: int) -> str:
     return sample_text(chars)[:chars]
 
 
-def per_token_ms(lm, text: str, settings, repeats: int) -> dict[bool, list[float]]:
+def per_token_ms(lm, text: str, settings, repeats: int) -> tuple[dict[bool, list[float]], dict[bool, list[int]]]:
+    """Milliseconds per generated token and the tokens generated, per repeat, without and with the memory."""
     times: dict[bool, list[float]] = {False: [], True: []}
+    tokens: dict[bool, list[int]] = {False: [], True: []}
     for memory in (False, True):  # warm-up: the prompt cached, the document memory built
         lm.complete(text, settings.replace(memory=memory))
     while lm.generator.catch_up_states(lm.memory):  # the continuous cache (if any) holds the whole document
@@ -50,7 +52,8 @@ def per_token_ms(lm, text: str, settings, repeats: int) -> dict[bool, list[float
             stats = final.stats
             steps = max(1, stats["generated_tokens"])
             times[memory].append(stats["total_s"] / steps)
-    return times
+            tokens[memory].append(stats["generated_tokens"])
+    return times, tokens
 
 
 def keystroke_update_ms(lm, text: str, repeats: int) -> float:
@@ -125,18 +128,21 @@ def main() -> None:
     print(f"memory overhead: {lm.name}, {lm.parameter_count / 1e6:.1f}M parameters, vocab {lm.model.vocab_size}, "
           f"a {len(text):,}-character document, 16 new tokens, {args.repeats} repeats; {machine_note()}")
     # DecodingSettings() alone is the app's default (4 beams with first-word branching), not greedy: say each.
-    # No stop rule: the memory changes the text, and a suggestion that stopped after 7 tokens would spread the
-    # request's fixed cost over fewer of them than one of 16, making its per-token time incomparable.
-    full = engine.DecodingSettings(max_new_tokens=16, stop=None)
+    # No stop rule and no repetition guards (whose loop cut ends a suggestion too: alone, greedy's text here ends
+    # after 7 tokens, "in the air" about to repeat): the memory changes the text, and a suggestion that stopped early
+    # would spread the request's fixed cost over fewer tokens than one of 16, making its per-token time
+    # incomparable. The guards cost the same with and without the memory.
+    full = engine.DecodingSettings(max_new_tokens=16, stop=None, no_repeat_ngram_size=0, dry_multiplier=0.0)
     cases = {
         "greedy": full.replace(strategy="greedy"),
         "beam 4": full.replace(num_beams=4, num_alternatives=3, branch_first_word=False),
         "app default (beam 4, first-word branching)": full,
     }
     for name, settings in cases.items():
-        times = per_token_ms(lm, text, settings, args.repeats)
+        times, tokens = per_token_ms(lm, text, settings, args.repeats)
         off, on = median_ms(times[False]), median_ms(times[True])
-        print(f"  {name:44s} model alone {off:7.2f} ms/token   with memory {on:7.2f} ms/token   x{on / off:.2f}")
+        print(f"  {name:44s} model alone {off:7.2f} ms/token   with memory {on:7.2f} ms/token   x{on / off:.2f}"
+              f"   (tokens {min(tokens[False])}-{max(tokens[False])} / {min(tokens[True])}-{max(tokens[True])})")
     print(f"  one keystroke's document-memory update at {len(text):,} characters: "
           f"{keystroke_update_ms(lm, text, args.repeats):.2f} ms")
     print("  " + cache_catch_up(lm, text))
