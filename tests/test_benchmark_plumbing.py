@@ -38,3 +38,27 @@ def test_gui_pause_latency_times_the_window_and_the_engine_on_the_same_texts(qtb
     assert len(figures["gui_s"]) + figures["no_ghost"] == 2
     assert all(s > figures["debounce_ms"] / 1000 * 0.9 for s in figures["gui_s"])  # a ghost waits for the pause
     assert len(figures["engine_s"]) <= 2 and all(s > 0 for s in figures["engine_s"])
+
+
+def test_decode_step_models_measures_both_folders_in_turns_as_the_app_loads_them(tiny_gpt2_folder):
+    import decode_step_models
+
+    figures = decode_step_models.measure({"reference": str(tiny_gpt2_folder), "candidate": str(tiny_gpt2_folder)},
+                                         "The captain watched the coast", repeats=2, weights="auto")
+    assert list(figures) == ["reference", "candidate"]
+    for per_token_ms, first_token_ms, storage in figures.values():
+        assert per_token_ms > 0 and first_token_ms > 0
+        assert storage == "float32"  # a tiny model stays in float32 under "auto", as the app loads it
+
+
+def test_memory_overhead_reports_how_many_tokens_each_side_generated(tiny_gpt2):
+    import memory_overhead
+
+    import engine
+
+    settings = engine.DecodingSettings(strategy="greedy", max_new_tokens=4, stop=None, no_repeat_ngram_size=0,
+                                       dry_multiplier=0.0)
+    times, tokens = memory_overhead.per_token_ms(tiny_gpt2, "The captain watched the coast grow small. " * 3,
+                                                 settings, repeats=2)
+    assert all(len(times[memory]) == 2 and min(times[memory]) > 0 for memory in (False, True))
+    assert all(count == 4 for memory in (False, True) for count in tokens[memory])  # nothing cut it short
