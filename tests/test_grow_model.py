@@ -52,3 +52,10 @@ def test_a_model_without_an_mlp_width_is_refused_with_a_message(tmp_path, tiny_g
                            str(tmp_path / "wide"), "--intermediate-size", "80"], check=False, capture_output=True,
                           text=True)
     assert done.returncode != 0 and "no intermediate_size" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_narrowing_is_refused_with_a_message(tmp_path, tiny_tokenizer):
+    source = _qwen3_folder(tmp_path / "small", tiny_tokenizer)
+    done = subprocess.run([sys.executable, str(TOOLS / "grow_model.py"), str(source), str(tmp_path / "narrow"),
+                           "--intermediate-size", "16"], check=False, capture_output=True, text=True)
+    assert done.returncode != 0 and "already has 48 hidden units" in done.stderr and "Traceback" not in done.stderr

@@ -25,13 +25,14 @@ CARRIED_FILES = ("tokenizer.json", "generation_config.json")
 
 def grow_mlp(state: dict[str, torch.Tensor], intermediate_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """``state`` with every layer's MLP widened to ``intermediate_size`` hidden units, the function unchanged."""
+    for key, weight in state.items():
+        if key.endswith("mlp.down_proj.weight") and weight.shape[1] > intermediate_size:
+            raise ValueError(f"{key} already has {weight.shape[1]} hidden units, more than {intermediate_size}")
     generator = torch.Generator().manual_seed(seed)
     grown = dict(state)
     for key, weight in state.items():
         if key.endswith(("mlp.gate_proj.weight", "mlp.up_proj.weight")):
             old, width = weight.shape
-            if intermediate_size < old:
-                raise ValueError(f"{key} already has {old} hidden units, more than {intermediate_size}")
             new_rows = torch.randn(intermediate_size - old, width, generator=generator) * weight.float().std()
             grown[key] = torch.cat([weight, new_rows.to(weight.dtype)])
         elif key.endswith("mlp.down_proj.weight"):
@@ -50,7 +51,10 @@ def main() -> None:
     if "intermediate_size" not in config:
         sys.exit(f"{args.source}: its config has no intermediate_size (only Llama-family models can be widened)")
     state = load_file(args.source / "model.safetensors")
-    grown = grow_mlp(state, args.intermediate_size)
+    try:
+        grown = grow_mlp(state, args.intermediate_size)
+    except ValueError as exc:  # narrowing would drop what the model learned: say so, no traceback
+        sys.exit(f"{args.source}: {exc}")
     args.target.mkdir(parents=True, exist_ok=True)
     config["intermediate_size"] = args.intermediate_size
     (args.target / "config.json").write_text(json.dumps(config, indent=2) + "\n")
