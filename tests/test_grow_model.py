@@ -51,7 +51,7 @@ def test_a_model_without_an_mlp_width_is_refused_with_a_message(tmp_path, tiny_g
     done = subprocess.run([sys.executable, str(TOOLS / "grow_model.py"), str(tiny_gpt2_folder),
                            str(tmp_path / "wide"), "--intermediate-size", "80"], check=False, capture_output=True,
                           text=True)
-    assert done.returncode != 0 and "no intermediate_size" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode != 0 and "no intermediate_size to widen" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_narrowing_is_refused_with_a_message(tmp_path, tiny_tokenizer):

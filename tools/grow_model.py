@@ -12,15 +12,17 @@ bound by per-layer overhead, not by the MLP's multiplies). The optimizer state i
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
+import dataclasses
 import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
-CARRIED_FILES = ("tokenizer.json", "generation_config.json")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.errors import CheckpointError
+from engine.loading.checkpoint import load_checkpoint, save_checkpoint
+from engine.models.llama import LlamaTransformer
 
 
 def grow_mlp(state: dict[str, torch.Tensor], intermediate_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -47,23 +49,25 @@ def main() -> None:
     parser.add_argument("target", type=Path, help="the folder the grown model is written to")
     parser.add_argument("--intermediate-size", type=int, required=True)
     args = parser.parse_args()
-    config = json.loads((args.source / "config.json").read_text())
-    if "intermediate_size" not in config:
-        sys.exit(f"{args.source}: its config has no intermediate_size (only Llama-family models can be widened)")
-    state = load_file(args.source / "model.safetensors")
     try:
-        grown = grow_mlp(state, args.intermediate_size)
+        loaded = load_checkpoint(args.source)
+    except CheckpointError as exc:
+        sys.exit(str(exc))
+    model = loaded.model
+    if not isinstance(model, LlamaTransformer):
+        sys.exit(f"{args.source}: a {loaded.config['model_type']} model has no intermediate_size to widen "
+                 "(only Llama-family models can be widened)")
+    state = model.state_dict()
+    try:
+        grown_state = grow_mlp(state, args.intermediate_size)
     except ValueError as exc:  # narrowing would drop what the model learned: say so, no traceback
         sys.exit(f"{args.source}: {exc}")
-    args.target.mkdir(parents=True, exist_ok=True)
-    config["intermediate_size"] = args.intermediate_size
-    (args.target / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    for name in CARRIED_FILES:
-        if (args.source / name).is_file():
-            shutil.copy2(args.source / name, args.target / name)
-    save_file({k: v.contiguous() for k, v in grown.items()}, args.target / "model.safetensors", metadata={"format": "pt"})
-    before, after = sum(v.numel() for v in state.values()), sum(v.numel() for v in grown.values())
-    print(f"{args.source} -> {args.target}: MLP {config['intermediate_size']} hidden units, "
+    grown = LlamaTransformer(dataclasses.replace(model.config, intermediate_size=args.intermediate_size))
+    grown.load_state_dict(grown_state)
+    grown.tie_weights()
+    save_checkpoint(args.target, grown, loaded.tokenizer, generation_config=loaded.generation_config or None)
+    before, after = sum(p.numel() for p in model.parameters()), sum(p.numel() for p in grown.parameters())
+    print(f"{args.source} -> {args.target}: MLP {args.intermediate_size} hidden units, "
           f"{before / 1e6:.2f}M -> {after / 1e6:.2f}M parameters")
 
 
