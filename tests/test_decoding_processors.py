@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
+from engine.decoding.dry import DryPenalty
 from engine.decoding.processors import (
+    GUARD_LOOKBACK,
     SeenTokens,
     ban_repeated_ngrams,
     keep_min_p,
@@ -143,3 +145,21 @@ def test_seen_tokens_do_nothing_when_switched_off():
 def test_ngram_ban_needs_enough_history(size):
     scores = torch.zeros(1, 4)
     assert torch.isfinite(ban_repeated_ngrams(scores, torch.tensor([[1, 2, 1]]), size)).all()
+
+
+def test_repeat_guards_read_only_the_prompts_tail_and_the_continuation():
+    # A document repeats its names and phrases on purpose: a repeat of something far back in the prompt is
+    # neither banned nor penalised; the same repeat within the prompt's last GUARD_LOOKBACK tokens is.
+    filler = list(range(10, 10 + GUARD_LOOKBACK))
+    dry = DryPenalty(multiplier=1.0, base=1.75, allowed_length=1)
+    far = SeenTokens([7, 8, 9] + filler + [7, 8], vocab_size=40, max_new_tokens=3, device=torch.device("cpu"),
+                     no_repeat_ngram_size=3, dry=dry)
+    assert torch.equal(far.apply(torch.zeros(1, 40)), torch.zeros(1, 40))
+    near = SeenTokens(filler + [7, 8, 9] + [7, 8], vocab_size=40, max_new_tokens=2, device=torch.device("cpu"),
+                      no_repeat_ngram_size=3, dry=dry)
+    assert kept(near.apply(torch.zeros(1, 40))) == [t for t in range(40) if t != 9]
+    # The continuation counts in full: once it has written 7 8 9, writing it again is banned.
+    for token in (9, 7, 8):
+        far.append(torch.tensor([token]))
+    assert far.length == len(filler) + 8
+    assert math.isinf(far.apply(torch.zeros(1, 40))[0, 9])

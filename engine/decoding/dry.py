@@ -8,7 +8,8 @@ allowed_length)``. Short, natural repeats ("of the") cost nothing; long verbatim
 and unlike a no-repeat n-gram ban the penalty grows smoothly with the length of the repeat.
 
 Sequence breakers (here: tokens containing a line break) end a match, so a repeat never spans a new line: lists and
-dialogue repeat their line openings on purpose.
+dialogue repeat their line openings on purpose. Decoding hands it the continuation and only the last few prompt
+tokens (``processors.GUARD_LOOKBACK``): a document's names and phrases come back on purpose.
 """
 
 from __future__ import annotations

@@ -50,6 +50,14 @@ def ban_repeated_ngrams(scores: torch.Tensor, sequences: torch.Tensor, size: int
     return scores
 
 
+#: How much of the prompt the repeat guards (no-repeat n-grams, DRY) read besides the continuation. A document
+#: repeats its names and phrases on purpose ("said Mr. Jarndyce"), and suggesting them again is the point of
+#: the memory; across the whole prompt the guards forbade exactly that (measured on the held-out books: KSR
+#: 25.7% with them over the whole prompt, see docs/TRAINING.md). A loop starts in the continuation or
+#: just before it, which this tail still covers.
+GUARD_LOOKBACK = 16
+
+
 class SeenTokens:
     """What the penalties need to know about each row: its tokens so far, kept in preallocated buffers.
 
@@ -79,13 +87,17 @@ class SeenTokens:
                        or self.control_ids is not None)
         self.length = len(prompt)
         self.sequences: torch.Tensor | None = None
+        self._sequence_start = 0  # the prompt position of ``sequences``' first column
         self.seen: torch.Tensor | None = None
         if not self.active:
             return
         prompt_tensor = torch.tensor([prompt], dtype=torch.long, device=device)
         if no_repeat_ngram_size > 0 or dry is not None:
-            self.sequences = torch.empty((1, len(prompt) + max_new_tokens), dtype=torch.long, device=device)
-            self.sequences[:, : len(prompt)] = prompt_tensor
+            # The repeat guards read the continuation and only the prompt's last GUARD_LOOKBACK tokens (see there).
+            tail = prompt_tensor[:, max(0, len(prompt) - GUARD_LOOKBACK) :]
+            self._sequence_start = len(prompt) - tail.shape[1]
+            self.sequences = torch.empty((1, tail.shape[1] + max_new_tokens), dtype=torch.long, device=device)
+            self.sequences[:, : tail.shape[1]] = tail
         if repetition_penalty != 1.0:
             self.seen = torch.zeros((1, vocab_size), dtype=torch.bool, device=device)
             self.seen[0, prompt_tensor[0]] = True
@@ -97,9 +109,9 @@ class SeenTokens:
         if self.seen is not None:
             scores = penalize_repetitions(scores, self.seen, self.repetition_penalty)
         if self.sequences is not None and self.ngram_size > 0:
-            scores = ban_repeated_ngrams(scores.clone(), self.sequences[:, : self.length], self.ngram_size)
+            scores = ban_repeated_ngrams(scores.clone(), self._guarded(), self.ngram_size)
         if self.dry is not None and self.sequences is not None:  # DRY always has the sequences
-            scores = self.dry.apply(scores, self.sequences[:, : self.length])
+            scores = self.dry.apply(scores, self._guarded())
         if self.banned is not None:
             scores = self.banned.apply(scores)
         if self.control_ids is not None:
@@ -112,12 +124,17 @@ class SeenTokens:
             self.length += 1
             return
         if self.sequences is not None:
-            self.sequences[:, self.length] = tokens
+            self.sequences[:, self.length - self._sequence_start] = tokens
         if self.seen is not None:
             self.seen[torch.arange(tokens.shape[0], device=tokens.device), tokens] = True
         if self.banned is not None:
             self.banned.append(tokens)
         self.length += 1
+
+    def _guarded(self) -> torch.Tensor:
+        """What the repeat guards read per row: the prompt's tail and the continuation so far."""
+        assert self.sequences is not None
+        return self.sequences[:, : self.length - self._sequence_start]
 
     def fan_out(self, rows: int) -> None:
         if self.sequences is not None:

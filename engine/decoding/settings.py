@@ -43,8 +43,9 @@ class DecodingSettings:
     greedy_word_ends: bool = True
     stop: str | None = "sentence"
     # DRY ("don't repeat yourself", after p-e-w's sampler): a token that would extend a token sequence already
-    # seen in the context by ``n >= dry_allowed_length`` tokens loses ``dry_multiplier * dry_base ** (n -
-    # dry_allowed_length)`` from its score. 0 turns it off.
+    # seen in the continuation (or the few tokens before it: ``processors.GUARD_LOOKBACK``) by ``n >=
+    # dry_allowed_length`` tokens loses ``dry_multiplier * dry_base ** (n - dry_allowed_length)`` from its score.
+    # 0 turns it off. Like the no-repeat n-gram ban, it leaves alone what repeats the document further back.
     dry_multiplier: float = 0.8
     dry_base: float = 1.75
     dry_allowed_length: int = 2
