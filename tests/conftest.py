@@ -76,6 +76,6 @@ def plain_settings(**changes):
     decoding machinery itself (parity with transformers, caching, scripted continuations)."""
     from engine.decoding.settings import DecodingSettings
 
-    base = {"strategy": "greedy", "no_repeat_ngram_size": 0, "dry_multiplier": 0.0, "stop": None,
+    base = {"strategy": "greedy", "no_repeat_ngram_size": 0, "dry_multiplier": 0.0, "stop": None, "min_word_probability": 0.0,
             "branch_first_word": False, "memory": False, "greedy_word_ends": False}
     return DecodingSettings(**{**base, **changes})

@@ -31,6 +31,7 @@ import torch
 
 from engine.decoding.beam import BeamSearch, is_identity
 from engine.decoding.cuda_graphs import cuda_graphs_enabled
+from engine.decoding.doubt import without_doubtful_tails
 from engine.decoding.first_words import FirstWordBranches, branch_rows
 from engine.decoding.guards import DecodingGuards
 from engine.decoding.healing import HealedPrompt, TokenPrefixIndex, heal
@@ -277,7 +278,8 @@ class Generator:
         stopped = self._stopped(cancelled)
         logits, seen, read, reused = self._read_prompt(prompt, settings)
         seed, rng = self._random(settings)
-        row = Continuation(self.token_bytes, prompt.healed_prefix, self._stop_rule(settings, prompt))
+        row = Continuation(self.token_bytes, prompt.healed_prefix, self._stop_rule(settings, prompt),
+                           settings.min_word_probability)
         events = StreamAssembler(started)
         choice = None
         for step in range(prompt.max_new_tokens):
@@ -360,7 +362,9 @@ class Generator:
                 rows, logits = self._advance_beams(rows, step, seen)
                 scores = self._scores(logits, seen, prompt, memory, [h.tokens for h in search.running], first=False)
                 step = search.step(torch.log_softmax(scores, dim=-1))
-        yield events.final(search.results(), search.steps, read, reused)
+        # Beams compete on whole hypotheses, so their doubtful tails are cut once the search is over.
+        results = without_doubtful_tails(search.results(), settings.min_word_probability)
+        yield events.final(results, search.steps, read, reused)
 
     def _search(self, prompt: Prompt, settings: DecodingSettings) -> BeamSearch | FirstWordBranches:
         stop = self._stop_rule(settings, prompt)

@@ -49,6 +49,9 @@ class DecodingSettings:
     dry_multiplier: float = 0.8
     dry_base: float = 1.75
     dry_allowed_length: int = 2
+    # A suggestion ends before its first word (after the first) that is less likely than this given the text
+    # before it, so Tab takes only the likely part and a fresh suggestion follows (``doubt``). 0 never cuts.
+    min_word_probability: float = 0.1
     # Whole words (any case) the continuation must never spell; tokens that would are masked while decoding.
     banned_words: tuple[str, ...] = ()
     # Mix the memory (the document decoded from, attached folders: ``engine.memory``) into every next-token
@@ -120,6 +123,8 @@ def _problems(s: DecodingSettings):
         yield f"memory must be True or False, not {s.memory!r}"
     if s.stop not in STOP_RULES:
         yield f"stop must be None, 'word', 'sentence' or 'line', not {s.stop!r}"
+    if not _finite(s.min_word_probability) or not 0 <= s.min_word_probability < 1:
+        yield f"min_word_probability must be in [0, 1) (0 never cuts), not {s.min_word_probability!r}"
     if not _finite(s.dry_multiplier) or s.dry_multiplier < 0:
         yield f"dry_multiplier must be a number >= 0 (0 turns it off), not {s.dry_multiplier!r}"
     if not _finite(s.dry_base) or s.dry_base < 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from engine.decoding.doubt import doubt_cut
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.stopping import StopRule
 from engine.decoding.text_stream import TextStream, truncate_pieces
@@ -18,9 +19,11 @@ from engine.decoding.text_stream import TextStream, truncate_pieces
 class Continuation:
     """The tokens chosen so far after the prompt, and the text they make."""
 
-    def __init__(self, token_bytes: list[bytes], healed_prefix: bytes, stop: StopRule) -> None:
+    def __init__(self, token_bytes: list[bytes], healed_prefix: bytes, stop: StopRule,
+                 min_word_probability: float = 0.0) -> None:
         self.token_bytes = token_bytes
         self.stop = stop
+        self.min_word_probability = min_word_probability
         self.ids: list[int] = []
         self.logprobs: list[float] = []
         self.pieces: list[str] = []  # what each token adds to the text
@@ -47,8 +50,14 @@ class Continuation:
         self.pieces.append(self._stream.push(self.token_bytes[token]))
         self.ids.append(token)
         self.logprobs.append(logprob)
+        cuts = []
         if self.stop.active and (cut := self.stop.cut(self._stream.text)) is not None:
-            self.finish, self._cut = "stop", cut
+            cuts.append(cut)
+        # A unit's probability only falls as its tokens come, so a cut made here never has to be taken back.
+        if (keep := doubt_cut(self.pieces, self.logprobs, self.min_word_probability)) is not None:
+            cuts.append(len("".join(self.pieces[:keep])))
+        if cuts:
+            self.finish, self._cut = "stop", min(cuts)
             return True
         return False
 

@@ -68,6 +68,8 @@ class DecodingDialog(QDialog):
         for stop, label in LENGTH_LABELS.items():
             self.length.addItem(label, stop)
         self.max_new_tokens = _spin(1, MAX_NEW_TOKENS_LIMIT, "The suggestion never gets longer than this")
+        self.min_word_probability = _double(0.0, 0.9, 0.05, 2, "End a suggestion before a word the model gives "
+                                            "less than this chance (its first word always stays)", special="off")
         self.debounce = _spin(0, MAX_DEBOUNCE_MS, "How long to wait after the last keystroke before suggesting")
         self.debounce.setSuffix(" ms")
         self.token_healing = QCheckBox("Complete partly typed words (token healing)")
@@ -105,6 +107,7 @@ class DecodingDialog(QDialog):
         general.addRow("Strategy", self.strategy)
         general.addRow("Suggestion length", self.length)
         general.addRow("At most", self._with_suffix(self.max_new_tokens, "tokens"))
+        general.addRow("End before words below", self.min_word_probability)
         general.addRow("Suggest after", self.debounce)
         general.addRow("", self.token_healing)
         general.addRow("", self.greedy_word_ends)
@@ -183,7 +186,7 @@ class DecodingDialog(QDialog):
         return box
 
     def _value_widgets(self):
-        return (self.strategy, self.length, self.max_new_tokens, self.token_healing, self.greedy_word_ends,
+        return (self.strategy, self.length, self.max_new_tokens, self.min_word_probability, self.token_healing, self.greedy_word_ends,
                 self.memory, self.temperature,
                 self.top_k, self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
                 self.length_penalty, self.branch_first_word, self.repetition_penalty, self.no_repeat_ngram_size,
@@ -196,6 +199,7 @@ class DecodingDialog(QDialog):
             self.strategy.setCurrentIndex(self.strategy.findData(settings.strategy))
             self.length.setCurrentIndex(self.length.findData(settings.stop))
             self.max_new_tokens.setValue(settings.max_new_tokens)
+            self.min_word_probability.setValue(settings.min_word_probability)
             self.debounce.setValue(debounce_ms)
             self.token_healing.setChecked(settings.token_healing)
             self.greedy_word_ends.setChecked(settings.greedy_word_ends)
@@ -240,6 +244,7 @@ class DecodingDialog(QDialog):
             greedy_word_ends=self.greedy_word_ends.isChecked(),
             memory=self.memory.isChecked(),
             stop=self.length.currentData(),
+            min_word_probability=round(self.min_word_probability.value(), 4),
             dry_multiplier=round(self.dry_multiplier.value(), 4),
             dry_base=round(self.dry_base.value(), 4),
             dry_allowed_length=self.dry_allowed_length.value(),
