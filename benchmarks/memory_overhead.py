@@ -131,8 +131,10 @@ def main() -> None:
     # No stop rule and no repetition guards (whose loop cut ends a suggestion too: alone, greedy's text here ends
     # after 7 tokens, "in the air" about to repeat): the memory changes the text, and a suggestion that stopped early
     # would spread the request's fixed cost over fewer tokens than one of 16, making its per-token time
-    # incomparable. The guards cost the same with and without the memory.
-    full = engine.DecodingSettings(max_new_tokens=16, stop=None, no_repeat_ngram_size=0, dry_multiplier=0.0)
+    # incomparable. The guards cost the same with and without the memory. So does the cut before a doubtful word,
+    # which ended the model-alone greedy text after 3 tokens.
+    full = engine.DecodingSettings(max_new_tokens=16, stop=None, no_repeat_ngram_size=0, dry_multiplier=0.0,
+                                   min_word_probability=0.0)
     cases = {
         "greedy": full.replace(strategy="greedy"),
         "beam 4": full.replace(num_beams=4, num_alternatives=3, branch_first_word=False),
