@@ -55,6 +55,7 @@ def parse_alternatives(out: str) -> list[str]:
     (["--beams", "0"], "num_beams"),
     (["--temperature", "nan"], "temperature"),
     (["--dry-multiplier", "-1"], "dry_multiplier"),
+    (["--min-word-probability", "1"], "min_word_probability"),
     (["--never-suggest", "two words", "--"], "banned_words"),
 ])
 def test_invalid_settings_give_one_line_and_exit_code_2(capsys, model_folder, options, field):
@@ -87,7 +88,7 @@ def test_beams_or_alternatives_imply_beam_search_with_consistent_counts():
         "sample", 7, 5, "word", False)
 
 
-def test_dry_multiplier_and_never_suggest_reach_the_decoding_settings(capsys, monkeypatch):
+def test_dry_multiplier_doubt_cut_and_never_suggest_reach_the_decoding_settings(capsys, monkeypatch):
     seen = []
 
     class RecordingModel:
@@ -96,7 +97,7 @@ def test_dry_multiplier_and_never_suggest_reach_the_decoding_settings(capsys, mo
             return []
 
     monkeypatch.setattr("engine.language_model.load", lambda name, device="auto": RecordingModel())
-    code, _, err = run(capsys, "complete", "Hello there", "--dry-multiplier", "1.5",
+    code, _, err = run(capsys, "complete", "Hello there", "--dry-multiplier", "1.5", "--min-word-probability", "0",
                        "--never-suggest", "Dragon", "castle")
     assert code == 0, err
     code_dashes, _, err = run(capsys, "complete", "--never-suggest", "moat", "--", "Hello there")
@@ -109,6 +110,7 @@ def test_dry_multiplier_and_never_suggest_reach_the_decoding_settings(capsys, mo
     assert (given.dry_multiplier, given.banned_words) == (1.5, ("Dragon", "castle"))
     assert (dashes.dry_multiplier, dashes.banned_words) == (0.8, ("moat",))  # the shared default
     assert (plain.dry_multiplier, plain.banned_words) == (0.8, ())
+    assert (given.min_word_probability, plain.min_word_probability) == (0.0, 0.1)
 
 
 # --- streaming view ---------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ _DIRECT_OPTIONS = {
     "seed": "seed",
     "stop": "stop",
     "dry_multiplier": "dry_multiplier",
+    "min_word_probability": "min_word_probability",
 }
 
 
@@ -62,6 +63,9 @@ def add_parsers(subparsers) -> None:
     parser.add_argument("--dry-multiplier", type=float, metavar="X",
                         help="DRY repetition penalty: a token that would extend a repeat of the text loses X times "
                         "a growing amount (0: off; default 0.8, as in the app)")
+    parser.add_argument("--min-word-probability", type=float, metavar="P",
+                        help="end the suggestion before a word (after its first) the model gives less than P "
+                        "(0: never; default 0.1, as in the app)")
     parser.add_argument("--never-suggest", nargs="+", metavar="WORD",
                         help="whole words (any case) the continuation must never contain; put TEXT before this "
                         "option, or end the words with --")
