@@ -7,38 +7,20 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.decoding.doubt import doubt_cut
 from engine.loading.registry import resolve_model_path
 from engine.training.evaluation import baseline_source_for, load_eval_texts, train_baseline
-from engine.training.keystrokes import DEFAULT_MAX_WORDS, simulate_typing, word_units
+from engine.training.keystrokes import simulate_typing
 from engine.training.trigram import WordTrigramModel
 
 
-def cut_suggestion(model: WordTrigramModel, prefix: str, bar: float, max_words: int = DEFAULT_MAX_WORDS) -> str:
-    """The trigram's greedy suggestion (as ``WordTrigramModel.suggest``), ended before its first doubtful word."""
-    u, v, partial = model._context(prefix)
-    pieces: list[str] = []
-    logprobs: list[float] = []
-    for _ in range(4 * max_words + 2):
-        best = model._best_next(u, v, partial)
-        if best is None:
-            break
-        pieces.append(model.vocab[best][len(partial):])
-        p = float(model.probabilities(np.array([u]), np.array([v]), np.array([best]))[0])
-        logprobs.append(math.log(max(p, 1e-300)))
-        if len(word_units("".join(pieces))) > max_words:
-            break
-        u, v, partial = v, best, ""
-    keep = doubt_cut(pieces, logprobs, bar)
-    return "".join(word_units("".join(pieces if keep is None else pieces[:keep]))[:max_words])
+def cut_suggestion(model: WordTrigramModel, prefix: str, bar: float) -> str:
+    """The trigram's greedy suggestion, ended before its first doubtful word."""
+    return model.suggest(prefix, min_word_probability=bar)
 
 
 def main() -> int:

@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.decoding.doubt import doubt_cut
+
 _TOKEN = re.compile(r"\s*(?:\w+(?:['\u2019]\w+)*|[^\w\s])|\s+")
 _UNITS = re.compile(r"\s*\S+|\s+")  # the word units of engine.training.keystrokes
 BOS, UNK = 0, 1
@@ -212,20 +214,27 @@ class WordTrigramModel:
     def __call__(self, prefix: str) -> str:
         return self.suggest(prefix)
 
-    def suggest(self, prefix: str, max_words: int | None = None) -> str:
-        """Complete the word being typed, then add the most probable next words (``max_words`` in all)."""
+    def suggest(self, prefix: str, max_words: int | None = None, min_word_probability: float = 0.0) -> str:
+        """Complete the word being typed, then add the most probable next words (``max_words`` in all);
+        ``min_word_probability`` > 0 ends the suggestion before a doubtful word as the app's decoding does
+        (``engine.decoding.doubt``)."""
         max_words = self.max_words if max_words is None else max_words
         u, v, partial = self._context(prefix)
-        text = ""
+        pieces: list[str] = []
+        logprobs: list[float] = []
         for _ in range(4 * max_words + 2):
             best = self._best_next(u, v, partial)
             if best is None:
                 break
-            text += self.vocab[best][len(partial):]
-            if len(_UNITS.findall(text)) > max_words:  # the last unit wanted is complete once another begins
+            pieces.append(self.vocab[best][len(partial):])
+            if min_word_probability > 0:
+                p = float(self.probabilities(np.array([u]), np.array([v]), np.array([best]))[0])
+                logprobs.append(math.log(max(p, 1e-300)))
+            if len(_UNITS.findall("".join(pieces))) > max_words:  # the last unit wanted is complete once another begins
                 break
             u, v, partial = v, best, ""
-        return "".join(_UNITS.findall(text)[:max_words])
+        keep = doubt_cut(pieces, logprobs, min_word_probability) if min_word_probability > 0 else None
+        return "".join(_UNITS.findall("".join(pieces[:keep]))[:max_words])
 
     def _context(self, prefix: str) -> tuple[int, int, str]:
         """(u, v, partial): the two token ids before the token being typed, and the typed part of that token."""

@@ -186,8 +186,8 @@ class DecodingDialog(QDialog):
         return box
 
     def _value_widgets(self):
-        return (self.strategy, self.length, self.max_new_tokens, self.min_word_probability, self.token_healing, self.greedy_word_ends,
-                self.memory, self.temperature,
+        return (self.strategy, self.length, self.max_new_tokens, self.min_word_probability, self.token_healing,
+                self.greedy_word_ends, self.memory, self.temperature,
                 self.top_k, self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
                 self.length_penalty, self.branch_first_word, self.repetition_penalty, self.no_repeat_ngram_size,
                 self.dry_multiplier,
