@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +13,12 @@ from engine.training.corpus import (
     Document,
     NoTextFound,
     ScanReport,
+    files_fingerprint,
     is_validation,
     iter_documents,
     read_documents,
 )
+from engine.training.evaluation import BaselineSource, baseline_key
 from engine.training.token_data import build_token_data, cached_token_data
 
 PROSE = "The river ran past the mill and under the old stone bridge, where the children played all summer. "
@@ -103,6 +106,26 @@ def test_token_cache_is_split_by_document_and_reused(tmp_path, tiny_tokenizer):
     again = cached_token_data([tmp_path / "data"], tiny_tokenizer, tmp_path / "cache", 0.1)
     assert again is not None and np.array_equal(again.train.tokens, data.train.tokens)
     (tmp_path / "data" / "book00.txt").write_text("Changed. " + PROSE * 3, encoding="utf-8")
+    assert cached_token_data([tmp_path / "data"], tiny_tokenizer, tmp_path / "cache", 0.1) is None
+
+
+def test_caches_follow_the_corpus_contents_not_its_timestamps(tmp_path, tiny_tokenizer):
+    """A corpus copied afresh (new timestamps, same bytes) keeps its token cache and its trigram baseline; an edit
+    of the same size does not."""
+    _write_books(tmp_path / "data", 6)
+    source = BaselineSource([str(tmp_path / "data")], 0.1, "test")
+    build_token_data([tmp_path / "data"], tiny_tokenizer, tmp_path / "cache", 0, validation_fraction=0.1)
+    fingerprint, key = files_fingerprint([tmp_path / "data"]), baseline_key(source)
+    for file in (tmp_path / "data").iterdir():
+        os.utime(file, ns=(1, 1))
+    assert files_fingerprint([tmp_path / "data"]) == fingerprint
+    assert baseline_key(source) == key
+    assert cached_token_data([tmp_path / "data"], tiny_tokenizer, tmp_path / "cache", 0.1) is not None
+    book = tmp_path / "data" / "book00.txt"
+    text = book.read_text(encoding="utf-8")
+    book.write_text(text.replace("a", "e", 1), encoding="utf-8")  # same size, other bytes
+    assert files_fingerprint([tmp_path / "data"]) != fingerprint
+    assert baseline_key(source) != key
     assert cached_token_data([tmp_path / "data"], tiny_tokenizer, tmp_path / "cache", 0.1) is None
 
 

@@ -5,7 +5,7 @@ The evaluation texts go through the same normaliser as training data, then each 
 the figures describe the same characters.
 
 The baseline is trained on the model's own training split: the documents of the model's training data that the
-deterministic split did not hold out for validation. Trained baselines are cached (keyed by the data files, the
+deterministic split did not hold out for validation. Trained baselines are cached (keyed by the data files' contents, the
 split and the normaliser version), so the second evaluation against the same corpus starts at once.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from engine.decoding.settings import DecodingSettings
-from engine.training.corpus import find_files, is_validation, read_documents
+from engine.training.corpus import files_fingerprint, is_validation, read_documents
 from engine.training.keystrokes import (
     DEFAULT_MAX_WORDS,
     AlternativesOfLanguageModel,
@@ -163,7 +163,7 @@ def train_baseline(source: BaselineSource, cache_dir: Path | None = None, max_wo
     """The word-trigram model of the training split of ``source``, and the ids of its training documents."""
     say = log or (lambda message: None)
     cache_dir = Path(cache_dir) if cache_dir is not None else baseline_cache_dir()
-    key = _baseline_key(source)
+    key = baseline_key(source)
     model_file, ids_file = cache_dir / f"{key}.npz", cache_dir / f"{key}.ids.json"
     if model_file.is_file() and ids_file.is_file():
         say("using the cached word-trigram baseline")
@@ -177,11 +177,10 @@ def train_baseline(source: BaselineSource, cache_dir: Path | None = None, max_wo
     return model, {d.id for d in training}
 
 
-def _baseline_key(source: BaselineSource) -> str:
+def baseline_key(source: BaselineSource) -> str:
+    """The cache name of the baseline trained on ``source``: its files' contents, split and formats."""
     digest = hashlib.sha256(f"trigram {FORMAT_VERSION} normalizer {NORMALIZER_VERSION}\n".encode())
-    for file in find_files(source.paths):
-        stat = file.stat()
-        digest.update(f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    digest.update(files_fingerprint(source.paths).encode())
     digest.update(f"{source.validation_fraction}".encode())
     return digest.hexdigest()[:16]
 

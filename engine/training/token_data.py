@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from engine.loading.tokenizer import TextTokenizer
-from engine.training.corpus import Document, ScanReport, find_files, is_validation, read_documents
+from engine.training.corpus import (
+    Document,
+    ScanReport,
+    files_fingerprint,
+    is_validation,
+    read_documents,
+)
 from engine.training.normalize import NORMALIZER_VERSION
 
 _ENCODE_BATCH_DOCS = 256  # tokenizers' Encoding objects are large: encode a few documents at a time
@@ -45,9 +51,7 @@ class TokenData:
 
 def cache_key(paths: Sequence[str | Path], tokenizer: TextTokenizer, validation_fraction: float) -> str:
     digest = hashlib.sha256(f"normalizer {NORMALIZER_VERSION}\n".encode())
-    for file in find_files(paths):
-        stat = file.stat()
-        digest.update(f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    digest.update(files_fingerprint(paths).encode())
     digest.update(tokenizer.backend.to_str().encode())
     digest.update(f"{validation_fraction}".encode())
     return digest.hexdigest()[:16]
