@@ -244,3 +244,18 @@ def test_inkling_eval_without_known_training_data_says_how_to_give_it(tiny_gpt2_
                  "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "--baseline-data" in out and "word-trigram baseline" not in out
+
+
+def test_eval_progress_goes_into_a_log_every_half_minute_when_stderr_is_not_a_terminal(capsys, monkeypatch):
+    from engine.training import commands
+
+    clock = [1000.0]
+    monkeypatch.setattr(commands.time, "monotonic", lambda: clock[0])
+    meter = commands._TypingProgress()
+    assert not meter.interactive  # capsys: stderr is not a terminal
+    for seconds, position in ((10, 100), (31, 400), (40, 500), (62, 900)):
+        clock[0] = 1000.0 + seconds
+        meter("default", position, 10_000)
+    meter.finish()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["typing with default: 400 / 10,000 characters", "typing with default: 900 / 10,000 characters"]

@@ -308,21 +308,28 @@ def _stderr(message: str) -> None:
 
 
 class _TypingProgress:
-    """"typing with NAME: 4,500 / 10,000 characters" on stderr, redrawn at most a few times a second."""
+    """"typing with NAME: 4,500 / 10,000 characters" on stderr: redrawn in place a few times a second on a
+    terminal; into a log (stderr redirected, a run under nohup) a line every ``log_every_s``, so a long
+    evaluation in the background still shows it is alive and how far it got."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_every_s: float = 30.0) -> None:
         self.interactive = sys.stderr.isatty()
-        self._last = 0.0
+        self._every = 0.25 if self.interactive else log_every_s
+        self._last = time.monotonic()
         self._shown = False
 
     def __call__(self, name: str, position: int, total: int) -> None:
         now = time.monotonic()
-        if not self.interactive or now - self._last < 0.25:
+        if now - self._last < self._every:
             return
         self._last = now
-        sys.stderr.write(f"\rtyping with {name}: {position:,} / {total:,} characters   ")
+        line = f"typing with {name}: {position:,} / {total:,} characters"
+        if self.interactive:
+            sys.stderr.write(f"\r{line}   ")
+            self._shown = True
+        else:
+            sys.stderr.write(f"{line}\n")
         sys.stderr.flush()
-        self._shown = True
 
     def finish(self) -> None:
         if self._shown:
