@@ -60,7 +60,10 @@ def cache_key(paths: Sequence[str | Path], tokenizer: TextTokenizer, validation_
 def cached_token_data(paths: Sequence[str | Path], tokenizer: TextTokenizer, cache_dir: str | Path,
                       validation_fraction: float = 0.03) -> TokenData | None:
     """The cached token arrays for this input, or None when they have not been built yet."""
-    folder = Path(cache_dir) / cache_key(paths, tokenizer, validation_fraction)
+    return _cached_in(Path(cache_dir) / cache_key(paths, tokenizer, validation_fraction))
+
+
+def _cached_in(folder: Path) -> TokenData | None:
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         return None
@@ -82,10 +85,11 @@ def build_token_data(
     them. Raises ``NoTextFound`` when the paths hold no usable text. Several processes (DDP ranks) may build the same
     cache at once: each writes its own staging folder and the first to finish wins.
     """
-    cached = cached_token_data(paths, tokenizer, cache_dir, validation_fraction)
+    # The key reads every file's bytes: computed once here.
+    folder = Path(cache_dir) / cache_key(paths, tokenizer, validation_fraction)
+    cached = _cached_in(folder)
     if cached is not None:
         return cached
-    folder = Path(cache_dir) / cache_key(paths, tokenizer, validation_fraction)
     report = report if report is not None else ScanReport()
     docs = documents if documents is not None else read_documents(paths, report)
     dtype = np.uint16 if tokenizer.vocab_size <= 65535 else np.uint32
