@@ -7,6 +7,7 @@ subcommand is given, so the engine never imports the app.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from engine.commands import complete, models
@@ -15,6 +16,10 @@ from engine.training import commands as training_commands
 
 # Each offers ``add_parsers(subparsers)``, which sets ``func`` on the parsers it adds.
 _SUBCOMMAND_MODULES = (complete, models, training_commands)
+
+# What a shell reports for a program that SIGPIPE ended (128 + 13), as `yes | head -1` does: the reader went away
+# before the output ended, which is how `inkling models | head -1` is meant to be used, not an error to explain.
+EXIT_BROKEN_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,12 +46,33 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        # Python ignores SIGPIPE, so a reader that left shows up as BrokenPipeError at the first write or flush
+        # after the pipe's buffer, often only at exit; flushing here keeps it inside this handler.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except InklingError as exc:
         print(f"inkling: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _discard_stdout() -> None:
+    """Point standard output at the null device, so the interpreter's own flush at exit does not fail again on the
+    closed pipe (and print 'Exception ignored ... BrokenPipeError')."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an in-memory stream: nothing at exit to fail
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,9 @@ import argparse
 import importlib.util
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from conftest import make_gpt2_folder
@@ -118,7 +121,7 @@ def test_dry_multiplier_doubt_cut_and_never_suggest_reach_the_decoding_settings(
 
 def test_stream_view_redraws_a_replaced_hypothesis_on_a_terminal():
     out = io.StringIO()
-    view = StreamView(out, redraw=True)
+    view = StreamView(out)
     view.show("The")
     view.show("The cat")
     view.show("The dog")  # beam search switched: erase "cat", write "dog"
@@ -128,32 +131,19 @@ def test_stream_view_redraws_a_replaced_hypothesis_on_a_terminal():
 
 def test_stream_view_redraws_across_lines():
     out = io.StringIO()
-    view = StreamView(out, redraw=True)
+    view = StreamView(out)
     view.show("ab\ncd")
     view.show("aX")
     assert out.getvalue() == "ab\ncd" + "\x1b[1A\r\x1b[1C\x1b[J" + "X"
 
 
-def test_stream_view_into_a_pipe_only_appends():
-    out = io.StringIO()
-    view = StreamView(out, redraw=False)
-    view.show("The")
-    view.show("The cat")
-    view.show("The dog")  # cannot be taken back in a pipe: hold everything until the end
-    view.show("The dogs")
-    view.finish("The dogs run")
-    assert out.getvalue() == "The cat" + "\n" + "The dogs run" + "\n"
-
-    extended = io.StringIO()
-    view = StreamView(extended, redraw=False)
-    view.show("a")
-    view.show("b")
-    view.finish("ab")  # the final text still extends what was written: just complete it
-    assert extended.getvalue() == "ab\n"
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
 
 def test_streaming_writes_each_token_before_the_next_is_generated():
-    out = io.StringIO()
+    out = Terminal()
     seen_before_each_token = []
 
     class SlowModel:
@@ -168,18 +158,33 @@ def test_streaming_writes_each_token_before_the_next_is_generated():
     assert out.getvalue() == "abc\n"
 
 
-def test_streaming_writes_the_final_best_of_a_beam_stream():
+def test_streaming_ends_on_the_final_best_of_a_beam_stream():
     class BeamLikeModel:
         def stream(self, text, settings, cancelled=None):
             yield StreamEvent(text="a", delta="a")
             yield StreamEvent(text="ab", delta="b")
-            yield StreamEvent(text="xy", delta="", replaces=True)
             final = (Completion("xyz", -1.0), Completion("abc", -2.0))
             yield StreamEvent(text="xyz", done=True, completions=final)
 
-    out = io.StringIO()
+    out = Terminal()
     _stream_best(BeamLikeModel(), "prompt", engine.DecodingSettings(strategy="beam"), out)
-    assert out.getvalue().splitlines()[-1] == "xyz"
+    assert out.getvalue() == "ab" + "\x1b[2D\x1b[K" + "xyz\n"
+
+
+def test_streaming_into_a_pipe_writes_one_final_text_per_alternative():
+    final = (Completion(" upon a time", -1.0), Completion(" day", -2.0))
+
+    class BeamLikeModel:
+        def stream(self, text, settings, cancelled=None):  # a pipe must not see what streams
+            yield StreamEvent(text=" I'm glad", delta=" I'm glad")
+            yield StreamEvent(text=" upon a time", done=True, completions=final)
+
+        def complete(self, text, settings):
+            return list(final)
+
+    out = io.StringIO()
+    _stream_best(BeamLikeModel(), "Once", engine.DecodingSettings(strategy="beam"), out)
+    assert out.getvalue() == " upon a time\n day\n"
 
 
 # --- inkling models ---------------------------------------------------------------------------------------
@@ -232,12 +237,30 @@ def test_complete_prints_numbered_alternatives_best_first(capsys, model_folder):
 
 
 @needs_generator
-def test_complete_streams_the_best_continuation(capsys, model_folder):
+def test_complete_streams_the_final_alternatives_into_a_pipe(capsys, model_folder):
     code, out, err = run(capsys, "complete", "--model", model_folder, "--device", "cpu", "--max-new-tokens", "6",
                          "--stream", "The dog")
     assert code == 0, err
     expected = engine.load(model_folder, device="cpu").complete("The dog", engine.DecodingSettings(max_new_tokens=6))
-    assert out == expected[0].text + "\n"
+    assert out == "".join(c.text + "\n" for c in expected)
+
+
+@pytest.mark.parametrize("command", [["models"], ["complete", "--max-new-tokens", "3", "The dog"]])
+def test_a_reader_that_leaves_early_ends_the_command_quietly(command, model_folder, tmp_path):
+    """`inkling models | head -1`: the pipe is closed before anything is written, so every write fails."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    if command[0] == "complete":
+        command = [*command[:1], "--model", model_folder, "--device", "cpu", *command[1:]]
+    env = {**os.environ, "INKLING_DATA_DIR": str(tmp_path / "data"), "HF_HOME": str(tmp_path / "hf"),
+           "INKLING_USER_MODELS": str(tmp_path / "mine")}
+    try:
+        done = subprocess.run([sys.executable, "-m", "engine", *command], stdout=write_end, stderr=subprocess.PIPE,
+                              env=env, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert done.stderr.decode() == ""
+    assert done.returncode == engine.cli.EXIT_BROKEN_PIPE
 
 
 @needs_generator

@@ -77,7 +77,9 @@ def add_parsers(subparsers) -> None:
     parser.add_argument("--no-memory", action="store_true",
                         help="the model alone: no memory of TEXT itself nor of any folder")
     parser.add_argument("--stream", action="store_true",
-                        help="write the best continuation as it is generated instead of listing alternatives")
+                        help="on a terminal, write the best continuation as it is generated instead of listing "
+                        "alternatives; into a pipe or file, write each alternative's final text on a line of its own, "
+                        "best first")
     parser.set_defaults(func=run_complete)
 
 
@@ -161,8 +163,12 @@ def _print_alternatives(completions, out: TextIO) -> None:
 
 
 def _stream_best(lm, text: str, settings: DecodingSettings, out: TextIO) -> None:
-    # Redrawing needs a terminal; into a pipe a beam's changing best guess would leave wrong text behind.
-    view = StreamView(out, redraw=_is_terminal(out))
+    if not _is_terminal(out):
+        # A pipe cannot take back what beam search's changing best guess wrote, and a reader downstream wants
+        # answers, not a partial guess followed by a correction: one final text per alternative, best first.
+        _print_final_texts(lm.complete(text, settings), out)
+        return
+    view = StreamView(out)
     final_text = None
     for event in lm.stream(text, settings):
         if event.done:
@@ -172,33 +178,28 @@ def _stream_best(lm, text: str, settings: DecodingSettings, out: TextIO) -> None
     view.finish(final_text if final_text is not None else view.shown)
 
 
+def _print_final_texts(completions, out: TextIO) -> None:
+    for completion in completions:
+        print(completion.text, file=out)
+
+
 def _is_terminal(out: TextIO) -> bool:
     isatty = getattr(out, "isatty", None)
     return bool(isatty and isatty())
 
 
 class StreamView:
-    """Shows a growing text that may be replaced (beam search switching hypotheses).
+    """Shows a growing text on a terminal that may be replaced (beam search switching hypotheses): the text
+    already written is erased back to the common prefix with ANSI cursor moves, so the terminal always shows the
+    current best."""
 
-    With ``redraw`` the text already written is erased back to the common prefix with ANSI cursor moves, so the
-    terminal always shows the current best. Without it (a pipe or file) text is only ever appended: after the first
-    replacement nothing more is written until ``finish``, which completes the output with the final text.
-    """
-
-    def __init__(self, out: TextIO, redraw: bool) -> None:
+    def __init__(self, out: TextIO) -> None:
         self.out = out
-        self.redraw = redraw
         self.shown = ""
-        self._held = False  # append-only output that can no longer follow the stream
 
     def show(self, text: str) -> None:
-        if self._held:
-            return
         keep = _common_prefix_length(self.shown, text)
         if keep < len(self.shown):
-            if not self.redraw:
-                self._held = True
-                return
             self.out.write(_erase_back_to(self.shown, keep))
             self.shown = self.shown[:keep]
         self.out.write(text[keep:])
@@ -206,15 +207,11 @@ class StreamView:
         self.shown = text
 
     def finish(self, final_text: str) -> None:
-        if final_text.startswith(self.shown):
-            self.out.write(final_text[len(self.shown):])
-        elif self.redraw:
-            keep = _common_prefix_length(self.shown, final_text)
-            self.out.write(_erase_back_to(self.shown, keep) + final_text[keep:])
-        else:  # the appended text went astray: start a fresh line with the whole answer
-            self.out.write("\n" + final_text)
+        keep = _common_prefix_length(self.shown, final_text)
+        if keep < len(self.shown):
+            self.out.write(_erase_back_to(self.shown, keep))
+        self.out.write(final_text[keep:] + "\n")
         self.shown = final_text
-        self.out.write("\n")
         self.out.flush()
 
 
