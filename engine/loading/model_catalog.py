@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from engine.owned_files import write_owned_text
 from engine.user_data import user_data_dir
 
 CATALOG_FILE = "model_catalog.json"
@@ -33,7 +34,4 @@ def remember_folder(folder: str | os.PathLike) -> None:
     folders = [folder] + [f for f in catalog_folders() if f != folder]
     path = catalog_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    staging.write_text(json.dumps({"version": 1, "folders": [str(f) for f in folders[:MAX_FOLDERS]]}, indent=1),
-                       encoding="utf-8")
-    os.replace(staging, path)
+    write_owned_text(path, json.dumps({"version": 1, "folders": [str(f) for f in folders[:MAX_FOLDERS]]}, indent=1))

@@ -8,7 +8,6 @@ so a file from another version, another tokenizer, or one cut short or damaged i
 from __future__ import annotations
 
 import json
-import os
 import zlib
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from engine.errors import InklingError
 from engine.memory.suffix_index import SuffixIndex
+from engine.owned_files import owned_file
 
 MAGIC = b"INKLING-MEMORY-INDEX\n"
 VERSION = 1
@@ -26,19 +26,18 @@ class IndexFileError(InklingError):
 
 
 def write_index(path: Path, index: SuffixIndex, header: dict) -> None:
-    """Write atomically (a temporary file renamed over the old one): a crash never leaves half an index."""
+    """Write atomically (a temporary file renamed over the old one): a crash never leaves half an index. A link or
+    non-regular file at ``path`` is refused (``NotOwnFileError``, an ``OSError``)."""
     tokens = index.reversed_tokens.astype("<i4", copy=False).tobytes()
     order = index.suffix_array.astype("<i4", copy=False).tobytes()
     full = dict(header, version=VERSION, depth=index.depth, size=index.size,
                 crc32=zlib.crc32(order, zlib.crc32(tokens)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as out:
+    with owned_file(path) as out:  # never through a link planted at the index's name
         out.write(MAGIC)
         out.write(json.dumps(full).encode("utf-8") + b"\n")
         out.write(tokens)
         out.write(order)
-    os.replace(temporary, path)
 
 
 def read_header(path: Path) -> dict:

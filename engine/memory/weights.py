@@ -17,6 +17,7 @@ import numpy as np
 
 from engine.memory.hidden_cache import CacheWeights
 from engine.memory.match import Match
+from engine.owned_files import write_owned_text
 
 FORMAT = "inkling-memory-weights"
 VERSION = 1
@@ -68,7 +69,7 @@ class MixtureWeights:
                 "weights": np.round(self.table, 4).tolist()}
         if self.cache is not None:
             data["continuous_cache"] = self.cache.to_dict()
-        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        write_owned_text(path, json.dumps(data, indent=1) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> MixtureWeights:

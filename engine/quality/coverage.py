@@ -19,7 +19,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 from platformdirs import user_data_path
 
 from engine.decoding.settings import DecodingSettings
+from engine.owned_files import write_owned_file
 
 CALIBRATION_VERSION = 1
 QUANTILE_LEVELS = tuple(i / 20 for i in range(21))  # 0%, 5%, ..., 100%
@@ -207,16 +207,7 @@ class CalibrationCache:
             entries.pop(next(iter(entries)))
         data = json.dumps({"version": CALIBRATION_VERSION, "entries": entries}, indent=1).encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".coverage-", dir=self.path.parent)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_owned_file(self.path, data)
 
 
 class CalibrationRun:

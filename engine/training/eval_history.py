@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from engine.decoding.settings import DecodingSettings
+from engine.owned_files import write_owned_text
 from engine.training.document_eval import DocumentFigures
 from engine.user_data import user_data_dir
 
@@ -111,10 +112,8 @@ class EvaluationHistory:
         """Store ``run`` after the others; returns the whole history."""
         runs = (self.load() + [run])[-MAX_RUNS:]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(self.path.name + ".partial")
-        partial.write_text(json.dumps({"version": FORMAT_VERSION, "runs": [r.to_dict() for r in runs]}, indent=1)
-                           + "\n", encoding="utf-8")
-        os.replace(partial, self.path)
+        write_owned_text(self.path, json.dumps({"version": FORMAT_VERSION, "runs": [r.to_dict() for r in runs]},
+                                               indent=1) + "\n")
         return runs
 
     def _keep_aside(self) -> Path:

@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 
 from engine.decoding.settings import DecodingSettings
+from engine.errors import InklingError
+from engine.owned_files import NotOwnFileError, write_owned_text
 from engine.training.corpus import files_fingerprint, is_validation, read_documents
 from engine.training.keystrokes import (
     DEFAULT_MAX_WORDS,
@@ -173,7 +175,7 @@ def train_baseline(source: BaselineSource, cache_dir: Path | None = None, max_wo
     training = [d for d in documents if not is_validation(d, source.validation_fraction)] or documents
     model = WordTrigramModel.train((d.text for d in training), max_words=max_words)
     model.save(model_file)
-    ids_file.write_text(json.dumps(sorted(d.id for d in training)))
+    write_owned_text(ids_file, json.dumps(sorted(d.id for d in training)))
     return model, {d.id for d in training}
 
 
@@ -287,5 +289,9 @@ def update_model_card(folder: Path, section_body: str) -> Path:
         following = after.find("\n## ")
         rest = after[following:] if following >= 0 else ""
     section = f"{CARD_SECTION}\n\n{section_body.strip()}\n"
-    card.write_text(before.rstrip() + "\n\n" + section + rest, encoding="utf-8")
+    # A downloaded folder's README.md could be a link to any file of the user's: never written through.
+    try:
+        write_owned_text(card, before.rstrip() + "\n\n" + section + rest)
+    except NotOwnFileError as exc:
+        raise InklingError(f"the model card was not updated: {exc}") from exc
     return card

@@ -30,6 +30,7 @@ import torch
 
 from engine.errors import InklingError
 from engine.loading.registry import bundled_models_dir, user_models_dir
+from engine.owned_files import write_owned_text
 from engine.training.trainer import STATE_FILE, TRAINING_RECORD, TrainSettings, train
 from engine.user_data import user_data_dir
 
@@ -288,6 +289,4 @@ def publish(run: FineTuneRun) -> Path:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    write_owned_text(path, json.dumps(data, indent=2) + "\n")

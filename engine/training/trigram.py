@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from engine.decoding.doubt import doubt_cut
+from engine.owned_files import owned_file
 
 _TOKEN = re.compile(r"\s*(?:\w+(?:['\u2019]\w+)*|[^\w\s])|\s+")
 _UNITS = re.compile(r"\s*\S+|\s+")  # the word units of engine.training.keystrokes
@@ -144,11 +145,10 @@ class WordTrigramModel:
         blob = np.frombuffer("\x00".join(self.vocab).encode("utf-8"), dtype=np.uint8)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(path.name + ".tmp.npz")
         arrays: dict[str, Any] = {"vocab": blob, "discounts": np.array([self.d1, self.d2, self.d3]),
                                   "version": np.array([FORMAT_VERSION]), **self.a}
-        np.savez(staging, **arrays)  # typed Any: mypy would match the names against savez's allow_pickle too
-        staging.replace(path)
+        with owned_file(path) as out:
+            np.savez(out, **arrays)  # typed Any: mypy would match the names against savez's allow_pickle too
 
     @classmethod
     def load(cls, path: str | Path, max_words: int = 3) -> WordTrigramModel:

@@ -38,7 +38,7 @@ class SidecarController(QObject):
         try:
             write_sidecar(document_path, self.snapshot())
         except DocumentError as exc:
-            warning = f"Saved, but where its suggested text came from was not: {exc}"
+            warning = f"Saved {os.path.basename(document_path)}, but not where its suggested text came from: {exc}"
             # After the save's own "Saved ..." message, which would otherwise cover this one at once.
             QTimer.singleShot(0, lambda: self.message.emit(warning))
             return False

@@ -1,7 +1,8 @@
 """Reading and writing documents without ever losing text.
 
 Saving is atomic: the new content goes to a temporary file in the same folder, is flushed to disk, and only then
-replaces the old file with ``os.replace``. A failure at any point leaves the old file exactly as it was.
+replaces the old file with ``os.replace`` (``engine.owned_files``). A failure at any point leaves the old file exactly
+as it was; a symbolic link or a non-regular file where one of the app's own files belongs is never written through.
 
 Reading is strict: UTF-8 (with or without a byte-order mark) opens directly; anything else raises
 ``NotUtf8Error`` so the caller can ask the user for a fallback encoding instead of silently mangling the text.
@@ -11,12 +12,11 @@ Line endings are remembered so a Windows file is saved back with ``\\r\\n``.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import os
-import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from engine.owned_files import NotOwnFileError, write_owned_file
 
 # Above this size the user is asked before opening: the editor copes, but it takes a moment.
 LARGE_FILE_BYTES = 8 * 1024 * 1024
@@ -114,46 +114,22 @@ def encode_document(text: str, encoding: str = "utf-8", newline: str = "\n") -> 
 
 
 def write_document(path: str | os.PathLike, text: str, encoding: str = "utf-8", newline: str = "\n") -> None:
-    atomic_write_bytes(path, encode_document(text, encoding, newline))
+    """Save the user's document. A document opened through a symbolic link is the file the user chose: the link
+    is kept and the file it points at replaced (that file must be a regular one)."""
+    atomic_write_bytes(path, encode_document(text, encoding, newline), follow_link=True)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers and crashes see either the old file or the new one."""
-    target = Path(os.path.realpath(path))  # write through a symlink, keep the link
-    folder = target.parent
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, private: bool = False,
+                       follow_link: bool = False) -> None:
+    """Replace ``path`` with ``data`` so that readers and crashes see either the old file or the new one.
+
+    A symbolic link or a non-regular file at ``path`` is refused (``DocumentError``, nothing written) unless
+    ``follow_link``: only the document the user opened is written through its link. ``private``: a new file is
+    0600 rather than the umask's mode; an existing file keeps its mode either way."""
+    target = Path(os.path.realpath(path)) if follow_link else Path(path)
     try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        mode = None
-    try:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        write_owned_file(target, data, private=private)
+    except NotOwnFileError as exc:
+        raise DocumentError(str(exc)) from exc
     except OSError as exc:
-        raise DocumentError(f"Cannot save {target}: {exc.strerror or exc}") from exc
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if mode is not None:
-            os.chmod(temp, mode)
-        os.replace(temp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        if isinstance(exc, OSError):
-            raise DocumentError(f"Cannot save {target}: {exc.strerror or exc}. The old file is unchanged.") from exc
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX only; Windows has no directory handles to sync)."""
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        raise DocumentError(f"Cannot save {target}: {exc.strerror or exc}. The old file is unchanged.") from exc

@@ -76,7 +76,7 @@ class RecoveryStore:
             self._lock = lock
         payload = {"version": 1, "text": text, "path": path, "saved_at": time.time(), "pid": os.getpid(),
                    "notes": notes, "cursor": cursor}
-        atomic_write_bytes(self.session_file, json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+        atomic_write_bytes(self.session_file, json.dumps(payload, ensure_ascii=False).encode("utf-8"), private=True)
         self._forget_adopted()
 
     def discard(self) -> None:

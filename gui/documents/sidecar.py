@@ -10,8 +10,10 @@ itself, so the document stays exactly what the user wrote and accepted. It holds
 
 Offsets count Python characters (code points) of the text as the editor holds it ("\\n" line breaks). Each record
 also keeps the text it points at, so a document edited elsewhere is matched again instead of trusted blindly.
-The file is written atomically (``document_io.atomic_write_bytes``); one that cannot be read is reported and
-ignored, never fatal: the document itself always opens.
+The file is written atomically (``document_io.atomic_write_bytes``) and never through a symbolic link: a link
+planted at the sidecar's name (in a shared or synced folder) is refused when reading and when writing, and the
+refusal is reported. One that cannot be read is reported and ignored, never fatal: the document itself always
+opens and saves.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.decoding.results import Completion
+from engine.owned_files import NotOwnFileError, read_owned_text
 from gui.documents.document_io import DocumentError, atomic_write_bytes
 from gui.suggestions.origin import Origin
 
@@ -137,7 +140,7 @@ def write_sidecar(document: str | os.PathLike, sidecar: Sidecar) -> None:
     """Save the sidecar of ``document`` atomically; a document without any record gets none (an old one is
     emptied rather than left stale). Raises ``DocumentError``."""
     path = sidecar_path(document)
-    if sidecar.is_empty() and not path.exists():
+    if sidecar.is_empty() and not os.path.lexists(path):
         return
     atomic_write_bytes(path, sidecar.to_json().encode("utf-8"))
 
@@ -146,9 +149,11 @@ def read_sidecar(document: str | os.PathLike) -> Sidecar | None:
     """The sidecar of ``document``, None when it has none; ``SidecarError`` when it cannot be used."""
     path = sidecar_path(document)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_owned_text(path)  # never through a link: it could point at any file of the user's
     except FileNotFoundError:
         return None
+    except NotOwnFileError as exc:
+        raise SidecarError(f"{exc} Where the suggested text came from is not shown.") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise SidecarError(f"Cannot read {path.name}: {exc}") from exc
     try:

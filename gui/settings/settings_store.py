@@ -136,4 +136,4 @@ class SettingsStore:
         except OSError as exc:
             raise DocumentError(f"Cannot create the settings folder {self.folder}: {exc.strerror or exc}") from exc
         data = json.dumps(settings.to_json(), indent=2, sort_keys=True).encode("utf-8")
-        atomic_write_bytes(self.path, data)
+        atomic_write_bytes(self.path, data, private=True)

@@ -6,7 +6,9 @@ suggestion history."""
 from __future__ import annotations
 
 import json
+import os
 
+import pytest
 from gui_support import (  # noqa: F401 - fixtures
     FAST_GREEDY,
     app_dirs,
@@ -208,6 +210,34 @@ def test_a_sidecar_that_cannot_be_written_never_stops_the_save(qtbot, make_windo
     assert not window.editor.document().isModified()
     qtbot.waitUntil(lambda: "disk full" in window.status.currentMessage(), timeout=3000)
     assert not sidecar_path(document).exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links as POSIX has them")
+def test_a_sidecar_planted_as_a_link_is_never_written_through(qtbot, make_window, tmp_path):
+    """Anyone who can write into a shared folder could point the sidecar's name at another file of the writer's:
+    Ctrl+S saves the document, reports the link, and leaves the file it points at as it was."""
+    thesis = tmp_path / "home" / "thesis.txt"
+    thesis.parent.mkdir()
+    thesis.write_text("Years of work.", encoding="utf-8")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    document = shared / "notes.txt"
+    document.write_text("Shared notes. ", encoding="utf-8")
+    sidecar_path(document).symlink_to(thesis)
+
+    window = make_window()
+    assert window.documents.open(str(document))
+    assert "symbolic link" in window.status.currentMessage()  # said on open, and nothing read through it
+    window.editor.moveCursor(QTextCursor.MoveOperation.End)
+    accept_a_suggestion_then_stop_suggesting(qtbot, window)
+    qtbot.keyClick(window.editor, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+
+    assert document.read_text(encoding="utf-8") == window.editor.toPlainText()  # the save itself succeeded
+    assert not window.editor.document().isModified()
+    assert thesis.read_text(encoding="utf-8") == "Years of work."
+    assert sidecar_path(document).is_symlink()
+    qtbot.waitUntil(lambda: "symbolic link" in window.status.currentMessage(), timeout=3000)
+    assert "Saved notes.txt, but not where its suggested text came from" in window.status.currentMessage()
 
 
 def test_no_sidecar_for_a_document_without_suggested_text(qtbot, make_window, prompts, tmp_path):
