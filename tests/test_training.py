@@ -21,6 +21,7 @@ import engine
 from engine.cli import main
 from engine.decoding.settings import DecodingSettings
 from engine.training.trainer import STATE_FILE, TRAINING_RECORD, TrainingError, TrainSettings, train
+from engine.training.training_state import read_training_state
 
 TEXT = (
     "The quick brown fox jumps over the lazy dog. The dog sleeps in the warm sun, and the fox runs into the "
@@ -77,12 +78,12 @@ def test_resume_continues_from_the_step_where_the_run_stopped(tmp_path, corpus):
 
     first = train(settings, should_stop=stop_after_five)
     assert first.steps == 5 and not first.finished
-    state = torch.load(Path(settings.out) / STATE_FILE, weights_only=False)
+    state = read_training_state(Path(settings.out))
     assert state["step"] == 5
     reported = []
     second = train(replace(settings, resume=True), progress=lambda report: reported.append(report["step"]))
     assert reported[0] == 6 and second.steps == 12 and second.finished
-    state = torch.load(Path(settings.out) / STATE_FILE, weights_only=False)
+    state = read_training_state(Path(settings.out))
     muon, adam = state["optimizer"]["states"]  # the modern recipe: Muon for the hidden matrices, AdamW for the rest
     adam_steps = {float(s["step"]) for s in adam["state"].values()}
     assert adam_steps == {12.0}  # the optimizer's moments were carried over, not restarted
@@ -95,7 +96,7 @@ def test_an_interrupted_run_keeps_a_checkpoint_to_resume(tmp_path, corpus):
 
     with pytest.raises(KeyboardInterrupt):
         train(_settings(tmp_path, corpus), progress=interrupt)
-    state = torch.load(tmp_path / "model" / STATE_FILE, weights_only=False)
+    state = read_training_state(tmp_path / "model")
     assert state["step"] == 1
     assert engine.load(str(tmp_path / "model"), device="cpu").parameter_count > 0
 
@@ -221,7 +222,7 @@ def test_a_run_kept_small_resumes_at_its_step_with_a_fresh_optimizer(tmp_path, c
     asked = []
     train(settings, should_stop=lambda: asked.append(1) or len(asked) > 4)
     kept = keep(Path(settings.out), tmp_path / "kept")
-    slim = torch.load(kept / STATE_FILE, weights_only=False)
+    slim = read_training_state(kept)
     assert "optimizer" not in slim and slim["step"] == 4
     assert (kept / STATE_FILE).stat().st_size < 50_000
     assert {t.dtype for t in load_file(kept / "model.safetensors").values()} == {torch.float16}

@@ -14,23 +14,21 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from engine.training.trainer import STATE_FILE, read_training_state
+from engine.training.training_state import has_training_state, write_training_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bundle_model import float16_copy
 
 
 def keep(run: Path, destination: Path) -> Path:
-    state_path = run / STATE_FILE
-    if not state_path.is_file():
+    if not has_training_state(run):
         raise SystemExit(f"{run} holds no training run ({STATE_FILE} is missing)")
-    state = read_training_state(state_path)
+    state = read_training_state(run)
     slim = {key: value for key, value in state.items() if key != "optimizer"}
 
     def write_state(folder: Path) -> None:
-        torch.save(slim, folder / STATE_FILE)
+        write_training_state(folder, slim)
 
     return float16_copy(run, destination, write_state)
 

@@ -79,7 +79,8 @@ def _add_train_parser(subparsers) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from engine.training.progress import ProgressPrinter
-    from engine.training.trainer import STATE_FILE, train
+    from engine.training.trainer import train
+    from engine.training.training_state import has_training_state
 
     settings = _train_settings(args)
     printer = ProgressPrinter()
@@ -94,13 +95,12 @@ def run_train(args: argparse.Namespace) -> int:
         stopper.armed = True
         printer(report)
 
-    state_file = Path(settings.out) / STATE_FILE
     try:
         with stopper:
             result = train(settings, progress=progress, should_stop=stopper.requested, log=log)
     except KeyboardInterrupt:
         printer.finish()
-        if state_file.is_file():
+        if has_training_state(settings.out):
             print(f"inkling: interrupted; the checkpoint in {settings.out} is intact: continue with "
                   f"`inkling train --out {shlex.quote(settings.out)} --resume`", file=sys.stderr)
         else:
@@ -123,11 +123,12 @@ def _train_settings(args: argparse.Namespace):
     out = Path(args.out)
     saved: dict = {}
     if args.resume:
-        if not (out / STATE_FILE).is_file():
-            raise TrainingError(f"--resume: {out} holds no interrupted run ({STATE_FILE} is missing)")
         from engine.training.trainer import read_training_state
+        from engine.training.training_state import has_training_state
 
-        saved = read_training_state(out / STATE_FILE).get("settings", {})
+        if not has_training_state(out):
+            raise TrainingError(f"--resume: {out} holds no interrupted run ({STATE_FILE} is missing)")
+        saved = read_training_state(out).get("settings", {})
         for flag, name in (("--arch", "arch"), ("--size", "size"), ("--tokenizer", "tokenizer"), ("--init", "init")):
             given, before = getattr(args, name, None), saved.get(name)
             if given is not None and given != before:

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from engine.decoding.settings import DecodingSettings
 from engine.errors import InklingError
 from engine.owned_files import NotOwnFileError, write_owned_text
@@ -34,6 +32,7 @@ from engine.training.keystrokes import (
     suggestion_tokens,
 )
 from engine.training.normalize import NORMALIZER_VERSION
+from engine.training.training_state import has_training_state, read_training_state
 from engine.training.trigram import FORMAT_VERSION, WordTrigramModel
 
 DEFAULT_VALIDATION_FRACTION = 0.03
@@ -63,7 +62,7 @@ class BaselineSource:
 
     paths: list[str]
     validation_fraction: float
-    origin: str  # "--baseline-data", "training.json", "training_state.pt", "model card"
+    origin: str  # "--baseline-data", "training.json", "the training state", "model card"
 
 
 @dataclass
@@ -127,20 +126,20 @@ def cut_at_word(text: str, max_chars: int) -> str:
 def baseline_source_for(model_folder: Path | None, given: list[str] | None) -> BaselineSource | None:
     """The baseline's training data: ``--baseline-data`` if given, else what the model folder says it was trained on.
 
-    Reads ``training.json`` (written by ``inkling train``), else the settings in ``training_state.pt``, else the
+    Reads ``training.json`` (written by ``inkling train``), else the settings in the training state, else the
     paths listed under "Training data" in the model card. None when nothing names the data.
     """
     fraction, listed, origin = DEFAULT_VALIDATION_FRACTION, None, ""
     if model_folder is not None:
         record = model_folder / "training.json"
-        state = model_folder / "training_state.pt"
         card = model_folder / "README.md"
         if record.is_file():
             data = json.loads(record.read_text(encoding="utf-8"))
             listed, fraction, origin = data.get("data"), data.get("validation_fraction", fraction), "training.json"
-        elif state.is_file():
-            settings = torch.load(state, map_location="cpu", weights_only=False).get("settings", {})
-            listed, origin = settings.get("data"), "training_state.pt"
+        elif has_training_state(model_folder):
+            # The folder may be a download: its state is read as data only (a pickle that holds code is refused).
+            settings = read_training_state(model_folder, with_tensors=False).get("settings", {})
+            listed, origin = settings.get("data"), "the training state"
             fraction = settings.get("validation_fraction", fraction)
         elif card.is_file():
             section = card.read_text(encoding="utf-8").split("## Training data", 1)

@@ -31,7 +31,8 @@ import torch
 from engine.errors import InklingError
 from engine.loading.registry import bundled_models_dir, user_models_dir
 from engine.owned_files import write_owned_text
-from engine.training.trainer import STATE_FILE, TRAINING_RECORD, TrainSettings, train
+from engine.training.trainer import TRAINING_RECORD, TrainSettings, train
+from engine.training.training_state import STATE_FILES, has_training_state, state_path
 from engine.user_data import user_data_dir
 
 if TYPE_CHECKING:
@@ -90,11 +91,11 @@ class FineTuneRun:
 
     @property
     def state_file(self) -> Path:
-        return self.model_dir / STATE_FILE
+        return state_path(self.model_dir)
 
     @property
     def resumable(self) -> bool:
-        return self.state_file.is_file()
+        return has_training_state(self.model_dir)
 
     def record(self) -> dict:
         """What the last checkpoint says (steps, validation bits/byte), or {} before the first one."""
@@ -138,7 +139,7 @@ def check_name(name: str, data_dir: str | os.PathLike | None = None) -> str:
         raise FineTuneError(f"“{name}” is the name of a bundled model: choose another name")
     if (user_models_dir() / name).exists():
         raise FineTuneError(f"you already have a model named “{name}”: choose another name")
-    if (runs_dir(data_dir) / name / name / STATE_FILE).is_file():
+    if has_training_state(runs_dir(data_dir) / name / name):
         raise FineTuneError(f"an unfinished run is named “{name}”: continue it, discard it, or choose another name")
     return name
 
@@ -282,7 +283,8 @@ def publish(run: FineTuneRun) -> Path:
     staging = root / f".{name}.moving"
     shutil.rmtree(staging, ignore_errors=True)
     shutil.move(str(run.model_dir), str(staging))
-    (staging / STATE_FILE).unlink(missing_ok=True)  # the optimizer state is twice the model; only resuming needs it
+    for state_file in STATE_FILES:  # the optimizer state is twice the model; only resuming needs it
+        (staging / state_file).unlink(missing_ok=True)
     os.replace(staging, root / name)
     discard_run(run)
     return root / name

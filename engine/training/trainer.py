@@ -33,8 +33,14 @@ from engine.training.model_sizes import new_model_config
 from engine.training.progress import ProgressPrinter
 from engine.training.token_data import TokenData, build_token_data, cached_token_data
 from engine.training.train_step import TrainStep
+from engine.training.training_state import (
+    STATE_FILE,
+    TrainingStateError,
+    has_training_state,
+    write_training_state,
+)
+from engine.training.training_state import read_training_state as read_state_folder
 
-STATE_FILE = "training_state.pt"
 #: Small machine-readable record of how a model folder was trained (data, split, figures); ``inkling eval`` reads it.
 TRAINING_RECORD = "training.json"
 _TOKENIZER_SAMPLE_CHARS = 40_000_000  # BPE merges settle long before the whole corpus is seen
@@ -137,15 +143,14 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     torch.manual_seed(settings.seed + rank)
     out = Path(settings.out)
-    state_path = out / STATE_FILE
     if out.is_dir() and not (out / checkpoint.CONFIG).is_file() and any(out.iterdir()):
         # Saving replaces the whole folder: never do that to a folder of the user's own files.
         raise TrainingError(f"--out {out} is a folder with other files in it: choose a new or empty folder")
     resume_state = None
     if settings.resume:
-        if not state_path.is_file():
+        if not has_training_state(out):
             raise TrainingError(f"--resume: no {STATE_FILE} in {out}; start without --resume")
-        resume_state = read_training_state(state_path)
+        resume_state = read_training_state(out)
 
     cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
     model, tokenizer, data = _model_and_data(settings, out if resume_state else None, cache_dir, rank, world, say)
@@ -205,7 +210,7 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
         record = _training_record(settings, model, data, step, tokens_per_step, block, bpb_before, bpb_now, elapsed)
 
         def write_extras(folder: Path) -> None:
-            torch.save(state, folder / STATE_FILE)
+            write_training_state(folder, state)
             (folder / TRAINING_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
         checkpoint.save_checkpoint(out, model, tokenizer, model_card=card, extra_writer=write_extras,
@@ -259,11 +264,11 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
             history.append({"step": step, "validation_bpb": bpb_now, "elapsed_s": elapsed_now()})
             save()
     except torch.cuda.OutOfMemoryError as exc:
-        raise TrainingError(_out_of_memory_message(settings, device, state_path)) from exc
+        raise TrainingError(_out_of_memory_message(settings, device, out)) from exc
     except RuntimeError as exc:
         if "out of memory" not in str(exc).lower() and "can't allocate memory" not in str(exc).lower():
             raise
-        raise TrainingError(_out_of_memory_message(settings, device, state_path)) from exc
+        raise TrainingError(_out_of_memory_message(settings, device, out)) from exc
     except KeyboardInterrupt:
         if rank == 0 and step > first_step:
             save()
@@ -274,16 +279,13 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
                        finished=not stopped_early)
 
 
-def read_training_state(path: Path) -> dict:
-    """The resume state of a run, or a TrainingError that says what to do when it cannot be read."""
+def read_training_state(folder: Path) -> dict:
+    """The resume state of the run in ``folder`` (JSON + safetensors; an old pickle only as plain data), or a
+    TrainingError that names the file and says what to do when it cannot be read."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # truncated, corrupt or foreign files fail in many ways
-        raise TrainingError(f"--resume: {path} is unreadable ({type(exc).__name__}); the model next to it is "
-                            "intact: start a new run from it with --init, or start afresh in a new --out") from exc
-    if not isinstance(state, dict) or "step" not in state:
-        raise TrainingError(f"--resume: {path} is not an Inkling training state; start a new --out")
-    return state
+        return read_state_folder(folder)
+    except TrainingStateError as exc:
+        raise TrainingError(f"--resume: {exc}") from exc
 
 
 def _check_settings(settings: TrainSettings) -> None:
@@ -309,11 +311,11 @@ def _check_settings(settings: TrainSettings) -> None:
         raise TrainingError(f"--decay-share must be between 0 and 1, not {settings.decay_share}")
 
 
-def _out_of_memory_message(settings: TrainSettings, device: torch.device, state_path: Path) -> str:
+def _out_of_memory_message(settings: TrainSettings, device: torch.device, out: Path) -> str:
     memory = "GPU" if device.type == "cuda" else "computer"
     block = f" or --block-size (now {settings.block_size})" if settings.block_size else " or --block-size"
-    kept = (f"the last checkpoint in {state_path.parent} is intact: continue with --resume"
-            if state_path.is_file() else "no checkpoint had been saved yet")
+    kept = (f"the last checkpoint in {out} is intact: continue with --resume"
+            if has_training_state(out) else "no checkpoint had been saved yet")
     return (f"the {memory} ran out of memory with --batch-size {settings.batch_size}: lower --batch-size{block}, "
             f"or choose a smaller --size; {kept}")
 
