@@ -70,10 +70,8 @@ def compare(family: str, folder: Path, class_name: str, tokenizer, repeats: int,
     assert len(ids) == PROMPT_TOKENS, len(ids)
     input_ids = torch.tensor([ids])
     attention = torch.ones_like(input_ids)
-    # Plain decoding (no repetition guards, no stop rule, no memory): what transformers' generate does.
-    greedy = engine.DecodingSettings(strategy="greedy", max_new_tokens=NEW_TOKENS, token_healing=False,
-                                     greedy_word_ends=False, no_repeat_ngram_size=0, dry_multiplier=0.0, stop=None,
-                                     memory=False, branch_first_word=False, min_word_probability=0.0)
+    # Plain decoding (every guard, cut and penalty off, nothing put before the ids): what transformers' generate does.
+    greedy = engine.DecodingSettings.plain(max_new_tokens=NEW_TOKENS)
     sampling = greedy.replace(strategy="sample", temperature=0.8, top_k=50, top_p=1.0)
     beam = greedy.replace(strategy="beam", num_beams=4, num_alternatives=4)
     generator = ours.generator

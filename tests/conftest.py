@@ -71,11 +71,9 @@ def make_writing_folder(folder: Path, file_name: str, copies: int = 3) -> Path:
 
 
 def plain_settings(**changes):
-    """Decoding without the app's defaults on top: plain argmax greedy, no repetition guards, no stop rule, the
-    model alone (no memory). For tests of the
-    decoding machinery itself (parity with transformers, caching, scripted continuations)."""
+    """``DecodingSettings.plain`` with token healing and the model's special tokens on, as the app reads a prompt:
+    for tests of the decoding machinery itself (caching, scripted continuations). Parity with transformers uses
+    ``DecodingSettings.plain()`` itself."""
     from engine.decoding.settings import DecodingSettings
 
-    base = {"strategy": "greedy", "no_repeat_ngram_size": 0, "dry_multiplier": 0.0, "stop": None, "min_word_probability": 0.0,
-            "branch_first_word": False, "memory": False, "greedy_word_ends": False}
-    return DecodingSettings(**{**base, **changes})
+    return DecodingSettings.plain(**{"token_healing": True, "special_tokens": True, **changes})

@@ -116,6 +116,14 @@ def test_dry_multiplier_doubt_cut_and_never_suggest_reach_the_decoding_settings(
     assert (given.min_word_probability, plain.min_word_probability) == (0.0, 0.1)
 
 
+def test_plain_starts_from_plain_decoding_and_other_options_go_on_top():
+    parser = engine.cli.build_parser()
+    args = parser.parse_args(["complete", "--plain", "--max-new-tokens", "7", "--stop", "line", "Hello"])
+    assert settings_from_args(args) == engine.DecodingSettings.plain(max_new_tokens=7, stop="line")
+    beam = settings_from_args(parser.parse_args(["complete", "--plain", "--beams", "4", "Hello"]))
+    assert beam == engine.DecodingSettings.plain(strategy="beam", num_beams=4, num_alternatives=3)
+
+
 # --- streaming view ---------------------------------------------------------------------------------------
 
 

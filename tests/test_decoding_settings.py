@@ -49,6 +49,7 @@ BAD_VALUES = [
     ("token_healing", "yes"),
     ("stop", "paragraph"),
     ("stop", ""),
+    ("special_tokens", 0),
 ]
 
 
@@ -101,3 +102,22 @@ def test_round_trip_through_a_dict_ignores_unknown_keys():
     assert DecodingSettings.from_dict({**data, "from_a_newer_version": 1}) == settings
     with pytest.raises(ValueError, match="top_p"):
         DecodingSettings.from_dict({**data, "top_p": 5})
+
+
+def test_plain_turns_off_everything_the_app_adds_to_the_model():
+    plain = DecodingSettings.plain()
+    assert plain.strategy == "greedy"
+    assert (plain.no_repeat_ngram_size, plain.dry_multiplier, plain.repetition_penalty, plain.banned_words) == (
+        0, 0.0, 1.0, ())
+    assert (plain.stop, plain.min_word_probability) == (None, 0.0)
+    assert not (plain.token_healing or plain.greedy_word_ends or plain.branch_first_word or plain.memory
+                or plain.special_tokens)
+    assert (plain.temperature, plain.top_k, plain.top_p, plain.min_p, plain.length_penalty) == (1.0, 0, 1.0, 0.0, 1.0)
+
+
+def test_plain_takes_changes_on_top_and_validates_them():
+    beam = DecodingSettings.plain(strategy="beam", num_beams=4, num_alternatives=4, max_new_tokens=8)
+    assert (beam.strategy, beam.num_beams, beam.num_alternatives, beam.max_new_tokens) == ("beam", 4, 4, 8)
+    assert beam.no_repeat_ngram_size == 0 and not beam.special_tokens
+    with pytest.raises(ValueError, match="num_alternatives"):
+        DecodingSettings.plain(num_alternatives=9)

@@ -76,6 +76,9 @@ def add_parsers(subparsers) -> None:
                         "user data folder); repeat for several folders")
     parser.add_argument("--no-memory", action="store_true",
                         help="the model alone: no memory of TEXT itself nor of any folder")
+    parser.add_argument("--plain", action="store_true",
+                        help="the model's own greedy choice with every guard, cut and penalty off, as transformers "
+                        "and llama.cpp compute it (the app's Raw preset); the options above still apply on top")
     parser.add_argument("--stream", action="store_true",
                         help="on a terminal, write the best continuation as it is generated instead of listing "
                         "alternatives; into a pipe or file, write each alternative's final text on a line of its own, "
@@ -108,6 +111,8 @@ def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
         values["token_healing"] = False
     if getattr(args, "no_memory", False):
         values["memory"] = False
+    if getattr(args, "plain", False):
+        return DecodingSettings.plain(**values)
     return DecodingSettings(**values)
 
 

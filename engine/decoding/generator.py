@@ -210,12 +210,15 @@ class Generator:
         """The tokens the model reads for ``text`` under ``settings`` (windowed, healed)."""
         max_context = self.model.max_context
         budget = token_budget(max_context, settings.max_new_tokens)
-        suffix_ids = self.fim_suffix_tokens(suffix, budget)
+        suffix_ids = self.fim_suffix_tokens(suffix, budget) if settings.special_tokens else []
         if suffix_ids:
             budget -= len(suffix_ids) + len(self.fim_ids or ())
-        window = context_window(text, self.tokenizer, budget, self.eos_token_id, self.encoder.encode)
+        start = self.eos_token_id if settings.special_tokens else None
+        window = context_window(text, self.tokenizer, budget, start, self.encoder.encode)
         if not window.tokens:
-            raise ValueError("cannot complete an empty text: this model has no end-of-text token to start from")
+            reason = ("this model has no end-of-text token to start from" if settings.special_tokens
+                      else "with special_tokens off no token is put before it")
+            raise ValueError(f"cannot complete an empty text: {reason}")
         if settings.token_healing:
             healed = heal(window.tokens, text, self.token_bytes, self.prefix_index, self.special_ids, self.device)
         else:
@@ -244,8 +247,14 @@ class Generator:
         self.last_prefill = {"prefill_tokens": read, "reused_tokens": reused}
         seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.max_new_tokens, self.device,
                           settings.repetition_penalty, settings.no_repeat_ngram_size,
-                          self.guards.dry(settings), self.guards.banned(settings, prompt.tokens), self.control_ids)
+                          self.guards.dry(settings), self.guards.banned(settings, prompt.tokens),
+                          self.masked_ids(settings))
         return logits, seen, read, reused
+
+    def masked_ids(self, settings: DecodingSettings) -> torch.Tensor | None:
+        """The tokens decoding never chooses under ``settings``: the prompt-structuring markers, unless the
+        special tokens are off (then any token may come, as in ``transformers``)."""
+        return self.control_ids if settings.special_tokens else None
 
     def _stop_rule(self, settings: DecodingSettings, prompt: Prompt) -> StopRule:
         return with_loop_cut(joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix), settings)

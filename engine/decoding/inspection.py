@@ -108,7 +108,7 @@ def _distributions(generator, text: str, continuation: str, settings: DecodingSe
         seen = SeenTokens(context, generator.vocab_size, 1, generator.device,
                           settings.repetition_penalty, settings.no_repeat_ngram_size,
                           generator.guards.dry(settings), generator.guards.banned(settings, context),
-                          generator.control_ids)
+                          generator.masked_ids(settings))
         scores = seen.apply(logits.float())
         if allowed is not None:
             scores = restrict_to(scores, allowed)

@@ -57,6 +57,11 @@ class DecodingSettings:
     # Mix the memory (the document decoded from, attached folders: ``engine.memory``) into every next-token
     # distribution. False decodes with the model alone.
     memory: bool = True
+    # The model's special tokens as the app uses them: its start-of-text token before a prompt that begins the
+    # document (GPT-2-style models saw end-of-text before every document), the fill-in-the-middle prompt when there
+    # is text after the cursor, and those markers never generated. False: the model reads exactly the tokenizer's
+    # encoding of the text and any token may come, as ``transformers``' ``generate`` on those ids.
+    special_tokens: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.banned_words, list):  # saved settings come back from JSON as a list
@@ -64,6 +69,13 @@ class DecodingSettings:
         problems = list(_problems(self))
         if problems:
             raise ValueError("invalid decoding settings: " + "; ".join(problems))
+
+    @classmethod
+    def plain(cls, **changes) -> DecodingSettings:
+        """Greedy decoding with every guard, cut and penalty off (``PLAIN``): the model's own argmax, token by
+        token, exactly what ``transformers`` (and llama.cpp without samplers) compute from the same ids; parity
+        tests, benchmarks and the "Raw" preset start here. ``changes`` set any field on top (``strategy="beam"``)."""
+        return cls(**{**PLAIN, **changes})
 
     def replace(self, **changes) -> DecodingSettings:
         return replace(self, **changes)
@@ -76,6 +88,28 @@ class DecodingSettings:
         """Build from saved settings, ignoring keys this version does not know."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+#: What ``DecodingSettings.plain`` changes: everything the app adds to the model's own distribution, turned off.
+PLAIN: dict[str, object] = {
+    "strategy": "greedy",
+    "temperature": 1.0,
+    "top_k": 0,
+    "top_p": 1.0,
+    "min_p": 0.0,
+    "repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "length_penalty": 1.0,
+    "branch_first_word": False,
+    "token_healing": False,
+    "greedy_word_ends": False,
+    "stop": None,
+    "dry_multiplier": 0.0,
+    "min_word_probability": 0.0,
+    "banned_words": (),
+    "memory": False,
+    "special_tokens": False,
+}
 
 
 def _whole(value: object) -> bool:
@@ -121,6 +155,8 @@ def _problems(s: DecodingSettings):
         yield f"greedy_word_ends must be True or False, not {s.greedy_word_ends!r}"
     if not isinstance(s.memory, bool):
         yield f"memory must be True or False, not {s.memory!r}"
+    if not isinstance(s.special_tokens, bool):
+        yield f"special_tokens must be True or False, not {s.special_tokens!r}"
     if s.stop not in STOP_RULES:
         yield f"stop must be None, 'word', 'sentence' or 'line', not {s.stop!r}"
     if not _finite(s.min_word_probability) or not 0 <= s.min_word_probability < 1:

@@ -79,6 +79,10 @@ class DecodingDialog(QDialog):
                                          "off: the likeliest token at every step")
         self.memory = QCheckBox("Memory: remember the document and your folders (Model ▸ Memory)")
         self.memory.setToolTip("Off: suggestions come from the model alone")
+        self.special_tokens = QCheckBox("Mark the start of the document for the model (special tokens)")
+        self.special_tokens.setToolTip("Its start-of-text token before a document's first words, and the text "
+                                       "after the cursor as fill-in-the-middle where the model knows it; off: the "
+                                       "model reads only the text, as transformers and llama.cpp do")
 
         self.temperature = _double(0.0, 5.0, 0.05, 2, "Below 1: safer words; above 1: more surprising ones")
         self.top_k = _spin(0, 1000, "Only the k most likely tokens may be drawn", special="off")
@@ -112,6 +116,7 @@ class DecodingDialog(QDialog):
         general.addRow("", self.token_healing)
         general.addRow("", self.greedy_word_ends)
         general.addRow("", self.memory)
+        general.addRow("", self.special_tokens)
 
         self.sampling_group = QGroupBox("Sampling")
         sampling = QFormLayout(self.sampling_group)
@@ -187,7 +192,7 @@ class DecodingDialog(QDialog):
 
     def _value_widgets(self):
         return (self.strategy, self.length, self.max_new_tokens, self.min_word_probability, self.token_healing,
-                self.greedy_word_ends, self.memory, self.temperature,
+                self.greedy_word_ends, self.memory, self.special_tokens, self.temperature,
                 self.top_k, self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
                 self.length_penalty, self.branch_first_word, self.repetition_penalty, self.no_repeat_ngram_size,
                 self.dry_multiplier,
@@ -204,6 +209,7 @@ class DecodingDialog(QDialog):
             self.token_healing.setChecked(settings.token_healing)
             self.greedy_word_ends.setChecked(settings.greedy_word_ends)
             self.memory.setChecked(settings.memory)
+            self.special_tokens.setChecked(settings.special_tokens)
             self.temperature.setValue(settings.temperature)
             self.top_k.setValue(settings.top_k)
             self.top_p.setValue(settings.top_p)
@@ -243,6 +249,7 @@ class DecodingDialog(QDialog):
             token_healing=self.token_healing.isChecked(),
             greedy_word_ends=self.greedy_word_ends.isChecked(),
             memory=self.memory.isChecked(),
+            special_tokens=self.special_tokens.isChecked(),
             stop=self.length.currentData(),
             min_word_probability=round(self.min_word_probability.value(), 4),
             dry_multiplier=round(self.dry_multiplier.value(), 4),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from engine.decoding.settings import DecodingSettings
+from engine.decoding.settings import PLAIN, DecodingSettings
+
+# What sets the suggestion's length, which every preset leaves as the writer chose it.
+_LENGTH_FIELDS = ("stop", "max_new_tokens")
 
 PRESETS: dict[str, dict] = {
     # The most likely continuations, with alternatives to pick from.
@@ -15,6 +18,9 @@ PRESETS: dict[str, dict] = {
     # Freer, more surprising continuations.
     "Creative": {"strategy": "sample", "temperature": 1.0, "top_k": 0, "top_p": 0.95, "min_p": 0.02,
                  "repetition_penalty": 1.15, "no_repeat_ngram_size": 0},
+    # The model's own greedy choice with every guard, cut and penalty off: what transformers and llama.cpp
+    # compute from the same text, to compare with them or to see what the model alone says.
+    "Raw": {key: value for key, value in PLAIN.items() if key not in _LENGTH_FIELDS},
 }
 
 

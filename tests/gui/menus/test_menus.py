@@ -88,7 +88,7 @@ def test_dialog_covers_every_field_and_round_trips(qtbot):
                                 temperature=0.65, top_k=12, top_p=0.85, min_p=0.1, repetition_penalty=1.3,
                                 no_repeat_ngram_size=4, length_penalty=0.7, seed=1234, token_healing=False,
                                 stop="line", memory=False, branch_first_word=False, greedy_word_ends=False,
-                                min_word_probability=0.25)
+                                min_word_probability=0.25, special_tokens=False)
     dialog = DecodingDialog(original, 90)
     qtbot.addWidget(dialog)
     assert dialog.settings() == original
