@@ -121,3 +121,12 @@ def test_plain_takes_changes_on_top_and_validates_them():
     assert beam.no_repeat_ngram_size == 0 and not beam.special_tokens
     with pytest.raises(ValueError, match="num_alternatives"):
         DecodingSettings.plain(num_alternatives=9)
+
+
+def test_the_doubt_cut_applies_only_where_the_model_chooses_the_length():
+    default = DecodingSettings()
+    assert default.stop == "sentence" and default.doubt_cut == default.min_word_probability == 0.1
+    assert DecodingSettings(strategy="greedy").doubt_cut == 0.1
+    for stop in (None, "word", "line"):
+        assert DecodingSettings(stop=stop).doubt_cut == 0.0
+    assert DecodingSettings(strategy="sample").doubt_cut == 0.0

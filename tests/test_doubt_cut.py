@@ -50,7 +50,7 @@ PROMPTS = ["It was a dark and stormy night; the rain", "She opened the door and"
 
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_greedy_streams_only_what_it_keeps_and_stops_before_the_doubt(default_lm, prompt):
-    full = engine.DecodingSettings(strategy="greedy", stop=None, min_word_probability=0.0)
+    full = engine.DecodingSettings(strategy="greedy", stop="sentence", min_word_probability=0.0)
     [whole] = default_lm.complete(prompt, full)
     events = list(default_lm.stream(prompt, full.replace(min_word_probability=0.1)))
     final = events[-1].completions[0]
@@ -70,6 +70,51 @@ def test_beam_alternatives_lose_their_doubtful_tails(default_lm, branch_first_wo
     assert len({c.text for c in cut}) == len(cut)
     assert all(doubt_cut(c.token_texts, c.token_logprobs, 0.1) is None for c in cut)
     assert sum(len(c.text) for c in cut) < sum(len(c.text) for c in uncut)
+
+
+@pytest.mark.parametrize("stop", [None, "line"])
+def test_a_length_the_writer_chose_is_not_cut_by_doubt(default_lm, stop):
+    """One Line, or `--stop none --max-new-tokens 16`: the whole length, not the first word."""
+    chosen = engine.DecodingSettings(strategy="greedy", stop=stop, max_new_tokens=16)
+    for prompt in PROMPTS:
+        [whole] = default_lm.complete(prompt, chosen.replace(min_word_probability=0.0))
+        [shown] = default_lm.complete(prompt, chosen)
+        assert shown.text == whole.text
+    [beam] = default_lm.complete(PROMPTS[0], chosen.replace(strategy="beam", num_alternatives=1))
+    [beam_whole] = default_lm.complete(PROMPTS[0], chosen.replace(strategy="beam", num_alternatives=1,
+                                                                  min_word_probability=0.0))
+    assert beam.text == beam_whole.text
+    # The sentence default is where the cut applies: it ends these suggestions earlier.
+    sentence = chosen.replace(stop="sentence")
+    assert any(len(default_lm.complete(p, sentence)[0].text)
+               < len(default_lm.complete(p, sentence.replace(min_word_probability=0.0))[0].text) for p in PROMPTS)
+
+
+def test_sampling_gives_different_suggestions_over_seeds(default_lm):
+    """The Creative preset (and Alt+R, which samples) at the sentence default: the cut would end nearly every draw
+    after its first word, " States" again and again."""
+    creative = engine.DecodingSettings(strategy="sample", temperature=1.0, top_p=0.95, min_p=0.02,
+                                       repetition_penalty=1.15, no_repeat_ngram_size=0)  # as the GUI's preset
+    assert creative.stop == "sentence" and creative.doubt_cut == 0.0
+    texts = [default_lm.complete("The Prime Minister of the United", creative.replace(seed=seed))[0].text
+             for seed in range(8)]
+    assert len(set(texts)) == len(texts)
+    assert sum(len(text.split()) > 2 for text in texts) >= 6
+
+
+def test_the_evaluation_measures_the_cut_the_app_makes_at_its_default_length(default_lm):
+    from engine.training.keystrokes import AlternativesOfLanguageModel, LanguageModelSuggester
+
+    greedy = engine.DecodingSettings(strategy="greedy", stop=None, max_new_tokens=12)
+    for prompt in PROMPTS:
+        uncut = default_lm.complete(prompt, greedy.replace(min_word_probability=0.0))
+        expected = without_doubtful_tails(uncut, 0.1)[0].text
+        assert LanguageModelSuggester(default_lm, settings=greedy)(prompt) == expected
+        assert LanguageModelSuggester(default_lm, settings=greedy, max_words=50)(prompt) == expected
+    beam = AlternativesOfLanguageModel(default_lm, alternatives=3, max_new_tokens=12)
+    expected = without_doubtful_tails(default_lm.complete(PROMPTS[0], beam.settings.replace(min_word_probability=0.0)),
+                                      0.1)
+    assert beam.alternatives(PROMPTS[0]) == [c.text for c in expected]
 
 
 @pytest.mark.parametrize("value", [-0.1, 1.0, math.nan])

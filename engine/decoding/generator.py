@@ -288,7 +288,7 @@ class Generator:
         logits, seen, read, reused = self._read_prompt(prompt, settings)
         seed, rng = self._random(settings)
         row = Continuation(self.token_bytes, prompt.healed_prefix, self._stop_rule(settings, prompt),
-                           settings.min_word_probability)
+                           settings.doubt_cut)
         events = StreamAssembler(started)
         choice = None
         for step in range(prompt.max_new_tokens):
@@ -372,7 +372,7 @@ class Generator:
                 scores = self._scores(logits, seen, prompt, memory, [h.tokens for h in search.running], first=False)
                 step = search.step(torch.log_softmax(scores, dim=-1))
         # Beams compete on whole hypotheses, so their doubtful tails are cut once the search is over.
-        results = without_doubtful_tails(search.results(), settings.min_word_probability)
+        results = without_doubtful_tails(search.results(), settings.doubt_cut)
         yield events.final(results, search.steps, read, reused)
 
     def _search(self, prompt: Prompt, settings: DecodingSettings) -> BeamSearch | FirstWordBranches:

@@ -50,7 +50,8 @@ class DecodingSettings:
     dry_base: float = 1.75
     dry_allowed_length: int = 2
     # A suggestion ends before its first word (after the first) that is less likely than this given the text
-    # before it, so Tab takes only the likely part and a fresh suggestion follows (``doubt``). 0 never cuts.
+    # before it, so Tab takes only the likely part and a fresh suggestion follows (``doubt``). 0 never cuts. Only
+    # where the length is the model's to choose (``doubt_cut``).
     min_word_probability: float = 0.1
     # Whole words (any case) the continuation must never spell; tokens that would are masked while decoding.
     banned_words: tuple[str, ...] = ()
@@ -69,6 +70,13 @@ class DecodingSettings:
         problems = list(_problems(self))
         if problems:
             raise ValueError("invalid decoding settings: " + "; ".join(problems))
+
+    @property
+    def doubt_cut(self) -> float:
+        """The ``min_word_probability`` decoding applies: greedy or beam search to the end of the sentence (the
+        default length, where the model decides how much to say). A length the writer chose (a word, a line, a
+        number of tokens) is kept whole, and sampling, asked for variety, is not cut back to its first word."""
+        return self.min_word_probability if self.stop == "sentence" and self.strategy != "sample" else 0.0
 
     @classmethod
     def plain(cls, **changes) -> DecodingSettings:

@@ -53,6 +53,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, cast
 
+from engine.decoding.doubt import doubt_cut, without_doubtful_tails
 from engine.decoding.settings import DecodingSettings
 
 _UNIT = re.compile(r"\s*\S+|\s+")
@@ -265,25 +266,43 @@ class LanguageModelSuggester:
             strategy="greedy", max_new_tokens=max_new_tokens, token_healing=True, stop=None,
             no_repeat_ngram_size=0, dry_multiplier=0.0,
         )
+        self.doubt = default_length_doubt_cut(self.settings)
 
     def __call__(self, prefix: str) -> str:
         if not prefix and self.lm.eos_token_id is None:
             return ""  # nothing to condition on
         if self.max_words is None or self.settings.strategy != "greedy":
-            completions = self.lm.complete(prefix, self.settings)
+            completions = without_doubtful_tails(self.lm.complete(prefix, self.settings), self.doubt)
             return completions[0].text if completions else ""
         text = ""
+        pieces: list[str] = []
+        logprobs: list[float] = []
         stream = self.lm.stream(prefix, self.settings)
         try:
             for event in stream:
                 if event.done:
-                    return event.completions[0].text if event.completions else event.text
+                    completions = without_doubtful_tails(event.completions, self.doubt)
+                    return completions[0].text if completions else event.text
+                # Greedy streams one event per token: what it added and its log-probability.
+                pieces.append(event.delta)
+                logprobs.append(event.token_logprob if event.token_logprob is not None else 0.0)
+                keep = doubt_cut(pieces, logprobs, self.doubt)
+                if keep is not None:
+                    return "".join(pieces[:keep])
                 text = event.text
                 if len(word_units(text)) > self.max_words:
                     break
         finally:
             stream.close()
         return text
+
+
+def default_length_doubt_cut(settings: DecodingSettings) -> float:
+    """The doubt cut the app makes at its default length (to the end of the sentence) under ``settings``. The
+    simulated typist is given suggestions without a stop rule (it takes whole words up to its own limit), where
+    decoding makes no doubt cut (``DecodingSettings.doubt_cut``), so the suggesters make it themselves and measure
+    what the app shows."""
+    return settings.replace(stop="sentence").doubt_cut
 
 
 class AlternativesOfLanguageModel:
@@ -307,5 +326,7 @@ class AlternativesOfLanguageModel:
         if prefix not in self._seen:
             if len(self._seen) > 4096:
                 self._seen.clear()
-            self._seen[prefix] = [c.text for c in self.lm.complete(prefix, self.settings)]
+            completions = without_doubtful_tails(self.lm.complete(prefix, self.settings),
+                                                 default_length_doubt_cut(self.settings))
+            self._seen[prefix] = [c.text for c in completions]
         return self._seen[prefix]

@@ -69,7 +69,10 @@ class DecodingDialog(QDialog):
             self.length.addItem(label, stop)
         self.max_new_tokens = _spin(1, MAX_NEW_TOKENS_LIMIT, "The suggestion never gets longer than this")
         self.min_word_probability = _double(0.0, 0.9, 0.05, 2, "End a suggestion before a word the model gives "
-                                            "less than this chance (its first word always stays)", special="off")
+                                            "less than this chance (its first word always stays). Only with the "
+                                            "length 'To the end of the sentence' and greedy or beam search: a "
+                                            "length you choose is kept whole, and sampling is not cut back to "
+                                            "its first word", special="off")
         self.debounce = _spin(0, MAX_DEBOUNCE_MS, "How long to wait after the last keystroke before suggesting")
         self.debounce.setSuffix(" ms")
         self.token_healing = QCheckBox("Complete partly typed words (token healing)")
@@ -172,6 +175,7 @@ class DecodingDialog(QDialog):
         self.set_values(settings, debounce_ms)
         self.preset.activated.connect(self._preset_chosen)
         self.strategy.currentIndexChanged.connect(self._sync)
+        self.length.currentIndexChanged.connect(self._sync)
         self.num_beams.valueChanged.connect(self._sync)
         self.seed_fixed.toggled.connect(self._sync)
         self.dry_multiplier.valueChanged.connect(self._sync)
@@ -271,6 +275,8 @@ class DecodingDialog(QDialog):
         strategy = self.strategy.currentData()
         self.sampling_group.setEnabled(strategy == "sample")
         self.greedy_word_ends.setEnabled(strategy == "greedy")
+        # Greyed where decoding ignores it (DecodingSettings.doubt_cut), so the length shown is the length given.
+        self.min_word_probability.setEnabled(self.length.currentData() == "sentence" and strategy != "sample")
         self.beam_group.setEnabled(strategy == "beam")
         self.seed.setEnabled(self.seed_fixed.isChecked())
         dry = self.dry_multiplier.value() > 0

@@ -144,6 +144,19 @@ def test_dialog_presets_fill_the_widgets_and_custom_shows_when_edited(qtbot):
     assert dialog.greedy_word_ends.isEnabled() and not dialog.sampling_group.isEnabled()
 
 
+
+def test_dialog_greys_the_doubt_cut_where_decoding_ignores_it(qtbot):
+    dialog = DecodingDialog(DecodingSettings(), 120)
+    qtbot.addWidget(dialog)
+    assert dialog.min_word_probability.isEnabled()  # beam search to the end of the sentence
+    dialog.length.setCurrentIndex(dialog.length.findData("line"))
+    assert not dialog.min_word_probability.isEnabled()
+    dialog.length.setCurrentIndex(dialog.length.findData("sentence"))
+    dialog.strategy.setCurrentIndex(dialog.strategy.findData("sample"))
+    assert not dialog.min_word_probability.isEnabled()
+    assert dialog.settings().min_word_probability == 0.1  # kept for when it applies again
+
+
 def test_view_settings_persist_across_windows(qtbot, make_window):
     window = make_window()
     size = window.editor.point_size()
