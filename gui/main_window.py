@@ -29,7 +29,13 @@ from gui.dialogs.model_dialogs import ModelDialogs
 from gui.dialogs.prompts import Prompts
 from gui.documents.document_io import DocumentError
 from gui.documents.last_folder import FolderMemory
-from gui.documents.recovery import DEFAULT_INTERVAL_MS, RecoveryAutosaver, RecoveryStore
+from gui.documents.recovery import (
+    DEFAULT_INTERVAL_MS,
+    RecoveredDocument,
+    RecoveryAutosaver,
+    RecoveryStore,
+    weigh_against_disk,
+)
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.engine_bridge import EngineBridge, WorkerFactory
 from gui.menus.actions import ActionRegistry
@@ -273,10 +279,13 @@ class MainWindow(QMainWindow):
         if self.editor.document().isModified():  # never overwrite what the user already typed here
             self.recovery.keep_orphans(orphans)
             return False
-        if not self.prompts.offer_restore(self, orphans):
-            self.recovery.discard_orphans(orphans)
+        offered, note = self._worth_offering(orphans)
+        if not offered:
             return False
-        newest, rest = orphans[0], orphans[1:]
+        if not self.prompts.offer_restore(self, offered, note):
+            self.recovery.discard_orphans(offered)
+            return False
+        newest, rest = offered[0], offered[1:]
         self.recovery.keep_orphans(rest)
         self.documents.restore(newest.text, newest.path)
         if newest.notes:
@@ -286,6 +295,24 @@ class MainWindow(QMainWindow):
         self.autosaver.save_now()  # the text is in our snapshot before the old one is deleted
         self._show_message(f"Restored unsaved text of {newest.title}")
         return True
+
+    def _worth_offering(self, orphans: list[RecoveredDocument]) -> tuple[list[RecoveredDocument], str]:
+        """The snapshots newer than their file on disk and different from it, newest first, and what the newest's
+        note says; the others go: deleted when the file holds the same text, set aside when the file is newer."""
+        offered: list[RecoveredDocument] = []
+        first_note = ""
+        for orphan in orphans:
+            verdict = weigh_against_disk(orphan)
+            if verdict.offer:
+                first_note = first_note if offered else verdict.note
+                offered.append(orphan)
+            elif verdict.same:
+                self.recovery.discard_orphans([orphan])
+            else:
+                [kept] = self.recovery.set_aside([orphan])
+                self._show_message(f"Not offered the crash-recovery text of {orphan.title}: {verdict.note} "
+                                   f"It was kept as {kept}.")
+        return offered, first_note
 
     # --- closing --------------------------------------------------------------------------------------
 

@@ -41,6 +41,9 @@ class FakePrompts:
         self.discard_run_answer = True
         self.hub_repo_id_answer: str | None = None
         self.memory_folder_path: str | None = None
+        self.file_changed_answer = "cancel"
+        self.reload_answer = True
+        self.read_only_answer = False
 
     def _record(self, name: str, *details):
         self.calls.append((name, *details))
@@ -79,9 +82,21 @@ class FakePrompts:
         self._record("confirm_large_file", file_name, size_bytes)
         return self.large_file_answer
 
-    def offer_restore(self, parent, documents):
-        self._record("offer_restore", tuple(documents))
+    def offer_restore(self, parent, documents, note=""):
+        self._record("offer_restore", tuple(documents), note)
         return self.restore_answer
+
+    def file_changed_on_disk(self, parent, file_name, deleted):
+        self._record("file_changed_on_disk", file_name, deleted)
+        return self.file_changed_answer
+
+    def offer_reload(self, parent, file_name):
+        self._record("offer_reload", file_name)
+        return self.reload_answer
+
+    def confirm_replace_read_only(self, parent, file_name):
+        self._record("confirm_replace_read_only", file_name)
+        return self.read_only_answer
 
     def confirm_save_as_utf8(self, parent, message):
         self._record("confirm_save_as_utf8", message)

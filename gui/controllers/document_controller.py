@@ -2,17 +2,25 @@
 
 Nothing is lost on the way: replacing the text asks first when there are unsaved changes, saving is atomic, and a
 file that is not UTF-8, is binary or is very large gets a clear question or message instead of a bad guess.
+
+The file is watched while it is open. What it was on disk when last read or written (``DiskStamp``) is compared
+before every save: a file another program changed asks Overwrite / Reload / Save As / Cancel (Cancel is the default)
+and one deleted behind the app asks before it is created again; a change while the text is unmodified offers to
+reload it. A read-only file asks before it is replaced.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QFileSystemWatcher, QObject, Signal
 from PySide6.QtWidgets import QWidget
 
+from engine.owned_files import remove_leftover_temporaries
 from gui.dialogs.prompts import Prompts
+from gui.documents.disk_stamp import DiskChange, DiskStamp, change_since, current_stamp
 from gui.documents.document_io import (
     FALLBACK_ENCODINGS,
     LARGE_FILE_BYTES,
@@ -43,6 +51,11 @@ class DocumentController(QObject):
         self.folders: FolderMemory | None = None  # the main window's; without one the dialogs start at home
         self.encoding = "utf-8"
         self.newline = "\n"
+        self.disk: DiskStamp | None = None  # the file as last read or written here
+        self._declined_reload: DiskStamp | None = None  # a change the writer chose not to reload: not asked again
+        self._asking = False
+        self._watcher = QFileSystemWatcher(self)
+        self._watcher.fileChanged.connect(self._file_changed)
         editor.document().modificationChanged.connect(lambda _modified: self._update_title())
         self._update_title()
 
@@ -105,7 +118,8 @@ class DocumentController(QObject):
             self.prompts.error(self._parent, "Cannot open file", str(exc))
             return False
         self.editor.replace_text(document.text)
-        self._set_file(path, document.encoding, document.newline)
+        self._set_file(path, document.encoding, document.newline, document.stamp)
+        _clean_leftovers(path)
         self.fileOpened.emit(str(path))
         if document.encoding not in ("utf-8", "utf-8-sig"):
             self.message.emit(f"Opened {path.name} as {document.encoding}; it will be saved the same way.")
@@ -148,7 +162,8 @@ class DocumentController(QObject):
                 encoding, newline = saved.encoding, saved.newline
             except DocumentError:
                 pass  # keep UTF-8; the user is asked again only if saving needs it
-        self._set_file(target, encoding, newline)
+        # The recovered text is weighed against the file as it is now: the writer chose it knowing both.
+        self._set_file(target, encoding, newline, current_stamp(target) if target is not None else None)
         self.editor.document().setModified(True)
 
     # --- helpers -------------------------------------------------------------------------------------------
@@ -159,29 +174,103 @@ class DocumentController(QObject):
         return self.folders.start() if self.folders is not None else home_folder()
 
     def _write(self, path: Path) -> bool:
+        if path == self.path and self.disk is not None:
+            change = change_since(self.disk, path)
+            if change is not DiskChange.UNCHANGED:
+                answer = self.prompts.file_changed_on_disk(self._parent, path.name,
+                                                           deleted=change is DiskChange.DELETED)
+                if answer == "reload" and change is DiskChange.CHANGED:
+                    self.load(path)  # the file's text replaces the writer's, as they chose; nothing was saved
+                    return False
+                if answer == "save_as":
+                    return self.save_as()
+                if answer != "overwrite":
+                    return False
+        if _is_read_only(path) and not self.prompts.confirm_replace_read_only(self._parent, path.name):
+            return False
         text = self.editor.toPlainText()
         encoding = self.encoding if path == self.path else "utf-8"
         try:
             try:
-                write_document(path, text, encoding, self.newline)
+                stamp = write_document(path, text, encoding, self.newline)
             except DocumentError as exc:
                 if encoding.startswith("utf-8") or not isinstance(exc.__cause__, UnicodeEncodeError):
                     raise
                 if not self.prompts.confirm_save_as_utf8(self._parent, str(exc)):
                     return False
                 encoding = "utf-8"
-                write_document(path, text, encoding, self.newline)
+                stamp = write_document(path, text, encoding, self.newline)
         except DocumentError as exc:
             self.prompts.error(self._parent, "Cannot save", str(exc))
             return False
-        self._set_file(path, encoding, self.newline)
+        self._set_file(path, encoding, self.newline, stamp)
+        _clean_leftovers(path)
         self.editor.document().setModified(False)
         self.fileSaved.emit(str(path))
         self.message.emit(f"Saved {path.name}")
         return True
 
-    def _set_file(self, path: Path | None, encoding: str, newline: str) -> None:
+    def _set_file(self, path: Path | None, encoding: str, newline: str, disk: DiskStamp | None = None) -> None:
         self.path = path
         self.encoding = encoding
         self.newline = newline
+        self.disk = disk
+        self._declined_reload = None
+        self._watch()
         self._update_title()
+
+    # --- the file changed behind the app -------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """Watch the open file. Called again after each change: a file replaced by a rename (as every atomic save,
+        ours included, does) is no longer watched under its old name."""
+        watched = self._watcher.files()
+        if watched:
+            self._watcher.removePaths(watched)
+        if self.path is not None and self.path.exists():
+            self._watcher.addPath(str(self.path))
+
+    def _file_changed(self, changed: str) -> None:
+        if self.path is None or Path(changed) != self.path or self._asking:
+            return
+        self._watch()
+        if self.disk is None:
+            return
+        change = change_since(self.disk, self.path)
+        if change is DiskChange.UNCHANGED:
+            return  # our own save, or a touch
+        name = self.path.name
+        if change is DiskChange.DELETED:
+            self.message.emit(f"{name} was deleted or moved on disk; saving will ask before creating it again.")
+            return
+        if self.is_modified():
+            self.message.emit(f"{name} was changed on disk by another program; saving will ask before "
+                              "overwriting it.")
+            return
+        now = current_stamp(self.path)
+        if now is not None and now == self._declined_reload:
+            return
+        self._asking = True
+        try:
+            if self.prompts.offer_reload(self._parent, name):
+                self.load(self.path)
+                self.message.emit(f"Reloaded {name}: it was changed on disk")
+            else:
+                self._declined_reload = now
+        finally:
+            self._asking = False
+
+
+def _is_read_only(path: Path) -> bool:
+    """An existing file its owner made read-only (checked on the mode too: for root every file is writable)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    writable_bits = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+    return not (mode & writable_bits) or not os.access(path, os.W_OK)
+
+
+def _clean_leftovers(path: Path) -> None:
+    """Temporaries of our own an interrupted save left beside the file (beside the link's target for a link)."""
+    remove_leftover_temporaries(os.path.realpath(path))

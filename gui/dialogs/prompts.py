@@ -87,8 +87,9 @@ class Prompts:
             "only the text near the cursor.\n\nOpen it?")
         return answer == QMessageBox.StandardButton.Yes
 
-    def offer_restore(self, parent: QWidget | None, documents: Sequence[RecoveredDocument]) -> bool:
-        """True: restore the newest; False: discard them all."""
+    def offer_restore(self, parent: QWidget | None, documents: Sequence[RecoveredDocument], note: str = "") -> bool:
+        """True: restore the newest; False: discard them all. ``note`` compares the newest with its file on disk
+        (which is newer)."""
         import time
 
         newest = documents[0]
@@ -98,11 +99,59 @@ class Prompts:
         box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work",
                           f"Inkling did not close properly. Restore the unsaved text of “{newest.title}” "
                           f"from {when}?{more}", parent=parent)
+        if note:
+            box.setInformativeText(note)
         restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(restore)
         box.exec()
         return box.clickedButton() is restore
+
+    def file_changed_on_disk(self, parent: QWidget | None, file_name: str, deleted: bool) -> str:
+        """The open file changed (or was deleted) on disk since it was read or saved here: "overwrite", "reload"
+        (never offered for a deleted file), "save_as" or "cancel". Cancel is the default: a stray Enter must not
+        destroy the other program's edit."""
+        if deleted:
+            box = QMessageBox(QMessageBox.Icon.Warning, "File deleted on disk",
+                              f"“{file_name}” was deleted or moved since Inkling opened or saved it.", parent=parent)
+            box.setInformativeText("Save your text there again, save it somewhere else, or cancel?")
+            overwrite = box.addButton("Save Again There", QMessageBox.ButtonRole.AcceptRole)
+            reload = None
+        else:
+            box = QMessageBox(QMessageBox.Icon.Warning, "File changed on disk",
+                              f"“{file_name}” was changed by another program since Inkling opened or saved it.",
+                              parent=parent)
+            box.setInformativeText("Overwrite replaces the other program's changes with your text; Reload replaces "
+                                   "your unsaved changes with the file's text; Save As keeps both.")
+            overwrite = box.addButton("Overwrite", QMessageBox.ButtonRole.DestructiveRole)
+            reload = box.addButton("Reload", QMessageBox.ButtonRole.ResetRole)
+        save_as = box.addButton("Save As…", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is overwrite:
+            return "overwrite"
+        if reload is not None and clicked is reload:
+            return "reload"
+        return "save_as" if clicked is save_as else "cancel"
+
+    def offer_reload(self, parent: QWidget | None, file_name: str) -> bool:
+        """The open file, unmodified here, was changed on disk: True to show the new text."""
+        answer = QMessageBox.question(
+            parent, "File changed on disk",
+            f"“{file_name}” was changed by another program. You have no unsaved changes. Reload it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def confirm_replace_read_only(self, parent: QWidget | None, file_name: str) -> bool:
+        answer = QMessageBox.question(
+            parent, "Read-only file",
+            f"“{file_name}” is read-only: someone marked it not to be changed. Replace it anyway? "
+            "(It stays read-only.)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def confirm_save_as_utf8(self, parent: QWidget | None, message: str) -> bool:
         answer = QMessageBox.question(parent, "Cannot save in this encoding", f"{message}\n\nSave as UTF-8?")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.owned_files import NotOwnFileError, write_owned_file
+from gui.documents.disk_stamp import DiskStamp, stamp_of
 
 # Above this size the user is asked before opening: the editor copes, but it takes a moment.
 LARGE_FILE_BYTES = 8 * 1024 * 1024
@@ -53,6 +54,7 @@ class LoadedDocument:
     encoding: str  # what to save it back with
     newline: str  # "\n" or "\r\n"
     size_bytes: int
+    stamp: DiskStamp | None = None  # the file as it was read, to notice a change made behind the app's back
 
 
 def format_size(size: int) -> str:
@@ -70,12 +72,13 @@ def read_document(path: str | os.PathLike, encoding: str | None = None) -> Loade
     """Read a text file; ``encoding`` None means UTF-8 or fail with ``NotUtf8Error``."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise FileTooLargeError(
-                f"{path.name} is {format_size(size)}; Inkling opens plain-text files up to {format_size(MAX_FILE_BYTES)}."
-            )
-        data = path.read_bytes()
+        with open(path, "rb") as stream:
+            info = os.fstat(stream.fileno())
+            size = info.st_size
+            if size > MAX_FILE_BYTES:
+                raise FileTooLargeError(f"{path.name} is {format_size(size)}; Inkling opens plain-text files up to "
+                                        f"{format_size(MAX_FILE_BYTES)}.")
+            data = stream.read()
     except OSError as exc:
         raise DocumentError(f"Cannot read {path}: {exc.strerror or exc}") from exc
     if encoding is None or encoding.replace("-", "").lower() in ("utf8", "utf8sig"):
@@ -93,7 +96,7 @@ def read_document(path: str | os.PathLike, encoding: str | None = None) -> Loade
             raise DocumentError(f"{path.name} cannot be read as {encoding}: {exc}") from exc
     newline = "\r\n" if "\r\n" in text[:65536] else "\n"
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return LoadedDocument(path, text, encoding, newline, size)
+    return LoadedDocument(path, text, encoding, newline, size, stamp_of(info, data))
 
 
 def _has_utf16_bom(data: bytes) -> bool:
@@ -113,10 +116,15 @@ def encode_document(text: str, encoding: str = "utf-8", newline: str = "\n") -> 
         ) from exc
 
 
-def write_document(path: str | os.PathLike, text: str, encoding: str = "utf-8", newline: str = "\n") -> None:
-    """Save the user's document. A document opened through a symbolic link is the file the user chose: the link
-    is kept and the file it points at replaced (that file must be a regular one)."""
-    atomic_write_bytes(path, encode_document(text, encoding, newline), follow_link=True)
+def write_document(path: str | os.PathLike, text: str, encoding: str = "utf-8", newline: str = "\n") -> DiskStamp:
+    """Save the user's document; returns the saved file's stamp. A document opened through a symbolic link is the
+    file the user chose: the link is kept and the file it points at replaced (that file must be a regular one)."""
+    data = encode_document(text, encoding, newline)
+    atomic_write_bytes(path, data, follow_link=True)
+    try:
+        return stamp_of(os.stat(path), data)
+    except OSError as exc:
+        raise DocumentError(f"Saved {path}, but it cannot be looked at now: {exc.strerror or exc}") from exc
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, private: bool = False,

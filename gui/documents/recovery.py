@@ -4,6 +4,10 @@ Each running window owns one session file ``<id>.json`` plus a ``QLockFile`` ``<
 (``INKLING_DATA_DIR``/recovery when set, else the platformdirs user data folder). A clean close deletes both. A
 session file whose lock is not held by a live process was left by a crash; the next start offers to restore it.
 The lock is checked by process id only (no age limit), so a long-running window is never mistaken for a crash.
+
+A snapshot is offered only when it is worth restoring (``weigh_against_disk``): newer than its file on disk and
+different from it. One the file already holds is deleted; one older than the file (saved after the snapshot, then a
+crash before the snapshot was dropped) is set aside as ``<id>.json.stale``, never offered over the newer save.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from platformdirs import user_data_path
 from PySide6.QtCore import QLockFile, QObject, QTimer
 
-from gui.documents.document_io import DocumentError, atomic_write_bytes
+from gui.documents.document_io import DocumentError, atomic_write_bytes, read_document
 
 DEFAULT_INTERVAL_MS = 3000
 
@@ -43,6 +47,41 @@ class RecoveredDocument:
     @property
     def title(self) -> str:
         return Path(self.path).name if self.path else "Untitled"
+
+
+@dataclass(frozen=True)
+class DiskVerdict:
+    """How a snapshot compares with its file on disk: ``offer`` it or not, and a sentence saying why."""
+
+    offer: bool
+    same: bool  # the file already holds exactly this text
+    note: str
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def weigh_against_disk(document: RecoveredDocument) -> DiskVerdict:
+    """Whether ``document`` should be offered: only when it differs from its file and is newer than it."""
+    if not document.path:
+        return DiskVerdict(True, False, "")
+    path = Path(document.path)
+    name = path.name
+    try:
+        modified = path.stat().st_mtime
+        on_disk = read_document(path, None).text
+    except FileNotFoundError:
+        return DiskVerdict(True, False, f"{name} no longer exists on disk.")
+    except (OSError, DocumentError) as exc:
+        return DiskVerdict(True, False, f"{name} could not be read to compare it with this text ({exc}).")
+    if on_disk == document.text:
+        return DiskVerdict(False, True, f"{name} on disk already holds this text.")
+    if modified >= document.saved_at:
+        return DiskVerdict(False, False, f"{name} on disk (saved {_when(modified)}) is newer than the unsaved "
+                                         f"text from {_when(document.saved_at)}.")
+    return DiskVerdict(True, False, f"This unsaved text (from {_when(document.saved_at)}) is newer than {name} on "
+                                    f"disk (saved {_when(modified)}) and differs from it.")
 
 
 def _new_lock(lock_path: Path) -> QLockFile:
@@ -127,13 +166,23 @@ class RecoveryStore:
         """Leave snapshots for a later start (unlocked, untouched)."""
         self._let_go(documents, delete=False)
 
-    def _let_go(self, documents: list[RecoveredDocument], delete: bool) -> None:
+    def set_aside(self, documents: list[RecoveredDocument]) -> list[Path]:
+        """Rename snapshots that must not be offered (older than their saved file) to ``<id>.json.stale``, where
+        no start offers them again and a person can still read them; returns the new names."""
+        kept = [d.session_file.with_name(d.session_file.name + ".stale") for d in documents]
+        self._let_go(documents, delete=False, rename=True)
+        return kept
+
+    def _let_go(self, documents: list[RecoveredDocument], delete: bool, rename: bool = False) -> None:
         chosen = {d.session_file for d in documents}
         for session_file, lock in list(self._adopted):
             if session_file in chosen:
                 if delete:
                     with contextlib.suppress(FileNotFoundError):
                         session_file.unlink()
+                elif rename:
+                    with contextlib.suppress(OSError):
+                        os.replace(session_file, session_file.with_name(session_file.name + ".stale"))
                 lock.unlock()
                 self._adopted.remove((session_file, lock))
 

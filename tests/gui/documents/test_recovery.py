@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import gui_support
@@ -115,3 +116,57 @@ def test_a_running_window_s_snapshot_is_not_offered_to_another(qtbot, make_windo
     second = make_window()
     assert not second.offer_recovery()
     assert "offer_restore" not in prompts.names()
+
+
+# --- a snapshot weighed against its file on disk --------------------------------------------------------------
+
+def _leave_snapshot(app_dirs, text: str, path: Path, saved_at: float) -> Path:
+    """What a session killed after its last snapshot leaves: a session file whose lock no process holds."""
+    folder = app_dirs["data_dir"] / "recovery"
+    folder.mkdir(parents=True, exist_ok=True)
+    snapshot = folder / "0123456789abcdef0123456789abcdef.json"
+    snapshot.write_text(json.dumps({"version": 1, "text": text, "path": str(path), "saved_at": saved_at,
+                                    "pid": 0}), encoding="utf-8")
+    return snapshot
+
+
+def test_a_snapshot_older_than_the_saved_file_is_not_offered_and_is_kept_aside(qtbot, make_window, prompts,
+                                                                              app_dirs, tmp_path):
+    """Type, snapshot, type "final sentence", Ctrl+S, kill -9 before the snapshot is dropped: the next start must
+    not offer the older text over the newer save."""
+    document = tmp_path / "story.txt"
+    now = time.time()
+    snapshot = _leave_snapshot(app_dirs, "The draft.", document, saved_at=now - 10)
+    document.write_text("The draft. The final sentence.", encoding="utf-8")
+    os.utime(document, (now - 5, now - 5))
+    window = make_window(model=None, wait_ready=False, settings=None)
+    qtbot.waitUntil(lambda: "Not offered" in window.status.currentMessage(), timeout=5000)
+    assert "offer_restore" not in prompts.names()
+    assert "story.txt on disk" in window.status.currentMessage() and "is newer" in window.status.currentMessage()
+    assert not snapshot.exists()
+    assert snapshot.with_name(snapshot.name + ".stale").read_text(encoding="utf-8")  # kept for a person to read
+    assert window.editor.toPlainText() == ""
+
+
+def test_a_snapshot_the_file_already_holds_is_not_offered(qtbot, make_window, prompts, app_dirs, tmp_path):
+    document = tmp_path / "story.txt"
+    document.write_text("Saved and snapshotted alike.", encoding="utf-8")
+    snapshot = _leave_snapshot(app_dirs, "Saved and snapshotted alike.", document, saved_at=time.time() + 5)
+    window = make_window(model=None, wait_ready=False, settings=None)
+    qtbot.waitUntil(lambda: not snapshot.exists(), timeout=5000)
+    assert "offer_restore" not in prompts.names()
+    assert window.editor.toPlainText() == ""
+
+
+def test_a_newer_different_snapshot_is_offered_saying_which_is_newer(qtbot, make_window, prompts, app_dirs,
+                                                                     tmp_path):
+    document = tmp_path / "story.txt"
+    document.write_text("The saved text.", encoding="utf-8")
+    now = time.time()
+    os.utime(document, (now - 60, now - 60))
+    _leave_snapshot(app_dirs, "The saved text. Unsaved words.", document, saved_at=now - 5)
+    window = make_window(model=None, wait_ready=False, settings=None)
+    qtbot.waitUntil(lambda: window.editor.toPlainText() == "The saved text. Unsaved words.", timeout=5000)
+    [(_, offered, note)] = [call for call in prompts.calls if call[0] == "offer_restore"]
+    assert [d.text for d in offered] == ["The saved text. Unsaved words."]
+    assert "is newer than story.txt on disk" in note
