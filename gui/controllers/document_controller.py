@@ -24,6 +24,7 @@ from gui.documents.disk_stamp import DiskChange, DiskStamp, change_since, curren
 from gui.documents.document_io import (
     FALLBACK_ENCODINGS,
     LARGE_FILE_BYTES,
+    NEWLINE_NAMES,
     DocumentError,
     NotUtf8Error,
     file_size,
@@ -121,8 +122,14 @@ class DocumentController(QObject):
         self._set_file(path, document.encoding, document.newline, document.stamp)
         _clean_leftovers(path)
         self.fileOpened.emit(str(path))
+        notes = []
         if document.encoding not in ("utf-8", "utf-8-sig"):
-            self.message.emit(f"Opened {path.name} as {document.encoding}; it will be saved the same way.")
+            notes.append(f"Opened {path.name} as {document.encoding}; it will be saved the same way.")
+        if document.mixed_line_endings:
+            notes.append(f"{path.name} has mixed line endings ({document.describe_line_endings()}); it will be "
+                         f"saved with {NEWLINE_NAMES[document.newline]} throughout.")
+        if notes:
+            self.message.emit(" ".join(notes))
         return True
 
     def save(self) -> bool:

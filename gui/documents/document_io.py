@@ -6,14 +6,15 @@ as it was; a symbolic link or a non-regular file where one of the app's own file
 
 Reading is strict: UTF-8 (with or without a byte-order mark) opens directly; anything else raises
 ``NotUtf8Error`` so the caller can ask the user for a fallback encoding instead of silently mangling the text.
-Line endings are remembered so a Windows file is saved back with ``\\r\\n``.
+Line endings are remembered so a file is saved back with the ending it has most of (``\\r\\n`` for a Windows file,
+``\\r`` for an old Mac one); a file with mixed endings is saved with its most frequent one throughout.
 """
 
 from __future__ import annotations
 
 import codecs
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.owned_files import NotOwnFileError, write_owned_file
@@ -26,6 +27,7 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 # Encodings offered when a file is not UTF-8; latin-1 decodes any bytes, so it always works.
 FALLBACK_ENCODINGS = ("cp1252", "latin-1", "utf-16", "mac_roman")
 _BINARY_SNIFF_BYTES = 8192
+NEWLINE_NAMES = {"\n": "LF", "\r\n": "CRLF", "\r": "CR"}
 
 
 class DocumentError(Exception):
@@ -52,9 +54,19 @@ class LoadedDocument:
     path: Path
     text: str  # with "\n" line endings, as the editor holds it
     encoding: str  # what to save it back with
-    newline: str  # "\n" or "\r\n"
+    newline: str  # "\n", "\r\n" or "\r": the file's most frequent line ending, what it is saved with
     size_bytes: int
     stamp: DiskStamp | None = None  # the file as it was read, to notice a change made behind the app's back
+    line_endings: dict[str, int] = field(default_factory=dict)  # how many of each the file had
+
+    @property
+    def mixed_line_endings(self) -> bool:
+        return sum(1 for count in self.line_endings.values() if count) > 1
+
+    def describe_line_endings(self) -> str:
+        """E.g. "120 LF, 3 CRLF", most frequent first."""
+        counts = sorted(((c, n) for n, c in self.line_endings.items() if c), reverse=True)
+        return ", ".join(f"{count} {NEWLINE_NAMES[newline]}" for count, newline in counts)
 
 
 def format_size(size: int) -> str:
@@ -94,9 +106,20 @@ def read_document(path: str | os.PathLike, encoding: str | None = None) -> Loade
             text = data.decode(encoding)
         except (UnicodeDecodeError, LookupError) as exc:
             raise DocumentError(f"{path.name} cannot be read as {encoding}: {exc}") from exc
-    newline = "\r\n" if "\r\n" in text[:65536] else "\n"
+    endings = count_line_endings(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return LoadedDocument(path, text, encoding, newline, size, stamp_of(info, data))
+    return LoadedDocument(path, text, encoding, dominant_line_ending(endings), size, stamp_of(info, data), endings)
+
+
+def count_line_endings(text: str) -> dict[str, int]:
+    """How many CRLF, lone CR and lone LF line endings ``text`` has (over the whole text, not a prefix)."""
+    crlf = text.count("\r\n")
+    return {"\n": text.count("\n") - crlf, "\r\n": crlf, "\r": text.count("\r") - crlf}
+
+
+def dominant_line_ending(endings: dict[str, int]) -> str:
+    """The most frequent ending; LF for a file without any, and on a tie LF before CRLF before CR."""
+    return max(("\n", "\r\n", "\r"), key=lambda newline: endings.get(newline, 0))
 
 
 def _has_utf16_bom(data: bytes) -> bool:

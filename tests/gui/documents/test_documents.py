@@ -64,6 +64,35 @@ def test_line_endings_and_byte_order_marks_survive_a_round_trip(tmp_path):
     assert windows.read_bytes() == b"\xef\xbb\xbfone\r\ntwo\r\nthree"
 
 
+@pytest.mark.parametrize(("raw", "newline", "saved"), [
+    (b"a\r\nb\r\nc\nd\r\n", "\r\n", b"a\r\nb\r\nc\r\nd\r\nz"),  # mostly CRLF: CRLF (was already)
+    (b"a\nb\nc\r\nd\n", "\n", b"a\nb\nc\nd\nz"),  # mostly LF with one CRLF: was saved all CRLF
+    (b"one\rtwo\rthree\r", "\r", b"one\rtwo\rthree\rz"),  # an old Mac file: was saved LF
+    (b"x" * 70000 + b"\n" + b"a\r\nb\r\nc\r\n", "\r\n", b"x" * 70000 + b"\r\na\r\nb\r\nc\r\nz"),
+])
+def test_a_file_is_saved_with_the_line_ending_it_has_most_of(tmp_path, raw, newline, saved):
+    """Counted over the whole file: CRLF lines after the first 64 KiB were once not seen at all."""
+    target = tmp_path / "endings.txt"
+    target.write_bytes(raw)
+    document = read_document(target)
+    assert document.newline == newline and "\r" not in document.text
+    write_document(target, document.text + "z", document.encoding, document.newline)
+    assert target.read_bytes() == saved
+
+
+def test_opening_a_file_with_mixed_endings_says_which_it_keeps(qtbot, make_window, tmp_path):
+    target = tmp_path / "mixed.txt"
+    target.write_bytes(b"a\nb\nc\r\nd\n")
+    window = make_window(model=None, wait_ready=False, settings=None)
+    assert window.documents.open(str(target))
+    message = window.status.currentMessage()
+    assert "mixed line endings (3 LF, 1 CRLF)" in message and "saved with LF throughout" in message
+    window.status.clearMessage()
+    target.write_bytes(b"a\r\nb\r\n")
+    assert window.documents.open(str(target))
+    assert "mixed line endings" not in window.status.currentMessage()
+
+
 def test_non_utf8_and_binary_files_are_refused_with_a_clear_reason(tmp_path):
     latin = tmp_path / "latin.txt"
     latin.write_bytes("caf\xe9".encode("latin-1"))
