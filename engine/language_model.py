@@ -16,6 +16,7 @@ from engine.decoding.settings import DecodingSettings
 from engine.loading.checkpoint import LoadedCheckpoint, load_checkpoint
 from engine.loading.devices import cpu_has_bf16, default_dtype, resolve_device
 from engine.loading.families import FAMILIES
+from engine.loading.gguf_file import is_gguf_path
 from engine.loading.registry import resolve_model_path
 from engine.loading.weights_plan import refuse_if_too_big
 from engine.models.base import CausalLanguageModel
@@ -47,8 +48,10 @@ class LanguageModel:
 
     @property
     def weight_bytes(self) -> int:
-        """What the weights take in memory: every tensor of the checkpoint once (tied weights share theirs)."""
-        return sum({t.data_ptr(): t.numel() * t.element_size() for t in self.model.state_dict().values()}.values())
+        """What the weights take in memory: every parameter and buffer once (tied weights share theirs; int4 and
+        int8 layers hold theirs as buffers)."""
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return sum({t.data_ptr(): t.numel() * t.element_size() for t in tensors}.values())
 
     @property
     def architecture(self) -> str:
@@ -298,6 +301,8 @@ def load(name_or_path: str = "default", device: str | torch.device = "auto", dty
         raise ValueError(f"weights must be 'auto', 'int8' or 'float', not {weights!r}")
     target = resolve_device(device)
     path = resolve_model_path(name_or_path)
+    if is_gguf_path(path) and path.is_file():
+        return _load_gguf(path, str(name_or_path), target, dtype, weights)
     refuse_if_too_big(path, str(name_or_path), target)
     loaded = load_checkpoint(path, device=target, dtype=dtype or default_dtype(target))
     parameters = sum(p.numel() for p in loaded.model.parameters())
@@ -311,6 +316,21 @@ def load(name_or_path: str = "default", device: str | torch.device = "auto", dty
     lm = LanguageModel(loaded, str(name_or_path), target, torch.bfloat16 if int8 else loaded_dtype(loaded))
     lm.weights = "int8" if int8 else str(lm.dtype).removeprefix("torch.")
     lm.stored_parameters = parameters
+    return lm
+
+
+def _load_gguf(path: Path, name: str, target: torch.device, dtype: torch.dtype | None,
+               weights: str) -> LanguageModel:
+    """A GGUF file: on the CPU its blocks stay quantized (int4 / int8, computing in bfloat16) unless ``weights`` is
+    "float" or a ``dtype`` is asked for; elsewhere every weight is dequantized into the device's float type."""
+    from engine.loading.gguf_checkpoint import load_gguf
+
+    quantized = target.type == "cpu" and weights != "float" and dtype is None
+    float_dtype = dtype or default_dtype(target)
+    loaded = load_gguf(path, target, quantized=quantized, dtype=float_dtype, name=name)
+    lm = LanguageModel(loaded.checkpoint, name, target, torch.bfloat16 if quantized else float_dtype)
+    lm.weights = loaded.storage
+    lm.stored_parameters = loaded.parameters
     return lm
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     import torch
+
+    from engine.loading.registry import ModelInfo
 
 
 def add_parsers(subparsers) -> None:
@@ -32,7 +33,7 @@ def run_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if models:
         device = resolve_device("auto")
         header = ("NAME", "SOURCE", "ARCHITECTURE", "SIZE", f"LOADS AS ({device.type})", "PATH")
-        rows = [(m.name, m.source, m.architecture, m.size_text, _weights_text(m.path, device), str(m.path))
+        rows = [(m.name, m.source, _architecture_text(m), m.size_text, _weights_text(m, device), str(m.path))
                 for m in models]
         _print_table(header, rows, out)
     else:
@@ -47,12 +48,19 @@ def run_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 0
 
 
-def _weights_text(folder: Path, device: torch.device) -> str:
-    """How engine.load will hold the weights on ``device`` and what they take (see engine.loading.weights_plan)."""
-    from engine.loading.weights_plan import plan_folder_weights
+def _weights_text(model: ModelInfo, device: torch.device) -> str:
+    """How engine.load will hold the weights on ``device`` and what they take (see engine.loading.weights_plan),
+    or why the model cannot be loaded."""
+    from engine.loading.weights_plan import plan_model_weights
 
-    plan = plan_folder_weights(folder, device)
+    if model.problem:
+        return f"cannot load: {model.problem}"
+    plan = plan_model_weights(model.path, device)
     return plan.text if plan is not None else "?"
+
+
+def _architecture_text(model: ModelInfo) -> str:
+    return f"{model.architecture} {model.quantization}" if model.quantization else model.architecture
 
 
 def device_descriptions() -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from platformdirs import user_data_path
 from engine.errors import CheckpointError, ModelNotFoundError
 from engine.loading.checkpoint import is_model_folder, read_config
 from engine.loading.families import FAMILIES
+from engine.loading.gguf_file import ARCHITECTURE_MODEL_TYPES, describe_gguf, is_gguf_path
 from engine.loading.hub_cache import cached_snapshots
 
 DEFAULT_MODEL = "default"
@@ -42,6 +43,8 @@ class ModelInfo:
     source: str  # "bundled", "user", "opened" (a folder from the user's catalog), "huggingface", "path"
     architecture: str
     size_bytes: int
+    quantization: str = ""  # a GGUF file's ("Q4_K_M", ...); "" for a model folder
+    problem: str | None = None  # why it cannot be loaded (listed anyway, so nothing is silently skipped)
 
     @property
     def size_text(self) -> str:
@@ -55,14 +58,15 @@ def size_text(size_bytes: int) -> str:
 
 def list_models() -> list[ModelInfo]:
     """Every loadable model: bundled first, then the user's, the folders they opened, then the Hugging Face
-    cache's. Broken ones are skipped."""
+    cache's. Broken model folders are skipped; a GGUF file is always listed, with its ``problem`` when it cannot
+    be loaded."""
     models: list[ModelInfo] = []
     for source, folder in (("bundled", bundled_models_dir()), ("user", user_models_dir())):
         if folder.is_dir():
             for child in sorted(folder.iterdir()):
                 if child.name.startswith("."):
                     continue  # hidden: a save in progress, or one a crash left behind (see checkpoint.save_checkpoint)
-                info = describe_folder(child, child.name, source)
+                info = describe_model_path(child, child.name, source)
                 if info is not None:
                     models.append(info)
     models.extend(_opened_models({m.path.resolve() for m in models}))
@@ -78,11 +82,27 @@ def _opened_models(listed: set[Path]) -> list[ModelInfo]:
     for folder in catalog_folders():
         if folder.resolve() in listed:
             continue
-        info = describe_folder(folder, str(folder), "opened")
+        info = describe_model_path(folder, str(folder), "opened")
         if info is not None:
             listed.add(folder.resolve())
             opened.append(info)
     return opened
+
+
+def describe_model_path(path: Path, name: str, source: str) -> ModelInfo | None:
+    """A model folder or a GGUF file as the model lists show it; None for anything else."""
+    if is_gguf_path(path) and path.is_file():
+        return describe_gguf_file(path, name, source)
+    return describe_folder(path, name, source)
+
+
+def describe_gguf_file(path: Path, name: str, source: str) -> ModelInfo:
+    """A GGUF file, listed whether or not it loads (``problem`` says why not)."""
+    described = describe_gguf(path)
+    model_type = ARCHITECTURE_MODEL_TYPES.get(described.architecture)
+    architecture = FAMILIES[model_type].architecture if model_type else described.architecture
+    return ModelInfo(name, path, source, architecture, described.size_bytes, described.quantization,
+                     described.problem)
 
 
 def describe_folder(folder: Path, name: str, source: str) -> ModelInfo | None:
@@ -97,17 +117,18 @@ def describe_folder(folder: Path, name: str, source: str) -> ModelInfo | None:
 
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
-    """A bundled or user model name, a Hugging Face repo id already in the local cache, or a folder path."""
+    """A bundled or user model name, a Hugging Face repo id already in the local cache, a folder path, or a GGUF
+    file's path."""
     text = str(name_or_path)
     if not text.strip():
         raise ModelNotFoundError("no model name or path given")
     if _is_plain_name(text):
         for folder in (bundled_models_dir(), user_models_dir()):
             candidate = folder / text
-            if candidate.is_dir():
+            if candidate.is_dir() or (candidate.is_file() and is_gguf_path(candidate)):
                 return candidate
     path = Path(text).expanduser()
-    if path.is_dir():
+    if path.is_dir() or (path.is_file() and is_gguf_path(path)):
         return path
     for info in hub_cache_models():
         if info.name == text:
@@ -118,7 +139,7 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
         )
     raise ModelNotFoundError(
         f"no model named {text!r}: not bundled, not in {user_models_dir()}, not in the Hugging Face cache, "
-        "and not a folder path (run `inkling models` to list what is available)"
+        "and not a model folder or GGUF file (run `inkling models` to list what is available)"
     )
 
 

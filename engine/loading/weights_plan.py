@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 
-from engine.errors import ModelTooBigError
+from engine.errors import CheckpointError, ModelTooBigError
 from engine.loading.devices import cpu_has_bf16, default_dtype
+from engine.loading.gguf_file import is_gguf_path
 from engine.loading.registry import size_text
 from engine.models.int8 import INNER_MULTIPLE, int8_helps_by_size
 
@@ -79,14 +80,20 @@ def _is_embedding(name: str) -> bool:
 
 
 
-def check_memory(plan: WeightsPlan, checkpoint_bytes: int, device: torch.device, name: str) -> None:
+def check_memory(plan: WeightsPlan, checkpoint_bytes: int, device: torch.device, name: str,
+                 streamed: bool = False) -> None:
     """Refuse, before loading starts, a model that cannot fit: a clear message instead of the machine swapping
-    or the process being killed. Where free memory cannot be read, nothing is checked."""
+    or the process being killed. Where free memory cannot be read, nothing is checked. ``streamed``: the loader
+    converts tensor by tensor from a memory map (GGUF), so only the loaded weights and some scratch are needed."""
     free: int | None
     if device.type == "cuda":
         needed = plan.memory_bytes
         free = torch.cuda.mem_get_info(device)[0]
         where = "is free on the GPU"
+    elif streamed:
+        needed = plan.memory_bytes + min(checkpoint_bytes, 512 * 1024 * 1024)
+        free = available_memory_bytes()
+        where = "is free"
     else:
         # The float32 model is built whole before it is converted (to int8 or another dtype), next to the
         # checkpoint's tensors as read from disk.
@@ -117,12 +124,26 @@ def available_memory_bytes() -> int | None:
 def plan_folder_weights(folder: Path, device: torch.device) -> WeightsPlan | None:
     """``plan_weights`` for a model folder, reading its config; None where the config or the headers cannot be
     read (the loader's own error then names the broken file)."""
-    from engine.loading.checkpoint import CheckpointError, read_config
+    from engine.loading.checkpoint import read_config
 
     try:
         return plan_weights(folder, read_config(folder), device)
     except CheckpointError:
         return None
+
+
+def plan_model_weights(path: Path, device: torch.device) -> WeightsPlan | None:
+    """``plan_folder_weights``, or for a GGUF file the plan of its own loader (quantized on the CPU)."""
+    if not is_gguf_path(path):
+        return plan_folder_weights(path, device)
+    from engine.loading.gguf_checkpoint import plan_gguf_weights
+    from engine.loading.gguf_file import open_gguf
+
+    try:
+        reader = open_gguf(path)
+    except CheckpointError:
+        return None
+    return plan_gguf_weights(reader, device.type == "cpu", default_dtype(device))
 
 
 def refuse_if_too_big(folder: Path, name: str, device: torch.device) -> None:

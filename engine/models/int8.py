@@ -31,22 +31,56 @@ class Int8Linear(nn.Module):
 
     def __init__(self, linear: nn.Linear, compute_dtype: torch.dtype = torch.bfloat16) -> None:
         super().__init__()
-        weight = linear.weight.detach().float()
-        scales = weight.abs().amax(dim=1).clamp(min=1e-12) / 127
+        codes, scales = quantize_rows(linear.weight.detach())
         self.in_features, self.out_features = linear.in_features, linear.out_features
         # Not persistent: a quantised model is never saved; its checkpoint stays the float one.
-        self.register_buffer("weight_int8", torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8),
-                             persistent=False)
+        self.register_buffer("weight_int8", codes, persistent=False)
         self.register_buffer("scales", scales.to(compute_dtype), persistent=False)
         bias = linear.bias
         self.register_buffer("bias", None if bias is None else bias.detach().to(compute_dtype), persistent=False)
+
+    @classmethod
+    def from_quantized(cls, weight_int8: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None = None,
+                       compute_dtype: torch.dtype = torch.bfloat16) -> Int8Linear:
+        """A layer over int8 rows already made (``quantize_rows``), e.g. shared with an ``Int8Embedding``."""
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        layer.out_features, layer.in_features = weight_int8.shape
+        layer.register_buffer("weight_int8", weight_int8, persistent=False)
+        layer.register_buffer("scales", scales.to(compute_dtype), persistent=False)
+        layer.register_buffer("bias", None if bias is None else bias.to(compute_dtype), persistent=False)
+        return layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features).to(self.scales.dtype)
         y = torch._weight_int8pack_mm(rows, self.weight_int8, self.scales)
         if self.bias is not None:
             y = y + self.bias
-        return y.view(*x.shape[:-1], self.out_features)
+        return y.view(*x.shape[:-1], self.out_features).to(x.dtype)
+
+
+def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 per row: (codes ``[rows, width]`` int8, float32 scales ``[rows]``)."""
+    weight = weight.float()
+    scales = weight.abs().amax(dim=1).clamp(min=1e-12) / 127
+    return torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8), scales
+
+
+class Int8Embedding(nn.Module):
+    """A token embedding over int8 rows with a scale each; with a tied output layer (``Int8Linear.from_quantized``
+    over the same buffers) the vocabulary matrix is held once, in a quarter of float32's bytes."""
+
+    weight_int8: torch.Tensor
+    scales: torch.Tensor
+
+    def __init__(self, weight_int8: torch.Tensor, scales: torch.Tensor, dtype: torch.dtype = torch.bfloat16) -> None:
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = weight_int8.shape
+        self.register_buffer("weight_int8", weight_int8, persistent=False)
+        self.register_buffer("scales", scales.to(dtype), persistent=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.weight_int8[tokens].to(self.scales.dtype) * self.scales[tokens].unsqueeze(-1)
 
 
 def quantize_linears(model: nn.Module, compute_dtype: torch.dtype = torch.bfloat16) -> int:

@@ -469,7 +469,7 @@ class LlamaTransformer(nn.Module):
 
     def new_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
         capacity = min(capacity or self.max_context, self.max_context)
-        param = self.model.embed_tokens.weight
+        param = self.model.norm.weight  # always a float parameter, whatever holds the (maybe int8) embedding
         c = self.config
         return KVCache(c.num_hidden_layers, batch_size, c.num_key_value_heads, capacity, c.head_dim,
                        param.device, cache_dtype(param.dtype, param.device))

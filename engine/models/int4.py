@@ -1,0 +1,63 @@
+"""Weight-only 4-bit linear layers for the CPU, taking llama.cpp's 4-bit blocks without loss.
+
+GGUF's Q4_0, Q4_1 and Q4_K store each run of 32 weights as 4-bit codes ``q`` (0..15) with one scale and one
+offset: ``w = scale * q + low`` (Q4_0: ``low = -8 * scale``; Q4_K: a per-32 scale and minimum from its 6-bit
+super-block tables). That is exactly the group-wise layout of torch's int4 CPU kernel
+(``_weight_int4pack_mm_for_cpu``, groups of 32), which computes ``w = (q - 8) * scale + zero``; so a file's
+blocks become the kernel's operands with ``zero = low + 8 * scale`` and nothing is re-quantized. Decoding reads a
+quarter of the bytes of bfloat16 weights, which is what matters once a model outgrows the CPU's caches.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+#: Weights per scale/zero pair: the block size of llama.cpp's 4-bit formats.
+GROUP_SIZE = 32
+#: The kernel's packing of the inner dimension; 2 is what gpt-fast and torchao use for the CPU kernel.
+_INNER_K_TILES = 2
+
+
+def int4_available() -> bool:
+    return hasattr(torch, "_weight_int4pack_mm_for_cpu") and hasattr(torch, "_convert_weight_to_int4pack_for_cpu")
+
+
+class Int4Linear(nn.Module):
+    """A linear layer over 4-bit codes with a bfloat16 (scale, zero) pair per 32 inputs of each row."""
+
+    packed: torch.Tensor  # buffers, registered in __init__
+    scales_and_zeros: torch.Tensor
+    bias: torch.Tensor | None
+
+    def __init__(self, codes: torch.Tensor, scales: torch.Tensor, lows: torch.Tensor,
+                 bias: torch.Tensor | None = None) -> None:
+        """``codes``: ``[out, in]`` integers 0..15; ``scales`` and ``lows``: ``[out, in // 32]`` float, with
+        ``weight = scales * codes + lows`` group by group."""
+        super().__init__()
+        out_features, in_features = codes.shape
+        if in_features % GROUP_SIZE or scales.shape != (out_features, in_features // GROUP_SIZE):
+            raise ValueError(f"int4 weights need {GROUP_SIZE}-wide groups: codes {tuple(codes.shape)}, "
+                             f"scales {tuple(scales.shape)}")
+        self.in_features, self.out_features = in_features, out_features
+        zeros = lows.float() + 8 * scales.float()
+        # The kernel wants [groups, out, 2].
+        pairs = torch.stack((scales.float().t(), zeros.t()), dim=-1).contiguous().to(torch.bfloat16)
+        self.register_buffer("packed", torch._convert_weight_to_int4pack_for_cpu(codes.to(torch.int32).contiguous(),
+                                                                                 _INNER_K_TILES), persistent=False)
+        self.register_buffer("scales_and_zeros", pairs, persistent=False)
+        self.register_buffer("bias", None if bias is None else bias.to(torch.bfloat16), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
+        y = torch._weight_int4pack_mm_for_cpu(rows, self.packed, GROUP_SIZE, self.scales_and_zeros)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.view(*x.shape[:-1], self.out_features).to(x.dtype)
+
+
+def dequantized_int4(codes: torch.Tensor, scales: torch.Tensor, lows: torch.Tensor) -> torch.Tensor:
+    """The float32 weight ``[out, in]`` that 4-bit ``codes`` with group ``scales`` and ``lows`` stand for."""
+    groups = codes.shape[1] // GROUP_SIZE
+    blocks = codes.float().view(codes.shape[0], groups, GROUP_SIZE)
+    return (blocks * scales.float()[..., None] + lows.float()[..., None]).view(codes.shape)

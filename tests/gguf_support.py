@@ -1,0 +1,135 @@
+"""Writing small GGUF model files for tests, the way llama.cpp's converter writes them (``gguf.GGUFWriter``).
+
+``write_llama_gguf`` takes a Hugging Face style state dict and config of a Llama-family model, renames the tensors
+to llama.cpp's names, reorders the query/key rows of ``llama`` files as its converter does, and stores each weight
+matrix in the quantization type asked for; the tokenizer is a byte-level BPE taken from a ``tokenizer.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from gguf import GGMLQuantizationType, GGUFWriter
+from gguf.quants import quantize
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_GGUF = REPO.parent / "shared" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+_GLOBAL = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+           "lm_head.weight": "output.weight"}
+_PARTS = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
+          "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+          "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm", "mlp.gate_proj": "ffn_gate",
+          "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+
+
+def gguf_name(key: str) -> str:
+    if key in _GLOBAL:
+        return _GLOBAL[key]
+    _model, _layers, layer, rest = key.split(".", 3)
+    module, kind = rest.rsplit(".", 1)
+    return f"blk.{layer}.{_PARTS[module]}.{kind}"
+
+
+def llama_cpp_permute(weights: np.ndarray, heads: int) -> np.ndarray:
+    """llama.cpp's convert_hf_to_gguf.py ``LlamaModel.permute``: the rows of each head's two rotary halves
+    interleaved."""
+    return (weights.reshape(heads, 2, weights.shape[0] // heads // 2, *weights.shape[1:])
+            .swapaxes(1, 2).reshape(weights.shape))
+
+
+def pack_q4_k(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``weights`` [rows, width] as Q4_K blocks (144 bytes per 256 weights), with random 6-bit sub-block scales and
+    minimums: the ``gguf`` package can read Q4_K but not write it. Returns the blocks; their values are what
+    ``gguf.quants.dequantize`` gives back, not ``weights`` (only the shape and rough size are kept)."""
+    rows, width = weights.shape
+    count = rows * width // 256
+    blocks = np.zeros((count, 144), dtype=np.uint8)
+    spread = float(np.abs(weights).max()) or 1.0
+    blocks[:, 0:2] = np.frombuffer(np.float16(spread / 15 / 40).tobytes(), np.uint8)
+    blocks[:, 2:4] = np.frombuffer(np.float16(spread / 40).tobytes(), np.uint8)
+    blocks[:, 4:16] = rng.integers(0, 256, (count, 12), dtype=np.uint8)
+    blocks[:, 16:] = rng.integers(0, 256, (count, 128), dtype=np.uint8)
+    return blocks.reshape(rows, width // 256 * 144)
+
+
+def write_llama_gguf(path: Path, config: dict, state: dict[str, torch.Tensor], tokenizer_json: Path, *,
+                     weight_type: str = "F32", architecture: str | None = None, metadata: dict | None = None,
+                     seed: int = 0) -> Path:
+    """A GGUF file of the model (``config`` as in config.json, ``state`` its Hugging Face keys)."""
+    arch = architecture or config["model_type"]
+    writer = GGUFWriter(str(path), arch)
+    heads, kv_heads = config["num_attention_heads"], config.get("num_key_value_heads", config["num_attention_heads"])
+    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    writer.add_block_count(config["num_hidden_layers"])
+    writer.add_context_length(config.get("max_position_embeddings", 2048))
+    writer.add_embedding_length(config["hidden_size"])
+    writer.add_feed_forward_length(config["intermediate_size"])
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_key_length(head_dim)
+    writer.add_value_length(head_dim)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_freq_base(float(config.get("rope_theta", 10000.0)))
+    writer.add_layer_norm_rms_eps(float(config.get("rms_norm_eps", 1e-6)))
+    writer.add_vocab_size(config["vocab_size"])
+    writer.add_file_type(0)
+    for key, value in (metadata or {}).items():
+        if isinstance(value, str):
+            writer.add_string(key, value)
+        elif isinstance(value, int):
+            writer.add_uint32(key, value)
+    _add_byte_level_tokenizer(writer, tokenizer_json, config["vocab_size"])
+    rng = np.random.default_rng(seed)
+    tied = config.get("tie_word_embeddings", False)
+    for key, tensor in state.items():
+        if key == "lm_head.weight" and tied:
+            continue
+        values = tensor.detach().float().numpy()
+        if arch == "llama" and ".q_proj." in key:
+            values = llama_cpp_permute(values, heads)
+        elif arch == "llama" and ".k_proj." in key:
+            values = llama_cpp_permute(values, kv_heads)
+        name = gguf_name(key)
+        kind = weight_type if values.ndim == 2 else "F32"
+        if kind == "Q4_K":
+            writer.add_tensor(name, pack_q4_k(values, rng),
+                              raw_dtype=GGMLQuantizationType.Q4_K)
+        elif kind == "F32":
+            writer.add_tensor(name, values.astype(np.float32))
+        else:
+            qtype = GGMLQuantizationType[kind]
+            writer.add_tensor(name, quantize(values, qtype), raw_dtype=qtype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def _add_byte_level_tokenizer(writer: GGUFWriter, tokenizer_json: Path, vocab_size: int) -> None:
+    data = json.loads(tokenizer_json.read_text(encoding="utf-8"))
+    vocab = data["model"]["vocab"]
+    added = {t["id"]: t["content"] for t in data.get("added_tokens", [])}
+    tokens = [""] * vocab_size
+    types = [1] * vocab_size  # NORMAL
+    for token, index in vocab.items():
+        tokens[index] = token
+    for index, content in added.items():
+        tokens[index] = content
+        types[index] = 3  # CONTROL
+    for index, token in enumerate(tokens):
+        if not token:
+            tokens[index] = f"[PAD{index}]"
+            types[index] = 5  # UNUSED
+    merges = [" ".join(m) if isinstance(m, list) else m for m in data["model"]["merges"]]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(0)
+    writer.add_eos_token_id(0)
