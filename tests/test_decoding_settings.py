@@ -50,6 +50,7 @@ BAD_VALUES = [
     ("stop", "paragraph"),
     ("stop", ""),
     ("special_tokens", 0),
+    ("whole_words", None),
 ]
 
 
@@ -111,7 +112,7 @@ def test_plain_turns_off_everything_the_app_adds_to_the_model():
         0, 0.0, 1.0, ())
     assert (plain.stop, plain.min_word_probability) == (None, 0.0)
     assert not (plain.token_healing or plain.greedy_word_ends or plain.branch_first_word or plain.memory
-                or plain.special_tokens)
+                or plain.special_tokens or plain.whole_words)
     assert (plain.temperature, plain.top_k, plain.top_p, plain.min_p, plain.length_penalty) == (1.0, 0, 1.0, 0.0, 1.0)
 
 

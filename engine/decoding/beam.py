@@ -15,6 +15,7 @@ import torch
 from engine.decoding.results import Completion
 from engine.decoding.stopping import StopRule
 from engine.decoding.text_stream import TextStream, complete_text, truncate_pieces
+from engine.decoding.word_limit import last_whole_word_end
 
 NEG_INF = float("-inf")
 
@@ -48,7 +49,9 @@ class BeamSearch:
         healed_prefix: bytes,
         stop: StopRule,
         device: torch.device,
+        whole_words: bool = False,
     ) -> None:
+        """``whole_words``: a beam at the token limit ends at its last whole word (``word_limit``)."""
         self.num_beams = num_beams
         self.num_alternatives = num_alternatives
         self.length_penalty = length_penalty
@@ -58,6 +61,7 @@ class BeamSearch:
         self.skip = len(healed_prefix)
         self.stop = stop
         self.device = device
+        self.whole_words = whole_words
         self.running: list[Hypothesis] = [Hypothesis((), (), b"", 0.0)]
         self.finished: list[FinishedHypothesis] = []
         self.steps = 0
@@ -121,7 +125,8 @@ class BeamSearch:
             return None
         if self.steps >= self.max_new_tokens:
             for hypothesis in survivors:
-                self._finish(hypothesis, "length")
+                cut = last_whole_word_end(complete_text(hypothesis.raw[self.skip :])) if self.whole_words else None
+                self._finish(hypothesis, "length", cut=cut)
             self.running = []
             return None
         # Fewer live candidates than beams (a constrained first step, say): pad with dead rows.

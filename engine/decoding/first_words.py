@@ -19,6 +19,7 @@ import torch
 from engine.decoding.beam import NEG_INF, Hypothesis
 from engine.decoding.results import Completion, first_word, opening_logprob, worth_listing
 from engine.decoding.text_stream import TextStream, complete_text, truncate_pieces
+from engine.decoding.word_limit import continues_word, last_whole_word_end, stops_inside_word
 
 _WORD_BYTE = re.compile(rb"\w|[\x80-\xff]")
 
@@ -31,7 +32,8 @@ def branch_rows(num_beams: int, num_alternatives: int, most: int) -> int:
 
 class FirstWordBranches:
     def __init__(self, rows: int, num_alternatives: int, max_new_tokens: int, token_bytes: list[bytes],
-                 eos_token_id: int | None, healed_prefix: bytes, stop, device: torch.device) -> None:
+                 eos_token_id: int | None, healed_prefix: bytes, stop, device: torch.device, run_on: int = 0) -> None:
+        """``run_on``: tokens past ``max_new_tokens`` a branch may take to finish its word (``word_limit``)."""
         self.rows = rows
         self.num_alternatives = num_alternatives
         self.max_new_tokens = max_new_tokens
@@ -40,6 +42,7 @@ class FirstWordBranches:
         self.skip = len(healed_prefix)
         self.stop = stop
         self.device = device
+        self.run_on = run_on
         self.trunk = Hypothesis((), (), b"", 0.0)
         self.branched = False
         self.running: list[Hypothesis] = []
@@ -57,6 +60,10 @@ class FirstWordBranches:
         survivors = []
         for hypothesis, token, logprob in zip(self.running, tokens, token_logprobs):
             if hypothesis.total == NEG_INF or logprob == NEG_INF:
+                survivors.append(_dead(hypothesis))
+                continue
+            if self.steps > self.max_new_tokens and token != self.eos and not continues_word(self.token_bytes[token]):
+                self._finish(hypothesis, "length")  # its word ended: what starts next is not kept
                 survivors.append(_dead(hypothesis))
                 continue
             survivors.append(self._extend(hypothesis, token, logprob))
@@ -104,10 +111,15 @@ class FirstWordBranches:
 
     def _next(self, survivors: list[Hypothesis]) -> tuple[list[int], list[int]] | None:
         if self.steps >= self.max_new_tokens:
-            for hypothesis in survivors:
-                if hypothesis.total != NEG_INF:
-                    self._finish(hypothesis, "length")
-            survivors = [_dead(h) for h in survivors]
+            running_on = self.steps < self.max_new_tokens + self.run_on
+            for row, hypothesis in enumerate(survivors):
+                if hypothesis.total == NEG_INF:
+                    continue
+                text = complete_text(hypothesis.raw[self.skip :])
+                if running_on and stops_inside_word(text):
+                    continue  # past the limit only to finish its word
+                self._finish(hypothesis, "length", last_whole_word_end(text))
+                survivors[row] = _dead(hypothesis)
         self.running = survivors
         if all(h.total == NEG_INF for h in survivors):
             return None

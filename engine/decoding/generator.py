@@ -46,6 +46,7 @@ from engine.decoding.suffix_join import joined_stop
 from engine.decoding.threads import step_thread_count, torch_threads
 from engine.decoding.token_window import IncrementalEncoder, context_window, token_budget
 from engine.decoding.word_ends import WordEnds
+from engine.decoding.word_limit import WORD_RUN_ON_TOKENS, continues_word, stops_inside_word
 from engine.models.hidden_states import FinalHiddenStates
 from engine.training.fim import fim_prompt, model_fim_ids
 
@@ -67,6 +68,12 @@ class Prompt:
     max_new_tokens: int  # the setting, reduced where the model's context would overflow
     step_threads: int | None  # CPU threads for token-by-token work (see ``threads``)
     suffix: str = ""  # the text after the cursor: the continuation stops where it would repeat it
+    run_on: int = 0  # tokens past ``max_new_tokens`` that may finish a word (``word_limit``), as the context allows
+
+    @property
+    def room(self) -> int:
+        """The most tokens a continuation may take, run-on included: what the caches make room for."""
+        return self.max_new_tokens + self.run_on
 
 
 class Generator:
@@ -224,11 +231,13 @@ class Generator:
         else:
             healed = HealedPrompt(window.tokens, b"", None)
         tokens = fim_prompt(healed.tokens, suffix_ids, self.fim_ids) if suffix_ids and self.fim_ids else healed.tokens
-        max_new = settings.max_new_tokens
+        max_new, run_on = settings.max_new_tokens, WORD_RUN_ON_TOKENS if settings.whole_words else 0
         if max_context is not None:
             max_new = max(1, min(max_new, max_context - len(tokens)))
+            run_on = max(0, min(run_on, max_context - len(tokens) - max_new))
         threads = self.step_threads if self.step_threads is not None else step_thread_count(self.device)
-        return Prompt(tokens, healed.prefix, healed.allowed, ends_inside_word(text), max_new, threads, suffix)
+        return Prompt(tokens, healed.prefix, healed.allowed, ends_inside_word(text), max_new, threads, suffix,
+                      run_on)
 
     def fim_suffix_tokens(self, suffix: str, budget: int) -> list[int]:
         """The start of the text after the cursor as a fill-in-the-middle model reads it; [] for models without
@@ -243,9 +252,9 @@ class Generator:
     ) -> tuple[torch.Tensor, SeenTokens, int, int]:
         """Prefill the prompt through the prefix cache (recorded in ``last_prefill``) and start the penalties'
         record of seen tokens: the first-step logits, that record, and the tokens read now and reused."""
-        logits, reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.max_new_tokens, prompt.step_threads)
+        logits, reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.room, prompt.step_threads)
         self.last_prefill = {"prefill_tokens": read, "reused_tokens": reused}
-        seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.max_new_tokens, self.device,
+        seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.room, self.device,
                           settings.repetition_penalty, settings.no_repeat_ngram_size,
                           self.guards.dry(settings), self.guards.banned(settings, prompt.tokens),
                           self.masked_ids(settings))
@@ -291,7 +300,8 @@ class Generator:
                            settings.doubt_cut)
         events = StreamAssembler(started)
         choice = None
-        for step in range(prompt.max_new_tokens):
+        limit = prompt.max_new_tokens
+        for step in range(prompt.room):
             if step and stopped():
                 return
             choice, token, logprob = self._next_token(choice, logits, seen, prompt, row.ids, settings, rng, memory)
@@ -299,11 +309,16 @@ class Generator:
             if token == self.eos_token_id:
                 row.end_of_text()
                 break
+            if step >= limit and not continues_word(self.token_bytes[token]):
+                break  # past the limit the word has ended: the token that starts what follows is not kept
             ended = row.add(token, logprob)
             if not ended or events.grows(row.text):
                 yield events.update(row.text, row.mean_logprob, len(row.logprobs), token_logprob=logprob)
-            if ended:
+            if ended or (step + 1 >= limit and not stops_inside_word(row.text)):
                 break
+        else:
+            if settings.whole_words:  # the run-on (if there was room for one) ended inside a word too
+                row.end_at_last_whole_word()
         yield events.final([row.completion(seed)], row.steps, read, reused)
 
     def _random(self, settings: DecodingSettings) -> tuple[int | None, torch.Generator | None]:
@@ -380,8 +395,9 @@ class Generator:
         if settings.branch_first_word:
             rows = branch_rows(settings.num_beams, settings.num_alternatives, MAX_BEAMS)
             return FirstWordBranches(rows, settings.num_alternatives, prompt.max_new_tokens, self.token_bytes,
-                                     self.eos_token_id, prompt.healed_prefix, stop, self.device)
+                                     self.eos_token_id, prompt.healed_prefix, stop, self.device, prompt.run_on)
         return BeamSearch(
+            whole_words=settings.whole_words,
             num_beams=settings.num_beams,
             num_alternatives=settings.num_alternatives,
             length_penalty=settings.length_penalty,

@@ -63,6 +63,9 @@ class DecodingSettings:
     # is text after the cursor, and those markers never generated. False: the model reads exactly the tokenizer's
     # encoding of the text and any token may come, as ``transformers``' ``generate`` on those ids.
     special_tokens: bool = True
+    # At the token limit inside a word, finish the word (a few tokens more) or end at the last whole word, never
+    # "University of Ill" (``word_limit``). False: exactly ``max_new_tokens`` tokens, mid-word if that is where.
+    whole_words: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.banned_words, list):  # saved settings come back from JSON as a list
@@ -117,6 +120,7 @@ PLAIN: dict[str, object] = {
     "banned_words": (),
     "memory": False,
     "special_tokens": False,
+    "whole_words": False,
 }
 
 
@@ -163,6 +167,8 @@ def _problems(s: DecodingSettings):
         yield f"greedy_word_ends must be True or False, not {s.greedy_word_ends!r}"
     if not isinstance(s.memory, bool):
         yield f"memory must be True or False, not {s.memory!r}"
+    if not isinstance(s.whole_words, bool):
+        yield f"whole_words must be True or False, not {s.whole_words!r}"
     if not isinstance(s.special_tokens, bool):
         yield f"special_tokens must be True or False, not {s.special_tokens!r}"
     if s.stop not in STOP_RULES:

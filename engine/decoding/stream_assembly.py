@@ -14,6 +14,7 @@ from engine.decoding.doubt import doubt_cut
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.stopping import StopRule
 from engine.decoding.text_stream import TextStream, truncate_pieces
+from engine.decoding.word_limit import last_whole_word_end
 
 
 class Continuation:
@@ -60,6 +61,12 @@ class Continuation:
             self.finish, self._cut = "stop", min(cuts)
             return True
         return False
+
+    def end_at_last_whole_word(self) -> None:
+        """At the token limit inside a word that did not end in time: keep the text up to the last whole word."""
+        cut = last_whole_word_end(self.text)
+        if cut is not None:
+            self._cut = cut
 
     def _kept(self) -> list[str]:
         return self.pieces if self._cut is None else truncate_pieces(self.pieces, self._cut)

@@ -82,6 +82,9 @@ class DecodingDialog(QDialog):
                                          "off: the likeliest token at every step")
         self.memory = QCheckBox("Memory: remember the document and your folders (Model ▸ Memory)")
         self.memory.setToolTip("Off: suggestions come from the model alone")
+        self.whole_words = QCheckBox("Never end inside a word at the token limit")
+        self.whole_words.setToolTip("A suggestion that reaches the limit inside a word finishes the word (a few "
+                                    "tokens more) or ends at its last whole word; off: exactly that many tokens")
         self.special_tokens = QCheckBox("Mark the start of the document for the model (special tokens)")
         self.special_tokens.setToolTip("Its start-of-text token before a document's first words, and the text "
                                        "after the cursor as fill-in-the-middle where the model knows it; off: the "
@@ -119,6 +122,7 @@ class DecodingDialog(QDialog):
         general.addRow("", self.token_healing)
         general.addRow("", self.greedy_word_ends)
         general.addRow("", self.memory)
+        general.addRow("", self.whole_words)
         general.addRow("", self.special_tokens)
 
         self.sampling_group = QGroupBox("Sampling")
@@ -196,7 +200,8 @@ class DecodingDialog(QDialog):
 
     def _value_widgets(self):
         return (self.strategy, self.length, self.max_new_tokens, self.min_word_probability, self.token_healing,
-                self.greedy_word_ends, self.memory, self.special_tokens, self.temperature,
+                self.greedy_word_ends, self.memory, self.whole_words, self.special_tokens,
+                self.temperature,
                 self.top_k, self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
                 self.length_penalty, self.branch_first_word, self.repetition_penalty, self.no_repeat_ngram_size,
                 self.dry_multiplier,
@@ -214,6 +219,7 @@ class DecodingDialog(QDialog):
             self.greedy_word_ends.setChecked(settings.greedy_word_ends)
             self.memory.setChecked(settings.memory)
             self.special_tokens.setChecked(settings.special_tokens)
+            self.whole_words.setChecked(settings.whole_words)
             self.temperature.setValue(settings.temperature)
             self.top_k.setValue(settings.top_k)
             self.top_p.setValue(settings.top_p)
@@ -254,6 +260,7 @@ class DecodingDialog(QDialog):
             greedy_word_ends=self.greedy_word_ends.isChecked(),
             memory=self.memory.isChecked(),
             special_tokens=self.special_tokens.isChecked(),
+            whole_words=self.whole_words.isChecked(),
             stop=self.length.currentData(),
             min_word_probability=round(self.min_word_probability.value(), 4),
             dry_multiplier=round(self.dry_multiplier.value(), 4),

@@ -88,7 +88,8 @@ def test_dialog_covers_every_field_and_round_trips(qtbot):
                                 temperature=0.65, top_k=12, top_p=0.85, min_p=0.1, repetition_penalty=1.3,
                                 no_repeat_ngram_size=4, length_penalty=0.7, seed=1234, token_healing=False,
                                 stop="line", memory=False, branch_first_word=False, greedy_word_ends=False,
-                                min_word_probability=0.25, special_tokens=False)
+                                min_word_probability=0.25, special_tokens=False,
+                                whole_words=False)
     dialog = DecodingDialog(original, 90)
     qtbot.addWidget(dialog)
     assert dialog.settings() == original
@@ -126,6 +127,13 @@ def test_dialog_widgets_enforce_the_valid_ranges(qtbot):
     dialog.num_beams.setValue(2)
     assert dialog.num_alternatives.value() == 2
     assert dialog.settings().num_alternatives == 2
+
+
+def test_dialog_shows_the_raw_preset(qtbot):
+    dialog = DecodingDialog(apply_preset(DecodingSettings(), "Raw"), 120)
+    qtbot.addWidget(dialog)
+    assert dialog.preset.currentData() == "Raw"
+    assert not dialog.whole_words.isChecked() and not dialog.special_tokens.isChecked()
 
 
 def test_dialog_presets_fill_the_widgets_and_custom_shows_when_edited(qtbot):
