@@ -356,3 +356,27 @@ def test_weights_that_predict_nan_or_inf_are_refused_at_load(tmp_path, tiny_toke
     with pytest.raises(CheckpointError, match="NaN or infinite") as caught:
         load_checkpoint(folder)
     assert caught.value.path == weights
+
+
+def test_nan_weights_in_rows_the_first_forward_never_reads_are_refused_naming_the_tensor(tmp_path, tiny_tokenizer):
+    """Position rows 20 and up: one token at position 0 looked fine, then every longer suggestion failed."""
+    folder = make_gpt2_folder(tmp_path / "garbage", tiny_tokenizer)
+    weights = folder / "model.safetensors"
+    state = load_file(weights)
+    state["transformer.wpe.weight"][20:] = float("nan")
+    save_file(state, weights)
+    with pytest.raises(CheckpointError, match=r"tensor 'wpe.weight' holds NaN.*108 of 128 rows, from row 20"):
+        load_checkpoint(folder)
+
+
+@pytest.mark.parametrize(("model_vocab", "refused"), [(8192, True), (400 + 47, False), (400 + 1024, False)])
+def test_a_tokenizer_far_smaller_than_the_vocabulary_is_refused_padding_is_not(tmp_path, tiny_tokenizer,
+                                                                              model_vocab, refused):
+    assert tiny_tokenizer.vocab_size == 400
+    folder = save_checkpoint(tmp_path / "m", _tiny_model(model_vocab, seed=0), tiny_tokenizer)
+    if not refused:
+        assert load_checkpoint(folder).model.vocab_size == model_vocab
+        return
+    with pytest.raises(CheckpointError, match="tokenizer has 400 tokens but the model 8192.*wrong tokenizer") as caught:
+        load_checkpoint(folder)
+    assert caught.value.path == folder / "tokenizer.json"
