@@ -338,11 +338,12 @@ def allowed_vocabulary_padding(vocab: int) -> int:
 def _check_tokenizer_covers_vocabulary(tokens: int, vocab: int, tokenizer_path: Path) -> None:
     """Refuse a tokenizer far smaller than the model's vocabulary: its suggestions would be another model's ids
     read as this tokenizer's words, garbage without a word of warning."""
-    if vocab - tokens > allowed_vocabulary_padding(vocab):
+    allowed = allowed_vocabulary_padding(vocab)
+    if vocab - tokens > allowed:
         raise CheckpointError(
             tokenizer_path,
             f"tokenizer has {tokens} tokens but the model {vocab}: {vocab - tokens} of the model's ids would have no "
-            f"text (padding is at most a few hundred): wrong tokenizer for this model")
+            f"text (a padded vocabulary leaves at most {allowed}): wrong tokenizer for this model")
 
 
 _FINITE_CHUNK = 1 << 24  # values checked at a time: the check's temporary stays small next to a big tensor
