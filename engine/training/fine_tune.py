@@ -2,7 +2,7 @@
 
 A run lives in its own folder, ``<user data>/fine-tuning/<name>/``: ``run.json`` says what to train (the folders,
 the model it starts from, for how long) and ``<name>/`` is the trainer's output folder with its resume state
-(``training_state.pt``). The run folder stays until the run has finished, so a cancelled run, or one cut short by
+(``training_state.json`` + ``.safetensors``). The run folder stays until the run has finished, so a cancelled run, or one cut short by
 closing the app or a crash, can be continued from its last checkpoint. A finished model then moves into the user
 models folder (``engine.loading.registry.user_models_dir()``) under its name, without the optimizer state, and the Model
 menu lists it. Unfinished runs never show up as models.
