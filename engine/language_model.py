@@ -16,7 +16,7 @@ from engine.decoding.settings import DecodingSettings
 from engine.loading.checkpoint import LoadedCheckpoint, load_checkpoint
 from engine.loading.devices import cpu_has_bf16, default_dtype, resolve_device
 from engine.loading.families import FAMILIES
-from engine.loading.gguf_file import is_gguf_path
+from engine.loading.gguf_file import is_gguf_file
 from engine.loading.registry import resolve_model_path
 from engine.loading.weights_plan import refuse_if_too_big
 from engine.models.base import CausalLanguageModel
@@ -301,7 +301,7 @@ def load(name_or_path: str = "default", device: str | torch.device = "auto", dty
         raise ValueError(f"weights must be 'auto', 'int8' or 'float', not {weights!r}")
     target = resolve_device(device)
     path = resolve_model_path(name_or_path)
-    if is_gguf_path(path) and path.is_file():
+    if is_gguf_file(path):
         return _load_gguf(path, str(name_or_path), target, dtype, weights)
     refuse_if_too_big(path, str(name_or_path), target)
     loaded = load_checkpoint(path, device=target, dtype=dtype or default_dtype(target))

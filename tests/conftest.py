@@ -20,8 +20,13 @@ SAMPLE_TEXT = (
 
 @pytest.fixture(autouse=True)
 def _private_user_data(tmp_path_factory, monkeypatch):
-    """No test reads or writes the real user data folder (the model catalog, evaluation history)."""
-    monkeypatch.setenv("INKLING_DATA_DIR", str(tmp_path_factory.mktemp("user-data")))
+    """No test reads or writes the real user data folder (the model catalog, evaluation history), nor lists the
+    models of this machine's Ollama or LM Studio (folders that do not exist: no store)."""
+    user_data = tmp_path_factory.mktemp("user-data")
+    monkeypatch.setenv("INKLING_DATA_DIR", str(user_data))
+    monkeypatch.setenv("INKLING_CACHE_DIR", str(user_data / "cache"))
+    monkeypatch.setenv("OLLAMA_MODELS", str(user_data / "no-ollama"))
+    monkeypatch.setenv("INKLING_LMSTUDIO_MODELS", str(user_data / "no-lmstudio"))
 
 
 @pytest.fixture(scope="session")

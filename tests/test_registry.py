@@ -126,11 +126,11 @@ def test_size_text_is_human_readable(size, text):
 
 
 def test_a_folder_the_user_opened_is_listed_by_its_path_until_it_is_gone(model_dirs, tmp_path, tiny_tokenizer):
-    from engine.loading.model_catalog import catalog_path, remember_folder
+    from engine.loading.model_catalog import catalog_path, remember_model
 
     elsewhere = make_gpt2_folder(tmp_path / "projects" / "my-model", tiny_tokenizer, seed=5)
-    remember_folder(elsewhere)
-    remember_folder(model_dirs[1] / "beta")  # already listed as a user model: not twice
+    remember_model(elsewhere)
+    remember_model(model_dirs[1] / "beta")  # already listed as a user model: not twice
     opened = [m for m in list_models() if m.source == "opened"]
     assert [(m.name, m.path) for m in opened] == [(str(elsewhere.resolve()), elsewhere.resolve())]
     assert resolve_model_path(opened[0].name) == elsewhere.resolve()

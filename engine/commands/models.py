@@ -17,15 +17,16 @@ def add_parsers(subparsers) -> None:
     parser = subparsers.add_parser(
         "models",
         help="list the models Inkling can load and the devices it can use",
-        description="List every loadable model (bundled, your own, model folders opened in the app, and those "
-        "in the Hugging Face cache) with "
-        "the name to pass to --model, and the compute devices available.",
+        description="List every loadable model (bundled, your own, model folders and GGUF files opened in the "
+        "app, Ollama's and LM Studio's models, and those in the Hugging Face cache) with the name to pass to "
+        "--model, and the compute devices available. A model that cannot be loaded is listed with the reason.",
     )
     parser.set_defaults(func=run_models)
 
 
 def run_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from engine.loading.devices import resolve_device
+    from engine.loading.local_stores import lmstudio_folders, ollama_stores
     from engine.loading.registry import bundled_models_dir, list_models, user_models_dir
 
     out = out or sys.stdout
@@ -40,12 +41,18 @@ def run_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print("No models found. Looked in:", file=out)
         print(f"  bundled: {bundled_models_dir()}", file=out)
         print(f"  yours:   {user_models_dir()}", file=out)
-        print("  and the Hugging Face cache. Pass a model folder with --model PATH to use one elsewhere.", file=out)
+        print(f"  Ollama:  {_folders_text(ollama_stores(), 'no store (OLLAMA_MODELS moves it)')}", file=out)
+        print(f"  LM Studio: {_folders_text(lmstudio_folders(), 'no models folder')}", file=out)
+        print("  and the Hugging Face cache. Pass a model folder or GGUF file with --model PATH to use one elsewhere.", file=out)
     print(file=out)
     print("Devices (--device):", file=out)
     for name, description in device_descriptions():
         print(f"  {name:<8} {description}".rstrip(), file=out)
     return 0
+
+
+def _folders_text(folders: Sequence, none: str) -> str:
+    return ", ".join(str(folder) for folder in folders) or none
 
 
 def _weights_text(model: ModelInfo, device: torch.device) -> str:

@@ -40,6 +40,21 @@ def is_gguf_path(path: str | Path) -> bool:
     return str(path).lower().endswith(GGUF_SUFFIX)
 
 
+def is_gguf_file(path: str | Path) -> bool:
+    """A file named ``*.gguf``, or any file that starts with the GGUF signature: Ollama keeps its models as
+    ``blobs/sha256-<hex>``, with no suffix."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    if is_gguf_path(path):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"GGUF"
+    except OSError:
+        return False
+
+
 def open_gguf(path: str | Path) -> Any:
     """A ``gguf.GGUFReader`` over ``path`` (memory-mapped, read only), or ``CheckpointError`` saying why not."""
     path = Path(path)

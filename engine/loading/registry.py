@@ -12,7 +12,8 @@ from platformdirs import user_data_path
 from engine.errors import CheckpointError, ModelNotFoundError
 from engine.loading.checkpoint import is_model_folder, read_config
 from engine.loading.families import FAMILIES
-from engine.loading.gguf_file import ARCHITECTURE_MODEL_TYPES, describe_gguf, is_gguf_path
+from engine.loading.gguf_descriptions import describe_gguf_cached
+from engine.loading.gguf_file import ARCHITECTURE_MODEL_TYPES, is_gguf_file
 from engine.loading.hub_cache import cached_snapshots
 
 DEFAULT_MODEL = "default"
@@ -40,7 +41,7 @@ def user_models_dir() -> Path:
 class ModelInfo:
     name: str  # what engine.load() accepts
     path: Path
-    source: str  # "bundled", "user", "opened" (a folder from the user's catalog), "huggingface", "path"
+    source: str  # "bundled", "user", "opened" (from the user's catalog), "ollama", "lmstudio", "huggingface"
     architecture: str
     size_bytes: int
     quantization: str = ""  # a GGUF file's ("Q4_K_M", ...); "" for a model folder
@@ -57,9 +58,9 @@ def size_text(size_bytes: int) -> str:
 
 
 def list_models() -> list[ModelInfo]:
-    """Every loadable model: bundled first, then the user's, the folders they opened, then the Hugging Face
-    cache's. Broken model folders are skipped; a GGUF file is always listed, with its ``problem`` when it cannot
-    be loaded."""
+    """Every loadable model: bundled first, then the user's, the folders and files they opened, Ollama's and LM
+    Studio's, then the Hugging Face cache's. Broken model folders are skipped; a GGUF file is always listed, with
+    its ``problem`` when it cannot be loaded."""
     models: list[ModelInfo] = []
     for source, folder in (("bundled", bundled_models_dir()), ("user", user_models_dir())):
         if folder.is_dir():
@@ -69,36 +70,56 @@ def list_models() -> list[ModelInfo]:
                 info = describe_model_path(child, child.name, source)
                 if info is not None:
                     models.append(info)
-    models.extend(_opened_models({m.path.resolve() for m in models}))
+    listed = {m.path.resolve() for m in models}
+    models.extend(_opened_models(listed))
+    models.extend(store_model_infos(listed))
     models.extend(hub_cache_models())
     return models
 
 
 def _opened_models(listed: set[Path]) -> list[ModelInfo]:
-    """Folders the user opened from elsewhere (the catalog), by their path: that is what engine.load() takes."""
-    from engine.loading.model_catalog import catalog_folders
+    """Folders and GGUF files the user opened from elsewhere (the catalog), by their path: that is what
+    engine.load() takes. Adds each one's path to ``listed``."""
+    from engine.loading.model_catalog import catalog_models
 
     opened = []
-    for folder in catalog_folders():
-        if folder.resolve() in listed:
+    for path in catalog_models():
+        if path.resolve() in listed:
             continue
-        info = describe_model_path(folder, str(folder), "opened")
+        info = describe_model_path(path, str(path), "opened")
         if info is not None:
-            listed.add(folder.resolve())
+            listed.add(path.resolve())
             opened.append(info)
     return opened
 
 
+def store_model_infos(listed: set[Path] | None = None) -> list[ModelInfo]:
+    """Ollama's and LM Studio's models (``engine.loading.local_stores``), each by the name its app gives it; one
+    whose store already says it cannot be loaded (a missing blob) is listed with that, unread. Files already in
+    ``listed`` are left out."""
+    from engine.loading.local_stores import store_models
+
+    infos = []
+    for found in store_models():
+        if listed is not None and found.path.resolve() in listed:
+            continue
+        if found.problem is not None:
+            infos.append(ModelInfo(found.name, found.path, found.source, "?", found.size_bytes, "", found.problem))
+        else:
+            infos.append(describe_gguf_file(found.path, found.name, found.source))
+    return infos
+
+
 def describe_model_path(path: Path, name: str, source: str) -> ModelInfo | None:
     """A model folder or a GGUF file as the model lists show it; None for anything else."""
-    if is_gguf_path(path) and path.is_file():
+    if is_gguf_file(path):
         return describe_gguf_file(path, name, source)
     return describe_folder(path, name, source)
 
 
 def describe_gguf_file(path: Path, name: str, source: str) -> ModelInfo:
     """A GGUF file, listed whether or not it loads (``problem`` says why not)."""
-    described = describe_gguf(path)
+    described = describe_gguf_cached(path)
     model_type = ARCHITECTURE_MODEL_TYPES.get(described.architecture)
     architecture = FAMILIES[model_type].architecture if model_type else described.architecture
     return ModelInfo(name, path, source, architecture, described.size_bytes, described.quantization,
@@ -117,30 +138,47 @@ def describe_folder(folder: Path, name: str, source: str) -> ModelInfo | None:
 
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
-    """A bundled or user model name, a Hugging Face repo id already in the local cache, a folder path, or a GGUF
-    file's path."""
+    """A bundled or user model name, a Hugging Face repo id already in the local cache, a folder path, a GGUF
+    file's path, or the name Ollama or LM Studio gives a model they keep ("smollm2:135m",
+    "publisher/repo/file.gguf")."""
     text = str(name_or_path)
     if not text.strip():
         raise ModelNotFoundError("no model name or path given")
     if _is_plain_name(text):
         for folder in (bundled_models_dir(), user_models_dir()):
             candidate = folder / text
-            if candidate.is_dir() or (candidate.is_file() and is_gguf_path(candidate)):
+            if candidate.is_dir() or is_gguf_file(candidate):
                 return candidate
     path = Path(text).expanduser()
-    if path.is_dir() or (path.is_file() and is_gguf_path(path)):
+    if path.is_dir() or is_gguf_file(path):
         return path
     for info in hub_cache_models():
         if info.name == text:
             return info.path
+    store_path = _store_model_path(text)
+    if store_path is not None:
+        return store_path
     if text == DEFAULT_MODEL:
         raise ModelNotFoundError(
             f"the bundled default model is missing from {bundled_models_dir()}; reinstall Inkling or pass a model path"
         )
     raise ModelNotFoundError(
         f"no model named {text!r}: not bundled, not in {user_models_dir()}, not in the Hugging Face cache, "
-        "and not a model folder or GGUF file (run `inkling models` to list what is available)"
+        "not an Ollama or LM Studio model, and not a model folder or GGUF file (run `inkling models` to list what "
+        "is available)"
     )
+
+
+def _store_model_path(name: str) -> Path | None:
+    """The GGUF file of the Ollama or LM Studio model ``name``; one the store cannot give is refused saying why."""
+    from engine.loading.local_stores import STORE_TITLES, find_store_model
+
+    found = find_store_model(name)
+    if found is None:
+        return None
+    if found.problem is not None:
+        raise ModelNotFoundError(f"the {STORE_TITLES[found.source]} model {found.name}: {found.problem}")
+    return found.path
 
 
 def _is_plain_name(text: str) -> bool:

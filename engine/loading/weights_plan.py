@@ -18,7 +18,7 @@ from safetensors import SafetensorError, safe_open
 
 from engine.errors import CheckpointError, ModelTooBigError
 from engine.loading.devices import cpu_has_bf16, default_dtype
-from engine.loading.gguf_file import is_gguf_path
+from engine.loading.gguf_file import is_gguf_file
 from engine.loading.registry import size_text
 from engine.models.int8 import INNER_MULTIPLE, int8_helps_by_size
 
@@ -134,7 +134,7 @@ def plan_folder_weights(folder: Path, device: torch.device) -> WeightsPlan | Non
 
 def plan_model_weights(path: Path, device: torch.device) -> WeightsPlan | None:
     """``plan_folder_weights``, or for a GGUF file the plan of its own loader (quantized on the CPU)."""
-    if not is_gguf_path(path):
+    if not is_gguf_file(path):
         return plan_folder_weights(path, device)
     from engine.loading.gguf_checkpoint import plan_gguf_weights
     from engine.loading.gguf_file import open_gguf

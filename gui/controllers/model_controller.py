@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
-from engine.loading.model_catalog import remember_folder
+from engine.loading.model_catalog import remember_model
 from engine.loading.registry import DEFAULT_MODEL, ModelInfo, list_models
 from engine.worker.events import ModelLoaded, ModelLoadFailed
 from gui.dialogs.prompts import Prompts
@@ -103,7 +103,7 @@ class ModelController(QObject):
     def _catalogue(self, folder: str) -> None:
         """A folder that loaded joins the user's catalog, so `inkling models` (and the next start) lists it."""
         try:
-            remember_folder(folder)
+            remember_model(folder)
         except OSError as exc:
             self.catalogProblem.emit(f"Could not add {folder} to your models: {exc.strerror or exc}")
 
