@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from engine.models import attention_lstm_family, gpt2_family, llama_family
+from engine.models import attention_lstm_family, gemma3_family, gpt2_family, llama_family
 from engine.models.family import ModelFamily
 
 __all__ = ["FAMILIES", "ModelFamily", "family_of"]
 
-_FAMILY_MODULES = (attention_lstm_family, gpt2_family, llama_family)
+_FAMILY_MODULES = (attention_lstm_family, gemma3_family, gpt2_family, llama_family)
 
 FAMILIES: dict[str, ModelFamily] = {
     family.model_type: family for module in _FAMILY_MODULES for family in module.FAMILIES

@@ -16,7 +16,7 @@ from torch import nn
 #: Float32 weights above this no longer sit in a typical desktop CPU's last-level cache between two steps.
 CACHE_RESIDENT_BYTES = 16 * 1024 * 1024
 #: Families made of plain ``nn.Linear`` layers, where replacing them changes nothing but the weights' storage.
-QUANTIZABLE_FAMILIES = ("gpt2", "llama", "qwen2", "qwen3", "mistral")
+QUANTIZABLE_FAMILIES = ("gpt2", "llama", "qwen2", "qwen3", "mistral", "gemma3_text")
 #: ``_weight_int8pack_mm`` reads the inner dimension in blocks of 16: other widths crash or come out wrong (seen
 #: with torch 2.13), so such layers keep float weights.
 INNER_MULTIPLE = 16
