@@ -22,11 +22,12 @@ from gui.controllers.suggestion_controller import SuggestionController
 from gui.dialogs.download_dialog import DownloadDialog
 from gui.dialogs.evaluation_dialog import EvaluationDialog
 from gui.dialogs.fine_tune_dialog import FineTuneDialog
+from gui.dialogs.get_models_dialog import GetModelsDialog
 from gui.dialogs.prompts import Prompts
 from gui.engine_bridge import EngineBridge
 
 MESSAGE_MS = 6000
-RunningDialog = TypeVar("RunningDialog", FineTuneDialog, EvaluationDialog)
+RunningDialog = TypeVar("RunningDialog", FineTuneDialog, EvaluationDialog, GetModelsDialog)
 DOWNLOADED_MESSAGE_MS = 8000
 
 
@@ -47,6 +48,7 @@ class ModelDialogs(QObject):
         self.download: DownloadDialog | None = None
         self.fine_tune: FineTuneDialog | None = None
         self.evaluation: EvaluationDialog | None = None
+        self.get_models: GetModelsDialog | None = None
 
     def open_download(self) -> DownloadDialog | None:
         """Ask for a repo id, then download it; on success the Model menu lists it, on failure an error says why."""
@@ -63,6 +65,18 @@ class ModelDialogs(QObject):
         dialog.failed.connect(lambda message: self.prompts.error(self._parent, "Download failed", message))
         dialog.show()
         dialog.start()
+        return dialog
+
+    def open_get_models(self) -> GetModelsDialog:
+        """The catalogue of better models; a downloaded one can be used at once from the dialog."""
+        if (running := _running(self.get_models)) is not None:
+            return running
+        dialog = GetModelsDialog(self._parent)
+        dialog.installed.connect(
+            lambda name: self.show_message(f"Downloaded {name}; choose it in the Model menu", DOWNLOADED_MESSAGE_MS))
+        dialog.useModelRequested.connect(lambda name: self.models.load(name))
+        self.get_models = dialog
+        dialog.show()
         return dialog
 
     def open_fine_tune(self) -> FineTuneDialog:
@@ -88,6 +102,8 @@ class ModelDialogs(QObject):
     def shutdown(self) -> None:
         if self.download is not None:
             self.download.runner.cancel()  # a hub download keeps what it finished; the rest is fetched next time
+        if self.get_models is not None:
+            self.get_models.runner.cancel()  # its partial file stays hidden and the next download resumes it
 
 
 def _running(dialog: RunningDialog | None) -> RunningDialog | None:

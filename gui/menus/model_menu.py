@@ -1,7 +1,9 @@
-"""Model: every loadable model as a checkable list, Open Model Folder…, and the Device submenu.
+"""Model: every loadable model as a checkable list (Ollama's and LM Studio's in a submenu each), Open Model…, and
+the Device submenu.
 
-Refilled each time it opens, so models added meanwhile (downloaded, fine-tuned, copied into the user folder) show
-without anyone telling it.
+Refilled each time it opens, so models added meanwhile (downloaded, fine-tuned, copied into the user folder, pulled
+with Ollama) show without anyone telling it. A model that cannot be loaded is shown greyed, its reason as the
+tooltip and status tip, never left out.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from PySide6.QtWidgets import QMenu, QWidget
 
 from engine.loading.devices import available_devices
 from engine.loading.hub_download import hub_available
+from engine.loading.local_stores import STORE_TITLES
+from engine.loading.registry import ModelInfo
 from gui.controllers.memory_controller import MemoryController, format_bytes
 from gui.controllers.model_controller import ModelController
 from gui.dialogs.model_dialogs import ModelDialogs
@@ -35,6 +39,7 @@ class ModelMenu(QMenu):
         self.actions_by_name = actions
         self.prompts = prompts
         self.dialog_parent = parent
+        self.setToolTipsVisible(True)  # a model's path, or why it cannot be loaded
         self.aboutToShow.connect(self.refill)
         self.refill()
 
@@ -44,7 +49,11 @@ class ModelMenu(QMenu):
         self._add_weights()
         self.addSeparator()
         actions = self.actions_by_name
-        actions.add_entry(self, "model.open_folder", "&Open Model Folder…", self.models.open_folder)
+        opener = actions.add_entry(self, "model.open", "&Open Model…", self.models.open_model)
+        opener.setToolTip("A .gguf file, or a model folder (pick any of its files); dropping one on the window "
+                          "opens it too")
+        get_models = actions.add_entry(self, "model.get_models", "&Get Models…", self.dialogs.open_get_models)
+        get_models.setToolTip("Better models for suggestions, downloaded in one click")
         download = actions.add_entry(self, "model.download", "&Download Model…", self.dialogs.open_download)
         download.setEnabled(hub_available())
         download.setToolTip("Fetch a model from the Hugging Face Hub by repo id" if download.isEnabled()
@@ -62,27 +71,50 @@ class ModelMenu(QMenu):
         group = QActionGroup(self)
         group.setExclusive(True)
         listed = []
+        in_stores: dict[str, list[ModelInfo]] = {}
         for info in controller.available_models():
-            label = Path(info.name).name if info.source == "opened" else info.name  # its full path is the tooltip
-            action = QAction(f"{label}   ({info.architecture}, {info.size_text}, {info.source})", self)
-            action.setToolTip(str(info.path))
-            action.setCheckable(True)
-            action.setChecked(controller.is_active(info.name) or controller.is_active(str(info.path)))
-            action.triggered.connect(lambda _checked=False, name=info.name: controller.load(name))
-            group.addAction(action)
-            self.addAction(action)
-            listed.append(action)
+            if info.source in STORE_TITLES:
+                in_stores.setdefault(info.source, []).append(info)
+            else:
+                listed.append(self._add_model(self, info, group, show_source=True))
+        stores = []
+        for source, infos in in_stores.items():
+            store = QMenu(STORE_TITLES[source], self)
+            store.setObjectName(f"{source}Menu")
+            store.setToolTipsVisible(True)
+            listed += [self._add_model(store, info, group, show_source=False) for info in infos]
+            stores.append(store)
         active = controller.active
         if active is not None and not any(a.isChecked() for a in listed):
-            action = QAction(f"{Path(active.name).name}   ({active.architecture}, from a folder)", self)
+            action = QAction(f"{Path(active.name).name}   ({active.architecture}, opened from disk)", self)
             action.setCheckable(True)
             action.setChecked(True)
             action.setToolTip(active.name)
             group.addAction(action)
             self.addAction(action)
+        for store in stores:
+            self.addMenu(store)
         if not self.actions():
             empty = self.addAction("No models found")
             empty.setEnabled(False)
+
+    def _add_model(self, menu: QMenu, info: ModelInfo, group: QActionGroup, show_source: bool) -> QAction:
+        """One model's entry: checked when loaded; greyed, with the reason, when it cannot be loaded."""
+        controller = self.models
+        label = Path(info.name).name if info.source == "opened" else info.name  # its full path is the tooltip
+        action = QAction(f"{label}   ({model_details(info, show_source)})", menu)
+        tip = str(info.path) if info.problem is None else f"Cannot load {info.name}: {info.problem}"
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        menu.addAction(action)
+        if info.problem is not None:
+            action.setEnabled(False)
+            return action
+        action.setCheckable(True)
+        action.setChecked(controller.is_active(info.name) or controller.is_active(str(info.path)))
+        action.triggered.connect(lambda _checked=False, name=info.name: controller.load(name))
+        group.addAction(action)
+        return action
 
     def _add_weights(self) -> None:
         """How the loaded model's weights are held for decoding, and their share of memory."""
@@ -106,6 +138,13 @@ class ModelMenu(QMenu):
             device_group.addAction(action)
             devices.addAction(action)
             self.actions_by_name.register(f"model.device.{device}", action)
+
+
+def model_details(info: ModelInfo, show_source: bool) -> str:
+    """"Transformer (Llama) Q4_K_M, 92 MB, ollama": what a model entry says after its name."""
+    architecture = f"{info.architecture} {info.quantization}" if info.quantization else info.architecture
+    details = [architecture, info.size_text] + ([info.source] if show_source else [])
+    return ", ".join(details)
 
 
 def weights_text(weights: str, weight_bytes: int) -> str:
