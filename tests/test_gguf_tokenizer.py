@@ -324,6 +324,17 @@ def test_special_token_ids_for_the_config(byte_level_files, gemma_file):
     assert (specials.bos_id, specials.eos_id, specials.unknown_id, specials.end_of_turn_id) == (1, 2, None, None)
 
 
+def test_special_token_ids_outside_the_vocabulary(tmp_path):
+    tokens = ["<unk>", "a", "b"]
+    # llama.cpp's "no such token" (-1 written as uint32) is read as none.
+    path = _write_gguf(tmp_path / "none.gguf", tokens, [2, 1, 1], model="gpt2", merges=[], bos=0xFFFFFFFF, eos=0)
+    specials = gguf_special_tokens(gguf.GGUFReader(path), path)
+    assert (specials.bos_id, specials.eos_id) == (None, 0)
+    path = _write_gguf(tmp_path / "beyond.gguf", tokens, [2, 1, 1], model="gpt2", merges=[], eos=7)
+    with pytest.raises(CheckpointError, match="eos_token_id is 7, outside the vocabulary of 3 tokens"):
+        _ours(path)
+
+
 def test_a_file_without_a_tokenizer_says_so(tmp_path):
     path = tmp_path / "bare.gguf"
     writer = gguf.GGUFWriter(str(path), "llama")

@@ -84,7 +84,8 @@ def sentencepiece_merges(ids: dict[str, int], scores: dict[str, float]) -> list[
 
 
 def _bpe(ids: dict[str, int], merges: list[tuple[str, str]], vocab: GGUFVocab, path: Path) -> Tokenizer:
-    unknown = vocab.tokens[vocab.unknown_id] if vocab.unknown_id is not None else None
+    unknown_id = vocab.special.unknown_id
+    unknown = vocab.tokens[unknown_id] if unknown_id is not None else None
     try:
         model = BPE(ids, merges, unk_token=unknown, fuse_unk=True, byte_fallback=True)
     except Exception as exc:  # tokenizers raises a bare Exception for a merge of tokens not in the vocabulary

@@ -9,7 +9,6 @@ digit splitting, Llama 3's whole-word tokens).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,17 @@ from tokenizers import AddedToken, Tokenizer
 from engine.errors import CheckpointError
 from engine.loading.gguf_byte_level import byte_level_tokenizer
 from engine.loading.gguf_sentencepiece import GEMMA_ARCHITECTURES, gemma_tokenizer, llama_tokenizer
-from engine.loading.gguf_vocab import GGUFVocab, TokenType, read_gguf_vocab
+from engine.loading.gguf_vocab import (
+    GGUFSpecialTokens,
+    GGUFVocab,
+    TokenType,
+    read_gguf_vocab,
+    read_special_tokens,
+)
 from engine.loading.tokenizer import TextTokenizer
 
 #: ``tokenizer.ggml.model`` values Inkling rebuilds, and what they are.
 SUPPORTED_MODELS = {"gpt2": "byte-level BPE", "llama": "SentencePiece"}
-
-
-@dataclass(frozen=True)
-class GGUFSpecialTokens:
-    """The special token ids a GGUF names (None where it names none), for the model's config."""
-
-    bos_id: int | None
-    eos_id: int | None
-    unknown_id: int | None
-    padding_id: int | None
-    end_of_turn_id: int | None  # instruct models' end of a turn (tokenizer.ggml.eot_token_id)
 
 
 def tokenizer_from_gguf(reader: Any, path: Path) -> TextTokenizer:
@@ -47,8 +41,8 @@ def tokenizer_from_gguf(reader: Any, path: Path) -> TextTokenizer:
 
 
 def gguf_special_tokens(reader: Any, path: Path) -> GGUFSpecialTokens:
-    vocab = read_gguf_vocab(reader, path)
-    return GGUFSpecialTokens(vocab.bos_id, vocab.eos_id, vocab.unknown_id, vocab.padding_id, vocab.end_of_turn_id)
+    """The bos / eos / unknown / padding / end-of-turn ids the file names, for the model's config."""
+    return read_special_tokens(reader, path)
 
 
 def _build(vocab: GGUFVocab, path: Path) -> Tokenizer:
@@ -69,7 +63,8 @@ def _add_special_tokens(tokenizer: Tokenizer, vocab: GGUFVocab) -> None:
     Both are then matched whole in text rather than cut into pieces, as llama.cpp matches them; only special
     ones are left out of the text a token stands for.
     """
-    named = [i for i in (vocab.bos_id, vocab.eos_id, vocab.unknown_id, vocab.padding_id) if i is not None]
+    ids = vocab.special
+    named = [i for i in (ids.bos_id, ids.eos_id, ids.unknown_id, ids.padding_id) if i is not None]
     if vocab.token_types is None:
         candidates = {index: True for index in named}
     else:

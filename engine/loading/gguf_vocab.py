@@ -31,6 +31,17 @@ class TokenType(IntEnum):
 
 
 @dataclass(frozen=True)
+class GGUFSpecialTokens:
+    """The special token ids a GGUF names (None where it names none), for the model's config."""
+
+    bos_id: int | None
+    eos_id: int | None
+    unknown_id: int | None
+    padding_id: int | None
+    end_of_turn_id: int | None  # instruct models' end of a turn (tokenizer.ggml.eot_token_id)
+
+
+@dataclass(frozen=True)
 class GGUFVocab:
     """Everything a GGUF file says about its tokenizer, as llama.cpp names it."""
 
@@ -42,11 +53,7 @@ class GGUFVocab:
     token_types: np.ndarray | None  # int32 per token, TokenType values
     merges: list[tuple[str, str]] | None
     add_space_prefix: bool | None  # tokenizer.ggml.add_space_prefix; None when the file does not say
-    bos_id: int | None
-    eos_id: int | None
-    unknown_id: int | None
-    padding_id: int | None
-    end_of_turn_id: int | None
+    special: GGUFSpecialTokens
 
 
 def read_gguf_vocab(reader: Any, path: Path) -> GGUFVocab:
@@ -75,11 +82,20 @@ def read_gguf_vocab(reader: Any, path: Path) -> GGUFVocab:
         token_types=token_types,
         merges=merges,
         add_space_prefix=None if add_space_prefix is None else bool(add_space_prefix),
-        bos_id=_token_id(reader, "bos_token_id", len(tokens), path),
-        eos_id=_token_id(reader, "eos_token_id", len(tokens), path),
-        unknown_id=_token_id(reader, "unknown_token_id", len(tokens), path),
-        padding_id=_token_id(reader, "padding_token_id", len(tokens), path),
-        end_of_turn_id=_token_id(reader, "eot_token_id", len(tokens), path),
+        special=read_special_tokens(reader, path),
+    )
+
+
+def read_special_tokens(reader: Any, path: Path) -> GGUFSpecialTokens:
+    """The special token ids alone, without reading the vocabulary itself."""
+    tokens = reader.fields.get(PREFIX + "tokens")
+    count = len(tokens.data) if tokens is not None else 0
+    return GGUFSpecialTokens(
+        bos_id=_token_id(reader, "bos_token_id", count, path),
+        eos_id=_token_id(reader, "eos_token_id", count, path),
+        unknown_id=_token_id(reader, "unknown_token_id", count, path),
+        padding_id=_token_id(reader, "padding_token_id", count, path),
+        end_of_turn_id=_token_id(reader, "eot_token_id", count, path),
     )
 
 
