@@ -28,7 +28,7 @@ class FakePrompts:
         self.save_changes_answer = "discard"
         self.open_path: str | None = None
         self.save_path: str | None = None
-        self.model_folder_path: str | None = None
+        self.model_path_answer: str | None = None
         self.encoding_answer: str | None = None
         self.large_file_answer = True
         self.restore_answer = True
@@ -63,9 +63,9 @@ class FakePrompts:
         self._record("save_file_path", suggested)
         return self.save_path
 
-    def model_folder(self, parent, folder):
-        self._record("model_folder", folder)
-        return self.model_folder_path
+    def model_path(self, parent, folder):
+        self._record("model_path", folder)
+        return self.model_path_answer
 
     def error(self, parent, title, message):
         self._record("error", title, message)

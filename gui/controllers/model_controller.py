@@ -2,7 +2,9 @@
 
 Loads run on the engine thread; the window stays responsive and shows a busy indicator. A failed load leaves the
 previous model in place (the worker guarantees it) and says why in a dialog. Without any model — the bundled
-default missing, say — the app still works as a plain editor and offers to open a model folder.
+default missing, say — the app still works as a plain editor and offers to open a model. A model opened from disk
+(Model ▸ Open Model…, or dropped on the window: a GGUF file or a model folder) joins the user's catalog once it
+loads, so the Model menu and `inkling models` list it from then on.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
+from engine.loading.gguf_file import is_gguf_file
 from engine.loading.model_catalog import remember_model
 from engine.loading.registry import DEFAULT_MODEL, ModelInfo, list_models
 from engine.worker.events import ModelLoaded, ModelLoadFailed
 from gui.dialogs.prompts import Prompts
 from gui.documents.last_folder import FolderMemory, home_folder
 from gui.engine_bridge import EngineBridge
+
+#: Files that stand for the model folder they are in (config.json, tokenizer.json, the weights).
+MODEL_FOLDER_SUFFIXES = (".json", ".safetensors", ".bin")
 
 
 class ModelController(QObject):
@@ -27,7 +33,7 @@ class ModelController(QObject):
     loadFailed = Signal(str)  # message
     noModel = Signal(str)  # why there is no model at all
     fallbackUsed = Signal(str, str)  # the model that failed, why
-    catalogProblem = Signal(str)  # an opened folder could not be remembered
+    catalogProblem = Signal(str)  # an opened model could not be remembered
 
     def __init__(self, bridge: EngineBridge, prompts: Prompts, dialog_parent: QWidget) -> None:
         super().__init__(dialog_parent)
@@ -41,7 +47,7 @@ class ModelController(QObject):
         self._requested: dict[int, tuple[str, str]] = {}  # load request id -> (name, device)
         self._fallbacks: dict[int, str] = {}  # load request id -> what to try if it fails and nothing is loaded
         self._offered_folder = False
-        self._opened: set[int] = set()  # load request ids of folders the user picked: catalogued once they load
+        self._opened: set[int] = set()  # load request ids of models the user opened: catalogued once they load
         bridge.modelLoaded.connect(self._on_loaded)
         bridge.modelLoadFailed.connect(self._on_failed)
 
@@ -77,15 +83,22 @@ class ModelController(QObject):
         if self.active is not None:
             self.load(self.active.name, device)
 
-    def open_folder(self) -> None:
+    def open_model(self) -> None:
+        """Model ▸ Open Model…: a GGUF file, or a model folder picked by one of its files."""
         start = self.folders.start() if self.folders is not None else home_folder()
-        if self.active is not None and Path(self.active.name).is_dir():
+        if self.active is not None and Path(self.active.name).exists():
             start = str(Path(self.active.name).parent)
-        folder = self.prompts.model_folder(self._parent, start)
-        if folder:
-            if self.folders is not None:
-                self.folders.used(Path(folder).parent)  # the next model is likely a sibling of this one
-            self._opened.add(self.load(folder))
+        picked = self.prompts.model_path(self._parent, start)
+        if picked:
+            self.open_path(model_to_open(Path(picked)))
+
+    def open_path(self, path: str | os.PathLike) -> int:
+        """Load a GGUF file or a model folder from disk; it joins the catalog once it has loaded."""
+        if self.folders is not None:
+            self.folders.used(Path(path).parent)  # the next model is likely a sibling of this one
+        request_id = self.load(str(path))
+        self._opened.add(request_id)
+        return request_id
 
     # --- events -----------------------------------------------------------------------------------------
 
@@ -100,12 +113,13 @@ class ModelController(QObject):
         self.last_error = None
         self.modelChanged.emit(event)
 
-    def _catalogue(self, folder: str) -> None:
-        """A folder that loaded joins the user's catalog, so `inkling models` (and the next start) lists it."""
+    def _catalogue(self, path: str) -> None:
+        """A model opened from disk that loaded joins the user's catalog, so `inkling models` (and the next start)
+        lists it."""
         try:
-            remember_model(folder)
+            remember_model(path)
         except OSError as exc:
-            self.catalogProblem.emit(f"Could not add {folder} to your models: {exc.strerror or exc}")
+            self.catalogProblem.emit(f"Could not add {path} to your models: {exc.strerror or exc}")
 
     def _on_failed(self, event: ModelLoadFailed) -> None:
         self._requested.pop(event.request_id, None)
@@ -125,7 +139,7 @@ class ModelController(QObject):
         if not self._offered_folder and not self._requested:
             self._offered_folder = True  # ask once per session, not after every failed attempt
             if self.prompts.offer_model_folder(self._parent, event.message):
-                self.open_folder()
+                self.open_model()
         elif not self._requested:
             self.prompts.error(self._parent, "Could not load the model", event.message)
 
@@ -138,9 +152,17 @@ def _same_model(a: str, b: str) -> bool:
     if a == b:
         return True
     try:
-        return Path(a).resolve() == Path(b).resolve() and Path(a).is_dir()
+        return Path(a).resolve() == Path(b).resolve() and Path(a).exists()
     except OSError:
         return False
+
+
+def model_to_open(picked: Path) -> Path:
+    """What to load for a path the user picked or dropped: a GGUF file or a folder as it is; any other file stands
+    for the model folder it is in (its config.json, its weights)."""
+    if picked.is_dir() or is_gguf_file(picked):
+        return picked
+    return picked.parent if picked.suffix in MODEL_FOLDER_SUFFIXES else picked
 
 
 def startup_model(saved: str | None) -> tuple[str, str | None]:

@@ -28,6 +28,8 @@ def sentence(message: str) -> str:
 
 
 TEXT_FILE_FILTER = "Text files (*.txt *.md *.markdown *.rst *.text);;All files (*)"
+MODEL_FILE_FILTER = ("Models (*.gguf config.json *.safetensors);;GGUF files (*.gguf);;"
+                     "Model folders (config.json *.safetensors);;All files (*)")
 
 
 class Prompts:
@@ -54,20 +56,24 @@ class Prompts:
         path, _ = QFileDialog.getSaveFileName(parent, "Save As", suggested, TEXT_FILE_FILTER)
         return path or None
 
-    def model_folder(self, parent: QWidget | None, folder: str) -> str | None:
-        path = QFileDialog.getExistingDirectory(parent, "Open Model Folder", folder)
+    def model_path(self, parent: QWidget | None, folder: str) -> str | None:
+        """A GGUF file, or any file of a model folder (config.json, a .safetensors): the caller opens its folder.
+
+        One file dialog for both, since a folder dialog cannot show files and a file dialog cannot pick a folder."""
+        path, _ = QFileDialog.getOpenFileName(parent, "Open Model: a .gguf file, or a file in a model folder",
+                                              folder, MODEL_FILE_FILTER)
         return path or None
 
     def error(self, parent: QWidget | None, title: str, message: str) -> None:
         QMessageBox.critical(parent, title, sentence(message))
 
     def offer_model_folder(self, parent: QWidget | None, message: str) -> bool:
-        """No model could be loaded at start: offer to pick a model folder now."""
+        """No model could be loaded at start: offer to open a model (a file or a folder) now."""
         box = QMessageBox(QMessageBox.Icon.Information, "No language model",
                           "Inkling needs a language model to suggest text.", parent=parent)
-        box.setInformativeText(f"{sentence(message)}\n\nYou can write without suggestions, or open a model folder "
-                               "(a folder with config.json, tokenizer.json and model.safetensors).")
-        open_button = box.addButton("Open Model Folder…", QMessageBox.ButtonRole.AcceptRole)
+        box.setInformativeText(f"{sentence(message)}\n\nYou can write without suggestions, or open a model: a "
+                               ".gguf file, or a folder with config.json, tokenizer.json and model.safetensors.")
+        open_button = box.addButton("Open Model…", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Write Without Suggestions", QMessageBox.ButtonRole.RejectRole)
         box.exec()
         return box.clickedButton() is open_button

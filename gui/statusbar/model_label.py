@@ -34,5 +34,5 @@ class ModelLabel(QLabel):
         self.setToolTip("")
 
     def show_missing(self, reason: str) -> None:
-        self.setText("No model — Model ▸ Open Model Folder…")
+        self.setText("No model — Model ▸ Open Model…")
         self.setToolTip(reason)

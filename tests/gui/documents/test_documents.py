@@ -260,7 +260,7 @@ def test_file_dialogs_start_in_the_last_folder_used_also_in_the_next_session(qtb
     prompts.save_path = None
     again.documents.save_as()
     assert prompts.calls[-1] == ("save_file_path", str(chapters / "Untitled.txt"))
-    prompts.model_folder_path = None
-    again.models.open_folder()
-    assert prompts.calls[-1][0] == "model_folder" and prompts.calls[-1][1] in (str(chapters),
+    prompts.model_path_answer = None
+    again.models.open_model()
+    assert prompts.calls[-1][0] == "model_path" and prompts.calls[-1][1] in (str(chapters),
                                                                              str(tiny_gpt2_folder.parent))

@@ -28,9 +28,9 @@ def test_a_failed_load_keeps_the_previous_model_and_says_why(qtbot, make_window,
     broken = tmp_path / "broken-model"
     broken.mkdir()
     (broken / "config.json").write_text("{not json", encoding="utf-8")
-    prompts.model_folder_path = str(broken)
+    prompts.model_path_answer = str(broken)
     with qtbot.waitSignal(window.models.loadFailed, timeout=10000):
-        window.named_actions["model.open_folder"].trigger()
+        window.named_actions["model.open"].trigger()
     errors = [call for call in prompts.calls if call[0] == "error"]
     assert errors and "broken-model" in errors[-1][2] and "keeps using" in errors[-1][2]
     assert window.engine_ready()
@@ -93,9 +93,9 @@ def test_without_any_model_the_editor_still_works_and_offers_a_model_folder(qtbo
         type_text(qtbot, window.editor, "Plain typing works")
     assert window.editor.toPlainText() == "Plain typing works"
 
-    prompts.model_folder_path = str(tiny_gpt2_folder)  # Model ▸ Open Model Folder… later on
+    prompts.model_path_answer = str(tiny_gpt2_folder)  # Model ▸ Open Model… later on
     with qtbot.waitSignal(window.models.modelChanged, timeout=10000):
-        window.named_actions["model.open_folder"].trigger()
+        window.named_actions["model.open"].trigger()
     assert window.engine_ready()
 
 
@@ -145,9 +145,9 @@ def test_a_model_opened_from_a_folder_is_listed_by_inkling_models(qtbot, make_wi
 
     elsewhere = make_gpt2_folder(tmp_path / "somewhere" / "my-novel-model", tiny_tokenizer, seed=3)
     window = make_window()
-    prompts.model_folder_path = str(elsewhere)
+    prompts.model_path_answer = str(elsewhere)
     with qtbot.waitSignal(window.models.modelChanged, timeout=10000):
-        window.named_actions["model.open_folder"].trigger()
+        window.named_actions["model.open"].trigger()
     assert main(["models"]) == 0
     listed = [line for line in capsys.readouterr().out.splitlines() if "my-novel-model" in line]
     assert len(listed) == 1 and " opened " in listed[0]
@@ -175,7 +175,7 @@ def test_refilling_the_model_menu_leaves_nothing_behind(qtbot, make_window):
     for _ in range(3):
         open_model_menu(window)
     assert owned() == before
-    assert window.named_actions["model.open_folder"] in window.model_menu.actions()  # the name points at today's entry
+    assert window.named_actions["model.open"] in window.model_menu.actions()  # the name points at today's entry
 
 
 def test_the_model_menu_says_how_the_loaded_weights_are_held_and_what_they_take(qtbot, make_window):

@@ -28,5 +28,5 @@ def test_loading_loaded_and_missing(qtbot):
     assert label.text() == "Model: tiny"
     assert label.toolTip() == "/models/tiny\nGPT-2, 43k parameters"
     label.show_missing("the bundled default model is missing")
-    assert label.text() == "No model — Model ▸ Open Model Folder…"
+    assert label.text() == "No model — Model ▸ Open Model…"
     assert label.toolTip() == "the bundled default model is missing"
