@@ -7,13 +7,14 @@ import json
 import logging
 from pathlib import Path
 
+import gguf
 import pytest
-
-gguf = pytest.importorskip("gguf")
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 from engine.errors import CheckpointError
 from engine.loading.gguf_tokenizer import gguf_special_tokens, tokenizer_from_gguf
+
+transformers = pytest.importorskip("transformers")
 
 REAL_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -150,7 +151,6 @@ def _ours(path: Path):
 
 
 def _transformers(path: Path):
-    transformers = pytest.importorskip("transformers")
     return transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
 
 
