@@ -26,6 +26,19 @@ def test_the_default_beam_alternatives_start_with_different_words(default_lm, pr
     assert all(percent(s) != "0%" for s in split)
 
 
+@pytest.mark.parametrize("prompt", ["Dear John, thank you for your letter. I", "She opened the door and",
+                                    "I went to the market and", "We should talk about"])
+def test_what_streams_is_the_start_of_the_first_alternative(default_lm, prompt):
+    """One branch streams from start to end and is listed first: no switch to another branch when it ends, no
+    doubtful tail cut away at the end ("I have been writing to you for a week" -> " have been")."""
+    events = list(default_lm.stream(prompt, engine.DecodingSettings()))
+    final = events[-1]
+    assert final.done and final.completions
+    assert not any(event.replaces for event in events)
+    assert all(final.completions[0].text.startswith(event.text) for event in events)
+    assert final.text == final.completions[0].text
+
+
 def test_plain_beam_search_is_still_there_and_differs_late(default_lm):
     prompt = PROMPTS[0]
     plain = default_lm.complete(prompt, engine.DecodingSettings(strategy="beam", num_alternatives=3,

@@ -7,6 +7,10 @@ forward per step, as beam search, so it costs the same. At the end the branches 
 (" N" + "ew" and " New" are one choice) and the ``num_alternatives`` whose openings are likeliest are returned,
 most likely first; alternatives that are only punctuation or whitespace are dropped.
 
+What streams stays: a stream shows one branch from start to end, the likeliest first token's (row 0), also once it
+has finished, and that branch is listed first; the others fill in beside it. Each row ends before its first
+doubtful word as it goes (``doubt``; the same cut greedy makes), so nothing streamed is cut away at the end.
+
 The interface is ``BeamSearch``'s (``step``, ``best``, ``results``, ``steps``), so the generator runs either.
 """
 
@@ -17,6 +21,7 @@ import re
 import torch
 
 from engine.decoding.beam import NEG_INF, Hypothesis
+from engine.decoding.doubt import doubt_cut
 from engine.decoding.results import Completion, first_word, opening_logprob, worth_listing
 from engine.decoding.text_stream import TextStream, complete_text, truncate_pieces
 from engine.decoding.word_limit import continues_word, last_whole_word_end, stops_inside_word
@@ -32,8 +37,10 @@ def branch_rows(num_beams: int, num_alternatives: int, most: int) -> int:
 
 class FirstWordBranches:
     def __init__(self, rows: int, num_alternatives: int, max_new_tokens: int, token_bytes: list[bytes],
-                 eos_token_id: int | None, healed_prefix: bytes, stop, device: torch.device, run_on: int = 0) -> None:
-        """``run_on``: tokens past ``max_new_tokens`` a branch may take to finish its word (``word_limit``)."""
+                 eos_token_id: int | None, healed_prefix: bytes, stop, device: torch.device, run_on: int = 0,
+                 min_word_probability: float = 0.0) -> None:
+        """``run_on``: tokens past ``max_new_tokens`` a branch may take to finish its word (``word_limit``);
+        ``min_word_probability``: each branch ends before its first word less likely than that (``doubt``)."""
         self.rows = rows
         self.num_alternatives = num_alternatives
         self.max_new_tokens = max_new_tokens
@@ -43,6 +50,8 @@ class FirstWordBranches:
         self.stop = stop
         self.device = device
         self.run_on = run_on
+        self.min_word_probability = min_word_probability
+        self.streamed: Completion | None = None  # how the streamed branch (the trunk, then row 0) ended
         self.trunk = Hypothesis((), (), b"", 0.0)
         self.branched = False
         self.running: list[Hypothesis] = []
@@ -58,15 +67,15 @@ class FirstWordBranches:
         best = torch.max(logprobs, dim=-1)
         tokens, token_logprobs = best.indices.tolist(), best.values.tolist()
         survivors = []
-        for hypothesis, token, logprob in zip(self.running, tokens, token_logprobs):
+        for row, (hypothesis, token, logprob) in enumerate(zip(self.running, tokens, token_logprobs)):
             if hypothesis.total == NEG_INF or logprob == NEG_INF:
                 survivors.append(_dead(hypothesis))
                 continue
             if self.steps > self.max_new_tokens and token != self.eos and not continues_word(self.token_bytes[token]):
-                self._finish(hypothesis, "length")  # its word ended: what starts next is not kept
+                self._finish(hypothesis, "length", row=row)  # its word ended: what starts next is not kept
                 survivors.append(_dead(hypothesis))
                 continue
-            survivors.append(self._extend(hypothesis, token, logprob))
+            survivors.append(self._extend(hypothesis, token, logprob, row))
         return self._next(survivors)
 
     def _trunk_step(self, logprobs: torch.Tensor) -> tuple[list[int], list[int]] | None:
@@ -85,29 +94,39 @@ class FirstWordBranches:
         text = self.token_bytes[token][0 if self.trunk.tokens else self.skip :]
         if len(options) > 1 and (_WORD_BYTE.search(text) or token == self.eos):
             self.branched = True
-            survivors = [self._extend(self.trunk, t, lp) for t, lp in options]
+            survivors = [self._extend(self.trunk, t, lp, row) for row, (t, lp) in enumerate(options)]
             while len(survivors) < self.rows:  # a constrained step (healing) may allow fewer tokens
                 survivors.append(_dead(survivors[0]))
             return self._next(survivors)
-        self.trunk = self._extend(self.trunk, token, logprob)
+        self.trunk = self._extend(self.trunk, token, logprob, 0)
         if self.trunk.total == NEG_INF:  # the trunk itself ended (end-of-text, the stop rule)
             return None
         if self.steps >= self.max_new_tokens:
-            self._finish(self.trunk, "length")
+            self._finish(self.trunk, "length", row=0)
             return None
         return list(range(self.rows)), [token] * self.rows  # every row the same: no reshuffle
 
-    def _extend(self, hypothesis: Hypothesis, token: int, logprob: float) -> Hypothesis:
+    def _extend(self, hypothesis: Hypothesis, token: int, logprob: float, row: int) -> Hypothesis:
         if token == self.eos:
-            self._finish(hypothesis, "eos")
+            self._finish(hypothesis, "eos", row=row)
             return _dead(hypothesis)
         extended = hypothesis.extend(token, logprob, self.token_bytes[token])
-        if self.stop.active:
-            cut = self.stop.cut(complete_text(extended.raw[self.skip :]))
-            if cut is not None:
-                self._finish(extended, "stop", cut)
-                return _dead(extended)
+        cuts = []
+        if self.stop.active and (cut := self.stop.cut(complete_text(extended.raw[self.skip :]))) is not None:
+            cuts.append(cut)
+        if self.min_word_probability > 0:
+            pieces = self._pieces(extended)
+            if (keep := doubt_cut(pieces, extended.logprobs, self.min_word_probability)) is not None:
+                cuts.append(len("".join(pieces[:keep])))
+        if cuts:
+            self._finish(extended, "stop", min(cuts), row=row)
+            return _dead(extended)
         return extended
+
+    def _pieces(self, hypothesis: Hypothesis) -> list[str]:
+        """What each of its tokens adds to the text (the healed prefix left out)."""
+        stream = TextStream(skip=hypothesis.raw[: self.skip])
+        return [stream.push(self.token_bytes[t]) for t in hypothesis.tokens]
 
     def _next(self, survivors: list[Hypothesis]) -> tuple[list[int], list[int]] | None:
         if self.steps >= self.max_new_tokens:
@@ -118,32 +137,38 @@ class FirstWordBranches:
                 text = complete_text(hypothesis.raw[self.skip :])
                 if running_on and stops_inside_word(text):
                     continue  # past the limit only to finish its word
-                self._finish(hypothesis, "length", last_whole_word_end(text))
+                self._finish(hypothesis, "length", last_whole_word_end(text), row=row)
                 survivors[row] = _dead(hypothesis)
         self.running = survivors
         if all(h.total == NEG_INF for h in survivors):
             return None
         return list(range(len(survivors))), [h.tokens[-1] for h in survivors]
 
-    def _finish(self, hypothesis: Hypothesis, reason: str, cut: int | None = None) -> None:
-        stream = TextStream(skip=hypothesis.raw[: self.skip])
-        pieces = [stream.push(self.token_bytes[t]) for t in hypothesis.tokens]
+    def _finish(self, hypothesis: Hypothesis, reason: str, cut: int | None = None, row: int | None = None) -> None:
+        """Record ``hypothesis`` as finished (cut to ``cut`` characters); ``row`` 0 is the branch a stream shows."""
+        pieces = self._pieces(hypothesis)
         tokens, logprobs = hypothesis.tokens, hypothesis.logprobs
         if cut is not None:
             pieces = truncate_pieces(pieces, cut)
             tokens, logprobs = tokens[: len(pieces)], logprobs[: len(pieces)]
-        self.finished.append(Completion(text="".join(pieces), logprob=sum(logprobs), token_ids=tuple(tokens),
-                                        token_logprobs=tuple(logprobs), token_texts=tuple(pieces),
-                                        finish_reason=reason))
+        completion = Completion(text="".join(pieces), logprob=sum(logprobs), token_ids=tuple(tokens),
+                                token_logprobs=tuple(logprobs), token_texts=tuple(pieces), finish_reason=reason)
+        self.finished.append(completion)
+        if row == 0:
+            self.streamed = completion
 
     # --- what a stream shows, and the results ---------------------------------------------------------------
 
     def best(self) -> tuple[str, float | None, int]:
-        """The likeliest branch so far (the first token's): its text, mean log-probability and length."""
-        for hypothesis in self.running if self.branched else [self.trunk]:
-            if hypothesis.total != NEG_INF:
-                length = len(hypothesis.tokens)
-                return complete_text(hypothesis.raw[self.skip :]), hypothesis.total / max(length, 1), length
+        """The streamed branch (the trunk, then the likeliest first token's row) so far, running or finished: its
+        text, mean log-probability and length. Never another branch: what streams is the start of what stays."""
+        hypothesis = (self.running[0] if self.running else None) if self.branched else self.trunk
+        if hypothesis is not None and hypothesis.total != NEG_INF:
+            length = len(hypothesis.tokens)
+            return complete_text(hypothesis.raw[self.skip :]), hypothesis.total / max(length, 1), length
+        if self.streamed is not None:
+            streamed = self.streamed
+            return streamed.text, streamed.mean_logprob if streamed.token_ids else None, len(streamed.token_ids)
         if self.finished:
             top = max(self.finished, key=opening_logprob)
             return top.text, top.mean_logprob if top.token_ids else None, len(top.token_ids)
@@ -151,11 +176,14 @@ class FirstWordBranches:
 
     def results(self) -> list[Completion]:
         """One alternative per distinct first word, likeliest opening first (ties: the likelier whole text)."""
-        for hypothesis in self.running:  # stopped before its last step (the context is full)
+        for row, hypothesis in enumerate(self.running):  # stopped before its last step (the context is full)
             if hypothesis.total != NEG_INF:
-                self._finish(hypothesis, "length")
+                self._finish(hypothesis, "length", row=row)
         self.running = []
         ranked = sorted(self.finished, key=lambda c: (opening_logprob(c), c.logprob), reverse=True)
+        if self.streamed is not None:  # the streamed branch first (and for its first word), the rest beside it
+            ranked.remove(self.streamed)
+            ranked.insert(0, self.streamed)
         chosen: list[Completion] = []
         words: set[str] = set()
         for completion in worth_listing(ranked):

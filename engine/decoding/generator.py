@@ -395,7 +395,8 @@ class Generator:
         if settings.branch_first_word:
             rows = branch_rows(settings.num_beams, settings.num_alternatives, MAX_BEAMS)
             return FirstWordBranches(rows, settings.num_alternatives, prompt.max_new_tokens, self.token_bytes,
-                                     self.eos_token_id, prompt.healed_prefix, stop, self.device, prompt.run_on)
+                                     self.eos_token_id, prompt.healed_prefix, stop, self.device, prompt.run_on,
+                                     settings.doubt_cut)
         return BeamSearch(
             whole_words=settings.whole_words,
             num_beams=settings.num_beams,

@@ -98,7 +98,8 @@ class GhostSuggestion:
 
     def apply_completions(self, completions: tuple[Completion, ...] | list[Completion]) -> None:
         """Take the finished alternatives: those worth listing (not punctuation or blanks only, no repeats),
-        ordered by the probability the panel shows (their first word's), the likeliest first."""
+        ordered by the probability the panel shows (their first word's), the likeliest first. The one shown stays
+        the one that was streamed (``_keeping_what_was_shown``), wherever the panel lists it."""
         self.finished = True
         seen = set()
         alternatives = []
@@ -115,7 +116,26 @@ class GhostSuggestion:
             alternatives.append(Candidate(self.lead + text, self.lead_segments + _segments_of(completion, text),
                                           completion.logprob, tokens, opening_logprob(completion)))
         if alternatives:
+            kept = self._keeping_what_was_shown(alternatives)
             self._alternatives = alternatives
+            if kept is not None:
+                self._chosen_text = kept
+
+    def _keeping_what_was_shown(self, alternatives: list[Candidate]) -> str | None:
+        """The alternative to show now that they are in: the one that goes on with the text shown so far (the
+        streamed text, or the one the typist chose by typing), else the one it ends with, so that what was read
+        stays where it is; None when none agrees with it (then the likeliest)."""
+        shown = self._chosen_text if self._chosen_text is not None else self.lead + self._streamed_text
+        if not shown[len(self.lead):]:
+            return None
+        if any(c.text == shown for c in alternatives):
+            return shown
+        going_on = next((c for c in alternatives if c.text.startswith(shown)), None)
+        if going_on is not None:
+            return going_on.text
+        # Shown further than any alternative goes (a cut at the end): the longest one it begins with.
+        within = [c for c in alternatives if shown.startswith(c.text) and len(c.text) > len(self.lead)]
+        return max(within, key=lambda c: len(c.text)).text if within else None
 
     # --- reading it ------------------------------------------------------------------------------------
 

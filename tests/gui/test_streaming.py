@@ -148,3 +148,23 @@ def test_the_ui_thread_keeps_running_while_a_suggestion_streams(qtbot, make_wind
     assert len(gaps) >= 10
     print(f"{len(tokens)} tokens; timer gaps while streaming: max {max(gaps) * 1000:.1f} ms")
     assert max(gaps) < 0.050, f"the UI thread stalled for {max(gaps) * 1000:.0f} ms"
+
+
+def test_what_streams_stays_shown_when_the_alternatives_arrive(qtbot, make_window):
+    """The bundled default with the app's decoding: every ghost text shown while streaming is the start of the one
+    that stays, even where the panel lists that alternative second ("After the war, the": " US government has"
+    streams, " United States" has the likelier first word)."""
+    import engine
+
+    window = make_window(model="default", settings=engine.DecodingSettings())
+    editor = window.editor
+    with qtbot.waitSignal(window.suggestions.requestMade, timeout=10000):
+        type_text(qtbot, editor, "After the war, the")
+    shown = []
+    editor.ghostChanged.connect(lambda: shown.append((editor.pending_request is not None, editor.ghost_text())))
+    qtbot.waitUntil(lambda: editor.pending_request is None, timeout=20000)
+    final = editor.ghost_text()
+    streamed = [text for streaming, text in shown if streaming and text]
+    assert final and streamed, shown
+    assert all(final.startswith(text) for text in streamed), (streamed, final)
+    assert editor.suggestion.chosen_index() == 1  # the case this guards: the panel lists it second
