@@ -19,7 +19,6 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 from engine.worker.events import ModelLoaded
 from gui.alternatives_panel import AlternativesPanel
 from gui.controllers.document_controller import DocumentController
-from gui.controllers.drop_controller import DropController
 from gui.controllers.memory_controller import MemoryController
 from gui.controllers.model_controller import ModelController, startup_model
 from gui.controllers.quality_controller import QualityController
@@ -50,6 +49,7 @@ from gui.menus.view_menu import build_view_menu
 from gui.preferences import Preferences
 from gui.settings.settings_store import SettingsStore
 from gui.statusbar import StatusBar
+from gui.statusbar.better_model_offer import offer_better_model_once
 from gui.suggestions.branching import BranchController
 from gui.suggestions.provenance import ProvenanceTracker
 from gui.theme import ThemeManager
@@ -114,7 +114,6 @@ class MainWindow(QMainWindow):
         self.documents = DocumentController(self.editor, self.prompts, self)
         self.folders = FolderMemory(settings, self._save_settings)
         self.documents.folders = self.models.folders = self.folders
-        self.drops = DropController(self.models, self.documents.open, self)  # a GGUF, a model folder, a document
         # Before the first load, which gets its configuration.
         self.memory = MemoryController(self.bridge, settings.memory_document, settings.memory_folders,
                                        Path(data_dir) / "memory" if data_dir else None, self._save_memory, self)
@@ -135,6 +134,8 @@ class MainWindow(QMainWindow):
                                        self.suggestions, self.models, self.theme, self.prompts, self)
         self.model_dialogs = ModelDialogs(self.bridge, self.prompts, self.models, self.suggestions, data_dir,
                                           self.status.showMessage, self)
+        self.better_model_offer = offer_better_model_once(settings, self._save_settings, self.status,
+                                                          self.model_dialogs.open_get_models)
 
         self.recovery = RecoveryStore(os.path.join(data_dir, "recovery") if data_dir else None)
         self.autosaver = RecoveryAutosaver(self.recovery, self._recovery_snapshot, self._show_message,
@@ -176,9 +177,6 @@ class MainWindow(QMainWindow):
         self.models.loadFailed.connect(self._model_failed)
         self.models.noModel.connect(self._no_model)
         self.models.catalogProblem.connect(self._show_message)
-        self.setAcceptDrops(True)  # drops on the toolbar, status bar or panel; the editor takes its own
-        self.drops.watch(self.editor.viewport(), self)
-        self.drops.message.connect(self._show_message)
         self.models.fallbackUsed.connect(
             lambda name, why: self._show_message(f"Could not load {name} ({why}); using the bundled model"))
         self.suggestions.statsUpdated.connect(lambda s: status.show_latency(s.first_token_s, s.tokens_per_s))
