@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 from engine.worker.events import ModelLoaded
 from gui.alternatives_panel import AlternativesPanel
 from gui.controllers.document_controller import DocumentController
+from gui.controllers.drop_controller import DropController
 from gui.controllers.memory_controller import MemoryController
 from gui.controllers.model_controller import ModelController, startup_model
 from gui.controllers.quality_controller import QualityController
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         self.documents = DocumentController(self.editor, self.prompts, self)
         self.folders = FolderMemory(settings, self._save_settings)
         self.documents.folders = self.models.folders = self.folders
+        self.drops = DropController(self.models, self.documents.open, self)  # a GGUF, a model folder, a document
         # Before the first load, which gets its configuration.
         self.memory = MemoryController(self.bridge, settings.memory_document, settings.memory_folders,
                                        Path(data_dir) / "memory" if data_dir else None, self._save_memory, self)
@@ -177,6 +179,9 @@ class MainWindow(QMainWindow):
         self.models.loadFailed.connect(self._model_failed)
         self.models.noModel.connect(self._no_model)
         self.models.catalogProblem.connect(self._show_message)
+        self.setAcceptDrops(True)  # drops on the toolbar, status bar or panel; the editor takes its own
+        self.drops.watch(self.editor.viewport(), self)
+        self.drops.message.connect(self._show_message)
         self.models.fallbackUsed.connect(
             lambda name, why: self._show_message(f"Could not load {name} ({why}); using the bundled model"))
         self.suggestions.statsUpdated.connect(lambda s: status.show_latency(s.first_token_s, s.tokens_per_s))
