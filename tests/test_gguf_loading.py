@@ -210,6 +210,44 @@ def test_loading_leaves_nothing_of_the_files_memory_map_in_the_model(tmp_path):
     torch.testing.assert_close(logits_of(lm.model), before)
 
 
+def test_the_second_load_reads_the_converted_model_from_the_cache(tmp_path, monkeypatch):
+    from engine.loading import gguf_checkpoint
+    from engine.loading.gguf_cache import entry_folder
+
+    path, _ = write_model(tmp_path, tiny_config("llama", hidden=256, tie_word_embeddings=True), "Q4_K")
+    first = load_gguf(path)
+    assert entry_folder(path) is not None and (entry_folder(path) / "weights.safetensors").is_file()
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again instead of read from the cache")
+
+    monkeypatch.setattr(gguf_checkpoint, "open_gguf", no_conversion)
+    second = load_gguf(path)
+    torch.testing.assert_close(logits_of(second.checkpoint.model), logits_of(first.checkpoint.model))
+    assert second.storage == first.storage and second.parameters == first.parameters
+    assert second.checkpoint.tokenizer.encode("Once upon a time") == first.checkpoint.tokenizer.encode(
+        "Once upon a time")
+    # The tied output layer still shares the embedding's int8 rows: held once.
+    model = second.checkpoint.model
+    assert model.lm_head.weight_int8.data_ptr() == model.model.embed_tokens.weight_int8.data_ptr()
+
+
+def test_a_changed_file_or_a_damaged_cache_entry_is_converted_again(tmp_path):
+    from engine.loading.gguf_cache import entry_folder
+
+    path, _ = write_model(tmp_path, tiny_config("llama", hidden=256), "Q4_0")
+    load_gguf(path)
+    (entry_folder(path) / "weights.safetensors").write_bytes(b"damaged")
+    reference = logits_of(load_gguf(path, quantized=False).checkpoint.model)
+    again = load_gguf(path)  # the damaged entry is a miss, rewritten
+    assert mean_kl(reference, logits_of(again.checkpoint.model)) < 2e-3
+    write_model(tmp_path, tiny_config("llama", hidden=256), "Q8_0")  # the same name, another file
+    reference = logits_of(load_gguf(path, quantized=False).checkpoint.model)
+    changed = load_gguf(path)
+    assert changed.storage.startswith("int8")
+    assert mean_kl(reference, logits_of(changed.checkpoint.model)) < 2e-3
+
+
 @pytest.mark.skipif(not SHARED_GGUF.is_file(), reason="the shared SmolLM2 GGUF is not on this machine")
 def test_the_shared_smollm2_file_matches_transformers_load_of_it():
     from transformers import AutoModelForCausalLM

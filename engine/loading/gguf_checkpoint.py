@@ -9,17 +9,17 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from engine.errors import CheckpointError
 from engine.loading.checkpoint import LoadedCheckpoint, shapes_only
 from engine.loading.families import FAMILIES
+from engine.loading.gguf_cache import read_converted, write_converted
 from engine.loading.gguf_config import config_from_gguf
-from engine.loading.gguf_file import INT4_TYPES, open_gguf, tensor_type_name, unsupported_reason
+from engine.loading.gguf_file import open_gguf, unsupported_reason
 from engine.loading.gguf_weights import ROPE_FACTORS, WeightFiller
-from engine.loading.weights_plan import WeightsPlan, check_memory
+from engine.loading.weights_plan import check_memory, plan_gguf_weights
 
 
 @dataclass
@@ -40,6 +40,10 @@ def load_gguf(path: str | Path, device: torch.device | str = "cpu", *, quantized
 
     path = Path(path)
     device = torch.device(device)
+    cacheable = quantized and device.type == "cpu"
+    cached = read_converted(path) if cacheable else None
+    if cached is not None:
+        return LoadedGguf(*cached)
     reader = open_gguf(path)
     problem = unsupported_reason(reader, path)
     if problem:
@@ -71,29 +75,10 @@ def load_gguf(path: str | Path, device: torch.device | str = "cpu", *, quantized
     model.eval()
     release_freed_memory()
     storage = " + ".join(sorted(filler.storage, key=lambda kind: -filler.storage[kind]))
-    return LoadedGguf(LoadedCheckpoint(model, tokenizer, config, {}, path), storage, parameters)
-
-
-def plan_gguf_weights(reader: Any, quantized: bool, dtype: torch.dtype = torch.float32) -> WeightsPlan:
-    """How the loader will hold the file's weights and the bytes they take, from the tensor headers alone."""
-    total = parameters = 0
-    kinds = set()
-    for tensor in reader.tensors:
-        count = math.prod(int(n) for n in tensor.shape)
-        rows = count // int(tensor.shape[0]) if len(tensor.shape) > 1 else 1
-        parameters += count
-        if not quantized:
-            total += count * dtype.itemsize
-        elif len(tensor.shape) == 1:
-            total += 2 * count
-        elif tensor_type_name(tensor) in INT4_TYPES:
-            total += count // 2 + count // 32 * 4
-            kinds.add("int4")
-        else:
-            total += count + 2 * rows
-            kinds.add("int8")
-    storage = " + ".join(sorted(kinds)) if quantized else str(dtype).removeprefix("torch.")
-    return WeightsPlan(storage, total, parameters)
+    loaded = LoadedGguf(LoadedCheckpoint(model, tokenizer, config, {}, path), storage, parameters)
+    if cacheable:
+        write_converted(path, loaded.checkpoint, storage, parameters)
+    return loaded
 
 
 def release_freed_memory() -> None:

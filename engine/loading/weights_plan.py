@@ -12,13 +12,14 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 
 from engine.errors import CheckpointError, ModelTooBigError
 from engine.loading.devices import cpu_has_bf16, default_dtype
-from engine.loading.gguf_file import is_gguf_file
+from engine.loading.gguf_file import INT4_TYPES, is_gguf_file, tensor_type_name
 from engine.loading.registry import size_text
 from engine.models.int8 import INNER_MULTIPLE, int8_helps_by_size
 
@@ -136,7 +137,6 @@ def plan_model_weights(path: Path, device: torch.device) -> WeightsPlan | None:
     """``plan_folder_weights``, or for a GGUF file the plan of its own loader (quantized on the CPU)."""
     if not is_gguf_file(path):
         return plan_folder_weights(path, device)
-    from engine.loading.gguf_checkpoint import plan_gguf_weights
     from engine.loading.gguf_file import open_gguf
 
     try:
@@ -152,3 +152,25 @@ def refuse_if_too_big(folder: Path, name: str, device: torch.device) -> None:
     if plan is not None:
         checkpoint_bytes = sum(f.stat().st_size for f in folder.glob("*.safetensors"))
         check_memory(plan, checkpoint_bytes, device, name)
+
+
+def plan_gguf_weights(reader: Any, quantized: bool, dtype: torch.dtype = torch.float32) -> WeightsPlan:
+    """How the loader will hold the file's weights and the bytes they take, from the tensor headers alone."""
+    total = parameters = 0
+    kinds = set()
+    for tensor in reader.tensors:
+        count = math.prod(int(n) for n in tensor.shape)
+        rows = count // int(tensor.shape[0]) if len(tensor.shape) > 1 else 1
+        parameters += count
+        if not quantized:
+            total += count * dtype.itemsize
+        elif len(tensor.shape) == 1:
+            total += 2 * count
+        elif tensor_type_name(tensor) in INT4_TYPES:
+            total += count // 2 + count // 32 * 4
+            kinds.add("int4")
+        else:
+            total += count + 2 * rows
+            kinds.add("int8")
+    storage = " + ".join(sorted(kinds)) if quantized else str(dtype).removeprefix("torch.")
+    return WeightsPlan(storage, total, parameters)

@@ -48,6 +48,18 @@ class Int4Linear(nn.Module):
         self.register_buffer("scales_and_zeros", pairs, persistent=False)
         self.register_buffer("bias", None if bias is None else bias.to(torch.bfloat16), persistent=False)
 
+    @classmethod
+    def from_packed(cls, packed: torch.Tensor, scales_and_zeros: torch.Tensor, in_features: int, out_features: int,
+                    bias: torch.Tensor | None = None) -> Int4Linear:
+        """A layer over operands already packed for the kernel (a converted model read back from the cache)."""
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        layer.in_features, layer.out_features = in_features, out_features
+        layer.register_buffer("packed", packed, persistent=False)
+        layer.register_buffer("scales_and_zeros", scales_and_zeros, persistent=False)
+        layer.register_buffer("bias", bias, persistent=False)
+        return layer
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
         y = torch._weight_int4pack_mm_for_cpu(rows, self.packed, GROUP_SIZE, self.scales_and_zeros)

@@ -1,0 +1,214 @@
+"""Inkling against llama.cpp on the same GGUF file: load, prefill, decode, resident memory, top-1 agreement.
+
+Each side runs in a fresh process of its own (so resident memory and load time are its own), in turns, ``--repeats``
+times; the table gives medians and ours / llama.cpp ratios (above 1 is better for us in tokens/s, worse in seconds
+and bytes). Both use the same threads and the same passage (``--prompt-tokens`` of prose, tokenized by each
+side's tokenizer of the same file). llama.cpp is timed with a tight ``eval`` + argmax loop (llama-cpp-python), not
+its Python ``generate``; ours with the model's own one-token step over its preallocated cache, as decoding runs it,
+and through ``LanguageModel.complete`` (plain greedy, the app's path).
+
+    python benchmarks/gguf_vs_llamacpp.py [--model FILE.gguf] [--threads 2] [--repeats 3]
+    python benchmarks/gguf_vs_llamacpp.py --quantize Q4_K_M    # also a Q4_K_M (or Q8_0) file made by llama.cpp
+
+llama-cpp-python is a benchmark reference only: ``pip install llama-cpp-python`` (it compiles llama.cpp).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import sample_text
+
+SHARED_MODEL = Path("/work/shared/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+DECODE_TOKENS = 64
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        import os
+
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def run_ours(model: str, threads: int, prompt_tokens: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    import engine
+
+    before = rss_bytes()
+    started = time.perf_counter()
+    lm = engine.load(model)
+    load_s = time.perf_counter() - started
+    resident = rss_bytes() - before
+    ids = lm.tokenizer.encode(sample_text(20_000))[:prompt_tokens]
+    tokens = torch.tensor([ids])
+    with torch.inference_mode():
+        cache = lm.model.new_cache(1, prompt_tokens + DECODE_TOKENS + 8)
+        lm.model(tokens[:, :8], cache)  # warm: allocator, kernels
+        cache.crop(0)
+        started = time.perf_counter()
+        logits, cache = lm.model(tokens, cache)
+        prefill_s = time.perf_counter() - started
+        top1 = logits[0].float().argmax(-1).tolist()
+        token = int(top1[-1])
+        started = time.perf_counter()
+        first_s = None
+        for _ in range(DECODE_TOKENS):
+            logits, cache = lm.model(torch.tensor([[token]]), cache)
+            token = int(logits[0, -1].argmax())
+            if first_s is None:
+                first_s = time.perf_counter() - started
+        decode_s = time.perf_counter() - started
+    text = lm.tokenizer.decode(ids[:64])
+    settings = engine.DecodingSettings.plain(max_new_tokens=32) if hasattr(engine.DecodingSettings, "plain") \
+        else engine.DecodingSettings(strategy="greedy", max_new_tokens=32, stop="none")
+    lm.complete(text, settings)
+    started = time.perf_counter()
+    lm.complete(text, settings)
+    app_s = time.perf_counter() - started
+    return {"load_s": load_s, "resident": resident, "prefill_tps": prompt_tokens / prefill_s,
+            "decode_tps": DECODE_TOKENS / decode_s, "first_token_s": prefill_s + (first_s or 0.0),
+            "app_greedy_tps": 32 / app_s, "top1": top1, "weights": lm.weights}
+
+
+def run_llama(model: str, threads: int, prompt_tokens: int) -> dict:
+    import numpy as np
+    from llama_cpp import Llama
+
+    before = rss_bytes()
+    started = time.perf_counter()
+    llm = Llama(model_path=model, n_threads=threads, n_threads_batch=threads, n_ctx=prompt_tokens + DECODE_TOKENS + 16,
+                n_batch=prompt_tokens, logits_all=True, verbose=False)
+    load_s = time.perf_counter() - started
+    resident = rss_bytes() - before
+    ids = llm.tokenize(sample_text(20_000).encode("utf-8"), add_bos=False, special=False)[:prompt_tokens]
+    llm.eval(ids[:8])  # warm
+    llm.reset()
+    started = time.perf_counter()
+    llm.eval(ids)
+    prefill_s = time.perf_counter() - started
+    scores = np.asarray(llm.scores[: len(ids)])
+    top1 = scores.argmax(-1).tolist()
+    token = int(top1[-1])
+    started = time.perf_counter()
+    first_s = None
+    for _ in range(DECODE_TOKENS):
+        llm.eval([token])
+        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        if first_s is None:
+            first_s = time.perf_counter() - started
+    decode_s = time.perf_counter() - started
+    return {"load_s": load_s, "resident": resident, "prefill_tps": prompt_tokens / prefill_s,
+            "decode_tps": DECODE_TOKENS / decode_s, "first_token_s": prefill_s + (first_s or 0.0), "top1": top1}
+
+
+def quantized_copy(source: Path, kind: str, folder: Path) -> Path:
+    """``source`` re-quantized by llama.cpp's own quantizer (from the file's values dequantized to F32 first)."""
+    import llama_cpp
+
+    target = folder / f"{source.stem}.{kind}.gguf"
+    if target.is_file():
+        return target
+    f32 = folder / f"{source.stem}.F32.gguf"
+    if not f32.is_file():
+        _write_f32_copy(source, f32)
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind}")
+    params.nthread = 2
+    if llama_cpp.llama_model_quantize(str(f32).encode(), str(target).encode(), params) != 0:
+        raise SystemExit(f"llama.cpp could not quantize {f32} to {kind}")
+    return target
+
+
+def _write_f32_copy(source: Path, target: Path) -> None:
+    import numpy as np
+    from gguf import GGUFReader, GGUFValueType, GGUFWriter
+    from gguf.quants import dequantize
+
+    reader = GGUFReader(source)
+    arch = reader.fields["general.architecture"].contents()
+    writer = GGUFWriter(str(target), arch)
+    for name, field in reader.fields.items():
+        if name.startswith("GGUF.") or name in ("general.architecture", "general.file_type"):
+            continue
+        value_type = field.types[0]
+        if value_type == GGUFValueType.ARRAY:
+            writer.add_array(name, field.contents())
+        else:
+            writer.add_key_value(name, field.contents(), value_type)
+    writer.add_file_type(0)
+    for tensor in reader.tensors:
+        shape = tuple(int(n) for n in reversed(tensor.shape))
+        writer.add_tensor(tensor.name, np.asarray(dequantize(tensor.data, tensor.tensor_type),
+                                                  dtype=np.float32).reshape(shape))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def measure(side: str, model: Path, threads: int, prompt_tokens: int) -> dict:
+    command = [sys.executable, __file__, "--side", side, "--model", str(model), "--threads", str(threads),
+               "--prompt-tokens", str(prompt_tokens)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{side} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report(model: Path, threads: int, prompt_tokens: int, repeats: int) -> None:
+    runs: dict[str, list[dict]] = {"ours": [], "llama.cpp": []}
+    for _ in range(repeats):
+        runs["ours"].append(measure("ours", model, threads, prompt_tokens))
+        runs["llama.cpp"].append(measure("llama", model, threads, prompt_tokens))
+    print(f"\n{model.name} ({model.stat().st_size / 1e6:.0f} MB), {threads} threads, {prompt_tokens}-token passage, "
+          f"{DECODE_TOKENS} decoded tokens, medians of {repeats}; ours holds weights as {runs['ours'][0]['weights']}")
+    print(f"{'':24}{'ours':>12}{'llama.cpp':>12}{'ratio':>10}")
+    rows = (("decode tokens/s", "decode_tps", 1), ("prefill tokens/s", "prefill_tps", 1),
+            ("first token s", "first_token_s", 1), ("load s", "load_s", 1), ("resident MB", "resident", 1e6))
+    for label, key, scale in rows:
+        ours = statistics.median(r[key] for r in runs["ours"]) / scale
+        theirs = statistics.median(r[key] for r in runs["llama.cpp"]) / scale
+        print(f"{label:24}{ours:>12.2f}{theirs:>12.2f}{ours / theirs:>9.2f}x")
+    app = statistics.median(r["app_greedy_tps"] for r in runs["ours"])
+    print(f"{'ours via complete() t/s':24}{app:>12.2f}")
+    ours_top1, their_top1 = runs["ours"][0]["top1"], runs["llama.cpp"][0]["top1"]
+    compared = min(len(ours_top1), len(their_top1))
+    agree = sum(a == b for a, b in zip(ours_top1[:compared], their_top1[:compared])) / compared
+    print(f"top-1 agreement over {compared} positions: {agree:.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=SHARED_MODEL)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--prompt-tokens", type=int, default=512)
+    parser.add_argument("--quantize", nargs="*", default=[], help="also llama.cpp-made copies: Q4_K_M, Q8_0 ...")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/inkling-gguf-bench"))
+    parser.add_argument("--side", choices=("ours", "llama"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side:
+        run = run_ours if args.side == "ours" else run_llama
+        print(json.dumps(run(str(args.model), args.threads, args.prompt_tokens)))
+        return
+    if not args.model.is_file():
+        raise SystemExit(f"{args.model} is missing: pass --model FILE.gguf")
+    models = [args.model]
+    args.work.mkdir(parents=True, exist_ok=True)
+    models += [quantized_copy(args.model, kind, args.work) for kind in args.quantize]
+    for model in models:
+        report(model, args.threads, args.prompt_tokens, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
