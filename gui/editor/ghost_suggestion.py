@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.decoding.results import Completion, StreamEvent, opening_logprob, worth_listing
+from engine.training.keystrokes import word_units
 
-_NEXT_WORD = re.compile(r"\s*(?:\w+|[^\w\s]+)|\s+")
 # Control characters (other than tab and newline) and U+FFFD (undecodable bytes) are never worth inserting.
 _UNWANTED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]")
 
@@ -60,9 +60,11 @@ class Candidate:
 
 
 def next_word_length(text: str) -> int:
-    """How much of ``text`` Ctrl+Right takes: leading spaces plus one word, or one run of punctuation."""
-    match = _NEXT_WORD.match(text)
-    return match.end() if match else len(text)
+    """How much of ``text`` Ctrl+Right takes: leading spaces plus the run of non-space characters after them, so a
+    word comes with its punctuation ("kindness," in one step, not "kindness" then ","). The same unit the
+    keystroke-savings evaluation simulates (``keystrokes.word_units``)."""
+    units = word_units(text)
+    return len(units[0]) if units else len(text)
 
 
 class GhostSuggestion:

@@ -51,3 +51,18 @@ def test_what_the_typist_chose_by_typing_stays_chosen():
     assert ghost.consume(" the")
     ghost.apply_completions([completion(" a dog", 0.6), completion(" the door opened", 0.3)])
     assert ghost.visible_text() == " door opened"
+
+
+def test_ctrl_right_takes_a_word_with_its_punctuation():
+    from gui.editor.ghost_suggestion import next_word_length
+
+    def first_step(text: str) -> str:
+        return text[: next_word_length(text)]
+
+    assert first_step(" kindness, and a") == " kindness,"
+    assert first_step(' "Hello," she said') == ' "Hello,"'
+    assert first_step(" don't go") == " don't"
+    assert first_step("wn fox.") == "wn"
+    assert first_step(" end.\nNext") == " end."
+    assert first_step("\nNext line") == "\nNext"
+    assert first_step("   ") == "   "

@@ -264,3 +264,13 @@ def test_the_first_streamed_characters_are_drawn_at_once_and_later_ones_once_per
 def test_the_debounce_timer_is_precise(qtbot, make_window):
     window = make_window(model=None, wait_ready=False)
     assert window.editor._debounce.timerType() == Qt.TimerType.PreciseTimer  # a coarse one fires up to 6 ms late
+
+
+def test_ctrl_right_takes_a_word_with_its_punctuation_in_one_step(qtbot, make_window):
+    from engine.decoding.results import StreamEvent
+
+    editor = _editor_awaiting_request(make_window, "Thank you for your")
+    editor.show_stream(StreamEvent(text=" kindness, and for"))
+    qtbot.keyClick(editor, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+    assert editor.toPlainText() == "Thank you for your kindness,"
+    assert editor.ghost_text() == " and for"
