@@ -16,6 +16,7 @@ from engine.loading import gguf_descriptions
 from engine.loading.local_stores import find_store_model, lmstudio_folders, ollama_stores
 from engine.loading.local_stores.ollama import parse_name
 from engine.loading.registry import list_models, resolve_model_path
+from tests.gguf_support import SHARED_GGUF
 from tests.test_gguf_loading import tiny_config, write_model
 
 MODEL_MEDIA_TYPE = "application/vnd.ollama.image.model"
@@ -264,3 +265,39 @@ def test_listing_reads_each_gguf_header_once_until_the_file_changes(ollama_store
     blob.write_bytes(blob.read_bytes() + b"\0" * 64)  # replaced by a new pull
     list_models()
     assert reads[first:] == [blob]
+
+
+def test_descriptions_are_kept_on_disk_for_the_next_start(ollama_store, monkeypatch):
+    list_models()
+    gguf_descriptions.forget_descriptions()  # as a new process would start
+    reads: list[Path] = []
+    original = gguf_descriptions.describe_gguf
+    monkeypatch.setattr(gguf_descriptions, "describe_gguf", lambda path: (reads.append(Path(path)), original(path))[1])
+    assert listed("ollama")["snake:latest"].problem  # the same answers, from the file
+    assert reads == []
+    monkeypatch.setattr(gguf_descriptions, "_code_version", lambda: "a newer Inkling")
+    gguf_descriptions.forget_descriptions()
+    list_models()
+    assert len(reads) == 2  # a new describing code reads every file afresh
+
+
+def test_a_damaged_description_cache_is_read_as_empty(ollama_store):
+    gguf_descriptions.cache_path().parent.mkdir(parents=True, exist_ok=True)
+    gguf_descriptions.cache_path().write_text("{ damaged", encoding="utf-8")
+    gguf_descriptions.forget_descriptions()
+    assert listed("ollama")["smollm2:135m"].problem is None
+
+
+@pytest.mark.skipif(not SHARED_GGUF.is_file(), reason="the shared SmolLM2 GGUF is not on this machine")
+def test_the_shared_smollm2_file_pulled_by_ollama_is_listed_as_it_is(tmp_path, monkeypatch):
+    """What `ollama pull smollm2:135m` leaves: a manifest, and the GGUF as a blob without a suffix (linked here)."""
+    store = tmp_path / "store"
+    monkeypatch.setenv("OLLAMA_MODELS", str(store))
+    digest = "sha256:" + "5" * 64  # not hashed: 100 MB; Inkling never checks a blob's digest
+    (store / "blobs").mkdir(parents=True)
+    (store / "blobs" / digest.replace(":", "-")).symlink_to(SHARED_GGUF)
+    add_manifest(store, "library/smollm2/135m", digest, SHARED_GGUF.stat().st_size)
+    [smollm2] = [m for m in list_models() if m.source == "ollama"]
+    assert (smollm2.name, smollm2.architecture, smollm2.quantization, smollm2.problem) == (
+        "smollm2:135m", "Transformer (Llama)", "Q4_1", None)
+    assert resolve_model_path("smollm2:135m").resolve() == SHARED_GGUF.resolve()
