@@ -217,6 +217,7 @@ class MainWindow(QMainWindow):
     def _model_changed(self, event: ModelLoaded) -> None:
         self.status.model.show_model(event.name, event.architecture, event.parameters)
         self.status.device.show_device(event.device)
+        self.status.start_model(f"{os.path.basename(event.name) or event.name} on {event.device}")
         if not self.editor.is_current(event.request_id):  # not the engine retrying this suggestion on the CPU
             self.editor.dismiss()
         self.app_settings.model = event.name

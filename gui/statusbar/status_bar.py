@@ -48,6 +48,13 @@ class StatusBar(QStatusBar):
             self.session_latency.add(first_token_s)
             self._set_shown(self.session_latency, True)
 
+    def start_model(self, model: str) -> None:
+        """A model (or the device it runs on, given in ``model``) is now in use: latency is timed afresh, and the
+        figures of the one before are hidden until its first suggestion."""
+        if self.session_latency.start_model(model):
+            self._set_shown(self.latency, False)
+            self._set_shown(self.session_latency, False)
+
     def _set_shown(self, widget: QWidget, shown: bool) -> None:
         widget.setVisible(shown)
         self._separators[widget].setVisible(shown)

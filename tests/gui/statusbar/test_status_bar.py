@@ -1,7 +1,9 @@
+# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """StatusBar: its widgets, and the latency ones shown once a suggestion was timed."""
 
 from __future__ import annotations
 
+from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
 from PySide6.QtWidgets import QPlainTextEdit
 
 from gui.statusbar import StatusBar
@@ -28,3 +30,29 @@ def test_status_bar_keeps_session_latency_percentiles(qtbot):
     assert status.session_latency.count() == 10
     assert status.session_latency.text() == "p50 55 ms · p90 91 ms"
     assert "10 suggestions" in status.session_latency.toolTip()
+
+
+def test_latency_starts_afresh_when_the_model_changes(qtbot):
+    status = _status_bar(qtbot)
+    status.start_model("big on cpu")
+    status.show_latency(13.6, 2.0)
+    status.start_model("big on cpu")
+    assert status.session_latency.count() == 1 and status.session_latency.isVisibleTo(status)
+    status.start_model("default on cpu")
+    assert status.session_latency.count() == 0
+    assert not status.session_latency.isVisibleTo(status) and not status.latency.isVisibleTo(status)
+    status.show_latency(0.05, 80.0)
+    assert status.session_latency.text() == "p50 50 ms · p90 50 ms"
+
+
+def test_the_window_times_each_loaded_model_on_its_own(qtbot, make_window, tmp_path, tiny_tokenizer):
+    from conftest import make_gpt2_folder
+
+    window = make_window()
+    status = window.status
+    status.show_latency(13.6, 2.0)  # a slow suggestion of the first model
+    other = make_gpt2_folder(tmp_path / "other-model", tiny_tokenizer, seed=1)
+    with qtbot.waitSignal(window.models.modelChanged, timeout=20000):
+        window.models.load(str(other))
+    assert status.session_latency.count() == 0
+    assert not status.session_latency.isVisibleTo(status)
