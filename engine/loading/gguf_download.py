@@ -17,7 +17,6 @@ its cache under another name and deletes a partial file on every error, so it co
 from __future__ import annotations
 
 import errno
-import hashlib
 import inspect
 import os
 import re
@@ -27,8 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import InklingError
-from engine.loading.hub_download import INSTALL_HINT, DownloadError
+from engine.loading.hub_download import INSTALL_HINT, DownloadCancelled, DownloadError, file_sha256
 from engine.loading.registry import size_text, user_models_dir
 
 #: progress(done_bytes, total_bytes): total is None when the Hub did not say
@@ -36,12 +34,7 @@ ByteProgress = Callable[[int, "int | None"], None]
 PART_SUFFIX = ".part"
 #: Room left free beyond the file itself, so a download never fills the disk to its last byte.
 FREE_SPACE_MARGIN = 50_000_000
-_HASH_CHUNK = 4 * 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class DownloadCancelled(InklingError):
-    """The user stopped the download; what was fetched is kept for the next try."""
 
 
 @dataclass(frozen=True)
@@ -107,16 +100,6 @@ def check_free_space(folder: Path, needed: int, file_name: str) -> None:
         raise DownloadError(f"not enough free disk space for {file_name}: it needs {size_text(needed)} more and "
                             f"{folder} has {size_text(free)} free (keeping {size_text(FREE_SPACE_MARGIN)} spare); "
                             "free some space and try again")
-
-
-def file_sha256(path: Path, cancelled: Callable[[], bool] | None = None) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            if cancelled is not None and cancelled():
-                raise DownloadCancelled(f"the download of {path.name} was cancelled")
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _hub() -> Any:

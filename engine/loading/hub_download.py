@@ -7,6 +7,7 @@ loads offline by its repo id.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import re
 from collections.abc import Callable
@@ -31,10 +32,39 @@ INSTALL_HINT = (
 )
 _SHARD = re.compile(r"^model-\d+-of-\d+\.safetensors$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_HASH_CHUNK = 4 * 1024 * 1024
 
 
 class DownloadError(InklingError):
     """The model could not be fetched: no huggingface_hub, no network, no such repo, or nothing Inkling can use."""
+
+
+class DownloadCancelled(InklingError):
+    """The user stopped the download; what was fetched is kept for the next try."""
+
+
+def file_sha256(path: Path, cancelled: Callable[[], bool] | None = None) -> str:
+    """The file's sha256 (what the Hub publishes for every Git LFS file); DownloadCancelled when asked to stop."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            if cancelled is not None and cancelled():
+                raise DownloadCancelled(f"the download of {path.name} was cancelled")
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_fetched(path: Path, expected_sha256: str, repo_id: str, name: str) -> None:
+    """Issue 32 item 3: a fetched file must hash to the sha256 the Hub published for it. One that does not is
+    deleted from the cache (its blob and its snapshot link), so the model never shows up half right."""
+    blob = path.resolve()
+    actual = file_sha256(blob)
+    if actual == expected_sha256.lower():
+        return
+    for doomed in (blob, path):
+        doomed.unlink(missing_ok=True)
+    raise DownloadError(f"{name} from {repo_id} failed its checksum (sha256 {actual}, the Hub publishes "
+                        f"{expected_sha256}); it was deleted from the Hugging Face cache and is not installed")
 
 
 def hub_available() -> bool:
@@ -75,6 +105,7 @@ def download_model(repo_id: str, progress: ProgressCallback | None = None, *, re
     try:
         info = huggingface_hub.HfApi().model_info(repo_id, revision=revision, files_metadata=True)
         sizes = {s.rfilename: s.size for s in (info.siblings or [])}
+        published = {s.rfilename: sha for s in (info.siblings or []) if (sha := _lfs_sha256(s))}
         wanted = files_to_fetch(list(sizes))
         known = [size for name in wanted if isinstance(size := sizes.get(name), int)]
         total = sum(known) if len(known) == len(wanted) else None
@@ -92,6 +123,8 @@ def download_model(repo_id: str, progress: ProgressCallback | None = None, *, re
                 if bar is not None and "tqdm_class" in inspect.signature(huggingface_hub.hf_hub_download).parameters:
                     options["tqdm_class"] = bar
             path = huggingface_hub.hf_hub_download(repo_id, name, **options)
+            if name in published:  # weights are Git LFS files; small git files have no sha256 to check
+                verify_fetched(Path(path), published[name], repo_id, name)
             done += sizes.get(name) or 0
         if progress is not None:
             progress(done, total, "")
@@ -100,6 +133,14 @@ def download_model(repo_id: str, progress: ProgressCallback | None = None, *, re
     except Exception as exc:  # network, authentication, missing repo: all reported, none fatal
         raise DownloadError(f"could not download {repo_id}: {type(exc).__name__}: {exc}") from exc
     return Path(path).parent
+
+
+def _lfs_sha256(sibling: object) -> str | None:
+    """The sha256 the Hub lists for a Git LFS file (``lfs`` is a dict-like ``BlobLfsInfo``, a plain dict in
+    older huggingface_hub versions)."""
+    lfs = getattr(sibling, "lfs", None)
+    sha = lfs.get("sha256") if isinstance(lfs, dict) else getattr(lfs, "sha256", None)
+    return sha if isinstance(sha, str) and len(sha) == 64 else None
 
 
 def _byte_progress_class(report: Callable[[int], None]):

@@ -47,7 +47,7 @@ def folder(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def dialog(qtbot, folder):
-    made = GetModelsDialog(entries=[entry(), entry("gem", architecture="gemma3", file_name="gem.gguf")])
+    made = GetModelsDialog(entries=[entry(), entry("mamba", architecture="mamba", file_name="mamba.gguf")])
     qtbot.addWidget(made)
     made.show()
     yield made
@@ -59,14 +59,14 @@ def dialog(qtbot, folder):
 def test_the_table_shows_each_entry_and_greys_what_the_engine_cannot_run(dialog):
     assert dialog.table.rowCount() == 2
     assert dialog.status_of("tiny") == "Not installed"
-    assert dialog.status_of("gem") == "Not yet: needs gemma3"
+    assert dialog.status_of("mamba") == "Not yet: needs mamba"
     headers = [dialog.table.horizontalHeaderItem(c).text() for c in range(dialog.table.columnCount())]
     assert headers == ["Model", "Download", "Memory", "Speed", "Licence", "Status"]
     assert "(estimate)" in dialog.table.item(0, headers.index("Speed")).text()
     assert dialog.table.item(0, headers.index("Licence")).text() == "Apache-2.0"
-    dialog.select("gem")
+    dialog.select("mamba")
     assert not dialog.download_button.isEnabled()
-    assert "gemma3" in dialog.table.item(1, 0).toolTip()
+    assert "mamba" in dialog.table.item(1, 0).toolTip()
     dialog.select("tiny")
     assert dialog.download_button.isEnabled() and not dialog.use_button.isEnabled()
 
