@@ -1,4 +1,4 @@
-"""The engine's command line, headless: ``inkling complete | models | train | eval`` (also ``python -m engine``).
+"""The engine's command line, headless: ``inkling complete | models | get | train | eval`` (also ``python -m engine``).
 
 The ``inkling`` console script is ``gui.launcher``: it builds this same parser and opens the app when no
 subcommand is given, so the engine never imports the app.
@@ -10,12 +10,12 @@ import argparse
 import os
 import sys
 
-from engine.commands import complete, models
+from engine.commands import complete, get, models
 from engine.errors import InklingError
 from engine.training import commands as training_commands
 
 # Each offers ``add_parsers(subparsers)``, which sets ``func`` on the parsers it adds.
-_SUBCOMMAND_MODULES = (complete, models, training_commands)
+_SUBCOMMAND_MODULES = (complete, models, get, training_commands)
 
 # What a shell reports for a program that SIGPIPE ended (128 + 13), as `yes | head -1` does: the reader went away
 # before the output ended, which is how `inkling models | head -1` is meant to be used, not an error to explain.
