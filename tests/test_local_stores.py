@@ -14,7 +14,8 @@ import engine
 from engine.errors import ModelNotFoundError
 from engine.loading import gguf_descriptions
 from engine.loading.local_stores import find_store_model, lmstudio_folders, ollama_stores
-from engine.loading.local_stores.ollama import parse_name
+from engine.loading.local_stores.lmstudio import settings_files
+from engine.loading.local_stores.ollama import ollama_store_candidates, parse_name
 from engine.loading.registry import list_models, resolve_model_path
 from tests.gguf_support import SHARED_GGUF
 from tests.test_gguf_loading import tiny_config, write_model
@@ -301,3 +302,26 @@ def test_the_shared_smollm2_file_pulled_by_ollama_is_listed_as_it_is(tmp_path, m
     assert (smollm2.name, smollm2.architecture, smollm2.quantization, smollm2.problem) == (
         "smollm2:135m", "Transformer (Llama)", "Q4_1", None)
     assert resolve_model_path("smollm2:135m").resolve() == SHARED_GGUF.resolve()
+
+
+@pytest.mark.parametrize("platform, service", [("linux", True), ("darwin", False), ("win32", False)])
+def test_ollama_looks_where_each_platform_installs_it(tmp_path, monkeypatch, platform, service):
+    monkeypatch.delenv("OLLAMA_MODELS")
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: tmp_path / "profile"))  # %USERPROFILE% on Windows
+    expected = [tmp_path / "profile" / ".ollama" / "models"]
+    if service:
+        expected.append(Path("/usr/share/ollama/.ollama/models"))
+    assert ollama_store_candidates(platform) == expected
+
+
+@pytest.mark.parametrize("platform, legacy", [
+    ("win32", Path("appdata") / "LM Studio" / "settings.json"),
+    ("darwin", Path("home") / "Library" / "Application Support" / "LM Studio" / "settings.json"),
+    ("linux", Path("config") / "LM Studio" / "settings.json"),
+])
+def test_lmstudio_settings_are_read_where_each_platform_kept_them(tmp_path, monkeypatch, platform, legacy):
+    monkeypatch.setenv("APPDATA", str(tmp_path / "appdata"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: tmp_path / "home"))
+    lmstudio_home = tmp_path / "home" / ".lmstudio"
+    assert settings_files(lmstudio_home, platform) == [lmstudio_home / "settings.json", tmp_path / legacy]

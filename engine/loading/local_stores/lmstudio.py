@@ -34,7 +34,7 @@ def lmstudio_folders() -> list[Path]:
         return _existing_unique([Path(override).expanduser()])
     home = Path.home()
     lmstudio_home = _home_from_pointer(home / ".lmstudio-home-pointer") or home / ".lmstudio"
-    candidates = [folder for settings in _settings_files(lmstudio_home)
+    candidates = [folder for settings in settings_files(lmstudio_home)
                   if (folder := _downloads_folder(settings)) is not None]
     candidates += [lmstudio_home / "models", home / ".lmstudio" / "models", home / ".cache" / "lm-studio" / "models"]
     return _existing_unique(candidates)
@@ -83,14 +83,15 @@ def _home_from_pointer(pointer: Path) -> Path | None:
     return Path(text).expanduser() if text else None
 
 
-def _settings_files(lmstudio_home: Path) -> list[Path]:
-    """settings.json in LM Studio's home (0.3 on), then where older versions kept it (the app's config folder)."""
+def settings_files(lmstudio_home: Path, platform: str = sys.platform) -> list[Path]:
+    """settings.json in LM Studio's home (0.3 on), then where older versions kept it (the app's config folder on
+    ``platform``)."""
     files = [lmstudio_home / "settings.json"]
-    if sys.platform == "win32":
+    if platform == "win32":
         appdata = os.environ.get("APPDATA")
         if appdata:
             files.append(Path(appdata) / "LM Studio" / "settings.json")
-    elif sys.platform == "darwin":
+    elif platform == "darwin":
         files.append(Path.home() / "Library" / "Application Support" / "LM Studio" / "settings.json")
     else:
         config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")

@@ -38,15 +38,20 @@ MAX_MANIFEST_BYTES = 1 << 20  # a manifest is a few hundred bytes; never read a 
 
 
 def ollama_stores() -> list[Path]:
-    """The store folders that exist: ``OLLAMA_MODELS`` alone when it is set (as Ollama does), else the defaults."""
+    """The store folders that exist, of ``ollama_store_candidates``."""
+    return _existing_unique(ollama_store_candidates())
+
+
+def ollama_store_candidates(platform: str = sys.platform) -> list[Path]:
+    """``OLLAMA_MODELS`` alone when it is set (as Ollama does), else the defaults of ``platform``: the user's
+    ``.ollama/models`` (``Path.home()`` is ``%USERPROFILE%`` on Windows), and on Linux the service install's."""
     override = os.environ.get("OLLAMA_MODELS")
     if override:
-        candidates = [Path(override).expanduser()]
-    else:
-        candidates = [Path.home() / ".ollama" / "models"]
-        if sys.platform.startswith("linux"):
-            candidates.append(Path("/usr/share/ollama/.ollama/models"))
-    return _existing_unique(candidates)
+        return [Path(override).expanduser()]
+    candidates = [Path.home() / ".ollama" / "models"]
+    if platform.startswith("linux"):
+        candidates.append(Path("/usr/share/ollama/.ollama/models"))
+    return candidates
 
 
 def ollama_models() -> list[FoundModel]:
