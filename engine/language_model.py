@@ -36,6 +36,7 @@ class LanguageModel:
         self.device = device
         self.dtype = dtype
         self.eos_token_id = loaded.eos_token_id
+        self.start_token_id = loaded.start_token_id
         self._generator = None
         #: How the weights are stored for decoding: "int8" (engine.models.int8) or the float dtype's name.
         self.weights = str(dtype).removeprefix("torch.")
@@ -166,7 +167,7 @@ class LanguageModel:
         from engine.decoding.generator import FIM_SUFFIX_CHARS
         from engine.training.fim import fim_prompt
 
-        start = [self.eos_token_id] if self.eos_token_id is not None else []
+        start = [self.start_token_id] if self.start_token_id is not None else []
         prefix = self.tokenizer.encode(before) if before else []
         window = self.max_context
         fim_ids = self.generator.fim_ids

@@ -87,6 +87,7 @@ class Generator:
         self.tokenizer = lm.tokenizer
         self.device = lm.device
         self.eos_token_id = lm.eos_token_id
+        self.start_token_id = lm.start_token_id
         self.vocab_size = self.model.vocab_size
         table = list(self.tokenizer.token_bytes[: self.vocab_size])
         self.token_bytes: list[bytes] = table + [b""] * (self.vocab_size - len(table))
@@ -220,7 +221,7 @@ class Generator:
         suffix_ids = self.fim_suffix_tokens(suffix, budget) if settings.special_tokens else []
         if suffix_ids:
             budget -= len(suffix_ids) + len(self.fim_ids or ())
-        start = self.eos_token_id if settings.special_tokens else None
+        start = self.start_token_id if settings.special_tokens else None
         window = context_window(text, self.tokenizer, budget, start, self.encoder.encode)
         if not window.tokens:
             reason = ("this model has no end-of-text token to start from" if settings.special_tokens

@@ -23,6 +23,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from engine.errors import CheckpointError
+from engine.loading.config_size import check_config_size
 from engine.loading.families import FAMILIES, family_of
 from engine.loading.tokenizer import TextTokenizer
 from engine.models.base import CausalLanguageModel
@@ -50,6 +51,12 @@ class LoadedCheckpoint:
         if isinstance(eos, list):  # some configs list several; the first is the end-of-text token
             eos = eos[0] if eos else None
         return eos
+
+    @property
+    def start_token_id(self) -> int | None:
+        """The token put before a text that begins a document: the end-of-text token that separated documents in
+        training, unless the config names another (a GGUF whose tokenizer adds a beginning-of-text token)."""
+        return self.config.get("start_token_id", self.eos_token_id)
 
 
 def read_config(folder: str | Path) -> dict:
@@ -88,6 +95,7 @@ def load_checkpoint(
         raise CheckpointError(folder, "is not a folder")
     config = read_config(folder)
     family = FAMILIES[config["model_type"]]
+    check_config_size(config, folder, torch.device(device), dtype)
     tokenizer = TextTokenizer.from_file(folder / TOKENIZER)
     try:
         with shapes_only():

@@ -9,6 +9,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -17,8 +18,9 @@ from engine.loading.checkpoint import LoadedCheckpoint, shapes_only
 from engine.loading.families import FAMILIES
 from engine.loading.gguf_cache import read_converted, write_converted
 from engine.loading.gguf_config import config_from_gguf
-from engine.loading.gguf_file import open_gguf, unsupported_reason
+from engine.loading.gguf_file import field_value, open_gguf, unsupported_reason
 from engine.loading.gguf_weights import ROPE_FACTORS, WeightFiller
+from engine.loading.tokenizer import TextTokenizer
 from engine.loading.weights_plan import check_memory, plan_gguf_weights
 
 
@@ -58,6 +60,7 @@ def load_gguf(path: str | Path, device: torch.device | str = "cpu", *, quantized
     tied = "output.weight" not in tensors
     config = config_from_gguf(reader, path, vocab_size, tied, has_qkv_bias="blk.0.attn_q.bias" in tensors)
     tokenizer = tokenizer_from_gguf(reader, path)
+    config["start_token_id"] = document_start_token(reader, tokenizer, config)
     if tokenizer.vocab_size > vocab_size:
         raise CheckpointError(path, f"the tokenizer has {tokenizer.vocab_size} tokens but the model only "
                                     f"{vocab_size}: the file is inconsistent")
@@ -79,6 +82,16 @@ def load_gguf(path: str | Path, device: torch.device | str = "cpu", *, quantized
     if cacheable:
         write_converted(path, loaded.checkpoint, storage, parameters)
     return loaded
+
+
+def document_start_token(reader: Any, tokenizer: TextTokenizer, config: dict) -> int | None:
+    """What a document starts with, as the model was trained: the beginning-of-text token where the file says its
+    tokenizer adds one (Llama, Gemma), else the end-of-text token that separated documents (GPT-2 style
+    vocabularies such as SmolLM2 and Qwen, whose instruct files name a chat turn's end as their eos instead)."""
+    if field_value(reader, "tokenizer.ggml.add_bos_token") and config.get("bos_token_id") is not None:
+        return int(config["bos_token_id"])
+    separator = tokenizer.token_id("<|endoftext|>")
+    return separator if separator is not None else config.get("eos_token_id")
 
 
 def release_freed_memory() -> None:
