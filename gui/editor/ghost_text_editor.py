@@ -364,6 +364,12 @@ class GhostTextEditor(QPlainTextEdit):
                 and self._is_ghost_command(event)):
             event.accept()
             return True
+        if event.type() == QEvent.Type.ToolTip and self._ghost_block_number is not None:
+            # Qt's own tooltip looks up the character under the pointer with a hit test that counts the ghost
+            # text as document text: past the document's end it warns "QTextCursor::setPosition: Position '18'
+            # out of range". A plain text document has no tooltips of its own to show, so it is not asked.
+            event.ignore()
+            return True
         return super().event(event)
 
     def _is_ghost_command(self, event: QKeyEvent) -> bool:
@@ -485,6 +491,32 @@ class GhostTextEditor(QPlainTextEdit):
                 return python_offsets(shown, [position - start])[0]
             return None
         return None
+
+    def document_position_at(self, point: QPoint | QPointF) -> int:
+        """The document position ``cursorForPosition`` gives for ``point`` (viewport coordinates), with the ghost
+        text left out. Qt's hit test counts the pre-edit area the ghost text is drawn in as text, so on that line
+        it answers with positions the document does not have ("QTextCursor::setPosition: Position '18' out of
+        range") or that are off by the ghost text's length."""
+        number = self._ghost_block_number
+        block = self.document().findBlockByNumber(number) if number is not None else None
+        layout = block.layout() if block is not None and block.isValid() else None
+        start, shown = (layout.preeditAreaPosition(), layout.preeditAreaText()) if layout is not None else (-1, "")
+        if block is None or layout is None or start < 0 or not shown:
+            return self.cursorForPosition(QPointF(point).toPoint()).position()
+        top_left = self.blockBoundingGeometry(block).translated(self.contentOffset()).topLeft()
+        local = QPointF(point) - top_left
+        if not 0 <= local.y() < layout.boundingRect().height():
+            return self.cursorForPosition(QPointF(point).toPoint()).position()
+        line = next((layout.lineAt(i) for i in range(layout.lineCount())
+                     if layout.lineAt(i).y() <= local.y() < layout.lineAt(i).y() + layout.lineAt(i).height()),
+                    layout.lineAt(layout.lineCount() - 1))
+        position = line.xToCursor(local.x())
+        ghost_length = qt_length(shown)
+        if position >= start + ghost_length:
+            position -= ghost_length  # after the ghost text: the document's characters are that much closer
+        elif position > start:
+            position = start  # on the ghost text: where it would be inserted
+        return block.position() + min(position, block.length() - 1)
 
     def _remove_ghost_layout(self, notify: bool = False) -> None:
         number = self._ghost_block_number

@@ -180,8 +180,9 @@ class ProvenanceTracker(QObject):
 
     def character_at(self, point: QPoint) -> int:
         """Document position of the character drawn at ``point`` (viewport coordinates)."""
-        cursor = self.editor.cursorForPosition(point)
-        position = cursor.position()
+        position = self.editor.document_position_at(point)
+        cursor = QTextCursor(self.editor.document())
+        cursor.setPosition(position)
         if position > 0 and point.x() < self.editor.cursorRect(cursor).center().x():
             return position - 1  # the nearest boundary is after the character under the mouse
         return position
