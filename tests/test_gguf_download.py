@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.loading import gguf_download
-from engine.loading.gguf_download import DownloadCancelled, HubFile, download_gguf, part_path
+from engine.loading.gguf_download import DownloadCancelled, HubFile, download_gguf, fetched_bytes, part_path
 from engine.loading.hub_download import DownloadError
 from engine.loading.registry import list_models
 from tests.hub_server import FakeHub
@@ -80,6 +80,7 @@ def test_a_download_that_fails_keeps_its_part_and_the_next_one_resumes(hub, mode
     part = part_path(models, NAME, hashlib.sha256(CONTENT).hexdigest())
     kept = part.stat().st_size
     assert 0 < kept < len(CONTENT)
+    assert fetched_bytes(models, NAME) == kept
     assert listed_names() == []
 
     path = download_gguf(HubFile(REPO, NAME))

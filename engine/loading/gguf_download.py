@@ -23,6 +23,7 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,15 @@ class HubFile:
 def part_path(folder: Path, file_name: str, sha256: str) -> Path:
     """The hidden file a download of ``file_name`` with this sha256 is written to until it is verified."""
     return folder / f".{file_name}.{sha256[:16]}{PART_SUFFIX}"
+
+
+def fetched_bytes(folder: Path, file_name: str) -> int:
+    """What earlier, unfinished downloads of ``file_name`` left in ``folder`` (0 when none): the next one resumes."""
+    try:
+        parts = list(folder.glob(f".{glob_escape(file_name)}.*{PART_SUFFIX}"))
+        return max((part.stat().st_size for part in parts), default=0)
+    except OSError:
+        return 0
 
 
 def download_gguf(remote: HubFile, *, folder: Path | None = None, progress: ByteProgress | None = None,

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 
 from engine.errors import InklingError
 from engine.loading.catalogue import CatalogueEntry, load_catalogue
-from engine.loading.gguf_download import DownloadCancelled, HubFile, download_gguf
-from engine.loading.registry import size_text
+from engine.loading.gguf_download import DownloadCancelled, HubFile, download_gguf, fetched_bytes
+from engine.loading.registry import size_text, user_models_dir
 from engine.worker.engine_worker import JobContext
 from gui.dialogs.closing import StopJobBeforeClosing
 from gui.jobs.thread_job_runner import ThreadJobRunner
@@ -147,7 +147,10 @@ class GetModelsDialog(StopJobBeforeClosing, QDialog):
             return f"Not yet: needs {entry.architecture}"
         if entry is self._downloading:
             return "Downloading…"
-        return "Installed" if entry.is_installed(self.folder) else "Not installed"
+        if entry.is_installed(self.folder):
+            return "Installed"
+        fetched = fetched_bytes(self.folder or user_models_dir(), entry.file_name)
+        return f"Not installed ({size_text(fetched)} fetched; Download resumes)" if fetched else "Not installed"
 
     def _tooltip(self, entry: CatalogueEntry) -> str:
         lines = [entry.description, f"{entry.repo_id} · {entry.file_name}"]

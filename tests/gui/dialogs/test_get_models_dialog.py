@@ -111,6 +111,14 @@ def test_cancel_stops_the_download_and_the_dialog_stays_usable(qtbot, dialog, fo
     assert not (folder / "tiny.Q4_K_M.gguf").exists()
 
 
+def test_a_partly_downloaded_model_says_download_resumes(qtbot, folder):
+    folder.mkdir(parents=True)
+    (folder / f".tiny.Q4_K_M.gguf.{'ab' * 8}.part").write_bytes(b"x" * 42_000)
+    dialog = GetModelsDialog(entries=[entry()])
+    qtbot.addWidget(dialog)
+    assert dialog.status_of("tiny") == "Not installed (42 kB fetched; Download resumes)"
+
+
 def test_a_checksum_mismatch_is_shown_in_the_dialog_and_nothing_is_installed(qtbot, folder, hub):
     dialog = GetModelsDialog(entries=[entry(sha256=hashlib.sha256(b"another file").hexdigest())])
     qtbot.addWidget(dialog)
