@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
+from gui_support import app_dirs, make_window, prompts, type_and_wait_for_suggestion  # noqa: F401 - fixtures
 
 from engine.loading.catalogue import CatalogueEntry
 from engine.loading.gguf_download import DownloadCancelled
@@ -161,3 +161,18 @@ def test_the_model_menu_opens_it_and_a_downloaded_model_loads_at_once(qtbot, mak
     assert any(m.name == "real.gguf" for m in window.models.available_models())
     dialog.use_button.click()
     qtbot.waitUntil(lambda: window.models.is_active("real.gguf"), timeout=30000)
+
+
+def test_a_failed_download_leaves_the_model_in_use_working(qtbot, make_window, hub, monkeypatch):
+    hub.files.advertised_sha256[f"{REPO}/tiny.Q4_K_M.gguf"] = "f" * 64
+    monkeypatch.setattr(get_models_dialog, "load_catalogue", lambda: [entry()])
+    window = make_window()
+    active = window.models.active
+    window.named_actions["model.get_models"].trigger()
+    dialog = window.model_dialogs.get_models
+    with qtbot.waitSignal(dialog.runner.failed, timeout=20000):
+        dialog.download_button.click()
+    assert "failed its checksum" in dialog.status_label.text() and "tiny.Q4_K_M.gguf" in dialog.status_label.text()
+    assert window.models.active is active
+    type_and_wait_for_suggestion(qtbot, window, "The quick brown")
+    assert window.editor.ghost_text()
