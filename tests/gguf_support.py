@@ -3,6 +3,7 @@
 ``write_llama_gguf`` takes a Hugging Face style state dict and config of a Llama-family model, renames the tensors
 to llama.cpp's names, reorders the query/key rows of ``llama`` files as its converter does, and stores each weight
 matrix in the quantization type asked for; the tokenizer is a byte-level BPE taken from a ``tokenizer.json``.
+``write_gemma3_gguf`` does the same for a Gemma 3 text model, with its converter's ``1 + weight`` norms.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from gguf import GGMLQuantizationType, GGUFWriter
+from gguf import GGMLQuantizationType, GGUFWriter, RopeScalingType
 from gguf.quants import quantize
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,12 +27,16 @@ _PARTS = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"
           "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
 
 
-def gguf_name(key: str) -> str:
+_GEMMA3_PARTS = {**_PARTS, "post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
+                 "post_feedforward_layernorm": "post_ffw_norm"}
+
+
+def gguf_name(key: str, parts: dict[str, str] = _PARTS) -> str:
     if key in _GLOBAL:
         return _GLOBAL[key]
     _model, _layers, layer, rest = key.split(".", 3)
     module, kind = rest.rsplit(".", 1)
-    return f"blk.{layer}.{_PARTS[module]}.{kind}"
+    return f"blk.{layer}.{parts[module]}.{kind}"
 
 
 def llama_cpp_permute(weights: np.ndarray, heads: int) -> np.ndarray:
@@ -93,21 +98,70 @@ def write_llama_gguf(path: Path, config: dict, state: dict[str, torch.Tensor], t
             values = llama_cpp_permute(values, heads)
         elif arch == "llama" and ".k_proj." in key:
             values = llama_cpp_permute(values, kv_heads)
-        name = gguf_name(key)
-        kind = weight_type if values.ndim == 2 else "F32"
-        if kind == "Q4_K":
-            writer.add_tensor(name, pack_q4_k(values, rng),
-                              raw_dtype=GGMLQuantizationType.Q4_K)
-        elif kind == "F32":
-            writer.add_tensor(name, values.astype(np.float32))
-        else:
-            qtype = GGMLQuantizationType[kind]
-            writer.add_tensor(name, quantize(values, qtype), raw_dtype=qtype)
+        _add_weight(writer, gguf_name(key), values, weight_type, rng)
+    _finish(writer)
+    return path
+
+
+def write_gemma3_gguf(path: Path, config: dict, state: dict[str, torch.Tensor], tokenizer_json: Path, *,
+                      weight_type: str = "F32", sliding_window_pattern: int | list[bool] | None = None,
+                      local_rope_base: float | None = None, seed: int = 0) -> Path:
+    """A GGUF file of a Gemma 3 text model (``config`` as ``Gemma3TextConfig.to_dict()`` gives it), written as
+    llama.cpp's converter writes one (``Gemma3Model`` in convert_hf_to_gguf.py): every ``*norm.weight`` stored as
+    ``1 + weight``, the global rope base and linear scaling in ``rope.*``, no layer pattern unless one is given."""
+    writer = GGUFWriter(str(path), "gemma3")
+    writer.add_context_length(config["max_position_embeddings"])
+    writer.add_embedding_length(config["hidden_size"])
+    writer.add_block_count(config["num_hidden_layers"])
+    writer.add_feed_forward_length(config["intermediate_size"])
+    writer.add_head_count(config["num_attention_heads"])
+    writer.add_layer_norm_rms_eps(float(config["rms_norm_eps"]))
+    writer.add_key_length(config["head_dim"])
+    writer.add_value_length(config["head_dim"])
+    writer.add_file_type(0)
+    full_rope = (config.get("rope_parameters") or {}).get("full_attention") or {}
+    writer.add_rope_freq_base(float(full_rope.get("rope_theta", config.get("rope_theta", 1_000_000.0))))
+    writer.add_sliding_window(config["sliding_window"])
+    writer.add_head_count_kv(config["num_key_value_heads"])
+    if full_rope.get("rope_type", "default") == "linear":
+        writer.add_rope_scaling_type(RopeScalingType.LINEAR)
+        writer.add_rope_scaling_factor(float(full_rope["factor"]))
+    if sliding_window_pattern is not None:
+        writer.add_sliding_window_pattern(sliding_window_pattern)
+    if local_rope_base is not None:  # newer llama.cpp reads it; its converter leaves Gemma 3's 10000 unwritten
+        writer.add_float32("gemma3.rope.freq_base_swa", local_rope_base)
+    writer.add_vocab_size(config["vocab_size"])
+    _add_byte_level_tokenizer(writer, tokenizer_json, config["vocab_size"])
+    rng = np.random.default_rng(seed)
+    for key, tensor in state.items():
+        if key == "lm_head.weight" and config.get("tie_word_embeddings", True):
+            continue
+        values = tensor.detach().float().numpy()
+        if key.endswith("norm.weight"):
+            values = values + 1
+        _add_weight(writer, gguf_name(key, _GEMMA3_PARTS), values, weight_type, rng)
+    _finish(writer)
+    return path
+
+
+def _add_weight(writer: GGUFWriter, name: str, values: np.ndarray, weight_type: str,
+                rng: np.random.Generator) -> None:
+    """Matrices in ``weight_type``, vectors in F32 (as llama.cpp's converter keeps norms and biases)."""
+    kind = weight_type if values.ndim == 2 else "F32"
+    if kind == "Q4_K":
+        writer.add_tensor(name, pack_q4_k(values, rng), raw_dtype=GGMLQuantizationType.Q4_K)
+    elif kind == "F32":
+        writer.add_tensor(name, values.astype(np.float32))
+    else:
+        qtype = GGMLQuantizationType[kind]
+        writer.add_tensor(name, quantize(values, qtype), raw_dtype=qtype)
+
+
+def _finish(writer: GGUFWriter) -> None:
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    return path
 
 
 def _add_byte_level_tokenizer(writer: GGUFWriter, tokenizer_json: Path, vocab_size: int) -> None:

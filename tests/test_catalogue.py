@@ -35,9 +35,9 @@ def test_an_entry_is_available_only_when_the_engine_computes_its_architecture(mo
     assert gemma.available and gemma.unavailable_reason is None
 
 
-def test_every_llama_and_qwen_entry_is_available():
+def test_every_llama_qwen_and_gemma_entry_is_available():
     for entry in load_catalogue():
-        if entry.architecture in ("llama", "qwen2", "qwen3"):
+        if entry.architecture in ("llama", "qwen2", "qwen3", "gemma3"):
             assert entry.available, entry.name
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.errors import CheckpointError
 from engine.loading.gguf_file import ARCHITECTURE_MODEL_TYPES, field_value
+from engine.models import gemma3
 
 
 def config_from_gguf(reader: Any, path: Path, vocab_size: int, tied: bool, has_qkv_bias: bool) -> dict:
@@ -58,7 +59,35 @@ def config_from_gguf(reader: Any, path: Path, vocab_size: int, tied: bool, has_q
         config["rope_scaling"] = scaling
     if model_type == "llama":
         config["attention_bias"] = has_qkv_bias
+    elif model_type == gemma3.MODEL_TYPE:
+        del config["hidden_act"]
+        config.update(_gemma3_settings(value, path, config), attention_bias=has_qkv_bias)
     return config
+
+
+def _gemma3_settings(value: Any, path: Path, config: dict) -> dict:
+    """Gemma 3's settings as llama.cpp reads them (``llama-model.cpp``): the window from the file; the layer pattern
+    from the file (a period, or a flag per layer that is true where the layer slides), else every sixth layer
+    global; the sliding layers' rope base 10000 unless the file names one; the attention scaled by 1/sqrt(head_dim)
+    (the file has no query_pre_attn_scalar), but by 1/sqrt(hidden / heads) in the 62-layer 27B."""
+    window = value("attention.sliding_window")
+    if window is None:
+        raise CheckpointError(path, "metadata gemma3.attention.sliding_window is missing: the file is incomplete")
+    layers = config["num_hidden_layers"]
+    pattern = value("attention.sliding_window_pattern", gemma3.DEFAULT_SLIDING_WINDOW_PATTERN)
+    if isinstance(pattern, list):
+        if len(pattern) != layers:
+            raise CheckpointError(path, f"gemma3.attention.sliding_window_pattern has {len(pattern)} flags for "
+                                        f"{layers} layers")
+        layer_types = [gemma3.SLIDING if flag else gemma3.FULL for flag in pattern]
+    else:
+        try:
+            layer_types = gemma3.default_layer_types(layers, pattern)
+        except ValueError as exc:
+            raise CheckpointError(path, f"gemma3.attention.{exc}") from exc
+    scalar = config["hidden_size"] // config["num_attention_heads"] if layers == 62 else config["head_dim"]
+    return {"hidden_activation": "gelu_pytorch_tanh", "sliding_window": int(window), "layer_types": layer_types,
+            "rope_local_base_freq": float(value("rope.freq_base_swa", 10000.0)), "query_pre_attn_scalar": scalar}
 
 
 def _rope_scaling(value: Any) -> dict | None:

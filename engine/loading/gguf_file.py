@@ -20,7 +20,7 @@ from engine.errors import CheckpointError
 
 GGUF_SUFFIX = ".gguf"
 #: llama.cpp architectures whose computation we have, and the config ``model_type`` each becomes.
-ARCHITECTURE_MODEL_TYPES = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3"}
+ARCHITECTURE_MODEL_TYPES = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gemma3": "gemma3_text"}
 #: Quantization types whose blocks go straight to the int4 kernel (``engine.models.int4``).
 INT4_TYPES = ("Q4_0", "Q4_1", "Q4_K")
 #: Types read through the ``gguf`` package's dequantizer, then held as int8 (or float) by the loader.

@@ -34,6 +34,12 @@ _BLOCK_PARTS = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_laye
                 "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm",
                 "attn_k_norm": "self_attn.k_norm", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
                 "ffn_down": "mlp.down_proj"}
+#: Where Gemma 3's blocks differ: four norms per block, its ``ffn_norm`` the one before the MLP.
+_GEMMA3_BLOCK_PARTS = {**_BLOCK_PARTS, "post_attention_norm": "post_attention_layernorm",
+                       "ffn_norm": "pre_feedforward_layernorm", "post_ffw_norm": "post_feedforward_layernorm"}
+#: llama.cpp's converter stores Gemma's RMSNorm weights as the factor they scale by, ``1 + weight``; our Gemma norms
+#: hold ``weight`` as transformers' checkpoints do, so this much comes off every ``*norm.weight`` of such files.
+NORM_OFFSETS = {"gemma3_text": 1.0}
 _BLOCK_NAME = re.compile(r"^blk\.(\d+)\.(\w+)\.(weight|bias)$")
 #: Rows dequantized at once: bounds the float32 scratch memory of a large vocabulary matrix.
 _DEQUANTIZE_ROWS = 4096
@@ -41,14 +47,15 @@ _DEQUANTIZE_ROWS = 4096
 ROPE_FACTORS = "rope_freqs.weight"
 
 
-def model_key(gguf_name: str) -> str | None:
-    """The state-dict key of our Llama-family modules for a GGUF tensor name, or None for one we do not know."""
+def model_key(gguf_name: str, model_type: str = "llama") -> str | None:
+    """The state-dict key of our ``model_type`` modules for a GGUF tensor name, or None for one we do not know."""
     if gguf_name in _GLOBAL_NAMES:
         return _GLOBAL_NAMES[gguf_name]
+    parts = _GEMMA3_BLOCK_PARTS if model_type == "gemma3_text" else _BLOCK_PARTS
     match = _BLOCK_NAME.match(gguf_name)
-    if match and match.group(2) in _BLOCK_PARTS:
+    if match and match.group(2) in parts:
         layer, part, kind = match.groups()
-        return f"model.layers.{layer}.{_BLOCK_PARTS[part]}.{kind}"
+        return f"model.layers.{layer}.{parts[part]}.{kind}"
     return None
 
 
@@ -89,6 +96,7 @@ class WeightFiller:
         config: Any = model.config
         self.config = config
         self.permute_qk = config.model_type == "llama"
+        self.norm_offset = NORM_OFFSETS.get(config.model_type, 0.0)
         self.expected = model.state_dict()
         self.float_state: dict[str, torch.Tensor] = {}
         #: How each linear layer is held, counted for the LOADS AS line ("int4", "int8", "bfloat16" ...).
@@ -96,12 +104,13 @@ class WeightFiller:
 
     def fill(self) -> None:
         tensors = {t.name: t for t in self.reader.tensors}
-        biases = {model_key(name): t for name, t in tensors.items() if name.endswith(".bias")}
+        model_type = self.config.model_type
+        biases = {model_key(name, model_type): t for name, t in tensors.items() if name.endswith(".bias")}
         for name, tensor in tensors.items():
             if name == ROPE_FACTORS:
                 self._set_rope_factors(tensor)
                 continue
-            key = model_key(name)
+            key = model_key(name, model_type)
             if key is None or key not in self.expected:
                 raise CheckpointError(self.path, f"unexpected tensor {name!r}: the file's metadata does not "
                                                  "describe this model")
@@ -154,6 +163,8 @@ class WeightFiller:
         if not torch.isfinite(values).all():
             raise CheckpointError(self.path, f"tensor {tensor.name!r} holds NaN or infinite values: the file is "
                                              "damaged or was wrongly converted")
+        if self.norm_offset and key.endswith("norm.weight"):
+            values = values - self.norm_offset  # in float32, before any rounding to the compute dtype
         return values.to(device=self.device, dtype=self.dtype)
 
     def _quantized_linear(self, key: str, tensor: Any, bias: Any) -> nn.Module:
