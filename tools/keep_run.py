@@ -1,11 +1,11 @@
-"""Keep an in-progress training run small enough to commit, so the next session (perhaps on a fresh machine)
+"""Keep an in-progress training run small enough to commit, so that a later run (perhaps on a fresh machine)
 resumes it: float16 weights, the run's step, clock, history and settings, but not the optimizer's moments
 (tens of MB; they re-warm within a few dozen steps, which costs less than a bloated history).
 
     python tools/keep_run.py runs/default checkpoints/default
-    inkling train --out checkpoints/default --resume --time MINUTES   # next session, same data paths
+    inkling train --out checkpoints/default --resume --time MINUTES   # later, same data paths
 
-The destination is replaced as a whole (one in-progress folder, overwritten, never one per session).
+The destination is replaced as a whole (one in-progress folder per run, overwritten each time).
 """
 
 from __future__ import annotations

@@ -85,8 +85,8 @@ def files_fingerprint(paths: Sequence[str | Path]) -> str:
     """A digest of the text files under ``paths``: their locations, sizes and contents, not their timestamps.
 
     Caches built from a corpus (token arrays, the trigram baseline) are keyed by it. A corpus copied afresh keeps
-    its key (this project's ``../shared`` is re-created at every session start, as a sync tool or a restore from
-    a backup would touch a user's files): hashing ~120 MB costs well under a second, re-tokenizing it minutes."""
+    its key (a copy, a sync tool or a restore from a backup touches every file's timestamp): hashing ~120 MB costs
+    well under a second, re-tokenizing it minutes."""
     digest = hashlib.blake2b(digest_size=16)
     for file in find_files(paths):
         digest.update(f"{file.resolve()}|{file.stat().st_size}|".encode())
