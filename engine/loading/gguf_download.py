@@ -115,20 +115,18 @@ def check_free_space(folder: Path, needed: int, file_name: str) -> None:
 def _hub() -> Any:
     """huggingface_hub's ``file_download`` module: the download functions used here all live in it."""
     try:
-        import huggingface_hub
         from huggingface_hub import file_download
     except ImportError as exc:
         raise DownloadError(INSTALL_HINT) from exc
-    if "tqdm_class" not in inspect.signature(file_download.http_get).parameters:
-        raise DownloadError(f"huggingface_hub {huggingface_hub.__version__} is too old to download a model file "
-                            "with progress and resume; pip install -U 'inkling[hub]'")
     return file_download
 
 
 def _metadata(hub: Any, remote: HubFile, endpoint: str | None) -> Any:
     url = hub.hf_hub_url(remote.repo_id, remote.file_name, revision=remote.revision, endpoint=endpoint)
     try:
-        return hub.get_hf_file_metadata(url, endpoint=endpoint)
+        # Only recent versions take the endpoint here (for their Xet metadata); the URL already carries it.
+        extra = {"endpoint": endpoint} if "endpoint" in inspect.signature(hub.get_hf_file_metadata).parameters else {}
+        return hub.get_hf_file_metadata(url, **extra)
     except Exception as exc:  # offline, no such repo or file, gated: all reported the same way
         raise DownloadError(f"cannot fetch {remote.label} from the Hugging Face Hub: {_reason(exc)}") from exc
 
@@ -152,11 +150,12 @@ def _fetch(hub: Any, url: str, part: Path, have: int, total: int | None, remote:
         return
     if progress is not None:
         progress(have, total)
-    bar = _progress_class(total, progress, cancelled, remote.file_name)
+    reporter = _ByteReporter(have, total, progress, cancelled, remote.file_name)
+    options = _progress_option(hub, reporter)
     try:
         with open(part, "ab") as out:
-            hub.http_get(url, out, resume_size=have, headers=hub.build_hf_headers(),
-                                       expected_size=total, displayed_filename=remote.file_name, tqdm_class=bar)
+            hub.http_get(url, out, resume_size=have, headers=hub.build_hf_headers(), expected_size=total,
+                         displayed_filename=remote.file_name, **options)
     except DownloadCancelled:
         raise
     except OSError as exc:
@@ -181,29 +180,43 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _progress_class(total: int | None, progress: ByteProgress | None, cancelled: Callable[[], bool] | None,
-                    file_name: str) -> type:
-    """The progress-bar class handed to ``http_get``: instead of drawing a bar it reports bytes and raises
-    DownloadCancelled when asked to stop (``http_get`` calls it once per chunk that arrives)."""
+def _progress_option(hub: Any, reporter: _ByteReporter) -> dict[str, Any]:
+    """How this huggingface_hub's ``http_get`` takes a progress bar: ``_tqdm_bar`` (every version from 0.2x to 2.x;
+    its retries after a dropped connection reuse it, so the count stays right), else ``tqdm_class``."""
+    parameters = inspect.signature(hub.http_get).parameters
+    if "_tqdm_bar" in parameters:
+        return {"_tqdm_bar": reporter}
+    if "tqdm_class" in parameters:
+        return {"tqdm_class": lambda *args, **kwargs: reporter}
+    raise DownloadError("this huggingface_hub's download function takes no progress bar, so a download could be "
+                        "neither followed nor cancelled; pip install -U 'inkling[hub]'")
 
-    class Reporter:
-        def __init__(self, *args: object, initial: int = 0, **kwargs: object) -> None:
-            self.done = initial or 0
 
-        def __enter__(self) -> Reporter:  # noqa: PYI034 (the package targets Pythons without typing.Self)
-            return self
+class _ByteReporter:
+    """The progress bar handed to ``http_get``: instead of drawing a bar it reports bytes and raises
+    DownloadCancelled when asked to stop (``http_get`` calls ``update`` once per chunk that arrives, before writing
+    it, so a cancelled part ends on a whole chunk)."""
 
-        def __exit__(self, *exc: object) -> None:
-            return None
+    def __init__(self, initial: int, total: int | None, progress: ByteProgress | None,
+                 cancelled: Callable[[], bool] | None, file_name: str) -> None:
+        self.done = initial
+        self.total = total
+        self.progress = progress
+        self.cancelled = cancelled
+        self.file_name = file_name
 
-        def update(self, n: float | None = 1) -> None:
-            self.done += int(n or 0)
-            if cancelled is not None and cancelled():
-                raise DownloadCancelled(f"the download of {file_name} was cancelled")
-            if progress is not None:
-                progress(self.done, total)
+    def __enter__(self) -> _ByteReporter:  # noqa: PYI034 (the package targets Pythons without typing.Self)
+        return self
 
-        def close(self) -> None:
-            return None
+    def __exit__(self, *exc: object) -> None:
+        return None
 
-    return Reporter
+    def update(self, n: float | None = 1) -> None:
+        self.done += int(n or 0)
+        if self.cancelled is not None and self.cancelled():
+            raise DownloadCancelled(f"the download of {self.file_name} was cancelled")
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def close(self) -> None:
+        return None
