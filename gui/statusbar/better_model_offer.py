@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStatusBar, QWidget
 
 from gui.settings.settings_store import AppSettings
@@ -27,6 +27,8 @@ class BetterModelOffer(QWidget):
         self.label = QLabel(f'<a href="{GET_LINK}">Get a better model…</a> &nbsp; <a href="{DISMISS_LINK}">Not now</a>')
         self.label.setObjectName("betterModelOfferLink")
         self.label.setToolTip("Download a model that suggests far better than the bundled one (Model ▸ Get Models…)")
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                           | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
         self.label.linkActivated.connect(self._on_link)
         # Never widens the window: the status bar's other widgets already ask for most of a small one.
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from gui_support import app_dirs, make_window, prompts, type_and_wait_for_suggestion  # noqa: F401 - fixtures
+from PySide6.QtCore import Qt
 
 from gui.statusbar.better_model_offer import DISMISS_LINK, GET_LINK
 
@@ -16,6 +17,7 @@ def test_the_first_start_offers_it_in_the_status_bar_and_remembers(qtbot, make_w
     assert offer is not None and offer.isVisible()
     assert offer.parent() is window.status
     assert "Get a better model" in offer.label.text()
+    assert offer.label.textInteractionFlags() & Qt.TextInteractionFlag.LinksAccessibleByKeyboard  # Tab reaches it
     assert json.loads((app_dirs["config_dir"] / "settings.json").read_text())["better_model_offered"] is True
     assert prompts.calls == []  # no question, no modal wall
     assert type_and_wait_for_suggestion(qtbot, window, "The quick brown")  # the bundled model keeps suggesting
