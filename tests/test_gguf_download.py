@@ -72,8 +72,9 @@ def test_a_dropped_connection_is_resumed_with_a_range_request(hub, models):
 
 def test_a_download_that_fails_keeps_its_part_and_the_next_one_resumes(hub, models, monkeypatch):
     monkeypatch.setattr(file_download.time, "sleep", lambda _s: None)  # huggingface_hub's pause between retries
-    # One chunk arrives, then the network is gone: huggingface_hub's retries (5 without new data) give up.
-    hub.drop_next_downloads(CHUNK, *[0] * 10)
+    # One chunk arrives, then the network is gone: huggingface_hub's retries (5 without new data) give up, and so
+    # does the next try from what had arrived, which brings nothing more.
+    hub.drop_next_downloads(CHUNK, *[0] * 20)
     with pytest.raises(DownloadError, match="resumes from there"):
         download_gguf(HubFile(REPO, NAME))
     hub.drop_next_downloads()
@@ -87,6 +88,16 @@ def test_a_download_that_fails_keeps_its_part_and_the_next_one_resumes(hub, mode
     assert path.read_bytes() == CONTENT
     assert hub.gets()[-1][1] == f"bytes={kept}-"
     assert not part.exists()
+
+
+def test_a_try_that_brought_data_is_followed_by_another(hub, models, monkeypatch):
+    monkeypatch.setattr(file_download.time, "sleep", lambda _s: None)
+    # huggingface_hub gives up after one chunk and five empty retries (older versions at the first break); the
+    # download goes on from that chunk as long as a try brings more.
+    hub.drop_next_downloads(CHUNK, *[0] * 5)
+    path = download_gguf(HubFile(REPO, NAME))
+    assert path.read_bytes() == CONTENT
+    assert hub.gets()[-1][1] == f"bytes={CHUNK}-"
 
 
 def test_cancel_keeps_the_part_and_lists_nothing(hub, models):

@@ -38,6 +38,10 @@ FREE_SPACE_MARGIN = 50_000_000
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+class _Interrupted(DownloadError):
+    """The transfer stopped part way (network, server); what arrived is kept in the part."""
+
+
 @dataclass(frozen=True)
 class HubFile:
     repo_id: str
@@ -90,7 +94,17 @@ def download_gguf(remote: HubFile, *, folder: Path | None = None, progress: Byte
         part.unlink()
         have = 0
     check_free_space(folder, (total or 0) - have, remote.file_name)
-    _fetch(hub, metadata.location, part, have, total, remote, progress, cancelled)
+    while True:
+        try:
+            _fetch(hub, metadata.location, part, have, total, remote, progress, cancelled)
+            break
+        except _Interrupted:
+            # Older huggingface_hub versions give up at the first broken connection, newer ones after five tries
+            # without data: go on from what arrived, for as long as each try brings more.
+            fetched = part.stat().st_size if part.is_file() else 0
+            if fetched <= have:
+                raise
+            have = fetched
     actual = file_sha256(part, cancelled)
     if actual != expected:
         part.unlink(missing_ok=True)  # a corrupt part is no use to resume from
@@ -164,9 +178,9 @@ def _fetch(hub: Any, url: str, part: Path, have: int, total: int | None, remote:
             part.unlink(missing_ok=True)
             raise DownloadError(f"the disk filled up while downloading {remote.file_name} into {part.parent}; "
                                 "the partial file was deleted and nothing is installed") from exc
-        raise DownloadError(_interrupted(remote, part, exc)) from exc
+        raise _Interrupted(_interrupted(remote, part, exc)) from exc
     except Exception as exc:  # the connection broke for good, the Hub refused: resumable next time
-        raise DownloadError(_interrupted(remote, part, exc)) from exc
+        raise _Interrupted(_interrupted(remote, part, exc)) from exc
 
 
 def _interrupted(remote: HubFile, part: Path, exc: BaseException) -> str:
