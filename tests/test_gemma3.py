@@ -168,6 +168,31 @@ def test_a_saved_model_loads_in_transformers_with_the_same_logits(tmp_path, tiny
     assert Gemma3Config.from_hf_dict(loaded.model.config.to_hf_dict()) == loaded.model.config
 
 
+# config.json of google/gemma-3-270m and google/gemma-3-1b-pt (transformers 4.x keys), sizes only.
+GEMMA3_270M = {"model_type": "gemma3_text", "hidden_size": 640, "intermediate_size": 2048, "num_hidden_layers": 18,
+               "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256, "vocab_size": 262144,
+               "max_position_embeddings": 32768, "sliding_window": 512, "rope_theta": 1e6,
+               "rope_local_base_freq": 1e4, "rope_scaling": None, "query_pre_attn_scalar": 256,
+               "layer_types": ([SLIDING] * 5 + [FULL]) * 3}
+GEMMA3_1B = {**{k: v for k, v in GEMMA3_270M.items() if k != "layer_types"}, "hidden_size": 1152,
+             "intermediate_size": 6912, "num_hidden_layers": 26, "sliding_window_pattern": 6}
+
+
+@pytest.mark.parametrize("config, parameters", [(GEMMA3_270M, 268_098_176), (GEMMA3_1B, 999_885_952)])
+def test_the_published_models_have_transformers_shapes(config, parameters):
+    """Real checkpoints load key for key: the same tensors and shapes as transformers builds for these configs."""
+    from engine.loading.checkpoint import shapes_only
+    from engine.loading.families import FAMILIES
+
+    with shapes_only():
+        ours = FAMILIES["gemma3_text"].build(config)
+    with torch.device("meta"):
+        theirs = transformers.Gemma3ForCausalLM(transformers.Gemma3TextConfig(**config))
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+    assert sum(p.numel() for p in ours.parameters()) == parameters  # the tied output layer counted once
+    assert ours.config.layer_types == theirs.config.layer_types
+
+
 def test_transformers_4_config_keys_are_read():
     config = Gemma3Config.from_hf_dict({
         "model_type": "gemma3_text", "num_hidden_layers": 8, "hidden_act": "gelu_pytorch_tanh",
