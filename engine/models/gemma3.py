@@ -122,7 +122,8 @@ class Gemma3Config:
                    rope_scaling=scaling, extra=extra, **values)
 
     def to_hf_dict(self) -> dict:
-        """A config.json that both this module and ``transformers`` (4.x and 5.x) read back identically."""
+        """A config.json that this module and ``transformers`` read back as the same model (tested with 5.x; the
+        keys are 4.x's, which 5.x converts, and ``layer_types`` spells the pattern out for both)."""
         data = {key: value for key, value in asdict(self).items() if key != "extra"}
         data = {**self.extra, **data}
         data["architectures"] = ["Gemma3ForCausalLM"]
