@@ -325,3 +325,18 @@ def test_lmstudio_settings_are_read_where_each_platform_kept_them(tmp_path, monk
     monkeypatch.setattr(Path, "home", classmethod(lambda cls: tmp_path / "home"))
     lmstudio_home = tmp_path / "home" / ".lmstudio"
     assert settings_files(lmstudio_home, platform) == [lmstudio_home / "settings.json", tmp_path / legacy]
+
+
+def test_a_quick_listing_never_waits_for_a_header_it_has_not_read(ollama_store, monkeypatch, good_gguf):
+    gguf_descriptions.forget_descriptions()
+    original = gguf_descriptions.describe_gguf
+    monkeypatch.setattr(gguf_descriptions, "describe_gguf", lambda path: pytest.fail(f"read {path}"))
+    quick = {m.name: m for m in list_models(read_headers=False) if m.source == "ollama"}
+    smollm2 = quick["smollm2:135m"]
+    assert smollm2.unread and smollm2.architecture == "?" and smollm2.problem is None
+    assert smollm2.size_bytes == good_gguf.stat().st_size
+    assert not quick["gone:1b"].unread and quick["gone:1b"].problem  # the store alone says why
+    monkeypatch.setattr(gguf_descriptions, "describe_gguf", original)
+    list_models()  # reads them (on a thread of its own, in the app)
+    quick = {m.name: m for m in list_models(read_headers=False) if m.source == "ollama"}
+    assert not quick["smollm2:135m"].unread and quick["smollm2:135m"].architecture == "Transformer (Llama)"

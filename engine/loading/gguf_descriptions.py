@@ -36,11 +36,9 @@ _lock = threading.Lock()  # the GUI thread lists models while the engine thread 
 def describe_gguf_cached(path: str | os.PathLike) -> GgufDescription:
     """``describe_gguf(path)``, read again only when the file changed since it was last described."""
     path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError:
+    key = _key(path)
+    if key is None:
         return describe_gguf(path)  # its problem says the file is missing or unreadable
-    key = f"{path.absolute()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
     with _lock:
         _load_from_disk()
         known = _remembered.get(key)
@@ -54,6 +52,24 @@ def describe_gguf_cached(path: str | os.PathLike) -> GgufDescription:
             _remembered.popitem(last=False)
         _save_to_disk()
     return described
+
+
+def known_gguf_description(path: str | os.PathLike) -> GgufDescription | None:
+    """The description of ``path`` as it is now if one is remembered, without reading the file; else None."""
+    key = _key(Path(path))
+    if key is None:
+        return None
+    with _lock:
+        _load_from_disk()
+        return _remembered.get(key)
+
+
+def _key(path: Path) -> str | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return f"{path.absolute()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
 
 
 def forget_descriptions() -> None:

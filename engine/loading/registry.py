@@ -12,7 +12,7 @@ from platformdirs import user_data_path
 from engine.errors import CheckpointError, ModelNotFoundError
 from engine.loading.checkpoint import is_model_folder, read_config
 from engine.loading.families import FAMILIES
-from engine.loading.gguf_descriptions import describe_gguf_cached
+from engine.loading.gguf_descriptions import describe_gguf_cached, known_gguf_description
 from engine.loading.gguf_file import ARCHITECTURE_MODEL_TYPES, is_gguf_file
 from engine.loading.hub_cache import cached_snapshots
 
@@ -46,6 +46,7 @@ class ModelInfo:
     size_bytes: int
     quantization: str = ""  # a GGUF file's ("Q4_K_M", ...); "" for a model folder
     problem: str | None = None  # why it cannot be loaded (listed anyway, so nothing is silently skipped)
+    unread: bool = False  # a GGUF file whose header a quick listing did not wait for: architecture, problem unknown
 
     @property
     def size_text(self) -> str:
@@ -57,27 +58,28 @@ def size_text(size_bytes: int) -> str:
     return f"{size_bytes / 1e6:.0f} MB" if size_bytes >= 1e6 else f"{size_bytes / 1e3:.0f} kB"
 
 
-def list_models() -> list[ModelInfo]:
+def list_models(read_headers: bool = True) -> list[ModelInfo]:
     """Every loadable model: bundled first, then the user's, the folders and files they opened, Ollama's and LM
     Studio's, then the Hugging Face cache's. Broken model folders are skipped; a GGUF file is always listed, with
-    its ``problem`` when it cannot be loaded."""
+    its ``problem`` when it cannot be loaded. Without ``read_headers``, a GGUF file never described before is
+    listed ``unread`` instead of waiting a second or two for its header (a menu on the GUI thread)."""
     models: list[ModelInfo] = []
     for source, folder in (("bundled", bundled_models_dir()), ("user", user_models_dir())):
         if folder.is_dir():
             for child in sorted(folder.iterdir()):
                 if child.name.startswith("."):
                     continue  # hidden: a save in progress, or one a crash left behind (see checkpoint.save_checkpoint)
-                info = describe_model_path(child, child.name, source)
+                info = describe_model_path(child, child.name, source, read_headers)
                 if info is not None:
                     models.append(info)
     listed = {m.path.resolve() for m in models}
-    models.extend(_opened_models(listed))
-    models.extend(store_model_infos(listed))
+    models.extend(_opened_models(listed, read_headers))
+    models.extend(store_model_infos(listed, read_headers))
     models.extend(hub_cache_models())
     return models
 
 
-def _opened_models(listed: set[Path]) -> list[ModelInfo]:
+def _opened_models(listed: set[Path], read_headers: bool = True) -> list[ModelInfo]:
     """Folders and GGUF files the user opened from elsewhere (the catalog), by their path: that is what
     engine.load() takes. Adds each one's path to ``listed``."""
     from engine.loading.model_catalog import catalog_models
@@ -86,14 +88,14 @@ def _opened_models(listed: set[Path]) -> list[ModelInfo]:
     for path in catalog_models():
         if path.resolve() in listed:
             continue
-        info = describe_model_path(path, str(path), "opened")
+        info = describe_model_path(path, str(path), "opened", read_headers)
         if info is not None:
             listed.add(path.resolve())
             opened.append(info)
     return opened
 
 
-def store_model_infos(listed: set[Path] | None = None) -> list[ModelInfo]:
+def store_model_infos(listed: set[Path] | None = None, read_headers: bool = True) -> list[ModelInfo]:
     """Ollama's and LM Studio's models (``engine.loading.local_stores``), each by the name its app gives it; one
     whose store already says it cannot be loaded (a missing blob) is listed with that, unread. Files already in
     ``listed`` are left out."""
@@ -106,20 +108,27 @@ def store_model_infos(listed: set[Path] | None = None) -> list[ModelInfo]:
         if found.problem is not None:
             infos.append(ModelInfo(found.name, found.path, found.source, "?", found.size_bytes, "", found.problem))
         else:
-            infos.append(describe_gguf_file(found.path, found.name, found.source))
+            infos.append(describe_gguf_file(found.path, found.name, found.source, read_headers))
     return infos
 
 
-def describe_model_path(path: Path, name: str, source: str) -> ModelInfo | None:
+def describe_model_path(path: Path, name: str, source: str, read_headers: bool = True) -> ModelInfo | None:
     """A model folder or a GGUF file as the model lists show it; None for anything else."""
     if is_gguf_file(path):
-        return describe_gguf_file(path, name, source)
+        return describe_gguf_file(path, name, source, read_headers)
     return describe_folder(path, name, source)
 
 
-def describe_gguf_file(path: Path, name: str, source: str) -> ModelInfo:
-    """A GGUF file, listed whether or not it loads (``problem`` says why not)."""
-    described = describe_gguf_cached(path)
+def describe_gguf_file(path: Path, name: str, source: str, read_header: bool = True) -> ModelInfo:
+    """A GGUF file, listed whether or not it loads (``problem`` says why not); ``unread`` when ``read_header`` is
+    False and it was never described."""
+    described = describe_gguf_cached(path) if read_header else known_gguf_description(path)
+    if described is None:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0
+        return ModelInfo(name, path, source, "?", size, unread=True)
     model_type = ARCHITECTURE_MODEL_TYPES.get(described.architecture)
     architecture = FAMILIES[model_type].architecture if model_type else described.architecture
     return ModelInfo(name, path, source, architecture, described.size_bytes, described.quantization,

@@ -10,6 +10,7 @@ loads, so the Model menu and `inkling models` list it from then on.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -34,6 +35,7 @@ class ModelController(QObject):
     noModel = Signal(str)  # why there is no model at all
     fallbackUsed = Signal(str, str)  # the model that failed, why
     catalogProblem = Signal(str)  # an opened model could not be remembered
+    modelsDescribed = Signal()  # new GGUF headers were read in the background: the model lists can say more
 
     def __init__(self, bridge: EngineBridge, prompts: Prompts, dialog_parent: QWidget) -> None:
         super().__init__(dialog_parent)
@@ -48,16 +50,54 @@ class ModelController(QObject):
         self._fallbacks: dict[int, str] = {}  # load request id -> what to try if it fails and nothing is loaded
         self._offered_folder = False
         self._opened: set[int] = set()  # load request ids of models the user opened: catalogued once they load
+        self._describing: threading.Thread | None = None  # the thread reading new GGUF headers, while it runs
+        self._describe_again = False  # a listing met new files while that thread ran: it goes round once more
+        self._describing_lock = threading.Lock()
         bridge.modelLoaded.connect(self._on_loaded)
         bridge.modelLoadFailed.connect(self._on_failed)
 
     # --- what the menus show ----------------------------------------------------------------------------
 
     def available_models(self) -> list[ModelInfo]:
+        """Every model, at once: a GGUF file never described before is listed ``unread`` and its header is read on
+        a thread of its own (a second or two each; a dozen Ollama models would freeze the menu), after which
+        ``modelsDescribed`` is emitted."""
         try:
-            return list_models()
+            models = list_models(read_headers=False)
         except OSError:
             return []
+        if any(model.unread for model in models):
+            self._describe_in_background()
+        return models
+
+    def _describe_in_background(self) -> None:
+        with self._describing_lock:
+            if self._describing is not None:
+                self._describe_again = True
+                return
+            self._describing = threading.Thread(target=self._describe_all, name="gguf-headers", daemon=True)
+            self._describing.start()
+
+    def is_describing(self) -> bool:
+        with self._describing_lock:
+            return self._describing is not None
+
+    def _describe_all(self) -> None:
+        """On the background thread: touches no widget and no model; the signal reaches the GUI thread queued."""
+        while True:
+            try:
+                list_models()  # remembers every description (engine.loading.gguf_descriptions)
+            except OSError:
+                pass  # a folder that vanished meanwhile: the next listing shows what is there
+            with self._describing_lock:
+                if not self._describe_again:
+                    self._describing = None
+                    break
+                self._describe_again = False
+        try:
+            self.modelsDescribed.emit()
+        except RuntimeError:
+            pass  # the window closed meanwhile
 
     def is_active(self, name_or_path: str) -> bool:
         return self.active is not None and _same_model(self.active.name, name_or_path)

@@ -41,6 +41,7 @@ class ModelMenu(QMenu):
         self.dialog_parent = parent
         self.setToolTipsVisible(True)  # a model's path, or why it cannot be loaded
         self.aboutToShow.connect(self.refill)
+        models.modelsDescribed.connect(self._models_described)
         self.refill()
 
     def refill(self) -> None:
@@ -98,11 +99,18 @@ class ModelMenu(QMenu):
             empty = self.addAction("No models found")
             empty.setEnabled(False)
 
+    def _models_described(self) -> None:
+        """Headers read in the background: an open menu shows what they hold (a closed one refills on opening)."""
+        if self.isVisible():
+            self.refill()
+
     def _add_model(self, menu: QMenu, info: ModelInfo, group: QActionGroup, show_source: bool) -> QAction:
-        """One model's entry: checked when loaded; greyed, with the reason, when it cannot be loaded."""
+        """One model's entry: checked when loaded; greyed, with the reason, when it cannot be loaded. One whose
+        header is still being read can be chosen already (the load says why if it cannot)."""
         controller = self.models
         label = Path(info.name).name if info.source == "opened" else info.name  # its full path is the tooltip
-        action = QAction(f"{label}   ({model_details(info, show_source)})", menu)
+        details = "reading its header…" if info.unread else model_details(info, show_source)
+        action = QAction(f"{label}   ({details})", menu)
         tip = str(info.path) if info.problem is None else f"Cannot load {info.name}: {info.problem}"
         action.setToolTip(tip)
         action.setStatusTip(tip)

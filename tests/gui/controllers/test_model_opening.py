@@ -32,8 +32,13 @@ def test_open_model_loads_a_gguf_file_and_lists_it_with_the_recent_models(qtbot,
         window.named_actions["model.open"].trigger()
     assert loaded.args[0].name == str(gguf_file)
     assert catalog_models()[0] == gguf_file.resolve()  # remembered, most recent first
-    entries = [a for a in open_model_menu(window) if a.text().startswith("tiny-Q8_0.gguf   ")]
-    assert len(entries) == 1 and entries[0].isChecked()
+
+    def shown():
+        return [a for a in open_model_menu(window) if a.text().startswith("tiny-Q8_0.gguf   ")]
+
+    assert len(shown()) == 1 and shown()[0].isChecked()  # checked at once, while its header is being read
+    qtbot.waitUntil(lambda: "reading its header" not in shown()[0].text(), timeout=20000)
+    entries = shown()
     assert entries[0].text().endswith(", opened)") and "Transformer (Llama) F32" in entries[0].text()
     assert entries[0].toolTip() == str(gguf_file.resolve())
 

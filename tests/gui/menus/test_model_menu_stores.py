@@ -38,7 +38,13 @@ def shown_submenu(window, name: str) -> QMenu | None:
     return next((a.menu() for a in open_model_menu(window) if a.menu() and a.menu().objectName() == name), None)
 
 
-def submenu(window, name: str) -> QMenu:
+def submenu(qtbot, window, name: str) -> QMenu:
+    """The submenu once every header in it has been read (on a thread of the model controller's)."""
+    def described() -> bool:
+        menu = shown_submenu(window, name)
+        return menu is not None and not any("reading its header" in a.text() for a in menu.actions())
+
+    qtbot.waitUntil(described, timeout=20000)
     menu = shown_submenu(window, name)
     assert menu is not None
     return menu
@@ -50,7 +56,7 @@ def entry(menu: QMenu, name: str):
 
 def test_ollama_models_have_a_submenu_with_quantization_and_size(qtbot, make_window, stores):
     window = make_window()
-    ollama = submenu(window, "ollamaMenu")
+    ollama = submenu(qtbot, window, "ollamaMenu")
     assert ollama.title() == "Ollama"
     tiny = entry(ollama, "tiny:1m")
     assert tiny.text() == f"tiny:1m   (Transformer (Llama) F32, {size_text(stores['good'].stat().st_size)})"
@@ -59,13 +65,13 @@ def test_ollama_models_have_a_submenu_with_quantization_and_size(qtbot, make_win
         tiny.trigger()
     assert loaded.args[0].name == "tiny:1m"
     assert window.status.model.text() == "Model: tiny:1m"
-    assert entry(submenu(window, "ollamaMenu"), "tiny:1m").isChecked()
+    assert entry(submenu(qtbot, window, "ollamaMenu"), "tiny:1m").isChecked()
     assert not [a for a in window.model_menu.actions() if a.isChecked()]  # the one check is in the submenu
 
 
 def test_a_store_model_that_cannot_load_is_greyed_with_the_reason(qtbot, make_window, stores):
     window = make_window()
-    ollama = submenu(window, "ollamaMenu")
+    ollama = submenu(qtbot, window, "ollamaMenu")
     snake = entry(ollama, "snake:latest")
     assert not snake.isEnabled()
     assert "'mamba' is not one Inkling computes" in snake.toolTip()
@@ -77,7 +83,7 @@ def test_a_store_model_that_cannot_load_is_greyed_with_the_reason(qtbot, make_wi
 
 def test_lmstudio_models_have_their_own_submenu_and_load(qtbot, make_window, stores):
     window = make_window()
-    lmstudio = submenu(window, "lmstudioMenu")
+    lmstudio = submenu(qtbot, window, "lmstudioMenu")
     assert lmstudio.title() == "LM Studio"
     tiny = entry(lmstudio, "pub/Tiny-GGUF/tiny-Q8_0.gguf")
     with qtbot.waitSignal(window.models.modelChanged, timeout=20000) as loaded:
@@ -88,3 +94,38 @@ def test_lmstudio_models_have_their_own_submenu_and_load(qtbot, make_window, sto
 def test_without_ollama_or_lm_studio_there_is_no_submenu(qtbot, make_window):
     window = make_window()
     assert shown_submenu(window, "ollamaMenu") is None and shown_submenu(window, "lmstudioMenu") is None
+
+
+def test_the_menu_never_waits_for_a_header_and_says_it_is_reading_it(qtbot, make_window, stores, monkeypatch):
+    """A header is read on a thread of its own (a second or two for a large vocabulary, each): meanwhile the entry
+    says so, and an open menu shows what the file holds as soon as it is known."""
+    import threading
+
+    from engine.loading import gguf_descriptions
+
+    window = make_window()
+    submenu(qtbot, window, "ollamaMenu")
+    qtbot.waitUntil(lambda: not window.models.is_describing(), timeout=20000)  # the first reading is over
+    gguf_descriptions.cache_path().unlink()
+    gguf_descriptions.forget_descriptions()  # as on the first start after pulling these models
+    release = threading.Event()
+    original = gguf_descriptions.describe_gguf
+
+    def slow_describe(path):
+        release.wait(20)
+        return original(path)
+
+    monkeypatch.setattr(gguf_descriptions, "describe_gguf", slow_describe)
+    tiny = entry(shown_submenu(window, "ollamaMenu"), "tiny:1m")  # returned at once, though nothing was read
+    assert tiny.text() == "tiny:1m   (reading its header…)"
+    assert tiny.isEnabled()  # can be chosen already: loading reads the file anyway
+    window.model_menu.popup(window.mapToGlobal(window.rect().center()))
+    qtbot.waitUntil(window.model_menu.isVisible, timeout=5000)
+    release.set()
+
+    def shown_while_open() -> str:  # what the open menu shows now, without refilling it
+        ollama = next(a.menu() for a in window.model_menu.actions() if a.menu() and a.menu().objectName() == "ollamaMenu")
+        return entry(ollama, "tiny:1m").text()
+
+    qtbot.waitUntil(lambda: shown_while_open().startswith("tiny:1m   (Transformer (Llama) F32"), timeout=20000)
+    window.model_menu.hide()
