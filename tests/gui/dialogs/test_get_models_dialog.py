@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from gui_support import app_dirs, make_window, prompts, type_and_wait_for_suggestion  # noqa: F401 - fixtures
 
-from engine.loading.catalogue import CatalogueEntry
+from engine.loading.catalogue import CatalogueEntry, CatalogueError
 from engine.loading.gguf_download import DownloadCancelled
 from engine.loading.registry import list_models
 from gui.dialogs import get_models_dialog
@@ -109,6 +109,18 @@ def test_cancel_stops_the_download_and_the_dialog_stays_usable(qtbot, dialog, fo
     assert dialog.status_of("tiny") == "Not installed"
     assert dialog.download_button.isEnabled() and not dialog.cancel_button.isEnabled()
     assert not (folder / "tiny.Q4_K_M.gguf").exists()
+
+
+def test_a_broken_catalogue_file_is_named_in_the_dialog(qtbot, folder, monkeypatch):
+    def broken():
+        raise CatalogueError("cannot read the model catalogue /x/catalogue.json: Expecting value")
+
+    monkeypatch.setattr(get_models_dialog, "load_catalogue", broken)
+    dialog = GetModelsDialog()
+    qtbot.addWidget(dialog)
+    assert dialog.table.rowCount() == 0
+    assert "/x/catalogue.json" in dialog.status_label.text()
+    assert not dialog.download_button.isEnabled()
 
 
 def test_a_partly_downloaded_model_says_download_resumes(qtbot, folder):
