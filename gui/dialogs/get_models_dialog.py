@@ -89,6 +89,7 @@ class GetModelsDialog(StopJobBeforeClosing, QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)  # room for "Not installed (… fetched; …)"
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.status_label = QLabel(problem or "Choose a model, then Download.")
