@@ -7,7 +7,6 @@ The rule is the loader's own (``engine.models.int8.int8_helps_by_size``), so wha
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -15,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 
 from engine.errors import CheckpointError, ModelTooBigError
+from engine.loading.config_size import checkpoint_shapes
 from engine.loading.devices import cpu_has_bf16, default_dtype
 from engine.loading.gguf_file import INT4_TYPES, is_gguf_file, tensor_type_name
 from engine.loading.registry import size_text
@@ -40,7 +40,7 @@ class WeightsPlan:
 def plan_weights(folder: Path, config: dict, device: torch.device) -> WeightsPlan | None:
     """None when the checkpoint's headers cannot be read (the model list skips the column rather than fail)."""
     try:
-        shapes = _tensor_shapes(folder)
+        shapes = checkpoint_shapes(folder)
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError):
         return None
     if not shapes:
@@ -58,20 +58,6 @@ def plan_weights(folder: Path, config: dict, device: torch.device) -> WeightsPla
         return WeightsPlan("int8", int8_bytes + 2 * float_values, parameters)
     dtype = str(default_dtype(device)).removeprefix("torch.")
     return WeightsPlan(dtype, _DTYPE_BYTES.get(dtype, 4) * parameters, parameters)
-
-
-def _tensor_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        files = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
-    else:
-        files = ["model.safetensors"]
-    shapes: dict[str, tuple[int, ...]] = {}
-    for name in files:
-        with safe_open(str(folder / name), framework="pt") as handle:
-            for key in handle.keys():  # noqa: SIM118 - safe_open handles are not iterable
-                shapes[key] = tuple(handle.get_slice(key).get_shape())
-    return shapes
 
 
 def _is_embedding(name: str) -> bool:

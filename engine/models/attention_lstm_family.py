@@ -33,5 +33,6 @@ FAMILIES = (
         config_to_dict=hf_config_of,
         import_state=_import_state,
         export_state=_export_state,
+        layers_key="n_layer",
     ),
 )

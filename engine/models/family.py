@@ -31,3 +31,5 @@ class ModelFamily:
     import_state: Callable[[dict[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]]
     #: our state dict -> checkpoint tensors
     export_state: Callable[[dict[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]]
+    #: the config.json key that counts the repeated layers (the loader sizes a config by it before building)
+    layers_key: str = "num_hidden_layers"

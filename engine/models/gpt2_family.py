@@ -46,5 +46,6 @@ FAMILIES = (
         config_to_dict=hf_config_of,
         import_state=_gpt2_import,
         export_state=_gpt2_export,
+        layers_key="n_layer",
     ),
 )
