@@ -85,6 +85,16 @@ def test_a_float_file_computes_what_the_original_model_computed(tmp_path, change
     torch.testing.assert_close(logits_of(model), logits_of(reference), atol=2e-5, rtol=1e-4)
 
 
+def test_a_file_loads_as_transformers_loads_it(tmp_path):
+    """transformers' own GGUF loader takes the same 1 off the norms. It keeps query_pre_attn_scalar at 256 where
+    llama.cpp scales by head_dim (the same number in every Gemma 3 but the 27B), so the heads here are 256 wide."""
+    path, _ = write_model(tmp_path, "Q8_0", num_hidden_layers=6, head_dim=256, query_pre_attn_scalar=256)
+    theirs = transformers.Gemma3ForCausalLM.from_pretrained(str(tmp_path), gguf_file=path.name).eval()
+    ours = load_gguf(path, quantized=False).checkpoint.model
+    assert ours.config.layer_types == theirs.config.layer_types
+    torch.testing.assert_close(logits_of(ours), logits_of(theirs), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("pattern, expected", [
     (2, [SLIDING, FULL, SLIDING, FULL]),
     ([True, False, False, True], [SLIDING, FULL, FULL, SLIDING]),  # a flag per layer: true where it slides
