@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStatusBar, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QStatusBar, QWidget
 
 from gui.settings.settings_store import AppSettings
 
@@ -30,12 +30,14 @@ class BetterModelOffer(QWidget):
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
                                            | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
         self.label.linkActivated.connect(self._on_link)
-        # Never widens the window: the status bar's other widgets already ask for most of a small one.
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label)
+
+    def minimumSizeHint(self) -> QSize:
+        """Full width where there is room, but never a reason for the window to be wider: the status bar's other
+        widgets already ask for most of a small window."""
+        return QSize(0, super().minimumSizeHint().height())
 
     def _on_link(self, link: str) -> None:
         self.hide()

@@ -23,11 +23,14 @@ def test_the_first_start_offers_it_in_the_status_bar_and_remembers(qtbot, make_w
     assert type_and_wait_for_suggestion(qtbot, window, "The quick brown")  # the bundled model keeps suggesting
 
 
-def test_the_offer_never_widens_the_window(qtbot, make_window):
+def test_the_offer_never_widens_the_window_and_shows_whole_where_there_is_room(qtbot, make_window):
     window = make_window()
+    offer = window.better_model_offer
     window.resize(700, 500)
     qtbot.waitUntil(lambda: window.width() == 700, timeout=5000)
-    assert window.better_model_offer.isVisible()
+    assert offer.isVisible()
+    window.resize(1200, 500)
+    qtbot.waitUntil(lambda: offer.width() >= offer.label.sizeHint().width(), timeout=5000)
 
 
 def test_the_link_opens_get_models_and_the_offer_goes(qtbot, make_window):
