@@ -26,6 +26,7 @@ from gui.controllers.quality_controller import QualityController
 from gui.controllers.reroll_controller import RerollController
 from gui.controllers.sidecar_controller import SidecarController
 from gui.controllers.suggestion_controller import SuggestionController
+from gui.dialogs.find_replace_dialog import FindReplaceDialog
 from gui.dialogs.model_dialogs import ModelDialogs
 from gui.dialogs.prompts import Prompts
 from gui.documents.document_io import DocumentError
@@ -38,9 +39,11 @@ from gui.documents.recovery import (
     weigh_against_disk,
 )
 from gui.editor.ghost_text_editor import GhostTextEditor
+from gui.editor.text_search import current_line, go_to_line, line_count
 from gui.engine_bridge import EngineBridge, WorkerFactory
 from gui.menus.actions import ActionRegistry
 from gui.menus.decoding_menu import build_decoding_menu
+from gui.menus.edit_menu import build_edit_menu
 from gui.menus.file_menu import build_file_menu
 from gui.menus.help_menu import build_help_menu
 from gui.menus.model_menu import ModelMenu
@@ -151,6 +154,8 @@ class MainWindow(QMainWindow):
         self.named_actions: dict[str, QAction] = registry.named
         bar = self.menuBar()
         self.recent_menu = build_file_menu(bar, registry, self.documents, self.preferences, self.close)
+        self.finder = FindReplaceDialog(self.editor, self)
+        build_edit_menu(bar, registry, self.editor, self.finder, self._go_to_line)
         self.model_menu = ModelMenu(self.models, self.memory, self.model_dialogs, self.preferences, registry,
                                     self.prompts, self)
         bar.addMenu(self.model_menu)
@@ -161,6 +166,11 @@ class MainWindow(QMainWindow):
         build_help_menu(bar, registry, self.prompts, self.models, self)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea,
                         build_toolbar(registry, self.editor.request_suggestion_now, self.theme.changed, self))
+
+    def _go_to_line(self) -> None:
+        line = self.prompts.go_to_line(self, current_line(self.editor), line_count(self.editor))
+        if line is not None:
+            go_to_line(self.editor, line)
 
     # --- the testable surface -------------------------------------------------------------------------
 
@@ -344,4 +354,5 @@ class MainWindow(QMainWindow):
         self.editor.dismiss()
         self.recovery.close()
         self.model_dialogs.shutdown()
+        self.models.shutdown()
         self.bridge.shutdown()

@@ -44,6 +44,7 @@ class FakePrompts:
         self.file_changed_answer = "cancel"
         self.reload_answer = True
         self.read_only_answer = False
+        self.go_to_line_answer: int | None = None
 
     def _record(self, name: str, *details):
         self.calls.append((name, *details))
@@ -131,6 +132,10 @@ class FakePrompts:
     def memory_folder(self, parent, folder):
         self._record("memory_folder", folder)
         return self.memory_folder_path
+
+    def go_to_line(self, parent, current, last):
+        self._record("go_to_line", current, last)
+        return self.go_to_line_answer
 
     def hub_repo_id(self, parent):
         self._record("hub_repo_id")

@@ -206,6 +206,11 @@ class Prompts:
             f"Delete the unfinished run {description}? Its checkpoint is deleted and it cannot be continued.")
         return answer == QMessageBox.StandardButton.Yes
 
+    def go_to_line(self, parent: QWidget | None, current: int, last: int) -> int | None:
+        """A line number from 1 to ``last`` (``current`` offered), or None when cancelled."""
+        line, ok = QInputDialog.getInt(parent, "Go to Line", f"Line (1–{last}):", current, 1, max(1, last))
+        return line if ok else None
+
     def hub_repo_id(self, parent: QWidget | None) -> str | None:
         """A Hugging Face repo id to download (Model ▸ Download Model…), or None when cancelled."""
         repo_id, ok = QInputDialog.getText(
