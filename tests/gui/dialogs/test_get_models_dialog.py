@@ -4,6 +4,7 @@ in the dialog, and the downloaded model used at once. The Hub is a local server 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import threading
 from pathlib import Path
@@ -109,6 +110,23 @@ def test_cancel_stops_the_download_and_the_dialog_stays_usable(qtbot, dialog, fo
     assert dialog.status_of("tiny") == "Not installed"
     assert dialog.download_button.isEnabled() and not dialog.cancel_button.isEnabled()
     assert not (folder / "tiny.Q4_K_M.gguf").exists()
+
+
+def test_without_huggingface_hub_the_dialog_says_how_to_install_it(qtbot, folder, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_hub(name, *args, **kwargs):
+        if name == "huggingface_hub" or name.startswith("huggingface_hub."):
+            raise ImportError("No module named 'huggingface_hub'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_hub)
+    dialog = GetModelsDialog(entries=[entry()])
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.runner.failed, timeout=10000):
+        dialog.download_button.click()
+    assert "pip install 'inkling[hub]'" in dialog.status_label.text()
+    assert dialog.download_button.isEnabled()
 
 
 def test_a_broken_catalogue_file_is_named_in_the_dialog(qtbot, folder, monkeypatch):
