@@ -123,3 +123,12 @@ def test_a_reroll_samples_even_from_settings_that_would_be_greedy():
     greedy = DecodingSettings(temperature=0.0, top_p=0.9)
     settings = reroll_settings(greedy, 42)
     assert (settings.strategy, settings.seed, settings.temperature, settings.top_p) == ("sample", 42, 1.0, 0.9)
+
+
+def test_a_reroll_is_not_cut_back_to_its_first_word():
+    """At the app's Sentence length the doubt cut ended every re-roll after one word ("day" again and again)."""
+    from gui.settings.settings_store import APP_DEFAULT_DECODING
+
+    rerolled = reroll_settings(APP_DEFAULT_DECODING, 7)
+    assert APP_DEFAULT_DECODING.doubt_cut > 0 and rerolled.stop == "sentence"
+    assert rerolled.doubt_cut == 0.0
