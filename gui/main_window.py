@@ -355,4 +355,5 @@ class MainWindow(QMainWindow):
         self.recovery.close()
         self.model_dialogs.shutdown()
         self.models.shutdown()
+        self.models.shutdown()
         self.bridge.shutdown()

@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
+from engine.loading.gguf_descriptions import describe_gguf_cached
 from engine.loading.gguf_file import is_gguf_file
 from engine.loading.model_catalog import remember_model
 from engine.loading.registry import DEFAULT_MODEL, ModelInfo, list_models
@@ -53,6 +54,7 @@ class ModelController(QObject):
         self._describing: threading.Thread | None = None  # the thread reading new GGUF headers, while it runs
         self._describe_again = False  # a listing met new files while that thread ran: it goes round once more
         self._describing_lock = threading.Lock()
+        self._stopping = threading.Event()  # the window is closing: read no further header
         bridge.modelLoaded.connect(self._on_loaded)
         bridge.modelLoadFailed.connect(self._on_failed)
 
@@ -86,18 +88,28 @@ class ModelController(QObject):
         """On the background thread: touches no widget and no model; the signal reaches the GUI thread queued."""
         while True:
             try:
-                list_models()  # remembers every description (engine.loading.gguf_descriptions)
+                for info in list_models(read_headers=False):
+                    if self._stopping.is_set():
+                        break
+                    if info.unread:
+                        describe_gguf_cached(info.path)  # remembered for every later listing
             except OSError:
                 pass  # a folder that vanished meanwhile: the next listing shows what is there
             with self._describing_lock:
-                if not self._describe_again:
+                if self._stopping.is_set() or not self._describe_again:
                     self._describing = None
                     break
                 self._describe_again = False
-        try:
+        if not self._stopping.is_set():
             self.modelsDescribed.emit()
-        except RuntimeError:
-            pass  # the window closed meanwhile
+
+    def shutdown(self) -> None:
+        """Stop reading headers (after the one being read, a second or two at most) and wait for the thread."""
+        self._stopping.set()
+        with self._describing_lock:
+            thread = self._describing
+        if thread is not None:
+            thread.join()
 
     def is_active(self, name_or_path: str) -> bool:
         return self.active is not None and _same_model(self.active.name, name_or_path)

@@ -129,3 +129,28 @@ def test_the_menu_never_waits_for_a_header_and_says_it_is_reading_it(qtbot, make
 
     qtbot.waitUntil(lambda: shown_while_open().startswith("tiny:1m   (Transformer (Llama) F32"), timeout=20000)
     window.model_menu.hide()
+
+
+def test_closing_the_window_stops_reading_headers_and_waits_for_the_thread(qtbot, make_window, stores, monkeypatch):
+    """Nothing reads a file or writes the description cache after the window has closed."""
+    from engine.loading import gguf_descriptions
+
+    window = make_window()
+    submenu(qtbot, window, "ollamaMenu")
+    qtbot.waitUntil(lambda: not window.models.is_describing(), timeout=20000)
+    gguf_descriptions.cache_path().unlink()
+    gguf_descriptions.forget_descriptions()
+    reads: list[Path] = []
+    original = gguf_descriptions.describe_gguf
+
+    def describe_until_closing(path):
+        reads.append(Path(path))
+        window.models._stopping.wait(20)  # still reading the first file when the window closes
+        return original(path)
+
+    monkeypatch.setattr(gguf_descriptions, "describe_gguf", describe_until_closing)
+    shown_submenu(window, "ollamaMenu")  # two headers to read: the good blob and the mamba one
+    qtbot.waitUntil(lambda: bool(reads), timeout=20000)
+    with qtbot.assertNotEmitted(window.models.modelsDescribed, wait=50):
+        window.shutdown()
+    assert not window.models.is_describing() and len(reads) == 1
