@@ -355,5 +355,4 @@ class MainWindow(QMainWindow):
         self.recovery.close()
         self.model_dialogs.shutdown()
         self.models.shutdown()
-        self.models.shutdown()
         self.bridge.shutdown()
