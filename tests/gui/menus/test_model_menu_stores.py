@@ -154,3 +154,17 @@ def test_closing_the_window_stops_reading_headers_and_waits_for_the_thread(qtbot
     with qtbot.assertNotEmitted(window.models.modelsDescribed, wait=50):
         window.shutdown()
     assert not window.models.is_describing() and len(reads) == 1
+
+
+def test_a_gguf_in_the_user_folder_that_cannot_load_is_greyed_too(qtbot, make_window, tmp_path):
+    user_models = tmp_path / "user-models"  # the app_dirs fixture's INKLING_USER_MODELS
+    user_models.mkdir(exist_ok=True)
+    write_model(user_models, tiny_config("llama"), name="odd.gguf", architecture="mamba")
+    window = make_window()
+
+    def odd():
+        return next(a for a in open_model_menu(window) if a.text().startswith("odd.gguf   "))
+
+    qtbot.waitUntil(lambda: "reading its header" not in odd().text(), timeout=20000)
+    assert not odd().isEnabled() and "'mamba' is not one Inkling computes" in odd().toolTip()
+    assert odd().text().startswith("odd.gguf   (mamba F32, ") and odd().text().endswith(", user)")
