@@ -157,6 +157,27 @@ def test_greedy_decoding_matches_transformers_generate_past_the_window(name, tmp
     assert list(completion.token_ids) == expected and len(expected) > WINDOW
 
 
+def test_beam_search_finds_transformers_beams_past_the_window(tmp_path, tiny_tokenizer):
+    """Beams share the prompt's cache rows (engine.models.shared_prefix) under sliding-window masks."""
+    reference = hf_model()
+    lm = engine.load(str(save_hf_folder(reference, tmp_path / "m", tiny_tokenizer)), device="cpu",
+                     weights="float")
+    prompt = "It was a bright cold day in April, and the clocks were striking"
+    ids = lm.tokenizer.encode(prompt)
+    with torch.no_grad():
+        out = reference.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                 do_sample=False, num_beams=4, num_return_sequences=4, max_new_tokens=8,
+                                 pad_token_id=EOS)
+    their_rows: list[list[int]] = []
+    for row in out:
+        generated = row[len(ids):].tolist()
+        generated = generated[: generated.index(EOS)] if EOS in generated else generated
+        if generated not in their_rows:
+            their_rows.append(generated)
+    settings = DecodingSettings.plain(strategy="beam", num_beams=4, num_alternatives=4, max_new_tokens=8)
+    assert [list(c.token_ids) for c in lm.complete(prompt, settings)] == their_rows
+
+
 def test_a_saved_model_loads_in_transformers_with_the_same_logits(tmp_path, tiny_tokenizer):
     reference = hf_model(**CASES["untied-linear-rope-softcap"])
     loaded = load_checkpoint(save_hf_folder(reference, tmp_path / "hf", tiny_tokenizer))
