@@ -63,7 +63,7 @@ def weight_bytes(lm) -> int:
 
 def tokens_per_second(lm, repeats: int) -> float:
     settings = DecodingSettings(strategy="greedy", max_new_tokens=NEW_TOKENS, token_healing=False,
-                                min_word_probability=0.0)
+                                min_word_probability=0.0, whole_words=False)
     prompt = "The history of the city begins in the year when the river changed its course, and " * 4
     lm.complete(prompt, settings)
     times = []

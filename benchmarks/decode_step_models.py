@@ -29,7 +29,7 @@ from engine.decoding.settings import DecodingSettings
 
 SETTINGS = DecodingSettings(strategy="greedy", max_new_tokens=32, token_healing=False, memory=False,
                             no_repeat_ngram_size=0, dry_multiplier=0.0, stop=None,
-                            min_word_probability=0.0)  # the model step alone
+                            min_word_probability=0.0, whole_words=False)  # the model step alone
 
 
 def one_repeat(lm, text: str, typed: str) -> tuple[float, float]:

@@ -181,7 +181,7 @@ def benchmark_model(name, folder, tokenizer, device, bandwidth, args) -> None:
     # Plain decoding (no repetition guards, no stop rule): what transformers' generate does.
     greedy_settings = engine.DecodingSettings(strategy="greedy", max_new_tokens=args.new, token_healing=False,
                                               greedy_word_ends=False, no_repeat_ngram_size=0, dry_multiplier=0.0,
-                                              stop=None, min_word_probability=0.0)
+                                              stop=None, min_word_probability=0.0, whole_words=False)
     beam_settings = greedy_settings.replace(strategy="beam", num_beams=BEAMS, num_alternatives=BEAMS)
 
     def generator_run(settings):

@@ -56,7 +56,7 @@ def main() -> None:
 
     base = engine.DecodingSettings(strategy=args.strategy, num_beams=4, num_alternatives=3, max_new_tokens=16,
                                    no_repeat_ngram_size=3, token_healing=False, dry_multiplier=0.0,
-                                   stop=None, min_word_probability=0.0)
+                                   stop=None, min_word_probability=0.0, whole_words=False)
     variants = {
         "no guard": base,
         "DRY": base.replace(dry_multiplier=0.8),

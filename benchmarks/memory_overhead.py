@@ -134,7 +134,7 @@ def main() -> None:
     # incomparable. The guards cost the same with and without the memory. So does the cut before a doubtful word,
     # which ended the model-alone greedy text after 3 tokens.
     full = engine.DecodingSettings(max_new_tokens=16, stop=None, no_repeat_ngram_size=0, dry_multiplier=0.0,
-                                   min_word_probability=0.0)
+                                   min_word_probability=0.0, whole_words=False)
     cases = {
         "greedy": full.replace(strategy="greedy"),
         "beam 4": full.replace(num_beams=4, num_alternatives=3, branch_first_word=False),

@@ -57,7 +57,7 @@ def test_memory_overhead_reports_how_many_tokens_each_side_generated(tiny_gpt2):
     import engine
 
     settings = engine.DecodingSettings(strategy="greedy", max_new_tokens=4, stop=None, no_repeat_ngram_size=0,
-                                       dry_multiplier=0.0)
+                                       dry_multiplier=0.0, whole_words=False)
     times, tokens = memory_overhead.per_token_ms(tiny_gpt2, "The captain watched the coast grow small. " * 3,
                                                  settings, repeats=2)
     assert all(len(times[memory]) == 2 and min(times[memory]) > 0 for memory in (False, True))
