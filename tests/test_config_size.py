@@ -85,7 +85,7 @@ def test_more_layers_than_the_weights_hold_is_refused_before_building(tmp_path, 
     _rewrite_config(folder, **changes)
     started = time.perf_counter()
     with pytest.raises(CheckpointError, match=rf"config\.json: {key} is 2,048 but model\.safetensors holds the "
-                                              r"weights of 3 layer\(s\): the config does not match the weights"):
+                                              r"weights of 3 layer\(s\): the settings do not match the weights"):
         load_checkpoint(folder)
     # Without the check: 2,048 layers built one by one (seconds here), then "N tensor(s) missing".
     assert time.perf_counter() - started < 2
@@ -145,3 +145,28 @@ def test_sizes_in_messages():
     assert bytes_text(4.8 * 10**12) == "4.8 TB"
     assert bytes_text(1500) == "2 kB"
 
+
+
+@pytest.mark.parametrize(("layers", "problem"), [
+    (1_000_000, r"metadata llama\.block_count is 1,000,000: no language model has more than a few hundred layers"),
+    (40, r"metadata llama\.block_count is 40 but the file holds the weights of 2 layer\(s\)"),
+])
+def test_a_gguf_whose_block_count_its_tensors_do_not_have_is_refused_before_building(tmp_path, layers, problem):
+    pytest.importorskip("gguf")
+    from engine.loading.gguf_checkpoint import load_gguf
+    from tests.gguf_support import write_llama_gguf
+
+    config = {"model_type": "llama", "vocab_size": 8192, "hidden_size": 32, "intermediate_size": 48,
+              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}
+    with shapes_only():
+        shapes = {k: v.shape for k, v in LlamaTransformer(LlamaConfig.from_hf_dict(config)).state_dict().items()}
+    state = {key: torch.zeros(shape) for key, shape in shapes.items() if "rotary" not in key}
+    tokenizer = Path(__file__).resolve().parent.parent / "resources" / "models" / "default" / "tokenizer.json"
+    path = write_llama_gguf(tmp_path / "m.gguf", {**config, "num_hidden_layers": layers}, state, tokenizer)
+    family = FAMILIES["llama"]
+    built = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(FAMILIES, "llama", dataclasses.replace(family, build=lambda c: built.append(c) or family.build(c)))
+        with pytest.raises(CheckpointError, match=problem):
+            load_gguf(path)
+    assert not built

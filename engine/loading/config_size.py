@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,9 +55,7 @@ def config_size(config: dict, config_path: Path) -> ConfigSize | None:
     layers = config.get(key)
     if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
         return None  # absent, or not a count: the config class's own check names it
-    if layers > MAX_LAYERS:
-        raise CheckpointError(config_path, f"{key} is {layers:,}: no language model has more than a few hundred "
-                                           f"layers (Inkling builds at most {MAX_LAYERS:,}); is config.json damaged?")
+    check_layer_count(layers, key, config_path)
     one, two = _parameters_with_layers(config, key, 1), _parameters_with_layers(config, key, 2)
     if one is None or two is None:
         return None
@@ -88,12 +87,21 @@ def check_config_size(config: dict, folder: Path, device: torch.device, dtype: t
     if size is None:
         return
     shapes, weights_file = checkpoint_shapes_of(folder)
-    held = layers_held(shapes) if shapes else None
-    if held is not None and held < size.layers:
-        raise CheckpointError(folder / _CONFIG, f"{size.layers_key} is {size.layers:,} but {weights_file.name} "
-                                               f"holds the weights of {held} layer(s): the config does not match "
-                                               "the weights")
+    if shapes:
+        check_layer_count(size.layers, size.layers_key, folder / _CONFIG, layers_held(shapes), weights_file.name)
     _check_fits(config, size, device, dtype)
+
+
+def check_layer_count(layers: int, field: str, path: Path, held: int | None = None,
+                      weights_name: str = "the file") -> None:
+    """Refuse a layer count no model has, or more layers than the weights hold (``held``, where known), naming
+    ``field``: checked from the number alone, before a model of that many layers is built."""
+    if layers > MAX_LAYERS:
+        raise CheckpointError(path, f"{field} is {layers:,}: no language model has more than a few hundred layers "
+                                    f"(Inkling builds at most {MAX_LAYERS:,}); is {path.name} damaged?")
+    if held is not None and held < layers:
+        raise CheckpointError(path, f"{field} is {layers:,} but {weights_name} holds the weights of {held} "
+                                    "layer(s): the settings do not match the weights")
 
 
 def _check_fits(config: dict, size: ConfigSize, device: torch.device, dtype: torch.dtype) -> None:
@@ -177,10 +185,10 @@ def checkpoint_shapes_of(folder: Path) -> tuple[dict[str, tuple[int, ...]] | Non
 _LAYER_INDEX = re.compile(r"(?:^|\.)(\d+)\.")
 
 
-def layers_held(shapes: dict[str, tuple[int, ...]]) -> int | None:
-    """How many layers a checkpoint's tensor names cover (``model.layers.11.`` -> 12); None where its names carry
-    no layer index (the LSTM keeps all its layers in one module)."""
-    indices = {int(match.group(1)) for name in shapes if (match := _LAYER_INDEX.search(name))}
+def layers_held(names: Iterable[str]) -> int | None:
+    """How many layers a checkpoint's tensor names cover (``model.layers.11.`` or GGUF's ``blk.11.`` -> 12); None
+    where its names carry no layer index."""
+    indices = {int(match.group(1)) for name in names if (match := _LAYER_INDEX.search(name))}
     return max(indices) + 1 if indices else None
 
 

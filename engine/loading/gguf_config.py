@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import CheckpointError
+from engine.loading.config_size import check_layer_count, layers_held
 from engine.loading.gguf_file import ARCHITECTURE_MODEL_TYPES, field_value
 from engine.models import gemma3
 
@@ -37,12 +38,15 @@ def config_from_gguf(reader: Any, path: Path, vocab_size: int, tied: bool, has_q
     if rotary != head_dim:
         raise CheckpointError(path, f"{arch}.rope.dimension_count {rotary} rotates part of each head of "
                                     f"{head_dim}: Inkling computes full rotary embeddings only")
+    layers = int(required("block_count"))
+    # Before anything sized by it is made (Gemma 3's list of layer types, the model's layers).
+    check_layer_count(layers, f"metadata {arch}.block_count", path, layers_held(t.name for t in reader.tensors))
     config: dict[str, Any] = {
         "model_type": model_type,
         "vocab_size": vocab_size,
         "hidden_size": hidden,
         "intermediate_size": int(required("feed_forward_length")),
-        "num_hidden_layers": int(required("block_count")),
+        "num_hidden_layers": layers,
         "num_attention_heads": heads,
         "num_key_value_heads": int(value("attention.head_count_kv", heads)),
         "head_dim": head_dim,
