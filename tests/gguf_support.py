@@ -63,7 +63,7 @@ def pack_q4_k(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def write_llama_gguf(path: Path, config: dict, state: dict[str, torch.Tensor], tokenizer_json: Path, *,
                      weight_type: str = "F32", architecture: str | None = None, metadata: dict | None = None,
-                     seed: int = 0) -> Path:
+                     seed: int = 0, bos_id: int = 0) -> Path:
     """A GGUF file of the model (``config`` as in config.json, ``state`` its Hugging Face keys)."""
     arch = architecture or config["model_type"]
     writer = GGUFWriter(str(path), arch)
@@ -85,9 +85,11 @@ def write_llama_gguf(path: Path, config: dict, state: dict[str, torch.Tensor], t
     for key, value in (metadata or {}).items():
         if isinstance(value, str):
             writer.add_string(key, value)
+        elif isinstance(value, bool):
+            writer.add_bool(key, value)
         elif isinstance(value, int):
             writer.add_uint32(key, value)
-    _add_byte_level_tokenizer(writer, tokenizer_json, config["vocab_size"])
+    _add_byte_level_tokenizer(writer, tokenizer_json, config["vocab_size"], bos_id)
     rng = np.random.default_rng(seed)
     tied = config.get("tie_word_embeddings", False)
     for key, tensor in state.items():
@@ -131,7 +133,7 @@ def write_gemma3_gguf(path: Path, config: dict, state: dict[str, torch.Tensor], 
     if local_rope_base is not None:  # newer llama.cpp reads it; its converter leaves Gemma 3's 10000 unwritten
         writer.add_float32("gemma3.rope.freq_base_swa", local_rope_base)
     writer.add_vocab_size(config["vocab_size"])
-    _add_byte_level_tokenizer(writer, tokenizer_json, config["vocab_size"])
+    _add_byte_level_tokenizer(writer, tokenizer_json, config["vocab_size"], config.get("bos_token_id") or 0)
     rng = np.random.default_rng(seed)
     for key, tensor in state.items():
         if key == "lm_head.weight" and config.get("tie_word_embeddings", True):
@@ -164,7 +166,7 @@ def _finish(writer: GGUFWriter) -> None:
     writer.close()
 
 
-def _add_byte_level_tokenizer(writer: GGUFWriter, tokenizer_json: Path, vocab_size: int) -> None:
+def _add_byte_level_tokenizer(writer: GGUFWriter, tokenizer_json: Path, vocab_size: int, bos_id: int) -> None:
     data = json.loads(tokenizer_json.read_text(encoding="utf-8"))
     vocab = data["model"]["vocab"]
     added = {t["id"]: t["content"] for t in data.get("added_tokens", [])}
@@ -185,5 +187,5 @@ def _add_byte_level_tokenizer(writer: GGUFWriter, tokenizer_json: Path, vocab_si
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges(merges)
-    writer.add_bos_token_id(0)
+    writer.add_bos_token_id(bos_id)
     writer.add_eos_token_id(0)

@@ -125,6 +125,18 @@ def test_engine_load_takes_a_gguf_file_and_completes_text(tmp_path):
     assert lm.weight_bytes > 0.5 * (lm.parameter_count / 2)
 
 
+def test_a_document_starts_with_the_token_the_file_says_its_tokenizer_adds(tmp_path):
+    config = tiny_config("llama")
+    # The bundled vocabulary's <|endoftext|> (id 0) separated documents; id 1 stands in for a <s> / <|begin_of_text|>.
+    plain, _ = write_model(tmp_path, config, name="plain.gguf", bos_id=1)
+    adds_bos, _ = write_model(tmp_path, config, name="bos.gguf", bos_id=1,
+                              metadata={"tokenizer.ggml.add_bos_token": True})
+    assert engine.load(str(plain), weights="float").start_token_id == 0
+    lm = engine.load(str(adds_bos), weights="float")
+    assert lm.start_token_id == 1
+    assert lm.generator.prepare("Once", engine.DecodingSettings()).tokens[0] == 1
+
+
 def test_gguf_files_in_the_user_folder_are_listed_with_why_they_cannot_load(tmp_path, monkeypatch):
     monkeypatch.setenv("INKLING_USER_MODELS", str(tmp_path))
     write_model(tmp_path, tiny_config("qwen2"), name="good.gguf")
@@ -230,6 +242,8 @@ def test_the_second_load_reads_the_converted_model_from_the_cache(tmp_path, monk
     # The tied output layer still shares the embedding's int8 rows: held once.
     model = second.checkpoint.model
     assert model.lm_head.weight_int8.data_ptr() == model.model.embed_tokens.weight_int8.data_ptr()
+    # Aligned as torch allocates: tensors left at the cache file's offsets crashed the int8 kernel.
+    assert all(t.data_ptr() % 64 == 0 for t in [*model.parameters(), *model.buffers()])
 
 
 def test_a_changed_file_or_a_damaged_cache_entry_is_converted_again(tmp_path):

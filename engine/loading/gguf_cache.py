@@ -66,7 +66,9 @@ def read_converted(path: Path) -> tuple[LoadedCheckpoint, str, int] | None:
         return None
     try:
         description = json.loads((folder / _DESCRIPTION).read_text(encoding="utf-8"))
-        tensors = load_file(str(folder / _TENSORS))  # owned memory: the cache file can change under us later
+        # Cloned: owned memory the cache file cannot change, and 64-byte aligned (tensors as read sit at the
+        # file's offsets, and the int8 kernel crashes on a misaligned matrix).
+        tensors = {name: tensor.clone() for name, tensor in load_file(str(folder / _TENSORS)).items()}
         model = _rebuilt(description, tensors)
         tokenizer = TextTokenizer(_tokenizer_from_json(description["tokenizer"]), path)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError):
