@@ -9,6 +9,12 @@ and through ``LanguageModel.complete`` (plain greedy, the app's path).
 
     python benchmarks/gguf_vs_llamacpp.py [--model FILE.gguf] [--threads 2] [--repeats 3]
     python benchmarks/gguf_vs_llamacpp.py --quantize Q4_K_M    # also a Q4_K_M (or Q8_0) file made by llama.cpp
+    python benchmarks/gguf_vs_llamacpp.py --synthetic 0.5b 1.5b --prompt-tokens 64   # bigger shapes, random Q4_0
+
+``--synthetic`` writes random-weight Q4_0 files of the 0.5B (Qwen2.5-0.5B: 24 x 896, MLP 4864) and 1.5B (28 x 1536,
+MLP 8960) body shapes with the shared file's vocabulary (49,152 tokens, tied), and prints each side's decoding
+against the memory-bandwidth floor: a token reads every weight once, so file bytes / seconds per token is the
+bandwidth a side achieves, next to a plain copy's.
 
 llama-cpp-python is a benchmark reference only: ``pip install llama-cpp-python`` (it compiles llama.cpp).
 """
@@ -25,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import sample_text
+from _common import machine_note, sample_text
 
 SHARED_MODEL = Path("/work/shared/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 DECODE_TOKENS = 64
@@ -156,6 +162,83 @@ def _write_f32_copy(source: Path, target: Path) -> None:
     writer.close()
 
 
+SHAPES = {"0.5b": {"layers": 24, "width": 896, "mlp": 4864, "heads": 14, "kv_heads": 2},
+          "1.5b": {"layers": 28, "width": 1536, "mlp": 8960, "heads": 12, "kv_heads": 2}}
+
+
+def synthetic_copy(source: Path, shape_name: str, folder: Path) -> Path:
+    """A random-weight Q4_0 ``llama`` file of a bigger shape, with ``source``'s tokenizer (written once)."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType, GGUFWriter
+    from gguf.quants import quantize
+
+    target = folder / f"synthetic-{shape_name}.Q4_0.gguf"
+    if target.is_file():
+        return target
+    shape = SHAPES[shape_name]
+    reader = GGUFReader(source)
+    writer = GGUFWriter(str(target.with_suffix(".part")), "llama")
+    width, heads = shape["width"], shape["heads"]
+    writer.add_block_count(shape["layers"])
+    writer.add_context_length(4096)
+    writer.add_embedding_length(width)
+    writer.add_feed_forward_length(shape["mlp"])
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(shape["kv_heads"])
+    writer.add_rope_dimension_count(width // heads)
+    writer.add_rope_freq_base(1000000.0)
+    writer.add_layer_norm_rms_eps(1e-6)
+    writer.add_file_type(2)
+    for name, field in reader.fields.items():
+        if name.startswith("tokenizer."):
+            value_type = field.types[0]
+            if value_type == GGUFValueType.ARRAY:
+                writer.add_array(name, field.contents())
+            else:
+                writer.add_key_value(name, field.contents(), value_type)
+    vocab = int(next(t for t in reader.tensors if t.name == "token_embd.weight").shape[-1])
+    rng = np.random.default_rng(0)
+    head_dim, kv = width // heads, shape["kv_heads"] * (width // heads)
+
+    def add(name: str, rows: int, cols: int) -> None:
+        values = rng.standard_normal((rows, cols), dtype=np.float32) * 0.05
+        writer.add_tensor(name, quantize(values, GGMLQuantizationType.Q4_0), raw_dtype=GGMLQuantizationType.Q4_0)
+
+    add("token_embd.weight", vocab, width)
+    writer.add_tensor("output_norm.weight", np.ones(width, dtype=np.float32))
+    for layer in range(shape["layers"]):
+        block = f"blk.{layer}"
+        writer.add_tensor(f"{block}.attn_norm.weight", np.ones(width, dtype=np.float32))
+        writer.add_tensor(f"{block}.ffn_norm.weight", np.ones(width, dtype=np.float32))
+        add(f"{block}.attn_q.weight", heads * head_dim, width)
+        add(f"{block}.attn_k.weight", kv, width)
+        add(f"{block}.attn_v.weight", kv, width)
+        add(f"{block}.attn_output.weight", width, heads * head_dim)
+        add(f"{block}.ffn_gate.weight", shape["mlp"], width)
+        add(f"{block}.ffn_up.weight", shape["mlp"], width)
+        add(f"{block}.ffn_down.weight", width, shape["mlp"])
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    target.with_suffix(".part").rename(target)
+    return target
+
+
+def copy_bandwidth_gb_s(megabytes: int = 512) -> float:
+    """GB/s of a plain torch copy, counting the bytes read (what a decoding step does with its weights)."""
+    import torch
+
+    source = torch.empty(megabytes * 1024 * 1024 // 4).uniform_()
+    target = torch.empty_like(source)
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        target.copy_(source)
+        times.append(time.perf_counter() - started)
+    return source.numel() * 4 / statistics.median(times) / 1e9
+
+
 def measure(side: str, model: Path, threads: int, prompt_tokens: int) -> dict:
     command = [sys.executable, __file__, "--side", side, "--model", str(model), "--threads", str(threads),
                "--prompt-tokens", str(prompt_tokens)]
@@ -181,6 +264,10 @@ def report(model: Path, threads: int, prompt_tokens: int, repeats: int) -> None:
         print(f"{label:24}{ours:>12.2f}{theirs:>12.2f}{ours / theirs:>9.2f}x")
     app = statistics.median(r["app_greedy_tps"] for r in runs["ours"])
     print(f"{'ours via complete() t/s':24}{app:>12.2f}")
+    size = model.stat().st_size
+    for side, side_runs in runs.items():
+        per_token = 1 / statistics.median(r["decode_tps"] for r in side_runs)
+        print(f"{side} reads the file's {size / 1e6:.0f} MB per token at {size / per_token / 1e9:.1f} GB/s")
     ours_top1, their_top1 = runs["ours"][0]["top1"], runs["llama.cpp"][0]["top1"]
     compared = min(len(ours_top1), len(their_top1))
     agree = sum(a == b for a, b in zip(ours_top1[:compared], their_top1[:compared])) / compared
@@ -194,6 +281,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--prompt-tokens", type=int, default=512)
     parser.add_argument("--quantize", nargs="*", default=[], help="also llama.cpp-made copies: Q4_K_M, Q8_0 ...")
+    parser.add_argument("--synthetic", nargs="*", default=[], choices=sorted(SHAPES),
+                        help="also random-weight Q4_0 files of bigger shapes")
+    parser.add_argument("--only-extra", action="store_true", help="skip --model itself (measure the copies only)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/inkling-gguf-bench"))
     parser.add_argument("--side", choices=("ours", "llama"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -203,9 +293,11 @@ def main() -> None:
         return
     if not args.model.is_file():
         raise SystemExit(f"{args.model} is missing: pass --model FILE.gguf")
-    models = [args.model]
+    models = [] if args.only_extra else [args.model]
     args.work.mkdir(parents=True, exist_ok=True)
     models += [quantized_copy(args.model, kind, args.work) for kind in args.quantize]
+    models += [synthetic_copy(args.model, shape, args.work) for shape in args.synthetic]
+    print(f"plain copy, this machine: {copy_bandwidth_gb_s():.1f} GB/s read; {machine_note()}")
     for model in models:
         report(model, args.threads, args.prompt_tokens, args.repeats)
 
