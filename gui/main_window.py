@@ -38,6 +38,7 @@ from gui.documents.recovery import (
     RecoveryStore,
     weigh_against_disk,
 )
+from gui.documents.text_mirror import TextMirror
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.editor.text_search import current_line, go_to_line, line_count
 from gui.engine_bridge import EngineBridge, WorkerFactory
@@ -143,9 +144,11 @@ class MainWindow(QMainWindow):
                                                           self.model_dialogs.open_get_models)
 
         self.recovery = RecoveryStore(os.path.join(data_dir, "recovery") if data_dir else None)
+        self.text_mirror = TextMirror(self.editor.document(), self)  # snapshots without a toPlainText copy
         self.autosaver = RecoveryAutosaver(self.recovery, self._recovery_snapshot, self._show_message,
-                                           recovery_interval_ms, self, notes=self.sidecars.notes_json,
-                                           cursor=lambda: self.editor.textCursor().position())
+                                           recovery_interval_ms, self, notes=self.sidecars.notes_later,
+                                           cursor=lambda: self.editor.textCursor().position(),
+                                           on_status=self.status.recovery_warning.show_problem)
 
     def _build_menus(self) -> None:
         """In menu-bar order; the toolbar last, as it shows the menus' actions."""
@@ -283,10 +286,12 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.alternatives], [300], Qt.Orientation.Horizontal)
         self.alternatives.setVisible(self.app_settings.alternatives_visible)
 
-    def _recovery_snapshot(self) -> tuple[str, str | None, bool, int]:
+    def _recovery_snapshot(self) -> tuple[list[str], str | None, bool, int]:
         document = self.editor.document()
         path = str(self.documents.path) if self.documents.path else None
-        return self.editor.toPlainText(), path, document.isModified(), document.revision()
+        if not document.isModified():
+            return [], path, False, document.revision()
+        return self.text_mirror.lines(), path, True, document.revision()
 
     def offer_recovery(self) -> bool:
         """If a previous session crashed with unsaved text, offer to restore it; True when restored."""

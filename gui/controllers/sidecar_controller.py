@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -64,10 +65,18 @@ class SidecarController(QObject):
         self._apply(sidecar, sidecar_path(document_path).name)
         return True
 
-    def notes_json(self) -> str | None:
-        """The sidecar as JSON for a crash-recovery snapshot; None when there is nothing to remember."""
-        sidecar = self.snapshot()
-        return None if sidecar.is_empty() else sidecar.to_json()
+    def notes_later(self) -> Callable[[str], str | None]:
+        """The sidecar as JSON for a crash-recovery snapshot (None when there is nothing to remember), in two
+        steps: what the notes need from the editor is taken now, on the GUI thread; the function returned makes
+        the JSON from the text as it was now, on the recovery writer's thread, so the GUI thread never copies the
+        whole text for it."""
+        accepted, history = self.provenance.records_later(), self.history.records_later()
+
+        def notes(text: str) -> str | None:
+            sidecar = Sidecar(accepted(text), history(text), len(text))
+            return None if sidecar.is_empty() else sidecar.to_json()
+
+        return notes
 
     def restore_notes(self, notes: str) -> bool:
         """Put back the notes of a crash-recovery snapshot onto the text just restored; True when they were used."""

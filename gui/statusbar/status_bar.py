@@ -9,6 +9,7 @@ from gui.statusbar.device_label import DeviceLabel
 from gui.statusbar.latency_label import LatencyLabel
 from gui.statusbar.memory_label import MemoryLabel
 from gui.statusbar.model_label import ModelLabel
+from gui.statusbar.recovery_warning import RecoveryWarning
 from gui.statusbar.session_latency_label import SessionLatencyLabel
 from gui.statusbar.text_count_label import TextCountLabel
 
@@ -31,6 +32,8 @@ class StatusBar(QStatusBar):
         self.model = ModelLabel(self)
         self.device = DeviceLabel(self)
         self.memory = MemoryLabel(self)
+        self.recovery_warning = RecoveryWarning(self)  # hidden until a snapshot cannot be written
+        self.addPermanentWidget(self.recovery_warning)
         self.addPermanentWidget(self.busy)
         self._separators: dict[QWidget, QFrame] = {}
         for widget in (self.text_count, self.latency, self.session_latency, self.memory, self.model,

@@ -8,6 +8,8 @@ a reopened document finds its points again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtGui import QTextCursor, QTextDocument
 
 from gui.documents.sidecar import HistoryEntry, HistoryRecord
@@ -76,9 +78,20 @@ class SuggestionHistory:
 
     def records(self, text: str) -> list[HistoryRecord]:
         """The points still valid in ``text`` (the editor's text), with character offsets."""
-        valid = [p for p in self._points if p.entries and self.point_at(p.position) is p]
-        offsets = python_offsets(text, [p.position for p in valid])
-        return [HistoryRecord(offset, p.before, p.after, tuple(p.entries)) for offset, p in zip(offsets, valid)]
+        return self.records_later()(text)
+
+    def records_later(self) -> Callable[[str], list[HistoryRecord]]:
+        """``records`` in two steps: the points are taken now, on the GUI thread; the function returned makes the
+        records from the editor's text as it was now, on any thread (a crash-recovery snapshot's)."""
+        valid = [(p.position, p.before, p.after, tuple(p.entries)) for p in self._points
+                 if p.entries and self.point_at(p.position) is p]
+
+        def records(text: str) -> list[HistoryRecord]:
+            offsets = python_offsets(text, [position for position, _, _, _ in valid])
+            return [HistoryRecord(offset, before, after, entries)
+                    for offset, (_, before, after, entries) in zip(offsets, valid)]
+
+        return records
 
     def restore(self, records: list[HistoryRecord], text: str) -> int:
         """Points from the sidecar whose surroundings ``text`` still has; returns how many did not match."""

@@ -13,6 +13,7 @@ Hovering accepted text shows where it came from. The runs go to and come back fr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import QEvent, QObject, QPoint
@@ -121,15 +122,21 @@ class ProvenanceTracker(QObject):
 
     def records(self) -> list[AcceptedRecord]:
         """The runs as sidecar records: character offsets into the editor's text, and the text they hold."""
-        spans = self.spans()
-        if not spans:
+        if not self.spans():
             return []
-        text = self.editor.toPlainText()
-        positions = python_offsets(text, [p for span in spans for p in (span.start, span.end)])
-        records = []
-        for index, span in enumerate(spans):
-            start, end = positions[2 * index], positions[2 * index + 1]
-            records.append(AcceptedRecord(start, end, text[start:end], span.origin, span.accepted_at))
+        return self.records_later()(self.editor.toPlainText())
+
+    def records_later(self) -> Callable[[str], list[AcceptedRecord]]:
+        """``records`` in two steps: the runs' positions are taken now, on the GUI thread; the function returned
+        makes the records from the editor's text as it was now, on any thread (a crash-recovery snapshot's)."""
+        taken = [(span.start, span.end, span.origin, span.accepted_at) for span in self.spans()]
+
+        def records(text: str) -> list[AcceptedRecord]:
+            positions = python_offsets(text, [p for start, end, _, _ in taken for p in (start, end)])
+            return [AcceptedRecord(positions[2 * i], positions[2 * i + 1],
+                                   text[positions[2 * i]:positions[2 * i + 1]], origin, accepted_at)
+                    for i, (_, _, origin, accepted_at) in enumerate(taken)]
+
         return records
 
     def restore(self, records: list[AcceptedRecord], grown: int | None = None) -> int:
