@@ -75,8 +75,7 @@ def run_ours(model: str, threads: int, prompt_tokens: int) -> dict:
                 first_s = time.perf_counter() - started
         decode_s = time.perf_counter() - started
     text = lm.tokenizer.decode(ids[:64])
-    settings = engine.DecodingSettings.plain(max_new_tokens=32) if hasattr(engine.DecodingSettings, "plain") \
-        else engine.DecodingSettings(strategy="greedy", max_new_tokens=32, stop="none")
+    settings = engine.DecodingSettings.plain(max_new_tokens=32)
     lm.complete(text, settings)
     started = time.perf_counter()
     lm.complete(text, settings)

@@ -292,3 +292,17 @@ def _greedy(model: torch.nn.Module, ids: torch.Tensor, steps: int) -> list[int]:
             out.append(token)
             ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
     return out
+
+
+def test_int4_layers_read_a_long_prompt_through_the_same_weights():
+    # Many rows at once go through a bfloat16 copy of the weight (faster for a prompt); it must be the kernel's.
+    from engine.models.int4 import DEQUANTIZE_FROM_ROWS, Int4Linear
+
+    torch.manual_seed(0)
+    codes = torch.randint(0, 16, (192, 96), dtype=torch.uint8)
+    scales, lows = torch.rand(192, 3) * 0.1, torch.randn(192, 3) * 0.1
+    layer = Int4Linear(codes, scales, lows, bias=torch.randn(192))
+    assert torch.equal(layer.codes(), codes)
+    x = torch.randn(DEQUANTIZE_FROM_ROWS + 5, 96, dtype=torch.bfloat16)
+    one_by_one = torch.cat([layer(row[None]) for row in x])
+    torch.testing.assert_close(layer(x).float(), one_by_one.float(), atol=0.05, rtol=0.02)

@@ -17,6 +17,11 @@ from torch import nn
 GROUP_SIZE = 32
 #: The kernel's packing of the inner dimension; 2 is what gpt-fast and torchao use for the CPU kernel.
 _INNER_K_TILES = 2
+#: From this many rows on (a prompt read at once, not one token per step) a bfloat16 copy of the weight made on
+#: the fly and one ordinary matrix multiply beat the int4 kernel, whose time grows with every row it reads.
+DEQUANTIZE_FROM_ROWS = 48
+#: The CPU packing stores the rows in blocks of 64: the unpacking below reads that layout.
+_PACKED_ROW_BLOCK = 64
 
 
 def int4_available() -> bool:
@@ -62,10 +67,29 @@ class Int4Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
-        y = torch._weight_int4pack_mm_for_cpu(rows, self.packed, GROUP_SIZE, self.scales_and_zeros)
+        if rows.shape[0] >= DEQUANTIZE_FROM_ROWS and self.out_features % _PACKED_ROW_BLOCK == 0:
+            y = torch.nn.functional.linear(rows, self.dequantized_weight())
+        else:
+            y = torch._weight_int4pack_mm_for_cpu(rows, self.packed, GROUP_SIZE, self.scales_and_zeros)
         if self.bias is not None:
             y = y + self.bias
         return y.view(*x.shape[:-1], self.out_features).to(x.dtype)
+
+
+    def codes(self) -> torch.Tensor:
+        """The 4-bit codes ``[out, in]`` (0..15) back out of the kernel's packing: per block of 64 rows, each input
+        column holds 32 bytes whose low halves are rows 0..31 of the block and high halves rows 32..63."""
+        blocks = self.packed.view(self.out_features // _PACKED_ROW_BLOCK, self.in_features, _PACKED_ROW_BLOCK // 2)
+        codes = torch.cat((blocks & 0x0F, blocks >> 4), dim=-1)
+        return codes.transpose(1, 2).reshape(self.out_features, self.in_features)
+
+    def dequantized_weight(self) -> torch.Tensor:
+        """The bfloat16 weight ``[out, in]`` the codes, scales and zeros stand for."""
+        pairs = self.scales_and_zeros.float()
+        scales = pairs[..., 0].t().unsqueeze(-1)
+        lows = (pairs[..., 1] - 8 * pairs[..., 0]).t().unsqueeze(-1)
+        groups = self.codes().view(self.out_features, self.in_features // GROUP_SIZE, GROUP_SIZE).float()
+        return torch.addcmul(lows, groups, scales).reshape(self.out_features, self.in_features).to(torch.bfloat16)
 
 
 def dequantized_int4(codes: torch.Tensor, scales: torch.Tensor, lows: torch.Tensor) -> torch.Tensor:
