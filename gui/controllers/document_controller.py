@@ -123,6 +123,9 @@ class DocumentController(QObject):
         _clean_leftovers(path)
         self.fileOpened.emit(str(path))
         notes = []
+        long_lines = self.editor.long_lines.note(path.name)
+        if long_lines:
+            notes.append(long_lines)
         if document.encoding not in ("utf-8", "utf-8-sig"):
             notes.append(f"Opened {path.name} as {document.encoding}; it will be saved the same way.")
         if document.mixed_line_endings:
@@ -172,6 +175,9 @@ class DocumentController(QObject):
         # The recovered text is weighed against the file as it is now: the writer chose it knowing both.
         self._set_file(target, encoding, newline, current_stamp(target) if target is not None else None)
         self.editor.document().setModified(True)
+        long_lines = self.editor.long_lines.note(self.display_name)
+        if long_lines:
+            self.message.emit(long_lines)
 
     # --- helpers -------------------------------------------------------------------------------------------
 

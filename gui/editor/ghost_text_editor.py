@@ -29,12 +29,14 @@ from PySide6.QtGui import (
     QTextCursor,
     QTextLayout,
     QTextLine,
+    QTextOption,
 )
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.suffix_join import SUFFIX_CHARS, SuffixJoin
 from gui.editor.ghost_suggestion import GhostSegment, GhostSuggestion, next_word_length
+from gui.editor.long_lines import LongLines
 from gui.editor.prompt_window import qt_length, text_before, text_just_after, text_just_before
 from gui.editor.text_offsets import python_offsets
 
@@ -63,6 +65,7 @@ class GhostTextEditor(QPlainTextEdit):
         self._ghost: GhostSuggestion | None = None
         self._pending_request: int | None = None  # the only request id whose events are accepted
         self._enabled = True
+        self.long_lines = LongLines()  # of the text last loaded: too long a line holds suggestions back
         self._confidence_shading = False
         self._own_edit = False  # True while the editor itself inserts accepted text
         self._ghost_block_number: int | None = None  # where the pre-edit area currently is
@@ -118,7 +121,7 @@ class GhostTextEditor(QPlainTextEdit):
     def can_suggest(self) -> bool:
         """Suggestions are on, nothing is selected, the editor is writable, the cursor is not inside a word and
         there is some text before it. Text may follow the cursor: the suggestion then joins it (``suffix_text``)."""
-        if not self._enabled or self.isReadOnly():
+        if not self._enabled or self.isReadOnly() or self.long_lines.hold_suggestions:
             return False
         cursor = self.textCursor()
         if cursor.hasSelection():
@@ -575,6 +578,7 @@ class GhostTextEditor(QPlainTextEdit):
     def replace_text(self, text: str) -> None:
         """Load new content (New, Open, Restore): resets undo history and drops any suggestion."""
         self.dismiss()
+        self._apply_long_lines(LongLines.of(text))
         self._own_edit = True
         try:
             self.setPlainText(text)
@@ -583,6 +587,13 @@ class GhostTextEditor(QPlainTextEdit):
             self._revision_seen = self.document().revision()
         self._debounce.stop()
         self.textReplaced.emit()
+
+    def _apply_long_lines(self, long_lines: LongLines) -> None:
+        """Set before the text goes in, so the first layout is already the cheap one (see ``long_lines``)."""
+        self.long_lines = long_lines
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAnywhere if long_lines.hold_suggestions
+                             else QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        self.setReadOnly(long_lines.read_only)
 
     def set_point_size(self, size: int) -> None:
         font = self.font()
