@@ -62,3 +62,15 @@ def test_memory_overhead_reports_how_many_tokens_each_side_generated(tiny_gpt2):
                                                  settings, repeats=2)
     assert all(len(times[memory]) == 2 and min(times[memory]) > 0 for memory in (False, True))
     assert all(count == 4 for memory in (False, True) for count in tokens[memory])  # nothing cut it short
+
+
+def test_long_lines_types_into_each_case_with_and_without_the_rule(qtbot):
+    import long_lines as benchmark
+    from PySide6.QtWidgets import QApplication
+
+    text = "x" * 20_000  # past the suggestions limit, short of the read-only one
+    app = QApplication.instance()
+    times, load_s, decided = benchmark.keystroke_times(app, text, 2, rule=True)
+    assert len(times) == 2 and min(times) > 0 and load_s > 0 and decided == "wrap anywhere, no suggestions"
+    assert benchmark.keystroke_times(app, text, 1, rule=False)[2] == "as usual"
+    assert list(benchmark.texts([1])) == ["1 KiB word, no space", "1 KiB line of words"]
