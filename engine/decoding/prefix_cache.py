@@ -23,6 +23,7 @@ import torch
 from engine.decoding.cuda_graphs import GraphedDecodeStep
 from engine.decoding.threads import SMALL_CHUNK_TOKENS, torch_threads
 from engine.models.base import CausalLanguageModel, ModelCache
+from engine.models.output_rows import last_position_logits
 
 # Long-context models get caches sized to the request, in blocks of this many positions.
 CAPACITY_BLOCK = 256
@@ -93,7 +94,8 @@ class PromptCache:
         tensor = torch.tensor([rest], dtype=torch.long, device=self.device)
 
         def forward() -> torch.Tensor:
-            logits, self.cache = self.decoder(tensor, self.cache)
+            with last_position_logits(self.model):
+                logits, self.cache = self.decoder(tensor, self.cache)
             return logits[:, -1]
 
         return self._read(forward, rest, threads), kept, len(rest)
