@@ -79,6 +79,10 @@ class LanguageModel:
             own = self.path / MODEL_WEIGHTS_FILE if self.path is not None else None
             weights = MixtureWeights.load(own) if own is not None and own.is_file() else None
             self._memory = Memory(self.tokenizer, weights)
+            if weights is not None:  # fitted for this model: learning from the document moves it less
+                from engine.memory.online_weights import OWN_PRIOR_STRENGTH
+
+                self._memory.trust_prior(OWN_PRIOR_STRENGTH)
         return self._memory
 
     @torch.inference_mode()
@@ -245,18 +249,22 @@ class LanguageModel:
 class _Picker:
     """Picks each target's log-probability from rows of a scoring pass, through the memory mixture when there is
     one; the online document memory (n-gram counts, and the continuous cache when the weights have one) is grown
-    token by token, each after its own prediction."""
+    token by token, each after its own prediction, and the mixture weights are learned from the tokens already
+    scored (``OnlineWeights``), a step of ``UPDATE_EVERY`` rows at a time, as decoding's catch-up learns them."""
 
     def __init__(self, token_ids: list[int], memory) -> None:
         self.ids = token_ids
         self.memory = memory
         self.online = None
         self.cache = None
+        self.learned = None
         if memory is not None:
             from engine.memory import HiddenStateCache, NgramCounts
+            from engine.memory.online_weights import OnlineWeights
 
             self.online = NgramCounts(memory.max_order)
-            if memory.weights.cache is not None:
+            self.learned = OnlineWeights(memory.prior, memory.prior_strength) if memory.learning else None
+            if memory.prior.cache is not None:
                 self.cache = HiddenStateCache()  # the cap decoding has too
 
     @property
@@ -265,22 +273,40 @@ class _Picker:
 
     def pick(self, rows: torch.Tensor, first: int, states: torch.Tensor | None = None) -> list[float]:
         """``rows[r]``: log-probabilities for token ``first + r``; ``states[r]``: the hidden state behind them."""
+        if self.memory is None or self.learned is None:
+            return self._pick(rows, first, states)
+        from engine.memory.online_weights import UPDATE_EVERY
+
+        picked: list[float] = []
+        for start in range(0, len(rows), UPDATE_EVERY):
+            part = slice(start, start + UPDATE_EVERY)
+            picked += self._pick(rows[part], first + start, None if states is None else states[part])
+        return picked
+
+    def _pick(self, rows: torch.Tensor, first: int, states: torch.Tensor | None) -> list[float]:
         if len(rows) == 0:
             return []
-        targets = torch.tensor(self.ids[first : first + len(rows)], device=rows.device).unsqueeze(1)
-        if self.memory is not None and self.online is not None:  # both or neither
-            matches = []
-            for position in range(first, first + len(rows)):
-                self.online.append(self.ids[len(self.online) : position])
-                matches.append(self.memory.longest(self.ids[max(0, position - self.memory.max_order) : position],
-                                                   document=self.online))
-            from engine.memory import mix_logprobs
+        targets = self.ids[first : first + len(rows)]
+        column = torch.tensor(targets, device=rows.device).unsqueeze(1)
+        if self.memory is None or self.online is None:  # both or neither
+            return rows.gather(1, column).squeeze(1).tolist()
+        weights = self.learned.current() if self.learned is not None else self.memory.prior
+        matches = []
+        for position in range(first, first + len(rows)):
+            self.online.append(self.ids[len(self.online) : position])
+            matches.append(self.memory.longest(self.ids[max(0, position - self.memory.max_order) : position],
+                                               document=self.online))
+        from engine.memory import mix_logprobs
 
-            rows = mix_logprobs(rows, matches, self.memory.weights)
-            if self.cache is not None and states is not None:
-                rows = self.cache.mix_online(rows, states, self.ids[first : first + len(rows)],
-                                             self.memory.weights.cache)
-        return rows.gather(1, targets).squeeze(1).tolist()
+        model = rows.gather(1, column).squeeze(1)
+        rows = mix_logprobs(rows, matches, weights)
+        seen = None
+        if self.cache is not None and states is not None and weights.cache is not None:
+            rows, seen = self.cache.mix_online(rows, states, targets, weights.cache, observe=True)
+        if self.learned is not None:
+            # Pair i predicts token i + 1: row r (token first + r) is pair first + r - 1.
+            self.learned.learn(first - 1, model.detach().exp().cpu().numpy(), matches, targets, seen)
+        return rows.gather(1, column).squeeze(1).tolist()
 
 
 def _rows_of(hidden, rows: slice) -> torch.Tensor | None:

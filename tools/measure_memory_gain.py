@@ -4,7 +4,7 @@
 
 The texts are read and cut as ``inkling eval`` reads them (normalised, cut at a word boundary); each is scored by
 the model alone (``memory=False``) and with the online memory of the text before each token (``bits_per_byte``'s
-default). Only bits/byte: ``inkling eval --memory both`` adds keystroke savings, at many times the cost.
+default; the mixture weights learned from the text already scored unless ``--fixed-weights``). Only bits/byte: ``inkling eval --memory both`` adds keystroke savings, at many times the cost.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ def main() -> int:
     parser.add_argument("files", nargs="+")
     parser.add_argument("--model", default="default")
     parser.add_argument("--max-chars", type=int, default=30000)
+    parser.add_argument("--fixed-weights", action="store_true",
+                        help="mix with the fitted table as it is, not learning the weights from each text")
     args = parser.parse_args()
     lm = engine.load(args.model, device="cpu")
+    lm.memory.learning = not args.fixed_weights
     totals = {False: 0.0, True: 0.0}
     total_bytes = 0
     print(f"{lm.name} ({lm.architecture}); first {args.max_chars:,} characters of each text")

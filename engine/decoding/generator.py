@@ -52,6 +52,7 @@ from engine.training.fim import fim_prompt, model_fim_ids
 
 #: The text after the cursor a fill-in-the-middle prompt reads at most: what follows the gap, not the whole rest.
 FIM_SUFFIX_CHARS = 2000
+CATCH_UP_WINDOW = 512  # tokens the memory's catch-up reads at once (see ``catch_up_states``)
 FIM_SUFFIX_SHARE = 0.25  # of the prompt's token budget
 
 Cancelled = Callable[[], bool]
@@ -187,20 +188,22 @@ class Generator:
         return latest[:, -1]
 
     def catch_up_states(self, memory) -> int:
-        """Read the continuous cache's missing states of the document (one window at most); returns how many.
-        Run after a request's last event (``complete`` does, the engine worker does when no request waits), so
-        the reading never delays a suggestion."""
-        if memory is None or memory.weights.cache is None or self._hidden is None:
+        """Read the document's pairs the memory still misses (one window at most): the continuous cache's states
+        and the model's probabilities its weights are learned from; returns how many. Run after a request's
+        last event (``complete`` does, the engine worker does when no request waits), so the reading never
+        delays a suggestion."""
+        if memory is None:
             return 0
-        window = self.model.max_context or 512
-        return memory.update_states(self._read_states, window)
+        # At most CATCH_UP_WINDOW tokens a read, whatever the model's context: a long read would hold up the
+        # next request behind it (SmolLM2's 8,192 tokens take many seconds on a CPU).
+        window = min(self.model.max_context or CATCH_UP_WINDOW, CATCH_UP_WINDOW)
+        return memory.update_states(self._read_document, window)
 
     @torch.inference_mode()
-    def _read_states(self, tokens: list[int]) -> torch.Tensor:
-        assert self._hidden is not None  # catch_up_states checked
-        self.model(torch.tensor([tokens], dtype=torch.long, device=self.device))
-        assert self._hidden.latest is not None  # the forward just ran the hook
-        return self._hidden.latest[0].float()
+    def _read_document(self, tokens: list[int]) -> tuple[torch.Tensor | None, torch.Tensor]:
+        logits, _ = self.model(torch.tensor([tokens], dtype=torch.long, device=self.device))
+        states = None if self._hidden is None or self._hidden.latest is None else self._hidden.latest[0].float()
+        return states, torch.log_softmax(logits[0].float(), dim=-1)
 
     # --- preparing the prompt ------------------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ def collect_cache_samples(lm, text: str,
     memory, p_cache of it) for every token of ``text``; the continuous cache holds only the positions before the
     one predicted, at most as many as decoding and scoring keep."""
     ids = _scored_ids(lm, text)
-    weights = lm.memory.weights
+    weights = lm.memory.prior
     lm.memory.weights = weights.with_cache(None)  # what the cache is mixed into: the n-gram mixture alone
     try:
         before_cache = [math.exp(p) for p in lm.token_logprobs(ids, memory=True)]

@@ -175,13 +175,22 @@ class HiddenStateCache:
         return _mixed(logprobs, queries, self._keys(), self._follower_columns(logprobs.shape[1]), weights)
 
     def mix_online(self, logprobs: torch.Tensor, states: torch.Tensor, followers: list[int],
-                   weights: CacheWeights) -> torch.Tensor:
+                   weights: CacheWeights, observe: bool = False):
         """Scoring a text: row ``r`` (state ``states[r]``, predicting ``followers[r]``) is mixed with the cache
-        of the pairs before it, this call's earlier rows included but never its own, then all rows are added."""
+        of the pairs before it, this call's earlier rows included but never its own, then all rows are added.
+        ``observe``: also return what learning the weights needs, as ``online_probabilities`` gives it (best
+        similarity, positions seen, the cache's probability of each row's follower), from the same similarities."""
         queries, keys, key_ids, visible = self._online(states, followers)
-        mixed = _mixed(logprobs, queries, keys, Columns.of(key_ids, logprobs.shape[1]), weights, visible)
+        similarity = cosines(queries, keys) if keys.shape[0] and keys.shape[1] == queries.shape[1] else None
+        mixed = _mixed(logprobs, queries, keys, Columns.of(key_ids, logprobs.shape[1]), weights, visible,
+                       similarity)
         self.extend(states, followers)
-        return mixed
+        if not observe:
+            return mixed
+        if similarity is None:
+            rows = len(followers)
+            return mixed, (torch.full((rows,), -2.0), torch.zeros(rows), torch.zeros(rows))
+        return mixed, _follower_probabilities(similarity, visible, key_ids, followers, weights.theta)
 
     def online_probabilities(self, states: torch.Tensor, followers: list[int],
                              theta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -189,13 +198,9 @@ class HiddenStateCache:
         the cache's probability of the row's own follower over the whole vocabulary and how many positions the row
         sees; then the rows are added."""
         queries, keys, key_ids, visible = self._online(states, followers)
-        similarity = cosines(queries, keys).masked_fill(~visible, -2.0)
-        kernel = torch.exp(theta * (similarity - 1.0)).masked_fill(~visible, 0.0)
-        same = key_ids.unsqueeze(0) == torch.as_tensor(followers, dtype=torch.long).unsqueeze(1)
-        total = kernel.sum(dim=1)
-        probability = torch.where(total > 0, (kernel * same).sum(dim=1) / total.clamp_min(1e-30), 0.0)
+        best, seen, probability = _follower_probabilities(cosines(queries, keys), visible, key_ids, followers, theta)
         self.extend(states, followers)
-        return similarity.max(dim=1).values, probability, visible.sum(dim=1)
+        return best, probability, seen
 
     def _online(self, states: torch.Tensor, followers: list[int]):
         queries = F.normalize(states.detach().float().cpu(), dim=-1)
@@ -283,11 +288,25 @@ class Columns:
         return cls(ids, slot)
 
 
+def _follower_probabilities(similarity: torch.Tensor, visible: torch.Tensor, key_ids: torch.Tensor,
+                            followers: list[int], theta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each row's best similarity to a key it sees (-2: none), how many it sees and the cache's probability of the
+    row's own follower over the whole vocabulary."""
+    similarity = similarity.masked_fill(~visible, -2.0)
+    kernel = torch.exp(theta * (similarity - 1.0)).masked_fill(~visible, 0.0)
+    same = key_ids.unsqueeze(0) == torch.as_tensor(followers, dtype=torch.long).unsqueeze(1)
+    total = kernel.sum(dim=1)
+    probability = torch.where(total > 0, (kernel * same).sum(dim=1) / total.clamp_min(1e-30), 0.0)
+    return similarity.max(dim=1).values, visible.sum(dim=1), probability
+
+
 def _mixed(logprobs: torch.Tensor, queries: torch.Tensor, keys: torch.Tensor, columns: Columns,
-           weights: CacheWeights, visible: torch.Tensor | None = None) -> torch.Tensor:
+           weights: CacheWeights, visible: torch.Tensor | None = None,
+           similarity: torch.Tensor | None = None) -> torch.Tensor:
     if keys.shape[0] == 0 or keys.shape[1] != queries.shape[1] or columns.ids.numel() == 0:
         return logprobs
-    similarity = cosines(queries, keys)  # [rows, keys]
+    if similarity is None:
+        similarity = cosines(queries, keys)  # [rows, keys]
     if visible is not None:
         similarity = similarity.masked_fill(~visible, -2.0)
     best = similarity.max(dim=1).values

@@ -19,7 +19,8 @@ from engine.memory.folders import FolderMemory, MemoryLibrary, OpenedFolder, Pro
 from engine.memory.hidden_cache import HiddenStateCache
 from engine.memory.match import Match, merge
 from engine.memory.mixture import mix_logprobs
-from engine.memory.ngram import DEFAULT_MAX_ORDER
+from engine.memory.ngram import DEFAULT_MAX_ORDER, NgramCounts
+from engine.memory.online_weights import FALLBACK_PRIOR_STRENGTH, UPDATE_EVERY, OnlineWeights
 from engine.memory.sources import MemorySource, latest_occurrence, line_and_passage
 from engine.memory.weights import MixtureWeights
 
@@ -30,6 +31,9 @@ _TYPED_TAIL = re.compile(r"\s*\w*\Z")
 
 _TAIL_CHARS = 256  # searched from the end: a regex search over the whole text would cost its length per keystroke
 STATE_BATCH = 32  # continuous-cache pairs read at once: a window forward per keystroke would cost a prefill
+#: The newest pairs of a document the weights are learned from when it is opened: enough to learn them, while a
+#: long document opened costs a few windows read in idle moments, not a read of all of it.
+LEARN_PAIRS = 4096
 
 
 def settled_text(text: str) -> str:
@@ -45,8 +49,14 @@ class Memory:
                  library: MemoryLibrary | None = None) -> None:
         self.tokenizer = tokenizer
         self.max_order = max_order
-        self.weights = weights if weights is not None else MixtureWeights.default()
+        #: How many pseudo-observations the fitted table counts for while the weights are learned (``learning``):
+        #: ``OWN_PRIOR_STRENGTH`` where the table was fitted for the model loaded.
+        self.prior_strength = FALLBACK_PRIOR_STRENGTH
+        #: Whether the weights are learned from the document's tokens already read (``OnlineWeights``); off, the
+        #: fitted table is used as it is.
+        self.learning = True
         self.document = DocumentMemory(tokenizer, max_order)
+        self.weights = weights if weights is not None else MixtureWeights.default()
         #: "This document": whether decoding remembers the text it is given.
         self.use_document = True
         self.folders: list[FolderMemory] = []
@@ -54,6 +64,23 @@ class Memory:
         #: The continuous cache of the document (used when ``weights.cache`` is set): pair i of the states is the
         #: model's final hidden state after document token i and the token after it (``update_states``).
         self.states = HiddenStateCache()
+
+    @property
+    def weights(self) -> MixtureWeights:
+        """The weights decoding mixes with now: learned from the document read so far, or the fitted table."""
+        return self.learned.current() if self.learning else self.prior
+
+    @weights.setter
+    def weights(self, prior: MixtureWeights) -> None:
+        """A new fitted table: what was learned with the old one starts again from it."""
+        self.prior = prior
+        self.learned = OnlineWeights(prior, self.prior_strength)
+        self._learned_counts = NgramCounts(self.max_order)  # the document up to the next pair to learn
+
+    def trust_prior(self, strength: float) -> None:
+        """Count the fitted table as ``strength`` pseudo-observations (learning starts again)."""
+        self.prior_strength = strength
+        self.weights = self.prior
 
     @property
     def library(self) -> MemoryLibrary:
@@ -90,9 +117,12 @@ class Memory:
     def see_document(self, text: str) -> None:
         """What decoding remembers of the document: the text before the cursor, less the word being typed."""
         self.document.update(settled_text(text) if self.use_document else "")
-        self.states.truncate(self.document.take_unchanged() - 1)  # pair i also needs token i + 1 unchanged
+        unchanged = self.document.take_unchanged()
+        self.states.truncate(unchanged - 1)  # pair i also needs token i + 1 unchanged
+        self.learned.truncate(unchanged - 1)  # never keep what the text after the cursor taught
+        self._learned_counts.truncate(min(len(self._learned_counts), unchanged))
 
-    def longest(self, tail: list[int], document: DocumentMemory | None = None) -> Match | None:
+    def longest(self, tail: list[int], document: DocumentMemory | NgramCounts | None = None) -> Match | None:
         """The merged match of the document (``document`` overrides the one decoding sees) and the folders."""
         tail = tail[-self.max_order :]
         doc = self.document if document is None else document
@@ -113,27 +143,56 @@ class Memory:
             mixed = self.states.mix(mixed, queries, self.weights.cache)
         return mixed
 
-    def update_states(self, read_states: Callable[[list[int]], torch.Tensor], window: int,
+    def update_states(self, read: Callable[[list[int]], tuple[torch.Tensor | None, torch.Tensor]], window: int,
                       min_new: int = STATE_BATCH) -> int:
-        """Bring the continuous cache closer to the document (``see_document`` already dropped the pairs an edit
-        changed): read at most one ``window`` of tokens (``read_states(tokens)``: one final hidden state per token) for pairs not yet
-        cached, once at least ``min_new`` are missing; the cursor's neighbourhood is the attention's anyway.
-        Returns how many pairs were added. Does nothing while the weights have no cache."""
-        if self.weights.cache is None:
+        """Bring what is derived from reading the document closer to it (``see_document`` already dropped what an
+        edit changed): the continuous cache's pairs and the weights learned from the document's pairs. Reads at
+        most one ``window`` of tokens (``read(tokens)``: one final hidden state per token, or None where they are
+        not recorded, and the model's log-probabilities ``[tokens, vocab]`` of what follows each), once at least
+        ``min_new`` pairs are missing; pairs older than the cache's cap and ``LEARN_PAIRS`` are never read (the
+        cursor's neighbourhood is the attention's anyway). Returns how many pairs were added. Does nothing while
+        neither the cache nor learning needs it."""
+        if self.prior.cache is None and not self.learning:
             return 0
         tokens = self.document.tokens
         pairs = len(tokens) - 1
-        first = max(self.states.end, pairs - self.states.max_positions)
+        first = max(self.learned.end, pairs - max(LEARN_PAIRS, self.states.max_positions))
         if pairs - first < min_new:
             return 0
-        if first > self.states.end:  # the cap dropped the oldest: start after the gap
+        if first > self.states.end:  # older pairs are not read: start after the gap
             self.states.clear()
             self.states.start = first
         start = max(0, first - window // 2)  # the left context every state is read with
         end = min(pairs, start + window)
-        states = read_states(tokens[start:end])
-        self.states.extend(states[first - start : end - start], tokens[first + 1 : end + 1])
+        states, logprobs = read(tokens[start:end])
+        for step in range(first, end, UPDATE_EVERY):
+            stop = min(end, step + UPDATE_EVERY)
+            self._learn_pairs(step, stop, logprobs[step - start : stop - start],
+                              None if states is None else states[step - start : stop - start])
         return end - first
+
+    def _learn_pairs(self, first: int, end: int, logprobs: torch.Tensor, states: torch.Tensor | None) -> None:
+        """Pairs ``first .. end - 1`` into the cache and the learned weights, as ``LanguageModel.token_logprobs``
+        scores them: each with the weights from the pairs before this step."""
+        tokens = self.document.tokens
+        targets = tokens[first + 1 : end + 1]
+        weights = self.weights
+        cache = weights.cache
+        seen = None
+        if states is not None and cache is not None:
+            best, p_cache, visible = self.states.online_probabilities(states, targets, cache.theta)
+            seen = (best.numpy(), visible.numpy(), p_cache.numpy())
+        if not self.learning:
+            self.learned.end = end
+            return
+        self._learned_counts.truncate(first + 1)  # pair ``first`` is predicted from the tokens up to ``first``
+        matches = []
+        for pair in range(first, end):
+            self._learned_counts.append(tokens[len(self._learned_counts) : pair + 1])
+            matches.append(self.longest(tokens[max(0, pair + 1 - self.max_order) : pair + 1],
+                                        document=self._learned_counts))
+        p_model = logprobs.float().gather(1, torch.tensor(targets).unsqueeze(1)).squeeze(1).exp()
+        self.learned.learn(first, p_model.cpu().numpy(), matches, targets, seen)
 
     def source_of(self, context: list[int], token: int, token_bytes: list[bytes]) -> MemorySource | None:
         """Where the memory saw the longest matched suffix of ``context`` followed by ``token``: the document
