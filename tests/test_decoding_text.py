@@ -231,3 +231,18 @@ def test_incremental_encoder_falls_back_for_other_tokenizers(tiny_tokenizer):
     from engine.loading.tokenizer import TextTokenizer
 
     assert not IncrementalEncoder(TextTokenizer(backend)).splittable
+
+
+def test_a_large_model_reads_a_shorter_window_on_the_cpu():
+    from engine.decoding.token_window import (
+        LARGE_MODEL_CPU_PROMPT_TOKENS,
+        LARGE_MODEL_PARAMETERS,
+        MAX_PROMPT_TOKENS,
+        prompt_token_cap,
+        token_budget,
+    )
+
+    assert prompt_token_cap(LARGE_MODEL_PARAMETERS, "cpu") == LARGE_MODEL_CPU_PROMPT_TOKENS
+    assert prompt_token_cap(LARGE_MODEL_PARAMETERS, "cuda") == MAX_PROMPT_TOKENS
+    assert prompt_token_cap(LARGE_MODEL_PARAMETERS - 1, "cpu") == MAX_PROMPT_TOKENS
+    assert token_budget(8192, 32, LARGE_MODEL_CPU_PROMPT_TOKENS) == LARGE_MODEL_CPU_PROMPT_TOKENS

@@ -306,3 +306,14 @@ def test_int4_layers_read_a_long_prompt_through_the_same_weights():
     x = torch.randn(DEQUANTIZE_FROM_ROWS + 5, 96, dtype=torch.bfloat16)
     one_by_one = torch.cat([layer(row[None]) for row in x])
     torch.testing.assert_close(layer(x).float(), one_by_one.float(), atol=0.05, rtol=0.02)
+
+
+def test_a_large_model_on_the_cpu_reads_the_shorter_window(tmp_path, monkeypatch):
+    from engine.decoding import token_window
+
+    monkeypatch.setattr(token_window, "LARGE_MODEL_PARAMETERS", 1)  # the tiny test model counts as large
+    monkeypatch.setattr(token_window, "LARGE_MODEL_CPU_PROMPT_TOKENS", 24)
+    path, _ = write_model(tmp_path, tiny_config("llama"))
+    lm = engine.load(str(path), weights="float")
+    prompt = lm.generator.prepare("The quick brown fox jumps over the lazy dog. " * 40, engine.DecodingSettings())
+    assert 12 <= len(prompt.tokens) <= 24

@@ -44,7 +44,7 @@ from engine.decoding.stopping import StopRule, ends_inside_word
 from engine.decoding.stream_assembly import Continuation, StreamAssembler
 from engine.decoding.suffix_join import joined_stop
 from engine.decoding.threads import step_thread_count, torch_threads
-from engine.decoding.token_window import IncrementalEncoder, context_window, token_budget
+from engine.decoding.token_window import IncrementalEncoder, context_window, prompt_token_cap, token_budget
 from engine.decoding.word_ends import WordEnds
 from engine.decoding.word_limit import WORD_RUN_ON_TOKENS, continues_word, stops_inside_word
 from engine.models.hidden_states import FinalHiddenStates
@@ -89,6 +89,7 @@ class Generator:
         self.device = lm.device
         self.eos_token_id = lm.eos_token_id
         self.start_token_id = lm.start_token_id
+        self.prompt_cap = prompt_token_cap(lm.parameter_count, lm.device.type)
         self.vocab_size = self.model.vocab_size
         table = list(self.tokenizer.token_bytes[: self.vocab_size])
         self.token_bytes: list[bytes] = table + [b""] * (self.vocab_size - len(table))
@@ -220,7 +221,7 @@ class Generator:
     def prepare(self, text: str, settings: DecodingSettings, suffix: str = "") -> Prompt:
         """The tokens the model reads for ``text`` under ``settings`` (windowed, healed)."""
         max_context = self.model.max_context
-        budget = token_budget(max_context, settings.max_new_tokens)
+        budget = token_budget(max_context, settings.max_new_tokens, self.prompt_cap)
         suffix_ids = self.fim_suffix_tokens(suffix, budget) if settings.special_tokens else []
         if suffix_ids:
             budget -= len(suffix_ids) + len(self.fim_ids or ())

@@ -24,6 +24,17 @@ RECURRENT_CONTEXT_TOKENS = 1024
 # Long-context models read at most this much: a cold start (or a re-window) stays affordable on a CPU, and so do
 # the cache's memory and the tokenizing of the window on every keystroke.
 MAX_PROMPT_TOKENS = 2048
+# A model this large reads a shorter window on a CPU: reading a prompt costs parameters x tokens, and a 135M model
+# takes seconds over 2,048 tokens, paid at the first request in a document and at every re-window.
+LARGE_MODEL_PARAMETERS = 50_000_000
+LARGE_MODEL_CPU_PROMPT_TOKENS = 512
+
+
+def prompt_token_cap(parameters: int, device_type: str) -> int:
+    """The most prompt tokens a model of ``parameters`` reads on ``device_type``."""
+    if device_type == "cpu" and parameters >= LARGE_MODEL_PARAMETERS:
+        return LARGE_MODEL_CPU_PROMPT_TOKENS
+    return MAX_PROMPT_TOKENS
 
 
 @dataclass(frozen=True)
@@ -33,12 +44,12 @@ class ContextWindow:
     starts_document: bool  # the window begins where the document begins
 
 
-def token_budget(max_context: int | None, max_new_tokens: int) -> int:
+def token_budget(max_context: int | None, max_new_tokens: int, cap: int = MAX_PROMPT_TOKENS) -> int:
     """How many prompt tokens to keep: room for ``max_new_tokens`` within the context (at least half of it),
-    and never more than ``MAX_PROMPT_TOKENS``."""
+    and never more than ``cap`` (``prompt_token_cap``)."""
     if max_context is None:
         return RECURRENT_CONTEXT_TOKENS
-    return min(max(max_context - max_new_tokens, max_context // 2, 1), MAX_PROMPT_TOKENS)
+    return min(max(max_context - max_new_tokens, max_context // 2, 1), cap)
 
 
 def window_start(text: str, window_chars: int) -> int:
