@@ -6,8 +6,9 @@ a plain QPlainTextEdit), a 50 MB line ~7 s. So, from the longest line, measured 
 - past ``LONG_LINE_CHARS`` (no paragraph a person writes is that long): suggestions are off for this document
   (the model would read a window of unbroken data, and every suggestion re-lays the line out around its ghost
   text), and lines wrap anywhere, which Qt lays out in linear time (256 kB word: 2.6 s -> 0.12 s a keystroke);
-- past ``READ_ONLY_LINE_CHARS``: the document is also read-only, since even a linear layout of such a line takes
-  more than a second a keystroke; the status bar says so, and a smaller document opened next is writable again.
+- past ``READ_ONLY_LINE_CHARS`` (256 Ki characters, ~0.1 s a keystroke here): the document is also read-only,
+  since even the linear layout grows with the line (1 MiB: ~0.45 s a keystroke, 8 MiB: ~6 s); the status bar says
+  so, and a document opened next without such a line is writable again.
 ``benchmarks/long_lines.py`` measures the keystroke times with and without this.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 LONG_LINE_CHARS = 10_000
-READ_ONLY_LINE_CHARS = 1 << 20
+READ_ONLY_LINE_CHARS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,8 @@ class LongLines:
     def note(self, name: str) -> str | None:
         """What the status bar says about it; None for an ordinary document."""
         if self.read_only:
-            return (f"{name} has a line of {self.longest:,} characters: editing it would take seconds a keystroke, "
-                    "so it is open read-only, without suggestions.")
+            return (f"{name} has a line of {self.longest:,} characters: every keystroke would lay it all out again "
+                    "(slow past a quarter of a million), so it is open read-only, without suggestions.")
         if self.hold_suggestions:
             return (f"{name} has a line of {self.longest:,} characters: suggestions are off for it, and long lines "
                     "wrap anywhere to keep typing quick.")

@@ -1,6 +1,6 @@
 # ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """A document with a very long line (issue 32 item 14): opened with suggestions off and lines wrapping anywhere,
-read-only past a megabyte of line, said in the status bar; an ordinary document opened next is as usual again.
+read-only past 256 Ki characters of line, said in the status bar; an ordinary document opened next is as usual again.
 Times are measured by benchmarks/long_lines.py; these tests check the behaviour."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def test_a_long_line_turns_suggestions_off_wraps_anywhere_and_says_why(qtbot, ma
         type_text(qtbot, editor, " It")
 
 
-def test_a_line_past_a_megabyte_opens_read_only(qtbot, make_window, tmp_path, monkeypatch):
+def test_a_line_past_the_read_only_limit_opens_read_only(qtbot, make_window, tmp_path, monkeypatch):
     monkeypatch.setattr(long_lines, "READ_ONLY_LINE_CHARS", 50_000)  # the rule, on a line quicker to lay out
     window = make_window(model=None, wait_ready=False, settings=None)
     editor = window.editor
