@@ -358,7 +358,10 @@ class RecoveryAutosaver(QObject):
                 job.error = exc
             except (DocumentError, OSError) as exc:
                 job.error = RecoveryError(str(exc))
-            self._job_finished.emit(job)
+            except Exception as exc:  # noqa: BLE001 - a bug here must show, not leave the job in flight for good
+                job.error = RecoveryError(f"the snapshot could not be made ({type(exc).__name__}: {exc})")
+            finally:
+                self._job_finished.emit(job)
 
         self._in_flight = job
         job.future = self._writer.submit(run)

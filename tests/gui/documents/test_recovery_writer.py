@@ -137,3 +137,17 @@ def test_a_save_drops_the_snapshot_even_while_a_write_is_in_flight(qtbot, make_w
                     timeout=5000)
     window.autosaver.wait()
     assert not snapshot.exists()
+
+
+def test_a_snapshot_that_fails_unexpectedly_is_reported_and_tried_again(qtbot, make_window):
+    window = make_window(recovery_interval_ms=20)
+    window.editor.set_suggestions_enabled(False)
+    notes = window.autosaver._notes
+    window.autosaver._notes = lambda: (lambda text: 1 / 0)  # a bug in the notes, on the writer thread
+    type_text(qtbot, window.editor, "still safe")
+    warning = window.status.recovery_warning
+    qtbot.waitUntil(warning.isVisible, timeout=5000)
+    assert warning.text() == "⚠ Crash recovery not working" and "ZeroDivisionError" in warning.toolTip()
+    window.autosaver._notes = notes
+    qtbot.waitUntil(lambda: not warning.isVisible(), timeout=5000)
+    assert json.loads(window.recovery.session_file.read_text(encoding="utf-8"))["text"] == "still safe"
