@@ -14,7 +14,7 @@ from conftest import make_gpt2_folder
 from safetensors.torch import load_file
 
 import engine
-import engine.loading.weights_plan
+import engine.loading.config_size
 from engine.errors import CheckpointError, ModelTooBigError
 from engine.loading import checkpoint
 from engine.loading.checkpoint import load_checkpoint, save_checkpoint, shapes_only
@@ -93,7 +93,7 @@ def test_more_layers_than_the_weights_hold_is_refused_before_building(tmp_path, 
 
 def test_sizes_that_cannot_fit_are_refused_naming_the_biggest_field(tmp_path, tiny_tokenizer, monkeypatch):
     folder = _folders(tmp_path, tiny_tokenizer)["llama"]
-    monkeypatch.setattr(engine.loading.weights_plan, "available_memory_bytes", lambda: 8 * 10**9)
+    monkeypatch.setattr(engine.loading.config_size, "available_memory_bytes", lambda: 8 * 10**9)
     read = []
     original = checkpoint._read_weights
     monkeypatch.setattr(checkpoint, "_read_weights", lambda *a: read.append(a) or original(*a))
@@ -110,7 +110,7 @@ def test_sizes_that_cannot_fit_are_refused_naming_the_biggest_field(tmp_path, ti
 
 def test_a_config_the_memory_holds_still_loads(tmp_path, tiny_tokenizer, monkeypatch):
     folders = _folders(tmp_path, tiny_tokenizer)
-    monkeypatch.setattr(engine.loading.weights_plan, "available_memory_bytes", lambda: 10**9)
+    monkeypatch.setattr(engine.loading.config_size, "available_memory_bytes", lambda: 10**9)
     for folder in folders.values():
         load_checkpoint(folder)
 
@@ -123,7 +123,7 @@ def test_the_build_itself_counts_against_free_memory(tmp_path, tiny_tokenizer, m
     (folder / "model.safetensors").unlink()
     load_checkpoint(folder)
     _rewrite_config(folder, num_hidden_layers=2000)
-    monkeypatch.setattr(engine.loading.weights_plan, "available_memory_bytes", lambda: 50 * 10**6)
+    monkeypatch.setattr(engine.loading.config_size, "available_memory_bytes", lambda: 50 * 10**6)
     with pytest.raises(ModelTooBigError, match=r"num_hidden_layers = 2,000 \(published models have at most 126\) "
                                                r"makes the model too big .* only 50 MB is free"):
         load_checkpoint(folder)

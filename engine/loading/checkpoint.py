@@ -6,12 +6,11 @@ hands back a half-loaded model. Saving writes a temporary folder beside the targ
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -20,11 +19,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from engine.errors import CheckpointError
 from engine.loading.config_size import check_config_size
 from engine.loading.families import FAMILIES, family_of
+from engine.loading.meta_build import shapes_only
 from engine.loading.tokenizer import TextTokenizer
 from engine.models.base import CausalLanguageModel
 
@@ -122,32 +121,6 @@ def load_checkpoint(
     _check_first_forward(model, weights_file)
     generation = _read_optional_json(folder / GENERATION_CONFIG)
     return LoadedCheckpoint(model, tokenizer, config, generation, folder)
-
-
-class _SkipInitOnMeta(TorchFunctionMode):
-    """Random init of a meta tensor is a no-op; skipping it also skips the slow first-time path PyTorch takes for
-    ``normal_`` on meta tensors (it imports torch._dynamo, seconds on a small CPU)."""
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if getattr(func, "__name__", None) in _INIT_FUNCTIONS:
-            tensor = args[0] if args else kwargs.get("tensor")
-            if getattr(tensor, "is_meta", False):
-                return tensor
-        return func(*args, **kwargs)
-
-
-_INIT_FUNCTIONS = frozenset({"normal_", "uniform_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_",
-                             "xavier_uniform_", "xavier_normal_", "zeros_", "ones_", "zero_", "fill_",
-                             "constant_", "orthogonal_"})
-
-
-@contextlib.contextmanager
-def shapes_only() -> Iterator[None]:
-    """Build modules on the meta device, with no memory and no random init: for a model whose weights come from a
-    file, or one only checked for building (so loading never holds two full copies)."""
-    with torch.device("meta"), _SkipInitOnMeta():
-        yield
 
 
 def _converted(state: dict[str, torch.Tensor], device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:

@@ -22,7 +22,9 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from engine.errors import CheckpointError, ModelTooBigError
+from engine.loading.devices import available_memory_bytes
 from engine.loading.families import FAMILIES
+from engine.loading.meta_build import shapes_only
 
 #: Published language models have at most a few hundred layers (Llama 3.1 405B: 126); a config far past that is
 #: damaged, and building its modules alone would take seconds per thousand layers.
@@ -63,8 +65,6 @@ def config_size(config: dict, config_path: Path) -> ConfigSize | None:
 
 
 def _parameters_with_layers(config: dict, key: str, layers: int) -> int | None:
-    from engine.loading.checkpoint import shapes_only  # checkpoint imports this module
-
     small = {**config, key: layers}
     if isinstance(config.get("layer_types"), list):  # one entry per layer (Gemma 3, Qwen's sliding windows)
         small["layer_types"] = config["layer_types"][:layers]
@@ -105,8 +105,6 @@ def check_layer_count(layers: int, field: str, path: Path, held: int | None = No
 
 
 def _check_fits(config: dict, size: ConfigSize, device: torch.device, dtype: torch.dtype) -> None:
-    from engine.loading.weights_plan import available_memory_bytes  # weights_plan imports the registry
-
     weights = size.parameters * dtype.itemsize
     build = size.layers * BUILD_BYTES_PER_LAYER
     if device.type == "cuda":

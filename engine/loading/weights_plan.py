@@ -8,7 +8,6 @@ The rule is the loader's own (``engine.models.int8.int8_helps_by_size``), so wha
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from safetensors import SafetensorError
 
 from engine.errors import CheckpointError, ModelTooBigError
 from engine.loading.config_size import checkpoint_shapes
-from engine.loading.devices import cpu_has_bf16, default_dtype
+from engine.loading.devices import available_memory_bytes, cpu_has_bf16, default_dtype
 from engine.loading.gguf_file import INT4_TYPES, is_gguf_file, tensor_type_name
 from engine.loading.registry import size_text
 from engine.models.int8 import INNER_MULTIPLE, int8_helps_by_size
@@ -91,21 +90,6 @@ def check_memory(plan: WeightsPlan, checkpoint_bytes: int, device: torch.device,
         raise ModelTooBigError(
             f"{name} needs about {size_text(needed)} to load ({plan.text} once loaded) and only "
             f"{size_text(free)} {where}: close other programs or choose a smaller model")
-
-
-def available_memory_bytes() -> int | None:
-    """What the OS could give this process now without swapping (Linux MemAvailable; elsewhere the free pages)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def plan_folder_weights(folder: Path, device: torch.device) -> WeightsPlan | None:
