@@ -127,3 +127,11 @@ def test_decoding_learns_from_the_document_it_reads_and_forgets_what_an_edit_rem
     assert np.allclose(picker.learned.current().table, memory.weights.table)
     tiny_gpt2.complete(SAMPLE_TEXT[:60], settings)  # most of the document deleted
     assert memory.learned.end <= max(0, len(memory.document.tokens) - 1)
+
+
+def test_a_cell_never_seen_follows_what_its_match_length_learned():
+    learned = OnlineWeights(MixtureWeights.constant(0.5), strength=2.0)
+    learned.learn(0, np.full(300, 0.6), [SHORT] * 300, [7] * 300)  # length 1, count 2: useless
+    unseen_same_length = Match(1, (5,), (30,))  # length 1, count 30, one follower
+    assert learned.current().weight(unseen_same_length) < 0.1
+    assert learned.current().weight(Match(9, (5,), (30,))) == 0.5  # another length: the fitted weight

@@ -40,16 +40,25 @@ OWN_PRIOR_STRENGTH = 10.0
 FALLBACK_PRIOR_STRENGTH = 2.0
 #: The continuous cache's cells see many more tokens each (32 cells against 216): 20 for both.
 CACHE_PRIOR_STRENGTH = 20.0
+#: For the pooled weight of one match length (2, 10 and 50 within 0.0003 bits/byte of each other).
+GROUP_PRIOR_STRENGTH = 10.0
 
 
 class CellLikelihoods:
-    """Per cell, the summed log-likelihood of each grid weight over the (p_model, p_memory) pairs observed in it."""
+    """Per cell, the summed log-likelihood of each grid weight over the (p_model, p_memory) pairs observed in it.
 
-    def __init__(self, prior: np.ndarray, strength: float) -> None:
+    ``group_size``: consecutive cells form a group (the n-gram table's cells of one match length) whose pooled
+    tokens rescale the prior of all its cells, so a cell seen rarely still follows what its length has shown
+    (on 30k characters of three held-out books, SmolLM2: -0.0048 bits/byte against -0.0034 per cell alone)."""
+
+    def __init__(self, prior: np.ndarray, strength: float, group_size: int = 0) -> None:
         self.prior = np.asarray(prior, dtype=np.float64).ravel()
         self.strength = strength
         self.likelihood = np.zeros((self.prior.size, GRID.size))
         self.observed = np.zeros(self.prior.size, dtype=np.int64)
+        self.group_size = group_size
+        self.groups = (CellLikelihoods(self.prior.reshape(-1, group_size).mean(axis=1), GROUP_PRIOR_STRENGTH)
+                       if group_size else None)
         self._weights: np.ndarray | None = None
 
     def add(self, cells: np.ndarray, p: np.ndarray, q: np.ndarray, sign: int = 1) -> None:
@@ -58,15 +67,26 @@ class CellLikelihoods:
         mixed = (1 - GRID)[None] * p[:, None] + GRID[None] * q[:, None]
         np.add.at(self.likelihood, cells, sign * np.log(np.maximum(mixed, 1e-300)))
         np.add.at(self.observed, cells, sign)
+        if self.groups is not None:
+            self.groups.add(cells // self.group_size, p, q, sign)
         self._weights = None
 
+    def centres(self) -> np.ndarray:
+        """Where each cell's prior is centred: the fitted weight, scaled by what its group learned."""
+        if self.groups is None:
+            return self.prior
+        fitted = self.groups.prior
+        scale = np.where(fitted > 0, self.groups.weights() / np.maximum(fitted, 1e-12), 1.0)
+        return np.clip(self.prior.reshape(-1, self.group_size) * scale[:, None], 0.0, GRID[-1]).ravel()
+
     def weights(self) -> np.ndarray:
-        """Each cell's weight: the prior's exactly where nothing was observed, else the grid's MAP point."""
+        """Each cell's weight: the prior's centre where nothing was observed in it, else the grid's MAP point."""
         if self._weights is None:
-            w0 = self.prior[:, None]
+            centre = self.centres()
+            w0 = centre[:, None]
             prior = self.strength * (w0 * _LOG_GRID[None] + (1 - w0) * _LOG_REST[None])
             best = GRID[np.argmax(prior + self.likelihood, axis=1)]
-            self._weights = np.where(self.observed > 0, best, self.prior)
+            self._weights = np.where(self.observed > 0, best, centre)
         return self._weights
 
 
@@ -85,7 +105,8 @@ class OnlineWeights:
 
     def __init__(self, prior: MixtureWeights, strength: float = FALLBACK_PRIOR_STRENGTH) -> None:
         self.prior = prior
-        self.ngram = CellLikelihoods(prior.table, strength)
+        per_length = int(np.prod(prior.table.shape[1:]))  # the table's cells of one match length
+        self.ngram = CellLikelihoods(prior.table, strength, per_length)
         cache = prior.cache
         self.cache = CellLikelihoods(np.asarray(cache.weights), CACHE_PRIOR_STRENGTH) if cache is not None else None
         self.end = 0
