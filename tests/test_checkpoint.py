@@ -381,3 +381,22 @@ def test_a_tokenizer_far_smaller_than_the_vocabulary_is_refused_padding_is_not(t
     with pytest.raises(CheckpointError, match="tokenizer has 400 tokens but the model 8192.*wrong tokenizer") as caught:
         load_checkpoint(folder)
     assert caught.value.path == folder / "tokenizer.json"
+
+
+def test_a_loaded_model_keeps_its_weights_when_its_file_is_rewritten(tmp_path, tiny_tokenizer):
+    # safetensors maps the file: weights kept as read would follow another program's writes (or SIGBUS on a
+    # truncated file). The loader copies every tensor into memory of its own.
+    import engine
+
+    folder = make_gpt2_folder(tmp_path / "m", tiny_tokenizer)
+    lm = engine.load(str(folder), dtype=torch.float32, weights="float")
+    tokens = torch.tensor([[1, 2, 3, 4]])
+    with torch.inference_mode():
+        before = lm.model(tokens)[0]
+    weights = folder / "model.safetensors"
+    size = weights.stat().st_size
+    with open(weights, "r+b") as handle:  # rewritten in place, as another program would
+        handle.seek(size // 2)
+        handle.write(b"\0" * (size - size // 2))
+    with torch.inference_mode():
+        torch.testing.assert_close(lm.model(tokens)[0], before)

@@ -125,12 +125,15 @@ def load_checkpoint(
 
 def _converted(state: dict[str, torch.Tensor], device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """The tensors in ``dtype`` on ``device``, contiguous, made one at a time while ``state`` is emptied: at most
-    one tensor is held twice, so loading never needs two full copies of the model."""
+    one tensor is held twice, so loading never needs two full copies of the model.
+
+    Always copies: safetensors hands out views of the file's memory map, so a tensor kept as read would change
+    when another program rewrites the file, and a truncated file would kill the app (SIGBUS) at the next read."""
     converted = {}
     for key in list(state):
         tensor = state.pop(key)
         wanted = dtype if tensor.is_floating_point() else tensor.dtype
-        converted[key] = tensor.contiguous().to(device=device, dtype=wanted)
+        converted[key] = tensor.to(device=device, dtype=wanted, copy=True, memory_format=torch.contiguous_format)
     return converted
 
 
