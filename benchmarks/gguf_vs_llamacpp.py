@@ -104,12 +104,12 @@ def run_llama(model: str, threads: int, prompt_tokens: int) -> dict:
     started = time.perf_counter()
     llm.eval(ids)
     prefill_s = time.perf_counter() - started
-    token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+    token = int(np.argmax(last_logits(llm)))
     started = time.perf_counter()
     first_s = None
     for _ in range(DECODE_TOKENS):
         llm.eval([token])
-        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        token = int(np.argmax(last_logits(llm)))
         if first_s is None:
             first_s = time.perf_counter() - started
     decode_s = time.perf_counter() - started
@@ -120,6 +120,15 @@ def run_llama(model: str, threads: int, prompt_tokens: int) -> dict:
     top1 = np.asarray(every.scores[: len(ids)]).argmax(-1).tolist()
     return {"load_s": load_s, "resident": resident, "prefill_tps": prompt_tokens / prefill_s,
             "decode_tps": DECODE_TOKENS / decode_s, "first_token_s": prefill_s + (first_s or 0.0), "top1": top1}
+
+
+def last_logits(llm):
+    """The logits after the last token llama.cpp read (without ``logits_all`` it keeps no others)."""
+    import llama_cpp
+    import numpy as np
+
+    pointer = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+    return np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),))
 
 
 def quantized_copy(source: Path, kind: str, folder: Path) -> Path:
