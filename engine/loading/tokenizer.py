@@ -103,14 +103,16 @@ class TextTokenizer:
             return bytes([int(match.group(1), 16)])
         return token.replace("\u2581", " ").encode("utf-8")
 
+    @cached_property
     def _tokenizer_json(self) -> dict:
+        # Parsed once: the JSON of a 50k-token vocabulary with its merges takes ~0.1 s to write and read.
         return json.loads(self.backend.to_str())
 
     def _added_tokens(self) -> list[dict]:
-        return self._tokenizer_json().get("added_tokens") or []
+        return self._tokenizer_json.get("added_tokens") or []
 
     def _decoder_type(self) -> str:
-        data = self._tokenizer_json()
+        data = self._tokenizer_json
         # Some tokenizer.json files carry no decoder; their pre-tokenizer still says the vocabulary is in GPT-2's
         # byte alphabet, and without it every token would show as "ĠUn" instead of " Un".
         for part in (data.get("decoder"), data.get("pre_tokenizer")):
