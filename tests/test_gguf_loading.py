@@ -317,3 +317,26 @@ def test_a_large_model_on_the_cpu_reads_the_shorter_window(tmp_path, monkeypatch
     lm = engine.load(str(path), weights="float")
     prompt = lm.generator.prepare("The quick brown fox jumps over the lazy dog. " * 40, engine.DecodingSettings())
     assert 12 <= len(prompt.tokens) <= 24
+
+
+@pytest.mark.parametrize("weight_type", ["Q4_0", "Q8_0"])
+def test_the_menus_memory_figure_is_what_inkling_models_plans(tmp_path, weight_type):
+    # The Model menu shows LanguageModel.weight_bytes (what is held, int4/int8 buffers included); `inkling models`
+    # shows the plan read from the headers before loading: one figure in both places.
+    from engine.loading.weights_plan import plan_model_weights
+
+    path, _ = write_model(tmp_path, tiny_config("llama", hidden=256), weight_type)
+    plan = plan_model_weights(path, torch.device("cpu"))
+    lm = engine.load(str(path))
+    assert plan is not None and plan.storage == lm.weights.replace("int8 + int4", "int4 + int8")
+    assert abs(plan.memory_bytes - lm.weight_bytes) <= 0.02 * lm.weight_bytes
+
+
+def test_the_bundled_defaults_menu_figure_is_what_inkling_models_plans():
+    from engine.loading.registry import resolve_model_path
+    from engine.loading.weights_plan import plan_model_weights
+
+    lm = engine.load("default")
+    plan = plan_model_weights(resolve_model_path("default"), lm.device)
+    assert plan is not None and plan.storage == lm.weights
+    assert abs(plan.memory_bytes - lm.weight_bytes) <= 0.02 * lm.weight_bytes

@@ -219,9 +219,9 @@ class WeightFiller:
         codes, scales = self._int8_rows("model.embed_tokens.weight", tensor)
         backbone: Any = self.model.model
         backbone.embed_tokens = Int8Embedding(codes, scales)
+        self._count("int8")
         if self.config.tie_word_embeddings:
             self._install("lm_head", Int8Linear.from_quantized(codes, scales))
-            self._count("int8")
 
     def _install(self, module_name: str, module: nn.Module) -> None:
         parent_name, _, child = module_name.rpartition(".")

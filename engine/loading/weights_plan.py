@@ -136,7 +136,8 @@ def plan_gguf_weights(reader: Any, quantized: bool, dtype: torch.dtype = torch.f
             total += count * dtype.itemsize
         elif len(tensor.shape) == 1:
             total += 2 * count
-        elif tensor_type_name(tensor) in INT4_TYPES:
+        elif tensor_type_name(tensor) in INT4_TYPES and tensor.name != "token_embd.weight":
+            # (the token embedding is looked up, not multiplied: the loader holds it as int8 rows)
             total += count // 2 + count // 32 * 4
             kinds.add("int4")
         else:
