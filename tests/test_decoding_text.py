@@ -246,3 +246,23 @@ def test_a_large_model_reads_a_shorter_window_on_the_cpu():
     assert prompt_token_cap(LARGE_MODEL_PARAMETERS, "cuda") == MAX_PROMPT_TOKENS
     assert prompt_token_cap(LARGE_MODEL_PARAMETERS - 1, "cpu") == MAX_PROMPT_TOKENS
     assert token_budget(8192, 32, LARGE_MODEL_CPU_PROMPT_TOKENS) == LARGE_MODEL_CPU_PROMPT_TOKENS
+
+
+def test_a_large_model_on_the_cpu_catches_its_memory_up_in_short_reads(monkeypatch):
+    from engine.decoding import generator as generator_module
+    from engine.decoding.token_window import LARGE_MODEL_CPU_PROMPT_TOKENS
+
+    windows: list[int] = []
+
+    class Memory:
+        def update_states(self, _read, window):
+            windows.append(window)
+            return 0
+
+    class Generator:
+        model = type("M", (), {"max_context": 8192})()
+        prompt_cap = LARGE_MODEL_CPU_PROMPT_TOKENS
+        _read_document = None
+
+    generator_module.Generator.catch_up_states(Generator(), Memory())
+    assert windows == [LARGE_MODEL_CPU_PROMPT_TOKENS // 4]

@@ -196,8 +196,10 @@ class Generator:
         if memory is None:
             return 0
         # At most CATCH_UP_WINDOW tokens a read, whatever the model's context: a long read would hold up the
-        # next request behind it (SmolLM2's 8,192 tokens take many seconds on a CPU).
-        window = min(self.model.max_context or CATCH_UP_WINDOW, CATCH_UP_WINDOW)
+        # next request behind it (SmolLM2's 8,192 tokens take many seconds on a CPU). A model that reads a short
+        # prompt for its size (prompt_token_cap) reads a quarter of it: SmolLM2's 512-token read, every
+        # position's logits over 49,152 tokens, held a request up to a second (GUI pause p90 1.1 s).
+        window = min(self.model.max_context or CATCH_UP_WINDOW, CATCH_UP_WINDOW, self.prompt_cap // 4)
         return memory.update_states(self._read_document, window)
 
     @torch.inference_mode()
