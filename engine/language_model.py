@@ -231,6 +231,11 @@ class LanguageModel:
 
         return next_token_candidates(self.generator, text, continuation, k, settings)
 
+    @property
+    def catch_up_idle_s(self) -> float:
+        """How long the engine thread waits for the writer to pause before ``catch_up_memory`` (0: at once)."""
+        return self.generator.catch_up_idle_s
+
     def catch_up_memory(self) -> int:
         """Read the next window of the open document's hidden states into the continuous cache, if the memory
         uses one and a window's worth is missing; returns how many were read. For idle moments: after a request,

@@ -558,6 +558,21 @@ def test_after_a_suggestion_the_idle_worker_lets_the_memory_catch_up(make_worker
     assert model.catch_ups >= 1
 
 
+def test_a_model_with_slow_memory_reads_waits_for_the_writer_to_pause_before_reading(make_worker, recorder):
+    model = FakeModel("m")
+    model.catch_up_idle_s = 0.5  # as a large model on a CPU says (Generator.catch_up_idle_s)
+    read = threading.Event()
+    count_read = model.catch_up_memory
+    model.catch_up_memory = lambda: (count_read(), read.set())[0]
+    worker = make_worker(FakeLoader(m=model))
+    loaded(worker, recorder, "m")
+    recorder.wait_end(worker.suggest("Hello", SETTINGS))
+    recorder.wait_end(worker.suggest("Hello there", SETTINGS))  # within the pause: no read in front of it
+    assert model.catch_ups == 0
+    assert read.wait(10)  # the writer pauses: the read happens
+    assert model.catch_ups == 1
+
+
 # --- with the real tiny model -----------------------------------------------------------------------------
 
 

@@ -44,7 +44,13 @@ from engine.decoding.stopping import StopRule, ends_inside_word
 from engine.decoding.stream_assembly import Continuation, StreamAssembler
 from engine.decoding.suffix_join import joined_stop
 from engine.decoding.threads import step_thread_count, torch_threads
-from engine.decoding.token_window import IncrementalEncoder, context_window, prompt_token_cap, token_budget
+from engine.decoding.token_window import (
+    MAX_PROMPT_TOKENS,
+    IncrementalEncoder,
+    context_window,
+    prompt_token_cap,
+    token_budget,
+)
 from engine.decoding.word_ends import WordEnds
 from engine.decoding.word_limit import WORD_RUN_ON_TOKENS, continues_word, stops_inside_word
 from engine.models.hidden_states import FinalHiddenStates
@@ -53,6 +59,7 @@ from engine.training.fim import fim_prompt, model_fim_ids
 #: The text after the cursor a fill-in-the-middle prompt reads at most: what follows the gap, not the whole rest.
 FIM_SUFFIX_CHARS = 2000
 CATCH_UP_WINDOW = 512  # tokens the memory's catch-up reads at once (see ``catch_up_states``)
+LARGE_MODEL_CATCH_UP_IDLE_S = 1.0  # see ``Generator.catch_up_idle_s``
 FIM_SUFFIX_SHARE = 0.25  # of the prompt's token budget
 
 Cancelled = Callable[[], bool]
@@ -187,6 +194,14 @@ class Generator:
         if latest is None or latest.shape[0] != rows:
             return None
         return latest[:, -1]
+
+    @property
+    def catch_up_idle_s(self) -> float:
+        """A model that reads a short prompt for its size (a large model on a CPU) takes a few hundred
+        milliseconds a catch-up read whatever its length (every weight is unpacked for a read of many tokens, and
+        every position's logits are computed): it waits for a pause of this long first. SmolLM2 in the app:
+        pause -> ghost p90 0.9 s when the read followed each suggestion at once."""
+        return LARGE_MODEL_CATCH_UP_IDLE_S if self.prompt_cap < MAX_PROMPT_TOKENS else 0.0
 
     def catch_up_states(self, memory) -> int:
         """Read the document's pairs the memory still misses (one window at most): the continuous cache's states

@@ -382,9 +382,14 @@ class EngineWorker:
             stream.close()
 
     def _catch_up_memory(self) -> None:
-        """Between requests, the continuous cache reads one window of the document's states (tens of
-        milliseconds); never while a newer request waits, and a failure there only costs the cache."""
+        """Between requests, the memory reads one window of the document (the continuous cache's states, the
+        probabilities its weights learn from); never while a newer request waits, and a failure there only costs
+        the memory. A model whose read takes long (``catch_up_idle_s``) waits that long for the writer to pause
+        first: a read already begun would hold up the suggestion for the next pause behind it."""
+        idle_s = float(getattr(self._loaded, "catch_up_idle_s", 0.0))
         with self._condition:
+            if idle_s > 0:
+                self._condition.wait_for(lambda: bool(self._queue) or self._stopping, timeout=idle_s)
             if self._queue or self._stopping:
                 return
         try:
