@@ -88,8 +88,8 @@ class EngineBridge(QObject):
     def cancel(self, request_id: int | None = None) -> None:
         self._worker.cancel(request_id)
 
-    def submit(self, job) -> int:
-        return self._worker.submit(job)
+    def submit(self, job, yields_to_suggestions: bool = False) -> int:
+        return self._worker.submit(job, yields_to_suggestions)
 
     @property
     def model_info(self) -> ModelSnapshot | None:

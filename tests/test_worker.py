@@ -484,6 +484,40 @@ def test_long_job_is_cancelled_by_id_and_suggestions_wait_behind_it(make_worker,
     assert recorder.events.index(end) < recorder.events.index(recorder.of(suggestion2, SuggestionToken)[0])
 
 
+def test_background_work_yields_to_a_suggestion_and_other_jobs_do_not(make_worker, recorder):
+    worker = make_worker(FakeLoader(m=FakeModel("m")))
+    loaded(worker, recorder, "m")
+    started = threading.Event()
+    steps = [0]
+
+    def job(lm, ctx):
+        started.set()
+        while not ctx.cancelled():
+            steps[0] += 1
+            ctx.progress({"step": steps[0], "cancelled": ctx.cancelled()})
+            time.sleep(0.001)  # a step of real work
+        return "stopped"
+
+    background = worker.submit(job, yields_to_suggestions=True)
+    assert started.wait(10)
+    queued = worker.submit(lambda lm, ctx: "never", yields_to_suggestions=True)
+    suggestion = worker.suggest("x", SETTINGS)
+    assert recorder.wait_end(background).cancelled
+    assert recorder.wait_end(queued).cancelled  # queued background work does not run ahead of it either
+    assert recorder.wait_end(suggestion).completions[0].text == "m:abc"
+
+    started.clear()
+    foreground = worker.submit(job)  # e.g. an evaluation the writer asked for
+    assert started.wait(10)
+    worker.suggest("y", SETTINGS)
+    after = steps[0] + 1  # this step may have begun before the suggestion; the next one did not
+    later = recorder.wait_for(lambda e: isinstance(e, TaskProgress) and e.request_id == foreground
+                              and e.payload["step"] > after)
+    assert later.payload["cancelled"] is False
+    worker.cancel(foreground)
+    assert recorder.wait_end(foreground).cancelled
+
+
 def test_a_job_cancelled_while_queued_never_runs(make_worker, recorder):
     worker = make_worker(FakeLoader(m=FakeModel("m")))
     loaded(worker, recorder, "m")

@@ -115,9 +115,10 @@ class _SuggestRequest(_Request):
 class _JobRequest(_Request):
     kind = "job"
 
-    def __init__(self, request_id: int, job: Job) -> None:
+    def __init__(self, request_id: int, job: Job, yields: bool = False) -> None:
         super().__init__(request_id)
         self.job = job
+        self.yields = yields  # cancelled by a suggestion request: background work the writer must not wait for
 
 
 @dataclass(frozen=True)
@@ -222,9 +223,13 @@ class EngineWorker:
             for request in targets:
                 request.cancel_event.set()
 
-    def submit(self, job: Job) -> int:
-        """Run ``job(lm, ctx)`` on the engine thread; its return value comes back in ``TaskFinished.result``."""
-        return self._enqueue(lambda request_id: _JobRequest(request_id, job))
+    def submit(self, job: Job, yields_to_suggestions: bool = False) -> int:
+        """Run ``job(lm, ctx)`` on the engine thread; its return value comes back in ``TaskFinished.result``.
+
+        ``yields_to_suggestions``: background work (coverage calibration) that a suggestion request cancels,
+        running or queued, so the suggestion never waits behind it; the job sees ``ctx.cancelled()`` and the
+        caller hands it out again (``TaskFinished.cancelled``)."""
+        return self._enqueue(lambda request_id: _JobRequest(request_id, job, yields_to_suggestions))
 
     def _enqueue(self, make: Callable[[int], _Request], supersede: bool = False) -> int:
         with self._condition:
@@ -234,7 +239,7 @@ class EngineWorker:
                 return request.request_id
             if supersede:
                 for older in self._live.values():
-                    if older.kind == request.kind:
+                    if older.kind == request.kind or (isinstance(older, _JobRequest) and older.yields):
                         older.cancel_event.set()
             self._live[request.request_id] = request
             self._queue.append(request)
