@@ -109,3 +109,20 @@ def machine_note() -> str:
     import torch
 
     return f"python {sys.version.split()[0]}, torch {torch.__version__}, threads {torch.get_num_threads()}"
+
+
+def copy_bandwidth_gb_s(megabytes: int = 1024) -> float:
+    """GB/s a plain torch copy moves (bytes read + bytes written): the memory-bandwidth floor a decoding step,
+    which reads every weight once, is compared with."""
+    import time
+
+    import torch
+
+    source = torch.empty(megabytes * 1024 * 1024 // 4, dtype=torch.float32).uniform_()
+    target = torch.empty_like(source)
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        target.copy_(source)
+        times.append(time.perf_counter() - started)
+    return 2 * source.numel() * 4 / statistics.median(times) / 1e9

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_note, make_tokenizer, parse_args_with_threads
+from _common import copy_bandwidth_gb_s, machine_note, make_tokenizer, parse_args_with_threads
 
 import engine
 from engine.decoding.settings import DecodingSettings
@@ -33,18 +33,6 @@ QWEN_05B = {"num_hidden_layers": 24, "hidden_size": 896, "intermediate_size": 48
 QUICK = {**QWEN_05B, "num_hidden_layers": 2, "hidden_size": 128, "intermediate_size": 256, "num_attention_heads": 4,
          "num_key_value_heads": 2, "vocab_size": 4096}
 NEW_TOKENS = 32
-
-
-def copy_bandwidth_gb_s(megabytes: int = 1024) -> float:
-    """GB/s of a plain torch copy (read + write counted as what a decoding step does: reading)."""
-    source = torch.empty(megabytes * 1024 * 1024 // 4, dtype=torch.float32).uniform_()
-    target = torch.empty_like(source)
-    times = []
-    for _ in range(5):
-        started = time.perf_counter()
-        target.copy_(source)
-        times.append(time.perf_counter() - started)
-    return 2 * source.numel() * 4 / statistics.median(times) / 1e9
 
 
 def save_model(folder: Path, shape: dict) -> Path:

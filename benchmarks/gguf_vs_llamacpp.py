@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import machine_note, sample_text
+from _common import copy_bandwidth_gb_s, machine_note, sample_text
 
 SHARED_MODEL = Path("/work/shared/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 DECODE_TOKENS = 64
@@ -239,20 +239,6 @@ def synthetic_copy(source: Path, shape_name: str, folder: Path) -> Path:
     return target
 
 
-def copy_bandwidth_gb_s(megabytes: int = 512) -> float:
-    """GB/s of a plain torch copy, counting the bytes read (what a decoding step does with its weights)."""
-    import torch
-
-    source = torch.empty(megabytes * 1024 * 1024 // 4).uniform_()
-    target = torch.empty_like(source)
-    times = []
-    for _ in range(5):
-        started = time.perf_counter()
-        target.copy_(source)
-        times.append(time.perf_counter() - started)
-    return source.numel() * 4 / statistics.median(times) / 1e9
-
-
 def measure(side: str, model: Path, threads: int, prompt_tokens: int) -> dict:
     command = [sys.executable, __file__, "--side", side, "--model", str(model), "--threads", str(threads),
                "--prompt-tokens", str(prompt_tokens)]
@@ -311,7 +297,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     models += [quantized_copy(args.model, kind, args.work) for kind in args.quantize]
     models += [synthetic_copy(args.model, shape, args.work) for shape in args.synthetic]
-    print(f"plain copy, this machine: {copy_bandwidth_gb_s():.1f} GB/s read; {machine_note()}")
+    print(f"plain copy, this machine: {copy_bandwidth_gb_s(512):.1f} GB/s moved (read + write); {machine_note()}")
     for model in models:
         report(model, args.threads, args.prompt_tokens, args.repeats)
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from engine.loading.gguf_file import GGUF_SUFFIX
-from engine.loading.local_stores.found_model import FoundModel
+from engine.loading.local_stores.found_model import FoundModel, existing_folders
 
 SOURCE = "lmstudio"
 OVERRIDE = "INKLING_LMSTUDIO_MODELS"
@@ -31,13 +31,13 @@ def lmstudio_folders() -> list[Path]:
     """The models folders that exist, in the order above, each once."""
     override = os.environ.get(OVERRIDE)
     if override:
-        return _existing_unique([Path(override).expanduser()])
+        return existing_folders([Path(override).expanduser()])
     home = Path.home()
     lmstudio_home = _home_from_pointer(home / ".lmstudio-home-pointer") or home / ".lmstudio"
     candidates = [folder for settings in settings_files(lmstudio_home)
                   if (folder := _downloads_folder(settings)) is not None]
     candidates += [lmstudio_home / "models", home / ".lmstudio" / "models", home / ".cache" / "lm-studio" / "models"]
-    return _existing_unique(candidates)
+    return existing_folders(candidates)
 
 
 def lmstudio_models() -> list[FoundModel]:
@@ -107,17 +107,3 @@ def _downloads_folder(settings: Path) -> Path | None:
         return None  # no settings, or ones we cannot read: the default folders are still looked at
     folder = data.get("downloadsFolder") if isinstance(data, dict) else None
     return Path(folder).expanduser() if isinstance(folder, str) and folder.strip() else None
-
-
-def _existing_unique(candidates: list[Path]) -> list[Path]:
-    folders: list[Path] = []
-    seen: set[Path] = set()
-    for candidate in candidates:
-        try:
-            resolved = candidate.resolve()
-        except OSError:
-            continue
-        if candidate.is_dir() and resolved not in seen:
-            seen.add(resolved)
-            folders.append(candidate)
-    return folders

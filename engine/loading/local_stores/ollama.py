@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.loading.local_stores.found_model import FoundModel
+from engine.loading.local_stores.found_model import FoundModel, existing_folders
 
 SOURCE = "ollama"
 MODEL_LAYER = "application/vnd.ollama.image.model"
@@ -39,7 +39,7 @@ MAX_MANIFEST_BYTES = 1 << 20  # a manifest is a few hundred bytes; never read a 
 
 def ollama_stores() -> list[Path]:
     """The store folders that exist, of ``ollama_store_candidates``."""
-    return _existing_unique(ollama_store_candidates())
+    return existing_folders(ollama_store_candidates())
 
 
 def ollama_store_candidates(platform: str = sys.platform) -> list[Path]:
@@ -189,17 +189,3 @@ def _gguf_child(store: Path, manifest_list: dict[str, Any]) -> dict[str, Any]:
             return _json_file(store / "blobs" / blob_name)
     raise _ManifestProblem(f"holds no GGUF weights (only {', '.join(formats) or 'nothing'}), which Inkling "
                            "cannot read")
-
-
-def _existing_unique(candidates: list[Path]) -> list[Path]:
-    stores: list[Path] = []
-    seen: set[Path] = set()
-    for candidate in candidates:
-        try:
-            resolved = candidate.resolve()
-        except OSError:
-            continue
-        if candidate.is_dir() and resolved not in seen:
-            seen.add(resolved)
-            stores.append(candidate)
-    return stores
