@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.models import llama
-from engine.models.kv_cache import KVCache, cache_dtype
+from engine.models.kv_cache import KVCache
 from engine.models.positions import Placement, attention_mask, place
 
 MODEL_TYPE = "gemma3_text"
@@ -230,7 +230,7 @@ class Gemma3Backbone(nn.Module):
         self.norm = Gemma3RMSNorm(config.hidden_size, config.rms_norm_eps)
 
 
-class Gemma3Transformer(nn.Module):
+class Gemma3Transformer(llama.CachedDecoder):
     """Gemma 3 text decoder: the ``CausalLanguageModel`` interface over a ``KVCache``, like the Llama family."""
 
     def __init__(self, config: Gemma3Config) -> None:
@@ -248,32 +248,6 @@ class Gemma3Transformer(nn.Module):
         self.apply(self._init_weights)
         self.tie_weights()
 
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
-
-    def tie_weights(self) -> None:
-        """Share the output projection with the input embedding when the config says so (after loading too)."""
-        if self.config.tie_word_embeddings:
-            self.lm_head.weight = self.model.embed_tokens.weight
-
-    @property
-    def max_context(self) -> int:
-        return self.config.max_position_embeddings
-
-    @property
-    def vocab_size(self) -> int:
-        return self.config.vocab_size
-
-    def new_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
-        capacity = min(capacity or self.max_context, self.max_context)
-        param = self.model.norm.weight  # always a float parameter, whatever holds the (maybe int8) embedding
-        c = self.config
-        return KVCache(c.num_hidden_layers, batch_size, c.num_key_value_heads, capacity, c.head_dim,
-                       param.device, cache_dtype(param.dtype, param.device))
 
     def _embed_scale(self, dtype: torch.dtype) -> float:
         scale = self._embed_scales.get(dtype)

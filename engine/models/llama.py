@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -434,18 +435,12 @@ class LlamaBackbone(nn.Module):
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
 
-class LlamaTransformer(nn.Module):
-    """Llama / Qwen2 / Qwen3 / Mistral decoder: RMSNorm, rotary positions, grouped-query attention, SwiGLU."""
+class CachedDecoder(nn.Module):
+    """What every decoder over the shared ``KVCache`` has alike (Llama-family, Gemma 3): its init, the tied output
+    layer, the context and vocabulary sizes, and its cache. A subclass sets ``config`` (with the Hugging Face
+    field names), ``model`` (``embed_tokens``, ``norm``) and ``lm_head``."""
 
-    def __init__(self, config: LlamaConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.model_type = config.model_type
-        self.model = LlamaBackbone(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.rotary = RotaryEmbedding(config)
-        self.apply(self._init_weights)
-        self.tie_weights()
+    config: Any  # the family's config (LlamaConfig, Gemma3Config): nn.Module types attributes as Tensor | Module
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -473,6 +468,21 @@ class LlamaTransformer(nn.Module):
         c = self.config
         return KVCache(c.num_hidden_layers, batch_size, c.num_key_value_heads, capacity, c.head_dim,
                        param.device, cache_dtype(param.dtype, param.device))
+
+
+class LlamaTransformer(CachedDecoder):
+    """Llama / Qwen2 / Qwen3 / Mistral decoder: RMSNorm, rotary positions, grouped-query attention, SwiGLU."""
+
+    def __init__(self, config: LlamaConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.model_type = config.model_type
+        self.model = LlamaBackbone(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.rotary = RotaryEmbedding(config)
+        self.apply(self._init_weights)
+        self.tie_weights()
+
 
     def forward(
         self,
