@@ -18,6 +18,7 @@ from gguf.quants import quantize
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_GGUF = REPO.parent / "shared" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_TOKENIZER = REPO / "resources" / "models" / "default" / "tokenizer.json"  # the vocabulary test files carry
 
 _GLOBAL = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
            "lm_head.weight": "output.weight"}
@@ -189,3 +190,16 @@ def _add_byte_level_tokenizer(writer: GGUFWriter, tokenizer_json: Path, vocab_si
     writer.add_token_merges(merges)
     writer.add_bos_token_id(bos_id)
     writer.add_eos_token_id(0)
+
+
+def logits_of(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """float32 logits of our model or a transformers one."""
+    with torch.inference_mode():
+        out = model(tokens)
+    return (out.logits if hasattr(out, "logits") else out[0]).float()
+
+
+def mean_kl(reference: torch.Tensor, other: torch.Tensor) -> float:
+    """Mean KL divergence (nats per position) of ``other``'s distributions from ``reference``'s."""
+    p = reference.log_softmax(-1)
+    return float((p.exp() * (p - other.log_softmax(-1))).sum(-1).mean())

@@ -15,11 +15,11 @@ from engine.loading.gguf_checkpoint import load_gguf
 from engine.loading.gguf_file import describe_gguf
 from engine.loading.gguf_weights import model_key
 from engine.models.gemma3 import FULL, SLIDING
-from tests.gguf_support import write_gemma3_gguf
+from tests.gguf_support import BUNDLED_TOKENIZER, mean_kl, write_gemma3_gguf
+from tests.gguf_support import logits_of as support_logits
 
 transformers = pytest.importorskip("transformers")
 
-BUNDLED_TOKENIZER = Path(__file__).resolve().parent.parent / "resources" / "models" / "default" / "tokenizer.json"
 VOCAB = 8192
 WINDOW = 4
 TOKENS = torch.tensor([[5, 300, 41, 7000, 12, 8000, 99, 1234, 4321, 17, 256, 600]])  # three windows long
@@ -51,14 +51,7 @@ def write_model(tmp_path: Path, weight_type: str = "F32", name: str = "gemma.ggu
 
 
 def logits_of(model: torch.nn.Module, tokens: torch.Tensor = TOKENS) -> torch.Tensor:
-    with torch.inference_mode():
-        out = model(tokens)
-    return (out.logits if hasattr(out, "logits") else out[0]).float()
-
-
-def mean_kl(reference: torch.Tensor, other: torch.Tensor) -> float:
-    p = reference.log_softmax(-1)
-    return float((p.exp() * (p - other.log_softmax(-1))).sum(-1).mean())
+    return support_logits(model, tokens)
 
 
 def test_gemma3_tensor_names_map_to_the_four_norms_of_a_block():

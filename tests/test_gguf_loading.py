@@ -16,9 +16,9 @@ from engine.errors import CheckpointError
 from engine.loading.gguf_checkpoint import load_gguf
 from engine.loading.gguf_file import describe_gguf
 from engine.loading.registry import list_models
-from tests.gguf_support import SHARED_GGUF, write_llama_gguf
+from tests.gguf_support import BUNDLED_TOKENIZER, SHARED_GGUF, mean_kl, write_llama_gguf
+from tests.gguf_support import logits_of as support_logits
 
-BUNDLED_TOKENIZER = Path(__file__).resolve().parent.parent / "resources" / "models" / "default" / "tokenizer.json"
 VOCAB = 8192
 TOKENS = torch.tensor([[5, 300, 41, 7000, 12, 8000, 99, 1234, 4321, 17, 256, 600]])
 
@@ -58,14 +58,7 @@ def write_model(tmp_path: Path, config: dict, weight_type: str = "F32", name: st
 
 
 def logits_of(model: torch.nn.Module, tokens: torch.Tensor = TOKENS) -> torch.Tensor:
-    with torch.inference_mode():
-        out = model(tokens)
-    return (out.logits if hasattr(out, "logits") else out[0]).float()
-
-
-def mean_kl(reference: torch.Tensor, other: torch.Tensor) -> float:
-    p = reference.log_softmax(-1)
-    return float((p.exp() * (p - other.log_softmax(-1))).sum(-1).mean())
+    return support_logits(model, tokens)
 
 
 @pytest.mark.parametrize("model_type, changes", [
