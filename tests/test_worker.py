@@ -454,19 +454,28 @@ def test_jobs_report_progress_and_their_result(make_worker, recorder):
     assert seen_threads == ["inkling-engine"]
 
 
+class LoopingJob:
+    """A job that works step by step until cancelled, reporting each step and whether it saw the cancel."""
+
+    def __init__(self, result: str) -> None:
+        self.result = result
+        self.started = threading.Event()
+        self.steps = [0]
+
+    def __call__(self, lm, ctx):
+        self.started.set()
+        while not ctx.cancelled():
+            self.steps[0] += 1
+            ctx.progress({"step": self.steps[0], "cancelled": ctx.cancelled()})
+            time.sleep(0.001)  # a step of real work
+        return self.result
+
+
 def test_long_job_is_cancelled_by_id_and_suggestions_wait_behind_it(make_worker, recorder):
     worker = make_worker(FakeLoader(m=FakeModel("m")))
     loaded(worker, recorder, "m")
-    started = threading.Event()
-    steps = [0]
-
-    def job(lm, ctx):
-        started.set()
-        while not ctx.cancelled():
-            steps[0] += 1
-            ctx.progress({"step": steps[0], "cancelled": ctx.cancelled()})
-            time.sleep(0.001)  # a step of real work
-        return "stopped early"
+    job = LoopingJob("stopped early")
+    started, steps = job.started, job.steps
 
     job_id = worker.submit(job)
     assert started.wait(10)
@@ -487,16 +496,8 @@ def test_long_job_is_cancelled_by_id_and_suggestions_wait_behind_it(make_worker,
 def test_background_work_yields_to_a_suggestion_and_other_jobs_do_not(make_worker, recorder):
     worker = make_worker(FakeLoader(m=FakeModel("m")))
     loaded(worker, recorder, "m")
-    started = threading.Event()
-    steps = [0]
-
-    def job(lm, ctx):
-        started.set()
-        while not ctx.cancelled():
-            steps[0] += 1
-            ctx.progress({"step": steps[0], "cancelled": ctx.cancelled()})
-            time.sleep(0.001)  # a step of real work
-        return "stopped"
+    job = LoopingJob("stopped")
+    started, steps = job.started, job.steps
 
     background = worker.submit(job, yields_to_suggestions=True)
     assert started.wait(10)
