@@ -168,8 +168,8 @@ class LanguageModel:
     def _scoring_context(self, before: str, after: str, text_tokens: int) -> tuple[list[int], bool]:
         """The tokens read before the scored text: end-of-text, the tail of ``before`` and, for a FIM model, the
         fill-in-the-middle frame holding the start of ``after``; and whether that frame is there."""
+        from engine.decoding.fim import fim_prompt
         from engine.decoding.generator import FIM_SUFFIX_CHARS
-        from engine.training.fim import fim_prompt
 
         start = [self.start_token_id] if self.start_token_id is not None else []
         prefix = self.tokenizer.encode(before) if before else []

@@ -43,7 +43,7 @@ def test_bundled_model_fits_the_size_budget_and_says_what_it_was_trained_on(name
 def test_the_default_reads_the_text_after_the_cursor_and_loads_in_transformers():
     """The default was trained with fill-in-the-middle: its tokenizer declares the FIM tokens, so a suggestion in
     the middle of a document reads what follows; its layout is one transformers knows (Qwen3)."""
-    from engine.training.fim import fim_token_ids
+    from engine.decoding.fim import fim_token_ids
 
     folder = bundled_models_dir() / "default"
     lm = engine.load("default", device="cpu")

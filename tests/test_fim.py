@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import engine
+from engine.decoding.fim import FIM_TOKENS, IGNORE_INDEX, fim_prompt, fim_rows, fim_token_ids
 from engine.decoding.settings import DecodingSettings
 from engine.loading.checkpoint import save_checkpoint
 from engine.training.bpe import train_bpe_tokenizer
-from engine.training.fim import FIM_TOKENS, IGNORE_INDEX, fim_prompt, fim_rows, fim_token_ids
 from engine.training.model_sizes import build_new_model
 from tests.conftest import SAMPLE_TEXT
 

@@ -249,8 +249,8 @@ def test_resume_refuses_another_architecture_and_a_corrupt_state(tmp_path, corpu
 def test_a_new_model_trained_without_fim_rows_on_a_fim_tokenizer_keeps_left_to_right_prompts(tmp_path, corpus):
     """A tokenizer shared with a FIM model declares the FIM tokens; a model trained without FIM rows has them
     untrained, so its config says so and decoding does not frame prompts with them."""
+    from engine.decoding.fim import FIM_CONFIG_KEY, fim_token_ids
     from engine.training.bpe import train_bpe_tokenizer
-    from engine.training.fim import FIM_CONFIG_KEY, fim_token_ids
 
     tokenizer_file = tmp_path / "fim-tokenizer.json"
     train_bpe_tokenizer([TEXT * 3], vocab_size=300, fim=True).backend.save(str(tokenizer_file))

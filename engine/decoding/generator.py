@@ -6,7 +6,7 @@ time is chosen and fed back (``decode one token``), all under ``torch.inference_
 - ``context_window``: only the tail of a long document is tokenized, in a window that moves in large steps;
 - ``prefix_cache``: the state of the previous request is reused for the longest common token prefix;
 - ``healing``: a prompt ending inside a token is backed off one token and the first new token constrained;
-- ``engine.training.fim``: a model trained with fill-in-the-middle reads the text after the cursor too;
+- ``engine.decoding.fim``: a model trained with fill-in-the-middle reads the text after the cursor too;
 - ``processors``: penalties and sampling warpers; ``beam``: beam search bookkeeping;
 - ``stopping``: the word/sentence/line stop rules; ``text_stream``: UTF-8-safe incremental text;
 - ``stream_assembly``: the chosen tokens of greedy and sampling as text, and the events both strategies stream.
@@ -32,6 +32,7 @@ import torch
 from engine.decoding.beam import BeamSearch, is_identity
 from engine.decoding.cuda_graphs import cuda_graphs_enabled
 from engine.decoding.doubt import without_doubtful_tails
+from engine.decoding.fim import fim_prompt, model_fim_ids
 from engine.decoding.first_words import FirstWordBranches, branch_rows
 from engine.decoding.guards import DecodingGuards
 from engine.decoding.healing import HealedPrompt, TokenPrefixIndex, heal
@@ -54,7 +55,6 @@ from engine.decoding.token_window import (
 from engine.decoding.word_ends import WordEnds
 from engine.decoding.word_limit import WORD_RUN_ON_TOKENS, continues_word, stops_inside_word
 from engine.models.hidden_states import FinalHiddenStates
-from engine.training.fim import fim_prompt, model_fim_ids
 
 #: The text after the cursor a fill-in-the-middle prompt reads at most: what follows the gap, not the whole rest.
 FIM_SUFFIX_CHARS = 2000

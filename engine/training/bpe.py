@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
+from engine.decoding.fim import FIM_TOKENS
 from engine.loading.tokenizer import TextTokenizer
-from engine.training.fim import FIM_TOKENS
 
 END_OF_TEXT = "<|endoftext|>"
 

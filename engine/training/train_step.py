@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.decoding.fim import IGNORE_INDEX
 from engine.loading.devices import cpu_has_bf16
-from engine.training.fim import IGNORE_INDEX
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:

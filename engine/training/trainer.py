@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.decoding.fim import FIM_CONFIG_KEY, fim_rows, fim_token_ids
 from engine.errors import InklingError
 from engine.loading import checkpoint
 from engine.loading.devices import resolve_device
@@ -28,7 +29,6 @@ from engine.models.base import CausalLanguageModel
 from engine.training import recipe as recipes
 from engine.training.bpe import END_OF_TEXT, train_bpe_tokenizer
 from engine.training.corpus import Document, ScanReport, is_validation, read_documents
-from engine.training.fim import FIM_CONFIG_KEY, fim_rows, fim_token_ids
 from engine.training.model_sizes import new_model_config
 from engine.training.progress import ProgressPrinter
 from engine.training.token_data import TokenData, build_token_data, cached_token_data
