@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from engine.errors import InklingError
+from engine.text_files import ScanReport, files_fingerprint
 from engine.training.corpus import (
     Document,
     NoTextFound,
-    ScanReport,
-    files_fingerprint,
     is_validation,
     iter_documents,
     read_documents,

@@ -19,7 +19,7 @@ from engine.memory.match import Match
 from engine.memory.ngram import DEFAULT_MAX_ORDER
 from engine.memory.sources import line_and_passage
 from engine.memory.suffix_index import SuffixIndex
-from engine.training.corpus import ScanReport, find_files, read_text_file
+from engine.text_files import ScanReport, find_files, read_text_file
 from engine.user_data import user_data_dir
 
 Progress = Callable[[int, int], None]  # (files done, files in all)

@@ -21,7 +21,8 @@ from pathlib import Path
 from engine.decoding.settings import DecodingSettings
 from engine.errors import InklingError
 from engine.owned_files import NotOwnFileError, write_owned_text
-from engine.training.corpus import files_fingerprint, is_validation, read_documents
+from engine.text_files import files_fingerprint
+from engine.training.corpus import is_validation, read_documents
 from engine.training.keystrokes import (
     DEFAULT_MAX_WORDS,
     AlternativesOfLanguageModel,

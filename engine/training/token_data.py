@@ -17,13 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.loading.tokenizer import TextTokenizer
-from engine.training.corpus import (
-    Document,
-    ScanReport,
-    files_fingerprint,
-    is_validation,
-    read_documents,
-)
+from engine.text_files import ScanReport, files_fingerprint
+from engine.training.corpus import Document, is_validation, read_documents
 from engine.training.normalize import NORMALIZER_VERSION
 
 _ENCODE_BATCH_DOCS = 256  # tokenizers' Encoding objects are large: encode a few documents at a time

@@ -26,9 +26,10 @@ from engine.loading.devices import resolve_device
 from engine.loading.families import FAMILIES, family_of
 from engine.loading.tokenizer import TextTokenizer
 from engine.models.base import CausalLanguageModel
+from engine.text_files import ScanReport
 from engine.training import recipe as recipes
 from engine.training.bpe import END_OF_TEXT, train_bpe_tokenizer
-from engine.training.corpus import Document, ScanReport, is_validation, read_documents
+from engine.training.corpus import Document, is_validation, read_documents
 from engine.training.model_sizes import new_model_config
 from engine.training.progress import ProgressPrinter
 from engine.training.token_data import TokenData, build_token_data, cached_token_data
