@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -203,7 +204,8 @@ class AttentionLSTM(nn.Module):
             new_h, new_c = [], []
             run = _lstm_steps if segment.shape[1] <= _STEPWISE_MAX else _lstm_fused
             for index, lstm in enumerate(self.lstm):
-                segment, (layer_h, layer_c) = run(lstm, segment, h[index : index + 1], c[index : index + 1])
+                layer = cast(nn.LSTM, lstm)
+                segment, (layer_h, layer_c) = run(layer, segment, h[index : index + 1], c[index : index + 1])
                 new_h.append(layer_h)
                 new_c.append(layer_c)
                 if index < len(self.lstm) - 1:
@@ -228,11 +230,14 @@ def _lstm_fused(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
 
 def _lstm_steps(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
     """nn.LSTM's gate equations (gate order i, f, g, o) one step at a time."""
-    inputs = F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)
+    # nn.LSTM sets its per-layer weights by name at run time, so its stubs type them as Tensor | Module.
+    weight_ih, weight_hh = cast(torch.Tensor, lstm.weight_ih_l0), cast(torch.Tensor, lstm.weight_hh_l0)
+    bias_ih, bias_hh = cast(torch.Tensor, lstm.bias_ih_l0), cast(torch.Tensor, lstm.bias_hh_l0)
+    inputs = F.linear(x, weight_ih, bias_ih + bias_hh)
     h, c = h[0], c[0]
     outputs = []
     for t in range(x.shape[1]):
-        gates = torch.addmm(inputs[:, t], h, lstm.weight_hh_l0.t())
+        gates = torch.addmm(inputs[:, t], h, weight_hh.t())
         i, f, g, o = gates.chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)

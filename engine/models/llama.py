@@ -14,8 +14,9 @@ One ``forward`` serves training, prefill, decoding, beams and the fixed-shape st
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,7 @@ from engine.models.shared_prefix import attend_with_shared_prefix, worth_sharing
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
                  "mistral": "MistralForCausalLM"}
 ROPE_TYPES = ("default", "linear", "dynamic", "llama3", "yarn")
-_ACTIVATIONS = {
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "silu": F.silu,
     "swish": F.silu,
     "gelu": F.gelu,
@@ -151,11 +152,12 @@ class LlamaConfig:
             data.update(attention_bias=self.o_bias, mlp_bias=self.mlp_bias)
         elif self.model_type == "qwen3":
             data.update(attention_bias=self.o_bias)
-        windows = {w for w in self.layer_windows if w is not None}
+        layer_windows = cast("list[int | None]", self.layer_windows)  # filled in by __post_init__
+        windows = {w for w in layer_windows if w is not None}
         if self.model_type == "mistral":
             data["sliding_window"] = windows.pop() if windows else None
         elif self.model_type in ("qwen2", "qwen3"):
-            first_sliding = next((i for i, w in enumerate(self.layer_windows) if w is not None), None)
+            first_sliding = next((i for i, w in enumerate(layer_windows) if w is not None), None)
             data.update(
                 use_sliding_window=first_sliding is not None,
                 sliding_window=windows.pop() if windows else None,
@@ -222,7 +224,7 @@ def _layer_windows(model_type: str, data: dict, n_layers: int) -> list[int | Non
 
 def rope_inverse_frequencies(config: LlamaConfig) -> tuple[torch.Tensor, float]:
     """Inverse frequencies (float32) and the cos/sin scale, with transformers' formulas for each rope type."""
-    dim, base = config.head_dim, float(config.rope_theta)
+    dim, base = cast(int, config.head_dim), float(config.rope_theta)  # head_dim: filled in by __post_init__
     exponents = torch.arange(0, dim, 2, dtype=torch.int64).float() / dim
     inv_freq = 1.0 / (base**exponents)
     scaling = config.rope_scaling or {}
@@ -253,7 +255,7 @@ def _llama3_frequencies(inv_freq: torch.Tensor, scaling: dict) -> torch.Tensor:
 
 
 def _yarn_frequencies(config: LlamaConfig, scaling: dict) -> tuple[torch.Tensor, float]:
-    dim, base = config.head_dim, float(config.rope_theta)
+    dim, base = cast(int, config.head_dim), float(config.rope_theta)  # head_dim: filled in by __post_init__
     original = scaling["original_max_position_embeddings"]
     factor = scaling.get("factor") or config.max_position_embeddings / original
 
@@ -330,8 +332,9 @@ class Attention(nn.Module):
     def __init__(self, config: LlamaConfig, window: int | None) -> None:
         super().__init__()
         self.n_head = config.num_attention_heads
-        self.n_kv_head = config.num_key_value_heads
-        self.head_dim = config.head_dim
+        # Both filled in by LlamaConfig.__post_init__ (None there asks for the default).
+        self.n_kv_head = cast(int, config.num_key_value_heads)
+        self.head_dim = cast(int, config.head_dim)
         self.window = window
         width, q_width, kv_width = config.hidden_size, self.n_head * self.head_dim, self.n_kv_head * self.head_dim
         self.q_proj = nn.Linear(width, q_width, bias=config.qkv_bias)
@@ -431,7 +434,8 @@ class LlamaBackbone(nn.Module):
     def __init__(self, config: LlamaConfig) -> None:
         super().__init__()
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(DecoderLayer(config, window) for window in config.layer_windows)
+        windows = cast("list[int | None]", config.layer_windows)  # filled in by __post_init__
+        self.layers = nn.ModuleList(DecoderLayer(config, window) for window in windows)
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
 
@@ -441,6 +445,7 @@ class CachedDecoder(nn.Module):
     field names), ``model`` (``embed_tokens``, ``norm``) and ``lm_head``."""
 
     config: Any  # the family's config (LlamaConfig, Gemma3Config): nn.Module types attributes as Tensor | Module
+    lm_head: nn.Module  # nn.Linear, or Int8Linear / Int4Linear once loaded quantized
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -452,7 +457,7 @@ class CachedDecoder(nn.Module):
     def tie_weights(self) -> None:
         """Share the output projection with the input embedding when the config says so (after loading too)."""
         if self.config.tie_word_embeddings:
-            self.lm_head.weight = self.model.embed_tokens.weight
+            self.lm_head.weight = self.get_submodule("model.embed_tokens").weight
 
     @property
     def max_context(self) -> int:
@@ -464,7 +469,8 @@ class CachedDecoder(nn.Module):
 
     def new_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
         capacity = min(capacity or self.max_context, self.max_context)
-        param = self.model.norm.weight  # always a float parameter, whatever holds the (maybe int8) embedding
+        # Always a float parameter, whatever holds the (maybe int8) embedding.
+        param = cast(torch.Tensor, self.get_submodule("model.norm").weight)
         c = self.config
         return KVCache(c.num_hidden_layers, batch_size, c.num_key_value_heads, capacity, c.head_dim,
                        param.device, cache_dtype(param.dtype, param.device))
@@ -499,7 +505,7 @@ class LlamaTransformer(CachedDecoder):
         masks = {window: attention_mask(placement, window, cache is not None)
                  for window in set(self.config.layer_windows)}
         for index, layer in enumerate(self.model.layers):
-            x = layer(x, rotary, cache, index, placement, masks[layer.self_attn.window])
+            x = layer(x, rotary, cache, index, placement, masks[cast(DecoderLayer, layer).self_attn.window])
         if cache is not None and not placement.fixed:
             cache.advance(tokens.shape[1])
         return self.lm_head(self.model.norm(x)), cache

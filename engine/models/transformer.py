@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -178,7 +179,7 @@ class Transformer(nn.Module):
     def new_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
         capacity = min(capacity or self.config.n_positions, self.config.n_positions)
         param = self.wte.weight
-        attn = self.h[0].attn
+        attn = cast(Block, self.h[0]).attn
         return KVCache(
             self.config.n_layer, batch_size, attn.n_head, capacity, attn.head_dim, param.device,
             cache_dtype(param.dtype, param.device),
