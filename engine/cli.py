@@ -10,12 +10,11 @@ import argparse
 import os
 import sys
 
-from engine.commands import complete, get, models
+from engine.commands import complete, evaluate, get, models, train
 from engine.errors import InklingError
-from engine.training import commands as training_commands
 
 # Each offers ``add_parsers(subparsers)``, which sets ``func`` on the parsers it adds.
-_SUBCOMMAND_MODULES = (complete, models, get, training_commands)
+_SUBCOMMAND_MODULES = (complete, models, get, train, evaluate)
 
 # What a shell reports for a program that SIGPIPE ended (128 + 13), as `yes | head -1` does: the reader went away
 # before the output ended, which is how `inkling models | head -1` is meant to be used, not an error to explain.

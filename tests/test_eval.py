@@ -247,11 +247,11 @@ def test_inkling_eval_without_known_training_data_says_how_to_give_it(tiny_gpt2_
 
 
 def test_eval_progress_goes_into_a_log_every_half_minute_when_stderr_is_not_a_terminal(capsys, monkeypatch):
-    from engine.training import commands
+    from engine.commands import evaluate
 
     clock = [1000.0]
-    monkeypatch.setattr(commands.time, "monotonic", lambda: clock[0])
-    meter = commands._TypingProgress()
+    monkeypatch.setattr(evaluate.time, "monotonic", lambda: clock[0])
+    meter = evaluate._TypingProgress()
     assert not meter.interactive  # capsys: stderr is not a terminal
     for seconds, position in ((10, 100), (31, 400), (40, 500), (62, 900)):
         clock[0] = 1000.0 + seconds
