@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -42,6 +43,20 @@ FALLBACK_TEXT = (
 
 
 
+def type_text(editor, text: str) -> None:
+    """Type ``text`` key by key; a line break is the Enter key (blank lines collapse to one paragraph break)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    lines = re.sub(r"\n\s*\n\s*", "\n", text).split("\n")
+    for number, line in enumerate(lines):
+        if number:
+            QTest.keyClick(editor, Qt.Key.Key_Return)
+        QTest.keyClicks(editor, line.replace("\t", " "))
+    if not text[-1:].isspace():
+        QTest.keyClicks(editor, " ")
+
+
 def measure(model: str, pauses: int, text: str, give_up_s: float, scratch: Path) -> dict:
     """Open the window on ``model``, type ``text`` with ``pauses`` pauses, then time the engine alone on the same
     texts. Returns the raw seconds (a QApplication must exist)."""
@@ -53,7 +68,8 @@ def measure(model: str, pauses: int, text: str, give_up_s: float, scratch: Path)
     from gui import MainWindow
 
     app = QApplication.instance()
-    words = text.split()
+    # Each word with the whitespace that follows it, so paragraph breaks are typed as Enter, as a writer would.
+    words = re.findall(r"\S+\s*", text)
 
     def wait_until(condition, timeout_s: float) -> bool:
         deadline = time.perf_counter() + timeout_s
@@ -85,7 +101,7 @@ def measure(model: str, pauses: int, text: str, give_up_s: float, scratch: Path)
         # what is left of a ghost the typed words happened to match.
         QTest.keyClick(editor, Qt.Key.Key_Escape)
         shown_at.clear()
-        QTest.keyClicks(editor, " ".join(words[start:start + 3]) + " ")
+        type_text(editor, "".join(words[start:start + 3]))
         last_key = time.perf_counter()
         seen = wait_until(lambda: bool(shown_at), give_up_s)
         if pause == 0:

@@ -72,3 +72,19 @@ def test_the_opening_is_the_probability_up_to_the_first_word_and_junk_is_dropped
     assert opening_logprob(c) == -3.0 and first_word(c.text) == "and"
     listed = worth_listing([c, Completion(" ...", -1.0), Completion(", and  then", -7.0), Completion("\n", -1.0)])
     assert listed == [c]
+
+
+def test_the_stream_says_when_its_text_is_final_before_the_other_branches_end(default_lm):
+    """A branch cut short (one word here) settles while the others run on: one ``settled`` event, carrying the
+    text the ``done`` event lists first, arrives before it, so the app need not wait for the alternatives."""
+    seen = 0
+    for prompt in PROMPTS + ["Dear John, thank you for your letter. I", "I went to the market and"]:
+        events = list(default_lm.stream(prompt, engine.DecodingSettings()))
+        settled = [index for index, event in enumerate(events) if event.settled]
+        final = events[-1]
+        assert len(settled) <= 1
+        if settled and settled[0] < len(events) - 1:
+            seen += 1
+            assert events[settled[0]].text == final.completions[0].text
+            assert all(not event.settled for event in events[settled[0] + 1:])
+    assert seen > 0

@@ -226,3 +226,23 @@ def test_an_empty_event_passes_at_once_since_it_shows_nothing():
     empty = StreamEvent(text="")
     assert gate.stream(empty) == [empty]
     assert not gate.shown
+
+
+def test_a_settled_stream_is_judged_as_finished_and_shown_before_the_alternatives_end():
+    """" I think" might still grow into the line again while it streams; once the engine says the shown text is
+    final, two words can no longer repeat three, so it shows without waiting for the other alternatives."""
+    gate = SuggestionGate("I think that I said", QualitySettings(), threshold=None)
+    held = StreamEvent(text=" I think", mean_logprob=-1.0, tokens=2)
+    assert gate.stream(held) == []
+    settled = StreamEvent(text=" I think", mean_logprob=-1.0, tokens=2, settled=True)
+    assert gate.stream(settled) == [held, settled]
+    assert gate.shown
+
+
+def test_a_settled_stream_that_fails_stays_held_for_the_other_alternatives():
+    gate = SuggestionGate("I think that I said", QualitySettings(), threshold=-1.0)
+    assert gate.stream(StreamEvent(text=" I think that", mean_logprob=-0.5, tokens=3, settled=True)) == []
+    unsure = SuggestionGate("Once upon a", OFF, threshold=-1.0)
+    assert unsure.stream(StreamEvent(text=" time", mean_logprob=-2.0, tokens=1, settled=True)) == []
+    assert not gate.shown and not gate.closed and not unsure.shown
+    assert [c.text for c in gate.finish([_completion(" I think that", -0.5), _completion(" so", -0.5)])] == [" so"]

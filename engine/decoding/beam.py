@@ -220,6 +220,10 @@ class BeamSearch:
             return (best[0] if best else ""), None, 0
         return best
 
+    def streamed_final(self) -> bool:
+        """Never before the search ends: any hypothesis may still overtake the one shown."""
+        return False
+
     def results(self) -> list[Completion]:
         """The distinct best finished hypotheses, best first; empty ones only when nothing else was found."""
         for hypothesis in self.running:  # stopped before its last step (the context is full): they end here

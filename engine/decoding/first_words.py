@@ -71,7 +71,8 @@ class FirstWordBranches:
             if hypothesis.total == NEG_INF or logprob == NEG_INF:
                 survivors.append(_dead(hypothesis))
                 continue
-            if self.steps > self.max_new_tokens and token != self.eos and not continues_word(self.token_bytes[token]):
+            if (self.steps > self.max_new_tokens and token != self.eos
+                    and not continues_word(self.token_bytes[token], complete_text(hypothesis.raw[self.skip:]))):
                 self._finish(hypothesis, "length", row=row)  # its word ended: what starts next is not kept
                 survivors.append(_dead(hypothesis))
                 continue
@@ -173,6 +174,11 @@ class FirstWordBranches:
             top = max(self.finished, key=opening_logprob)
             return top.text, top.mean_logprob if top.token_ids else None, len(top.token_ids)
         return "", None, 0
+
+    def streamed_final(self) -> bool:
+        """Whether the streamed branch has ended: ``best`` will not change again and leads ``results`` (unless it
+        holds no word at all, which no list keeps)."""
+        return self.streamed is not None
 
     def results(self) -> list[Completion]:
         """One alternative per distinct first word, likeliest opening first (ties: the likelier whole text)."""

@@ -77,6 +77,7 @@ class Prompt:
     step_threads: int | None  # CPU threads for token-by-token work (see ``threads``)
     suffix: str = ""  # the text after the cursor: the continuation stops where it would repeat it
     run_on: int = 0  # tokens past ``max_new_tokens`` that may finish a word (``word_limit``), as the context allows
+    before: str = ""  # the last characters of the text: the word a continuation may finish (``word_units``)
 
     @property
     def room(self) -> int:
@@ -259,7 +260,7 @@ class Generator:
             run_on = max(0, min(run_on, max_context - len(tokens) - max_new))
         threads = self.step_threads if self.step_threads is not None else step_thread_count(self.device)
         return Prompt(tokens, healed.prefix, healed.allowed, ends_inside_word(text), max_new, threads, suffix,
-                      run_on)
+                      run_on, text[-2:])
 
     def fim_suffix_tokens(self, suffix: str, budget: int) -> list[int]:
         """The start of the text after the cursor as a fill-in-the-middle model reads it; [] for models without
@@ -288,7 +289,8 @@ class Generator:
         return self.control_ids if settings.special_tokens else None
 
     def _stop_rule(self, settings: DecodingSettings, prompt: Prompt) -> StopRule:
-        return with_loop_cut(joined_stop(StopRule(settings.stop, prompt.ends_inside_word), prompt.suffix), settings)
+        rule = StopRule(settings.stop, prompt.ends_inside_word, prompt.before)
+        return with_loop_cut(joined_stop(rule, prompt.suffix), settings)
 
     def _stopped(self, cancelled: Cancelled | None) -> Cancelled:
         """The one check made between two tokens: the caller cancelled (the worker's request cancel event), or a
@@ -331,7 +333,7 @@ class Generator:
             if token == self.eos_token_id:
                 row.end_of_text()
                 break
-            if step >= limit and not continues_word(self.token_bytes[token]):
+            if step >= limit and not continues_word(self.token_bytes[token], row.text):
                 break  # past the limit the word has ended: the token that starts what follows is not kept
             ended = row.add(token, logprob)
             if not ended or events.grows(row.text):
@@ -398,9 +400,14 @@ class Generator:
             step = search.step(torch.log_softmax(scores, dim=-1))
         events.chose_first_token()
         rows = None
+        settled = False
         while step is not None:
             best, mean_logprob, length = search.best()
-            if best != events.streamed:
+            if not settled and search.streamed_final():
+                # The shown branch has ended while others run on: say so now, not when the last one ends.
+                settled = True
+                yield events.update(best, mean_logprob, length, settled=True)
+            elif best != events.streamed:
                 yield events.update(best, mean_logprob, length)
             if stopped():
                 return

@@ -36,7 +36,9 @@ class StreamEvent:
 
     ``text`` is the whole continuation so far. ``replaces`` is True when ``text`` does not simply extend the
     previous event's text (beam search switched to another hypothesis): the receiver must redraw, not append.
-    The last event of a stream has ``done`` set and carries the final ``completions`` (best first).
+    The last event of a stream has ``done`` set and carries the final ``completions`` (best first). An event with
+    ``settled`` set says its ``text`` is final, the first completion the ``done`` event will carry: what is left of
+    the request only fills in the alternatives beside it (a gate may decide on it as on a finished suggestion).
     """
 
     text: str
@@ -48,6 +50,7 @@ class StreamEvent:
     mean_logprob: float | None = None
     tokens: int = 0
     done: bool = False
+    settled: bool = False
     completions: tuple[Completion, ...] = ()
     # done event only: first_token_s, tokens_per_s, prefill_tokens, reused_tokens, generated_tokens, total_s
     stats: dict = field(default_factory=dict)

@@ -107,14 +107,17 @@ class StreamAssembler:
         return len(text) > len(self.streamed)
 
     def update(
-        self, text: str, mean_logprob: float | None, tokens: int, token_logprob: float | None = None
+        self, text: str, mean_logprob: float | None, tokens: int, token_logprob: float | None = None,
+        settled: bool = False,
     ) -> StreamEvent:
-        """The event showing ``text``: an extension of the last one, or a redraw when it is not."""
+        """The event showing ``text``: an extension of the last one, or a redraw when it is not; ``settled``: the
+        text is final (see ``StreamEvent``)."""
         if text.startswith(self.streamed):
             event = StreamEvent(text=text, delta=text[len(self.streamed):], token_logprob=token_logprob,
-                                mean_logprob=mean_logprob, tokens=tokens)
+                                mean_logprob=mean_logprob, tokens=tokens, settled=settled)
         else:
-            event = StreamEvent(text=text, delta=text, replaces=True, mean_logprob=mean_logprob, tokens=tokens)
+            event = StreamEvent(text=text, delta=text, replaces=True, mean_logprob=mean_logprob, tokens=tokens,
+                                settled=settled)
         self.streamed = text
         return event
 

@@ -259,7 +259,7 @@ class SuggestionGate:
         if self.shown or (not event.text and not self._held):
             return [event]  # nothing to see yet is nothing to hold back
         self._held.append(event)
-        if not self._may_show(event):
+        if not (self._may_show_settled(event) if event.settled else self._may_show(event)):
             return []
         self.shown = True
         released, self._held = self._held, []
@@ -276,6 +276,14 @@ class SuggestionGate:
         if event.mean_logprob is None or event.tokens < self.min_tokens:
             return False
         return event.mean_logprob >= self.threshold
+
+    def _may_show_settled(self, event: StreamEvent) -> bool:
+        """A settled text is the suggestion's final first completion: judged as ``finish`` will judge it, so a
+        stream held while its last word could still grow (into a repeat, say) shows now, not when the
+        alternatives are done. One that fails stays held: ``finish`` may still show another alternative."""
+        if rejection_reason(event.text, self.line, self.quality) is not None:
+            return False
+        return self.threshold is None or (event.mean_logprob is not None and event.mean_logprob >= self.threshold)
 
     def finish(self, completions: Iterable[Completion]) -> tuple[Completion, ...]:
         """The completions that may be shown, best first; sets ``reason`` when none may."""
