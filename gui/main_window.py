@@ -18,19 +18,19 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 
 from engine.worker.events import ModelLoaded
 from gui.alternatives_panel import AlternativesPanel
+from gui.controllers.branch_controller import BranchController
 from gui.controllers.document_controller import DocumentController
 from gui.controllers.drop_controller import DropController
 from gui.controllers.memory_controller import MemoryController
 from gui.controllers.model_controller import ModelController, startup_model
+from gui.controllers.model_dialogs import ModelDialogs
 from gui.controllers.quality_controller import QualityController
 from gui.controllers.reroll_controller import RerollController
 from gui.controllers.sidecar_controller import SidecarController
 from gui.controllers.suggestion_controller import SuggestionController
 from gui.dialogs.find_replace_dialog import FindReplaceDialog
-from gui.dialogs.model_dialogs import ModelDialogs
 from gui.dialogs.prompts import Prompts
 from gui.documents.document_io import DocumentError
-from gui.documents.last_folder import FolderMemory
 from gui.documents.recovery import (
     DEFAULT_INTERVAL_MS,
     RecoveredDocument,
@@ -52,10 +52,10 @@ from gui.menus.suggestion_menu import build_suggestion_menu
 from gui.menus.toolbar import build_toolbar
 from gui.menus.view_menu import build_view_menu
 from gui.preferences import Preferences
+from gui.settings.last_folder import FolderMemory
 from gui.settings.settings_store import SettingsStore
 from gui.statusbar import StatusBar
 from gui.statusbar.better_model_offer import offer_better_model_once
-from gui.suggestions.branching import BranchController
 from gui.suggestions.provenance import ProvenanceTracker
 from gui.theme import ThemeManager
 

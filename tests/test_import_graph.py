@@ -110,3 +110,50 @@ def test_the_engine_s_modules_import_each_other_in_no_circle():
 
 def test_the_gui_s_modules_import_each_other_in_no_circle():
     assert circles(in_package(import_graph(), "gui")) == []
+
+
+# The GUI's parts from the top down: a part imports only from its own layer or the layers below it. A new part
+# (a module or folder directly under gui/) is placed here on purpose, where it belongs.
+GUI_LAYERS = (
+    ("gui.launcher",),
+    ("gui", "gui.app"),
+    ("gui.main_window",),
+    ("gui.menus",),
+    ("gui.preferences",),
+    ("gui.controllers",),
+    ("gui.dialogs",),
+    ("gui.statusbar", "gui.suggestions", "gui.alternatives_panel", "gui.jobs"),
+    ("gui.settings",),
+    ("gui.documents", "gui.editor", "gui.engine_bridge", "gui.origin", "gui.theme", "gui.shortcuts", "gui.xcb_check"),
+)
+
+
+def gui_part(module: str) -> str:
+    """The part of gui/ a module belongs to: ``gui.controllers.model_controller`` -> ``gui.controllers``."""
+    return ".".join(module.split(".")[:2])
+
+
+def gui_part_imports() -> dict[str, set[str]]:
+    """Part of gui/ -> the other parts of gui/ it imports."""
+    graph = in_package(import_graph(), "gui")
+    parts: dict[str, set[str]] = {gui_part(module): set() for module in graph}
+    for module, imported in graph.items():
+        parts[gui_part(module)].update(gui_part(name) for name in imported if gui_part(name) != gui_part(module))
+    return parts
+
+
+def test_every_part_of_the_gui_has_its_layer():
+    placed = [part for layer in GUI_LAYERS for part in layer]
+    assert sorted(placed) == sorted(set(placed))  # each part in one layer
+    assert set(gui_part_imports()) == set(placed)
+
+
+def test_the_gui_s_parts_import_only_from_their_layer_or_below():
+    layer = {part: depth for depth, parts in enumerate(GUI_LAYERS) for part in parts}
+    assert [(part, name) for part, imported in gui_part_imports().items() for name in imported
+            if layer[name] < layer[part]] == []
+
+
+def test_the_gui_s_parts_import_each_other_in_no_circle():
+    # documents/ and settings/ importing each other is such a circle although no two modules form one
+    assert circles(gui_part_imports()) == []

@@ -25,7 +25,7 @@ from gui.controllers.suggestion_controller import SuggestionController
 from gui.editor.ghost_suggestion import GhostSegment, GhostSuggestion, next_word_length, remaining_segments
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.engine_bridge import EngineBridge
-from gui.suggestions.origin import Origin
+from gui.origin import Origin
 from gui.suggestions.token_candidates_popup import TokenCandidatesPopup, visible_token
 
 HOVER_MS = 350  # resting on a word this long asks for its candidates

@@ -31,8 +31,8 @@ from gui.documents.document_io import (
     read_document,
     write_document,
 )
-from gui.documents.last_folder import FolderMemory, home_folder
 from gui.editor.ghost_text_editor import GhostTextEditor
+from gui.settings.last_folder import FolderMemory, home_folder
 
 UNTITLED = "Untitled"
 

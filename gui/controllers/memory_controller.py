@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from engine.memory import jobs
 from engine.memory.jobs import MemoryState
 from engine.worker.events import EngineError, TaskFinished
+from gui.documents.document_io import format_bytes
 from gui.engine_bridge import EngineBridge
 from gui.jobs.job_runner import JobRunner
 
@@ -124,10 +125,3 @@ class MemoryController(QObject):
         for text in state.messages:
             self.message.emit(text)
         self.stateChanged.emit(state)
-
-
-def format_bytes(count: int) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{count} B"

@@ -22,8 +22,8 @@ from engine.loading.model_catalog import remember_model
 from engine.loading.registry import DEFAULT_MODEL, ModelInfo, list_models
 from engine.worker.events import ModelLoaded, ModelLoadFailed
 from gui.dialogs.prompts import Prompts
-from gui.documents.last_folder import FolderMemory, home_folder
 from gui.engine_bridge import EngineBridge
+from gui.settings.last_folder import FolderMemory, home_folder
 
 #: Files that stand for the model folder they are in (config.json, tokenizer.json, the weights).
 MODEL_FOLDER_SUFFIXES = (".json", ".safetensors", ".bin")

@@ -20,8 +20,8 @@ from gui.documents.sidecar import HistoryEntry
 from gui.editor.ghost_suggestion import GhostSuggestion
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.engine_bridge import EngineBridge
+from gui.origin import Origin
 from gui.suggestions.history import HistoryPoint, SuggestionHistory
-from gui.suggestions.origin import Origin
 
 REROLL_TEMPERATURE = 1.0  # when the settings' temperature is 0, which would make sampling greedy again
 

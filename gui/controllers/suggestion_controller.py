@@ -11,8 +11,8 @@ from engine.decoding.settings import DecodingSettings
 from engine.worker.events import EngineError, SuggestionFinished
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.engine_bridge import EngineBridge
+from gui.origin import Origin
 from gui.suggestions.gating import SuggestionGating
-from gui.suggestions.origin import Origin
 
 
 @dataclass(frozen=True)

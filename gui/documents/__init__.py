@@ -1,1 +1,1 @@
-"""Documents on disk: reading and writing text files, crash recovery, the sidecar file of notes, the last folder."""
+"""Documents on disk: reading and writing text files, crash recovery, the sidecar file of notes."""

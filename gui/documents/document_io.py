@@ -76,6 +76,13 @@ def format_size(size: int) -> str:
     return f"{size} bytes"
 
 
+def format_bytes(count: int) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} B"
+
+
 def file_size(path: Path) -> int:
     return Path(path).stat().st_size
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from engine.decoding.results import Completion
 from engine.owned_files import NotOwnFileError, read_owned_text
 from gui.documents.document_io import DocumentError, atomic_write_bytes
-from gui.suggestions.origin import Origin
+from gui.origin import Origin
 
 SIDECAR_FORMAT = "inkling-sidecar"
 SIDECAR_VERSION = 1

@@ -17,10 +17,11 @@ from engine.loading.devices import available_devices
 from engine.loading.hub_download import hub_available
 from engine.loading.local_stores import STORE_TITLES
 from engine.loading.registry import ModelInfo
-from gui.controllers.memory_controller import MemoryController, format_bytes
+from gui.controllers.memory_controller import MemoryController
 from gui.controllers.model_controller import ModelController
-from gui.dialogs.model_dialogs import ModelDialogs
+from gui.controllers.model_dialogs import ModelDialogs
 from gui.dialogs.prompts import Prompts
+from gui.documents.document_io import format_bytes
 from gui.menus.actions import ActionRegistry, clear_menu
 from gui.menus.memory_menu import fill_memory_menu
 from gui.preferences import Preferences

@@ -5,9 +5,9 @@ from __future__ import annotations
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu, QMenuBar
 
+from gui.controllers.branch_controller import EDITOR, BranchController
 from gui.controllers.reroll_controller import RerollController
 from gui.menus.actions import ActionRegistry
-from gui.suggestions.branching import EDITOR, BranchController
 
 
 def build_suggestion_menu(menu_bar: QMenuBar, actions: ActionRegistry, rerolls: RerollController,

@@ -1,1 +1,1 @@
-"""The app settings file and the decoding presets."""
+"""The app settings file, the decoding presets, and the last folder used."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QLabel, QWidget
 
 from engine.memory.jobs import MemoryState
-from gui.controllers.memory_controller import format_bytes
+from gui.documents.document_io import format_bytes
 
 
 class MemoryLabel(QLabel):

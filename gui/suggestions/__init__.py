@@ -1,2 +1,2 @@
 """What surrounds a suggestion once it is asked for: the quality gate, the history of suggestions made at a place,
-where accepted text came from, branching from a next-token candidate, and the candidates popup."""
+where accepted text came from, and the next-token candidates popup."""

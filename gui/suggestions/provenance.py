@@ -25,7 +25,7 @@ from gui.editor.ghost_suggestion import GhostSuggestion
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.editor.prompt_window import qt_length
 from gui.editor.text_offsets import python_offsets, qt_offsets
-from gui.suggestions.origin import Origin
+from gui.origin import Origin
 
 
 class AcceptedSpan:

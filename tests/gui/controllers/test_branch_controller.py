@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QWidget
 
 import engine
 from engine.worker.engine_worker import EngineWorker
-from gui.suggestions.branching import EDITOR
+from gui.controllers.branch_controller import EDITOR
 from gui.suggestions.token_candidates_popup import TokenCandidatesPopup
 
 SCRIPT = "The quick brown fox jumps over the lazy dog. It was cold"
