@@ -12,9 +12,9 @@ from conftest import SAMPLE_TEXT
 
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
-from engine.training import document_eval
-from engine.training.document_eval import EvaluationCancelled, evaluate_texts, evaluation_job
-from engine.training.eval_history import EvaluationHistory, EvaluationRun, describe_settings
+from engine.jobs import document_eval
+from engine.jobs.document_eval import EvaluationCancelled, evaluate_texts, evaluation_job
+from engine.jobs.eval_history import EvaluationHistory, EvaluationRun, describe_settings
 from engine.training.keystrokes import word_starts, word_units
 from engine.worker.latency_stats import p50_p90, percentile
 
@@ -139,7 +139,7 @@ def test_a_model_that_memorised_the_text_beats_the_one_it_started_from(tiny_gpt2
                                                                        monkeypatch):
     """The real pipeline end to end: fine-tune the tiny model on a text until it knows it, then measure both."""
     import engine
-    from engine.training.fine_tune import FineTunePlan, fine_tune_job, start_run
+    from engine.jobs.fine_tune import FineTunePlan, fine_tune_job, start_run
 
     torch.set_num_threads(1)
     monkeypatch.setenv("INKLING_USER_MODELS", str(tmp_path / "user-models"))

@@ -10,9 +10,7 @@ import torch
 from conftest import make_writing_folder
 
 import engine
-from engine.loading.registry import list_models
-from engine.training.corpus import NoTextFound
-from engine.training.fine_tune import (
+from engine.jobs.fine_tune import (
     RUN_FILE,
     FineTuneError,
     FineTunePlan,
@@ -22,6 +20,8 @@ from engine.training.fine_tune import (
     suggest_name,
     unfinished_runs,
 )
+from engine.loading.registry import list_models
+from engine.training.corpus import NoTextFound
 from engine.training.training_state import STATE_FILES
 
 
@@ -150,7 +150,7 @@ import torch
 torch.set_num_threads(1)
 from engine.worker.engine_worker import EngineWorker
 from engine.worker.events import TaskProgress
-from engine.training.fine_tune import FineTunePlan, fine_tune_job, start_run
+from engine.jobs.fine_tune import FineTunePlan, fine_tune_job, start_run
 
 model, writing, data = sys.argv[1:4]
 stepped = threading.Event()

@@ -201,8 +201,8 @@ def test_inkling_eval_reports_with_and_without_memory(tiny_gpt2_folder, tmp_path
 
 
 def test_evaluate_on_my_text_measures_what_its_settings_use(tiny_gpt2):
-    from engine.training.document_eval import evaluate_texts
-    from engine.training.eval_history import describe_settings
+    from engine.jobs.document_eval import evaluate_texts
+    from engine.jobs.eval_history import describe_settings
 
     text = SAMPLE_TEXT[:400]
     settings = S(max_new_tokens=3)

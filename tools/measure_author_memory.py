@@ -53,9 +53,9 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     import engine
+    from engine.jobs.fine_tune import FineTunePlan, fine_tune_job, start_run
     from engine.loading.registry import resolve_model_path
     from engine.training.evaluation import evaluate_model, load_eval_texts
-    from engine.training.fine_tune import FineTunePlan, fine_tune_job, start_run
 
     books = scratch / "books"
     books.mkdir()

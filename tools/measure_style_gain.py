@@ -44,10 +44,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     import engine
     from engine.decoding.settings import DecodingSettings
+    from engine.jobs.document_eval import evaluate_texts
+    from engine.jobs.fine_tune import FineTunePlan, fine_tune_job, start_run
     from engine.loading.registry import resolve_model_path
-    from engine.training.document_eval import evaluate_texts
     from engine.training.evaluation import load_eval_texts
-    from engine.training.fine_tune import FineTunePlan, fine_tune_job, start_run
 
     settings = DecodingSettings(strategy="greedy", max_new_tokens=8, stop=None)
     texts = [t.text for t in load_eval_texts([args.text], args.max_chars)]

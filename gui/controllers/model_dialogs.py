@@ -16,7 +16,7 @@ from typing import TypeVar
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
-from engine.training.eval_history import EvaluationHistory, history_path
+from engine.jobs.eval_history import EvaluationHistory, history_path
 from gui.controllers.model_controller import ModelController
 from gui.controllers.suggestion_controller import SuggestionController
 from gui.dialogs.download_dialog import DownloadDialog

@@ -12,7 +12,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from engine.training.eval_history import EvaluationRun
+from engine.jobs.eval_history import EvaluationRun
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Model ▸ Evaluate on My Text…: measure the current model and decoding settings on a document of the user's.
 
-The measuring is ``engine.training.document_eval`` running as a job on the engine thread (keystroke savings,
+The measuring is ``engine.jobs.document_eval`` running as a job on the engine thread (keystroke savings,
 ExactMatch@1/@3/@5, bits per byte, latency p50/p90); the dialog picks the document, shows progress, cancels, stores
 each result in the evaluation history and compares it with earlier runs in a table and a bar chart, so a model (or
 a set of decoding settings) can be chosen by its numbers.
@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
 
 from engine.decoding.settings import DecodingSettings
 from engine.errors import InklingError
-from engine.training.document_eval import DocumentFigures, evaluation_job
-from engine.training.eval_history import EvaluationHistory, EvaluationRun, describe_settings
+from engine.jobs.document_eval import DocumentFigures, evaluation_job
+from engine.jobs.eval_history import EvaluationHistory, EvaluationRun, describe_settings
 from engine.training.evaluation import load_eval_texts
 from engine.worker.events import ModelLoaded
 from gui.dialogs.closing import StopJobBeforeClosing

@@ -1,6 +1,6 @@
 """Model ▸ Learn from My Writing…: fine-tune the current model on the user's folders, with progress and cancel.
 
-The training itself is ``engine.training.fine_tune`` running as a job on the engine thread (on the GPU when the
+The training itself is ``engine.jobs.fine_tune`` running as a job on the engine thread (on the GPU when the
 model is on one); this dialog only asks what to train, shows the trainer's reports (tokens per second, time left,
 validation bits per byte before → now) and cancels. Stopping saves a checkpoint: the run is listed under
 "Unfinished runs" (also after closing the app or a crash) and continues from there. A finished model is one of the
@@ -33,8 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import InklingError
-from engine.loading.registry import resolve_model_path
-from engine.training.fine_tune import (
+from engine.jobs.fine_tune import (
     FineTuneOutcome,
     FineTunePlan,
     FineTuneRun,
@@ -44,6 +43,7 @@ from engine.training.fine_tune import (
     suggest_name,
     unfinished_runs,
 )
+from engine.loading.registry import resolve_model_path
 from engine.worker.events import ModelLoaded
 from gui.dialogs.closing import StopJobBeforeClosing
 from gui.dialogs.prompts import sentence

@@ -19,7 +19,7 @@ from gui_support import (  # noqa: F401 - fixtures
 )
 from PySide6.QtGui import QColor, QPalette
 
-from engine.training.eval_history import EvaluationHistory, EvaluationRun, describe_settings
+from engine.jobs.eval_history import EvaluationHistory, EvaluationRun, describe_settings
 from gui.dialogs.evaluation_chart import EvaluationChart
 
 TIMEOUT_MS = 60000

@@ -11,8 +11,8 @@ import torch
 from conftest import make_writing_folder
 from gui_support import app_dirs, make_window, open_model_menu, prompts  # noqa: F401 - fixtures
 
-from engine.training import fine_tune
-from engine.training.fine_tune import unfinished_runs
+from engine.jobs import fine_tune
+from engine.jobs.fine_tune import unfinished_runs
 
 TIMEOUT_MS = 60000
 

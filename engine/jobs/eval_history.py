@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from engine.decoding.settings import DecodingSettings
+from engine.jobs.document_eval import DocumentFigures
 from engine.owned_files import write_owned_text
-from engine.training.document_eval import DocumentFigures
 from engine.user_data import user_data_dir
 
 HISTORY_FILE = "evaluations.json"
