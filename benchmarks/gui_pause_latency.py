@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine_note
 
-from engine.worker.latency_stats import p50_p90  # the status bar's percentiles
+from engine.latency_stats import p50_p90  # the status bar's percentiles
 
 FALLBACK_TEXT = (
     "The rain had stopped by the time the carriage reached the gate, and the lamps along the drive were being lit "

@@ -15,8 +15,8 @@ from engine.decoding.settings import DecodingSettings
 from engine.jobs import document_eval
 from engine.jobs.document_eval import EvaluationCancelled, evaluate_texts, evaluation_job
 from engine.jobs.eval_history import EvaluationHistory, EvaluationRun, describe_settings
+from engine.latency_stats import p50_p90, percentile
 from engine.training.keystrokes import word_starts, word_units
-from engine.worker.latency_stats import p50_p90, percentile
 
 TEXT = ("the cat sat on the mat and looked at the dog who sat by the door while the rain fell on the roof "
         "of the old house near the river")

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from engine.decoding.settings import DecodingSettings
+from engine.latency_stats import p50_p90
 from engine.training.keystrokes import KeystrokeReport, exact_match_rates, simulate_typing, word_starts
-from engine.worker.latency_stats import p50_p90
 
 EXACT_MATCH_NS = (1, 3, 5)
 DEFAULT_EXACT_MATCH_POSITIONS = 150

@@ -10,7 +10,7 @@ import collections
 
 from PySide6.QtWidgets import QLabel, QWidget
 
-from engine.worker.latency_stats import p50_p90
+from engine.latency_stats import p50_p90
 
 # A long session keeps this many of its latest suggestions; enough for stable percentiles, bounded in memory.
 MAX_SAMPLES = 10_000
