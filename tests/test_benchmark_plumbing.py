@@ -1,7 +1,8 @@
 # ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Benchmarks' plumbing. Training throughput: both sides train the same shape and report positive times; the
 compiled path really compiles here (on a one-layer model), so a torch or compiler change that breaks it shows.
-GUI pause latency: the real window on a tiny model is typed into and timed, and so is the engine alone."""
+GUI pause latency: the real window on a tiny model is typed into and timed, and so is the engine alone; the GUI
+thread's timer gaps are measured while a suggestion streams and while nothing does."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import torch
+from conftest import make_gpt2_folder
 from gui_support import app_dirs  # noqa: F401 - fixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -38,6 +40,17 @@ def test_gui_pause_latency_times_the_window_and_the_engine_on_the_same_texts(qtb
     assert len(figures["gui_s"]) + figures["no_ghost"] == 2
     assert all(s > figures["debounce_ms"] / 1000 * 0.9 for s in figures["gui_s"])  # a ghost waits for the pause
     assert len(figures["engine_s"]) <= 2 and all(s > 0 for s in figures["engine_s"])
+
+
+def test_ui_thread_gaps_times_the_timer_while_streaming_and_while_idle(qtbot, app_dirs, tiny_tokenizer, tmp_path):
+    import ui_thread_gaps
+
+    # Big enough that 100 tokens stream over several of the timer's 5 ms ticks.
+    folder = make_gpt2_folder(tmp_path / "longer", tiny_tokenizer, n_layer=4, n_embd=128, n_positions=1024)
+    figures = ui_thread_gaps.measure(str(folder), tokens=100, rounds=2, scratch=tmp_path)
+    assert len(figures["events"]) == 2 and all(events >= 100 for events in figures["events"])  # no stop rule
+    assert figures["streaming_s"] and figures["idle_s"]
+    assert all(gap > 0 for gap in figures["streaming_s"] + figures["idle_s"])
 
 
 def test_decode_step_models_measures_both_folders_in_turns_as_the_app_loads_them(tiny_gpt2_folder):
