@@ -120,7 +120,14 @@ def test_default_model_loads_when_bundled_or_fails_clearly_when_not():
     if bundled.is_dir():
         lm = engine.load("default", device="cpu")
         assert lm.path == bundled
-        assert lm.bits_per_byte(SHORT_TEXT) > 0
+        # The model's own log-probabilities of every token after the start token, in bits per byte of the text.
+        ids = [lm.start_token_id, *lm.tokenizer.encode(SHORT_TEXT)]
+        with torch.no_grad():
+            logits, _ = lm.model(torch.tensor([ids]))
+        logprobs = torch.log_softmax(logits[0].double(), dim=-1)
+        nats = -sum(logprobs[i, ids[i + 1]].item() for i in range(len(ids) - 1))
+        expected = nats / math.log(2) / len(SHORT_TEXT.encode("utf-8"))
+        assert lm.bits_per_byte(SHORT_TEXT, memory=False) == pytest.approx(expected, rel=1e-3)
     else:
         with pytest.raises(engine.ModelNotFoundError, match="bundled default model is missing"):
             engine.load("default", device="cpu")

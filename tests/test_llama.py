@@ -219,12 +219,19 @@ def test_context_limit_and_cache_rows_are_checked():
 
 
 def test_language_model_scores_text_with_a_llama(tmp_path, tiny_tokenizer):
-    folder = save_hf_folder(hf_model("llama"), tmp_path / "m", tiny_tokenizer)
+    model = hf_model("llama")
+    folder = save_hf_folder(model, tmp_path / "m", tiny_tokenizer)
     lm = engine.load(str(folder), device="cpu")
     assert lm.architecture == "Transformer (Llama)"
     assert lm.max_context == 64
-    bits = lm.bits_per_byte("The quick brown fox jumps over the lazy dog. " * 3)
-    assert math.isfinite(bits) and bits > 0
+    text = "The quick brown fox jumps over the lazy dog. " * 3
+    # transformers' own log-probabilities of every token after the start token, in bits per byte of the text.
+    ids = [lm.start_token_id, *tiny_tokenizer.encode(text)]
+    assert lm.start_token_id == 0 and len(ids) <= lm.max_context
+    logprobs = torch.log_softmax(hf_logits(model, torch.tensor([ids]))[0].double(), dim=-1)
+    nats = -sum(logprobs[i, ids[i + 1]].item() for i in range(len(ids) - 1))
+    expected = nats / math.log(2) / len(text.encode("utf-8"))
+    assert lm.bits_per_byte(text, memory=False) == pytest.approx(expected, rel=1e-4)
 
 
 def test_decoding_works_the_same_on_a_llama(tmp_path, tiny_tokenizer):

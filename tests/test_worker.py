@@ -612,19 +612,29 @@ def test_a_model_with_slow_memory_reads_waits_for_the_writer_to_pause_before_rea
 
 
 @needs_generator
-def test_the_worker_fills_the_continuous_cache_between_suggestions(make_worker, recorder, tiny_gpt2):
+def test_the_worker_fills_the_continuous_cache_between_suggestions(make_worker, recorder, tiny_gpt2, monkeypatch):
     from conftest import SAMPLE_TEXT
 
     from engine.memory import CacheWeights, MixtureWeights
     from engine.memory.hidden_cache import SIMILARITY_EDGES
 
     tiny_gpt2.memory.weights = MixtureWeights.zeros().with_cache(CacheWeights.by_similarity(tuple(0.5 for _ in SIMILARITY_EDGES)))
+    readers: list[threading.Thread] = []
+    update_states = tiny_gpt2.memory.update_states
+
+    def recording_update_states(*args, **kwargs):
+        readers.append(threading.current_thread())
+        return update_states(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_gpt2.memory, "update_states", recording_update_states)
     worker = make_worker(lambda name, device: tiny_gpt2)
     loaded(worker, recorder, "tiny")
     settings = DecodingSettings(max_new_tokens=2)
     recorder.wait_end(worker.suggest(SAMPLE_TEXT, settings))
     recorder.wait_end(worker.suggest(SAMPLE_TEXT + " The", settings))
-    assert len(tiny_gpt2.memory.states) > 0  # read between the two requests, on the worker thread
+    assert len(tiny_gpt2.memory.states) > 0  # read between the two requests
+    assert readers and {thread.name for thread in readers} == {"inkling-engine"}  # on the worker thread
+    assert threading.current_thread() not in readers
 
 
 
@@ -669,14 +679,29 @@ def test_real_model_suggestion_matches_complete(make_worker, recorder, tiny_gpt2
 
 @needs_generator
 def test_real_model_latest_suggestion_wins(make_worker, recorder, tiny_gpt2_folder):
-    worker = make_worker(None)
+    streaming, go_on = threading.Event(), threading.Event()
+
+    def on_event(event):
+        recorder(event)
+        if isinstance(event, SuggestionToken) and not streaming.is_set():
+            streaming.set()  # the first request is mid-stream: hold it there while nine more arrive
+            go_on.wait(10)
+
+    worker = make_worker(None, on_event=on_event)
     loaded(worker, recorder, str(tiny_gpt2_folder))
     settings = DecodingSettings(max_new_tokens=32)
     prompt = "The quick brown fox"
-    ids = [worker.suggest(prompt[: n + 5], settings) for n in range(10)]
+    ids = [worker.suggest(prompt[:5], settings)]
+    assert streaming.wait(10)
+    ids += [worker.suggest(prompt[: n + 5], settings) for n in range(1, 10)]
+    go_on.set()
     ends = [recorder.wait_end(request_id) for request_id in ids]
     assert all(isinstance(end, SuggestionFinished) for end in ends)
     assert not ends[-1].cancelled and ends[-1].completions
+    # Every superseded request was cancelled: the running one stopped at its next token, the queued ones never ran.
+    assert all(end.cancelled and not end.completions for end in ends[:-1])
+    assert len(recorder.of(ids[0], SuggestionToken)) == 1
+    assert all(recorder.of(request_id, SuggestionToken) == [] for request_id in ids[1:-1])
     finished_order = [e.request_id for e in recorder.events if isinstance(e, SuggestionFinished)]
     assert finished_order == ids
 
