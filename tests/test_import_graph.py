@@ -1,10 +1,13 @@
-"""The import graph of ``engine/`` and ``gui/``: the engine never imports the app, and no package imports in a
-circle. Every import counts, also one inside a function (a deferred import hides a circle, it does not remove it)."""
+"""The import graph of ``engine/`` and ``gui/``: the engine never imports the app, no package imports in a circle,
+and the parts of each import downward only, in the order written out here. Every import counts, also one inside a
+function (a deferred import hides a circle, it does not remove it)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("engine", "gui")
@@ -112,8 +115,21 @@ def test_the_gui_s_modules_import_each_other_in_no_circle():
     assert circles(in_package(import_graph(), "gui")) == []
 
 
-# The GUI's parts from the top down: a part imports only from its own layer or the layers below it. A new part
-# (a module or folder directly under gui/) is placed here on purpose, where it belongs.
+# The parts of each package from the top down: a part (a module or folder directly under the package) imports
+# only from its own layer or the layers below it. A new part is placed here on purpose, where it belongs.
+ENGINE_LAYERS = (
+    ("engine.__main__",),
+    ("engine.cli",),
+    ("engine.commands", "engine.jobs"),
+    ("engine", "engine.worker"),
+    ("engine.language_model",),
+    ("engine.quality", "engine.training"),
+    ("engine.decoding",),
+    ("engine.memory",),
+    ("engine.loading",),
+    ("engine.models", "engine.errors", "engine.owned_files", "engine.user_data", "engine.text_files",
+     "engine.latency_stats"),
+)
 GUI_LAYERS = (
     ("gui.launcher",),
     ("gui", "gui.app"),
@@ -126,34 +142,52 @@ GUI_LAYERS = (
     ("gui.settings",),
     ("gui.documents", "gui.editor", "gui.engine_bridge", "gui.origin", "gui.theme", "gui.shortcuts", "gui.xcb_check"),
 )
+LAYERS = {"engine": ENGINE_LAYERS, "gui": GUI_LAYERS}
 
 
-def gui_part(module: str) -> str:
-    """The part of gui/ a module belongs to: ``gui.controllers.model_controller`` -> ``gui.controllers``."""
+def part(module: str) -> str:
+    """The part of its package a module belongs to: ``gui.controllers.model_controller`` -> ``gui.controllers``."""
     return ".".join(module.split(".")[:2])
 
 
-def gui_part_imports() -> dict[str, set[str]]:
-    """Part of gui/ -> the other parts of gui/ it imports."""
-    graph = in_package(import_graph(), "gui")
-    parts: dict[str, set[str]] = {gui_part(module): set() for module in graph}
+def part_imports(package: str) -> dict[str, set[str]]:
+    """Part of ``package`` -> the other parts of it that it imports."""
+    graph = in_package(import_graph(), package)
+    parts: dict[str, set[str]] = {part(module): set() for module in graph}
     for module, imported in graph.items():
-        parts[gui_part(module)].update(gui_part(name) for name in imported if gui_part(name) != gui_part(module))
+        parts[part(module)].update(part(name) for name in imported if part(name) != part(module))
     return parts
 
 
-def test_every_part_of_the_gui_has_its_layer():
-    placed = [part for layer in GUI_LAYERS for part in layer]
+def upward_imports(parts: dict[str, set[str]], layers: tuple[tuple[str, ...], ...]) -> list[tuple[str, str]]:
+    """(part, imported part) for every import of a part placed higher than the importer."""
+    depth = {name: level for level, names in enumerate(layers) for name in names}
+    return sorted((name, imported) for name, imports in parts.items() for imported in imports
+                  if depth[imported] < depth[name])
+
+
+def test_an_import_from_a_higher_layer_is_found():
+    layers = (("engine.language_model",), ("engine.training",), ("engine.decoding",), ("engine.memory",))
+    parts = {"engine.language_model": {"engine.decoding"}, "engine.training": {"engine.decoding"},
+             "engine.decoding": {"engine.training"}, "engine.memory": {"engine.training", "engine.decoding"}}
+    assert upward_imports(parts, layers) == [("engine.decoding", "engine.training"),
+                                             ("engine.memory", "engine.decoding"),
+                                             ("engine.memory", "engine.training")]
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_every_part_has_its_layer(package):
+    placed = [name for layer in LAYERS[package] for name in layer]
     assert sorted(placed) == sorted(set(placed))  # each part in one layer
-    assert set(gui_part_imports()) == set(placed)
+    assert set(part_imports(package)) == set(placed)
 
 
-def test_the_gui_s_parts_import_only_from_their_layer_or_below():
-    layer = {part: depth for depth, parts in enumerate(GUI_LAYERS) for part in parts}
-    assert [(part, name) for part, imported in gui_part_imports().items() for name in imported
-            if layer[name] < layer[part]] == []
+@pytest.mark.parametrize("package", LAYERS)
+def test_the_parts_import_only_from_their_layer_or_below(package):
+    assert upward_imports(part_imports(package), LAYERS[package]) == []
 
 
-def test_the_gui_s_parts_import_each_other_in_no_circle():
-    # documents/ and settings/ importing each other is such a circle although no two modules form one
-    assert circles(gui_part_imports()) == []
+@pytest.mark.parametrize("package", LAYERS)
+def test_the_parts_import_each_other_in_no_circle(package):
+    # e.g. gui's documents/ and settings/ importing each other is such a circle although no two modules form one
+    assert circles(part_imports(package)) == []
