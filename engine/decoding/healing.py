@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.decoding.stopping import ends_inside_word
+from engine.decoding.word_units import is_word_char, last_word_start
 
 # One word being typed, as bytes: an optional leading space, then letters or digits (any script: UTF-8 bytes >= 0x80).
 _PARTIAL_WORD = re.compile(rb" ?(?:[A-Za-z0-9_]|[\x80-\xff])+")
@@ -62,8 +62,18 @@ class HealedPrompt:
 
 
 def should_heal(text: str) -> bool:
-    """Heal when the cursor is inside a word ("The quick bro") or right after whitespace ("The quick ")."""
-    return ends_inside_word(text) or text[-1:].isspace()
+    """Heal when the cursor is right after a word character ("The quick bro", also after a Han character, which a
+    token may join to the next) or right after whitespace ("The quick ")."""
+    return bool(text) and (is_word_char(text[-1]) or text[-1].isspace())
+
+
+def partial_word(text: str) -> bytes:
+    """The bytes healing may back off at the end of ``text``: the word it ends with (``word_units``: "quee", or
+    one Han character of a Chinese sentence, never the whole sentence) with the space before it, if any."""
+    start = last_word_start(text)
+    if start < len(text) and start > 0 and text[start - 1] == " ":
+        start -= 1
+    return text[start:].encode("utf-8")
 
 
 def heal(
@@ -88,7 +98,8 @@ def heal(
     # A half-typed word is often split into pieces the model rarely saw in that order (" quee" -> " qu" + "ee",
     # after which "e" + "rforce" is as likely as "en"). Back off the whole partial word when some token spells
     # it from its start (" queen"), else the longest tail of it that a token can still extend.
-    for count in range(_word_token_count(tokens, token_bytes, special_ids, len(tokens) - keep_at_least), 1, -1):
+    most = len(tokens) - keep_at_least
+    for count in range(_word_token_count(tokens, token_bytes, special_ids, most, partial_word(text)), 1, -1):
         longer = b"".join(token_bytes[t] for t in tokens[-count:])
         allowed = index.ids_starting_with(longer, device)
         if allowed.numel():
@@ -100,8 +111,9 @@ def heal(
 
 
 def _word_token_count(tokens: list[int], token_bytes: list[bytes], special_ids: frozenset[int],
-                      most: int) -> int:
-    """How many of the last tokens together spell one partial word (an optional leading space, then letters)."""
+                      most: int, word: bytes) -> int:
+    """How many of the last tokens together spell one partial word (an optional leading space, then letters), all
+    within ``word``, the one the text ends with."""
     count = 0
     spelled = b""
     while count < most:
@@ -109,7 +121,7 @@ def _word_token_count(tokens: list[int], token_bytes: list[bytes], special_ids: 
         if token in special_ids or not 0 <= token < len(token_bytes):
             break
         candidate = token_bytes[token] + spelled
-        if not _PARTIAL_WORD.fullmatch(candidate):
+        if not _PARTIAL_WORD.fullmatch(candidate) or not word.endswith(candidate):
             break
         spelled = candidate
         count += 1

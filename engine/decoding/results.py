@@ -6,7 +6,7 @@ import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
-from engine.decoding.stopping import WORD_PATTERN
+from engine.decoding import word_units
 
 
 @dataclass(frozen=True)
@@ -65,21 +65,21 @@ EventStream = Generator["StreamEvent", None, None]
 
 def first_word(text: str) -> str:
     """The first word of a continuation, lower case ("" when it has none): what tells alternatives apart."""
-    match = WORD_PATTERN.search(text)
-    return match.group(0).lower() if match else ""
+    span = word_units.first_word(text)
+    return text[span[0] : span[1]].lower() if span else ""
 
 
 def opening_logprob(completion: Completion) -> float:
     """Log-probability of the continuation up to the end of its first word: where a writer chooses between
     alternatives. The whole continuation's when per-token numbers are missing or it has no word."""
-    match = WORD_PATTERN.search(completion.text)
-    if match is None or len(completion.token_logprobs) != len(completion.token_texts) or not completion.token_texts:
+    span = word_units.first_word(completion.text)
+    if span is None or len(completion.token_logprobs) != len(completion.token_texts) or not completion.token_texts:
         return completion.logprob
     total, length = 0.0, 0
     for piece, logprob in zip(completion.token_texts, completion.token_logprobs):
         total += logprob
         length += len(piece)
-        if length >= match.end():
+        if length >= span[1]:
             break
     return total
 
@@ -89,7 +89,7 @@ def worth_listing(completions: list[Completion]) -> list[Completion]:
     kept, seen = [], set()
     for completion in completions:
         key = " ".join(completion.text.split())
-        if not WORD_PATTERN.search(completion.text) or key in seen:
+        if word_units.first_word(completion.text) is None or key in seen:
             continue
         seen.add(key)
         kept.append(completion)

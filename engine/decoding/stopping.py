@@ -8,34 +8,32 @@ from __future__ import annotations
 
 import re
 
-# A word: letters/digits/underscore, with inner apostrophes ("don't", "l’eau").
-WORD_PATTERN = re.compile(r"\w+(?:['’]\w+)*")
-# The rest of the word the user was typing: "wn" after "bro", or "'t" after "don".
-_WORD_TAIL = re.compile(r"\w*(?:['’]\w+)*")
-APOSTROPHES = "'’"  # inside a word: "don't", "l’eau"
-_WORD_CHAR = re.compile(r"\w")
+from engine.decoding.word_units import (
+    APOSTROPHES,
+    WORD_PATTERN,
+    ends_inside_word,
+    first_word,
+    is_word_char,
+    word_tail_end,
+)
+
+__all__ = ["APOSTROPHES", "WORD_PATTERN", "StopRule", "ends_inside_word", "is_word_char"]
+
 # Sentence end: terminal punctuation, any closing quotes/brackets, then whitespace (which is not kept), so
 # "3.14" or "e.g" in the middle of a token run does not end a sentence before the next character is known.
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
 _NON_SPACE = re.compile(r"\S")
 
 
-def is_word_char(char: str) -> bool:
-    """A letter, digit or underscore: what words are made of, for every rule that asks where a word ends."""
-    return _WORD_CHAR.match(char) is not None
-
-
-def ends_inside_word(text: str) -> bool:
-    """True when the text before the cursor ends with a word character: the user may still be typing the word."""
-    return bool(text) and is_word_char(text[-1])
-
-
 class StopRule:
-    def __init__(self, rule: str | None, prompt_ends_inside_word: bool = False) -> None:
+    def __init__(self, rule: str | None, prompt_ends_inside_word: bool = False, before: str = "") -> None:
+        """``before``: the end of the prompt, so the word it ends with is only finished by what goes on with it
+        ("ありがと" + "う", not + "東"); without it any word characters do."""
         if rule not in (None, "word", "sentence", "line"):
             raise ValueError(f"stop must be None, 'word', 'sentence' or 'line', not {rule!r}")
         self.rule = rule
         self.prompt_ends_inside_word = prompt_ends_inside_word
+        self.before = before[-2:]
 
     @property
     def active(self) -> bool:
@@ -53,17 +51,17 @@ class StopRule:
         return None
 
     def _word_cut(self, text: str) -> int | None:
-        """End of the first whole new word, once the character after it shows that the word is over."""
-        tail = _WORD_TAIL.match(text) if self.prompt_ends_inside_word else None  # matches "" at least
-        end = tail.end() if tail is not None else 0
+        """End of the first whole new word, once the character after it shows that the word is over. A word is
+        what ``word_units`` says: in Chinese one character, in Japanese a kanji or a run of kana."""
+        end = word_tail_end(self.before, text) if self.prompt_ends_inside_word else 0
         if end == 0:  # not finishing the user's word ("wn" after "bro", which is the one word): the next one
-            match = WORD_PATTERN.search(text)
-            if match is None:
+            span = first_word(text)
+            if span is None:
                 return None
-            end = match.end()
-        if end == len(text):
+            end = span[1]
+        if end == len(text) and ends_inside_word(text):
             return None  # the word may go on in the next token
-        if text[end] in APOSTROPHES and end + 1 == len(text):
+        if end + 1 == len(text) and text[end] in APOSTROPHES:
             return None  # "don" + "'" may still become "don't"
         return end
 

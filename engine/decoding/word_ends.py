@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.decoding.stopping import APOSTROPHES, ends_inside_word, is_word_char
+from engine.decoding.word_units import APOSTROPHES, ends_inside_word, is_word_char
 
 
 def lengthens_word(token: bytes) -> bool:
@@ -26,7 +26,8 @@ def lengthens_word(token: bytes) -> bool:
 
 
 def token_ends_inside_word(token: bytes) -> bool:
-    """True when ``token``'s text ends with a word character, so the word it is part of may go on."""
+    """True when ``token``'s text ends with a word character, so the word it is part of may go on (not after a Han
+    character: in Chinese and Japanese each is a word of its own, ``word_units``)."""
     return ends_inside_word(token.decode("utf-8", errors="ignore"))
 
 

@@ -55,8 +55,8 @@ from typing import Protocol, cast
 
 from engine.decoding.doubt import doubt_cut, without_doubtful_tails
 from engine.decoding.settings import DecodingSettings
+from engine.decoding.word_units import word_units
 
-_UNIT = re.compile(r"\s*\S+|\s+")
 DEFAULT_MAX_WORDS = 3
 DEFAULT_CONTEXT_CHARS = 4000
 
@@ -71,11 +71,6 @@ class AlternativesSuggester(Protocol):
     def alternatives(self, prefix: str) -> list[str]:
         """The continuations the predictor would list after ``prefix``, best first."""
         ...
-
-
-def word_units(text: str) -> list[str]:
-    """``text`` cut into Ctrl+Right steps: each unit is optional whitespace plus a run of non-space characters."""
-    return _UNIT.findall(text)
 
 
 def trim_to_words(suggestion: str, max_words: int | None) -> str:

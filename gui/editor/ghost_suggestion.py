@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.decoding.results import Completion, StreamEvent, opening_logprob, worth_listing
-from engine.training.keystrokes import word_units
+from engine.decoding.word_units import next_unit_length
 
 # Control characters (other than tab and newline) and U+FFFD (undecodable bytes) are never worth inserting.
 _UNWANTED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]")
@@ -60,11 +60,10 @@ class Candidate:
 
 
 def next_word_length(text: str) -> int:
-    """How much of ``text`` Ctrl+Right takes: leading spaces plus the run of non-space characters after them, so a
-    word comes with its punctuation ("kindness," in one step, not "kindness" then ","). The same unit the
-    keystroke-savings evaluation simulates (``keystrokes.word_units``)."""
-    units = word_units(text)
-    return len(units[0]) if units else len(text)
+    """How much of ``text`` Ctrl+Right takes: leading spaces plus the next word with its punctuation
+    ("kindness," in one step, not "kindness" then ","; in Chinese one character: "我" of "我们明天见。"). The same
+    unit the keystroke-savings evaluation simulates (``engine.decoding.word_units``)."""
+    return next_unit_length(text)
 
 
 class GhostSuggestion:

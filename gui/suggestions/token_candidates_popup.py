@@ -7,29 +7,27 @@ continues with is marked.
 
 from __future__ import annotations
 
-import re
-
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QEnterEvent, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractButton, QFrame, QLabel, QVBoxLayout, QWidget
 
+from engine.decoding.word_units import continues, last_word_start
+
 BAR_WIDTH = 70
 ROW_PADDING = 4
-_WORD_END = re.compile(r"\w+$")
 
 
 def visible_token(text: str, before: str = "") -> str:
     """A token as a writer reads it, not as a sub-word piece: a token that starts a word shows that word ("States",
     not "·States"); one that continues the word being written shows the whole word ("brown" for "wn" after
-    "The quick bro"). Other blanks are made visible."""
+    "The quick bro"; in Chinese a character is a word, so "们" after "我" stays "们"). Other blanks are made
+    visible."""
     if text == "":
         return "(the word ends as typed)"
     if len(text) > 1 and text[0] == " " and not text[1].isspace():
         text = text[1:]
-    elif text[0].isalnum() and before[-1:].isalnum():
-        word = _WORD_END.search(before)
-        assert word is not None  # before ends in an alphanumeric, which \w matches
-        text = word.group(0) + text
+    elif text[0].isalnum() and before[-1:].isalnum() and continues(before[-1], text[0]):
+        text = before[last_word_start(before):] + text
     return text.replace(" ", "␣").replace("\n", "↵").replace("\t", "→")
 
 
