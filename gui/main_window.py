@@ -52,7 +52,7 @@ from gui.menus.suggestion_menu import build_suggestion_menu
 from gui.menus.toolbar import build_toolbar
 from gui.menus.view_menu import build_view_menu
 from gui.preferences import Preferences
-from gui.settings.last_folder import FolderMemory
+from gui.settings.last_folder import FolderMemory, document_folders
 from gui.settings.settings_store import SettingsStore
 from gui.statusbar import StatusBar
 from gui.statusbar.better_model_offer import offer_better_model_once
@@ -117,8 +117,8 @@ class MainWindow(QMainWindow):
         self.models = ModelController(self.bridge, self.prompts, self)
         self.models.device = device or settings.device
         self.documents = DocumentController(self.editor, self.prompts, self)
-        self.folders = FolderMemory(settings, self._save_settings)
-        self.documents.folders = self.models.folders = self.folders
+        self.models.folders = FolderMemory(settings, self._save_settings)  # where the last model was opened
+        self.documents.folders = document_folders(settings, self._save_settings)
         self.drops = DropController(self.models, self.documents.open, self)  # a GGUF, a model folder, a document
         # Before the first load, which gets its configuration.
         self.memory = MemoryController(self.bridge, settings.memory_document, settings.memory_folders,
@@ -203,6 +203,7 @@ class MainWindow(QMainWindow):
         self.documents.titleChanged.connect(self.setWindowTitle)
         self.documents.message.connect(self._show_message)
         self.documents.fileOpened.connect(self.preferences.remember_file)
+        self.editor.textReplaced.connect(status.text_count.text_replaced)
         self.alternatives.visibilityChanged.connect(self._panel_visibility_changed)
         self.quality.changed.connect(self._quality_changed)
         self.quality.message.connect(self._show_message)

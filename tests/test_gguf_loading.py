@@ -333,3 +333,28 @@ def test_the_bundled_defaults_menu_figure_is_what_inkling_models_plans():
     plan = plan_model_weights(resolve_model_path("default"), lm.device)
     assert plan is not None and plan.storage == lm.weights
     assert abs(plan.memory_bytes - lm.weight_bytes) <= 0.02 * lm.weight_bytes
+
+
+def test_without_a_working_int4_kernel_4_bit_files_load_as_int8_and_say_so(tmp_path, monkeypatch):
+    # A torch build or CPU whose int4 kernel fails: found by trying it once, not by a crash at the first token.
+    from engine.loading.weights_plan import plan_model_weights
+    from engine.models import int4
+    from engine.models.int8 import Int8Linear
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("_weight_int4pack_mm_for_cpu: not implemented for this CPU")
+
+    path, _ = write_model(tmp_path, tiny_config("llama", hidden=256), "Q4_0")
+    exact = load_gguf(path, quantized=False).checkpoint.model
+    int4.int4_available.cache_clear()
+    monkeypatch.setattr(torch, "_weight_int4pack_mm_for_cpu", broken)
+    try:
+        assert not int4.int4_available()
+        small = load_gguf(path, quantized=True)
+        plan = plan_model_weights(path, torch.device("cpu"))
+    finally:
+        int4.int4_available.cache_clear()
+    assert isinstance(small.checkpoint.model.model.layers[0].mlp.down_proj, Int8Linear)
+    assert small.storage.startswith("int8") and small.storage.endswith(int4.INT4_MISSING_NOTE)
+    assert plan is not None and plan.storage == "int8" + int4.INT4_MISSING_NOTE
+    assert mean_kl(logits_of(exact), logits_of(small.checkpoint.model)) < 2e-3

@@ -25,7 +25,7 @@ from torch import nn
 from engine.loading.checkpoint import LoadedCheckpoint, shapes_only
 from engine.loading.families import FAMILIES
 from engine.loading.tokenizer import TextTokenizer
-from engine.models.int4 import Int4Linear
+from engine.models.int4 import Int4Linear, int4_available
 from engine.models.int8 import Int8Embedding, Int8Linear
 from engine.owned_files import write_owned_file, write_owned_text
 
@@ -133,6 +133,8 @@ def _rebuilt(description: dict, tensors: dict[str, torch.Tensor]) -> nn.Module:
         parts = {key: tensors[source] for key, source in record["tensors"].items()}
         module: nn.Module
         if record["kind"] == "int4":
+            if not int4_available():
+                raise ValueError("int4 weights, and no int4 kernel here")  # an entry made on another machine
             out_features, in_features = record["shape"]
             module = Int4Linear.from_packed(parts["packed"], parts["scales_and_zeros"], in_features, out_features,
                                             parts.get("bias"))

@@ -22,6 +22,7 @@ from engine.loading.gguf_file import field_value, open_gguf, unsupported_reason
 from engine.loading.gguf_weights import ROPE_FACTORS, WeightFiller
 from engine.loading.tokenizer import TextTokenizer
 from engine.loading.weights_plan import check_memory, plan_gguf_weights
+from engine.models.int4 import INT4_MISSING_NOTE
 
 
 @dataclass
@@ -78,6 +79,8 @@ def load_gguf(path: str | Path, device: torch.device | str = "cpu", *, quantized
     model.eval()
     release_freed_memory()
     storage = " + ".join(sorted(filler.storage, key=lambda kind: -filler.storage[kind]))
+    if filler.int4_missing:
+        storage += INT4_MISSING_NOTE
     loaded = LoadedGguf(LoadedCheckpoint(model, tokenizer, config, {}, path), storage, parameters)
     if cacheable:
         write_converted(path, loaded.checkpoint, storage, parameters)

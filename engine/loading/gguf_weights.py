@@ -90,7 +90,10 @@ class WeightFiller:
         self.model = model
         self.reader = reader
         self.path = path
-        self.quantized = quantized and int4_available()
+        self.quantized = quantized
+        #: 4-bit blocks go to the int4 kernel where it runs; elsewhere they are held as int8 (``int4_missing``).
+        self.int4 = quantized and int4_available()
+        self.int4_missing = False
         self.dtype = dtype
         self.device = device
         config: Any = model.config
@@ -174,7 +177,8 @@ class WeightFiller:
             bias_key = key.removesuffix(".weight") + ".bias"
             bias_values = torch.from_numpy(self._float_rows(bias_key, bias)).reshape(-1)
         kind = tensor_type_name(tensor)
-        if kind in INT4_TYPES and in_features % GROUP_SIZE == 0:
+        self.int4_missing |= kind in INT4_TYPES and not self.int4
+        if kind in INT4_TYPES and in_features % GROUP_SIZE == 0 and self.int4:
             codes, scales, lows = int4_operands(self._rows(key, tensor), kind, in_features)
             self._check_finite(tensor, scales, lows)
             self._count("int4")

@@ -20,6 +20,7 @@ from engine.loading.config_size import checkpoint_shapes
 from engine.loading.devices import available_memory_bytes, cpu_has_bf16, default_dtype
 from engine.loading.gguf_file import INT4_TYPES, is_gguf_file, tensor_type_name
 from engine.loading.registry import size_text
+from engine.models.int4 import INT4_MISSING_NOTE, int4_available
 from engine.models.int8 import INNER_MULTIPLE, int8_helps_by_size
 
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -128,6 +129,8 @@ def plan_gguf_weights(reader: Any, quantized: bool, dtype: torch.dtype = torch.f
     """How the loader will hold the file's weights and the bytes they take, from the tensor headers alone."""
     total = parameters = 0
     kinds = set()
+    int4 = quantized and int4_available()
+    int4_missing = False
     for tensor in reader.tensors:
         count = math.prod(int(n) for n in tensor.shape)
         rows = count // int(tensor.shape[0]) if len(tensor.shape) > 1 else 1
@@ -136,12 +139,15 @@ def plan_gguf_weights(reader: Any, quantized: bool, dtype: torch.dtype = torch.f
             total += count * dtype.itemsize
         elif len(tensor.shape) == 1:
             total += 2 * count
-        elif tensor_type_name(tensor) in INT4_TYPES and tensor.name != "token_embd.weight":
+        elif tensor_type_name(tensor) in INT4_TYPES and tensor.name != "token_embd.weight" and int4:
             # (the token embedding is looked up, not multiplied: the loader holds it as int8 rows)
             total += count // 2 + count // 32 * 4
             kinds.add("int4")
         else:
+            int4_missing |= tensor_type_name(tensor) in INT4_TYPES and tensor.name != "token_embd.weight"
             total += count + 2 * rows
             kinds.add("int8")
     storage = " + ".join(sorted(kinds)) if quantized else str(dtype).removeprefix("torch.")
+    if int4_missing:
+        storage += INT4_MISSING_NOTE
     return WeightsPlan(storage, total, parameters)

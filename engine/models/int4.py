@@ -10,6 +10,8 @@ quarter of the bytes of bfloat16 weights, which is what matters once a model out
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -24,8 +26,25 @@ DEQUANTIZE_FROM_ROWS = 48
 _PACKED_ROW_BLOCK = 64
 
 
+#: Added to the "how the weights are held" text where ``int4_available`` is False and a file had 4-bit blocks.
+INT4_MISSING_NOTE = " (4-bit blocks held as int8: no int4 kernel for this CPU)"
+
+
+@functools.cache
 def int4_available() -> bool:
-    return hasattr(torch, "_weight_int4pack_mm_for_cpu") and hasattr(torch, "_convert_weight_to_int4pack_for_cpu")
+    """Whether torch's int4 CPU kernel runs here and gives the right answer on a tiny layer. Builds or CPUs
+    without it (the kernel is compiled per instruction set) hold 4-bit files as int8 instead."""
+    if not (hasattr(torch, "_weight_int4pack_mm_for_cpu") and hasattr(torch, "_convert_weight_to_int4pack_for_cpu")):
+        return False
+    codes = torch.arange(_PACKED_ROW_BLOCK * GROUP_SIZE).remainder(16).view(_PACKED_ROW_BLOCK, GROUP_SIZE)
+    scales = torch.full((_PACKED_ROW_BLOCK, 1), 0.5)
+    lows = torch.full((_PACKED_ROW_BLOCK, 1), -1.0)
+    x = torch.linspace(-1, 1, GROUP_SIZE).unsqueeze(0)
+    try:
+        got = Int4Linear(codes, scales, lows)(x).float()
+    except (RuntimeError, NotImplementedError):
+        return False
+    return torch.allclose(got, x @ dequantized_int4(codes, scales, lows).t(), rtol=0.02, atol=0.05)
 
 
 class Int4Linear(nn.Module):

@@ -32,7 +32,7 @@ from gui.documents.document_io import (
     write_document,
 )
 from gui.editor.ghost_text_editor import GhostTextEditor
-from gui.settings.last_folder import FolderMemory, home_folder
+from gui.settings.last_folder import FolderMemory, documents_folder
 
 UNTITLED = "Untitled"
 
@@ -49,7 +49,8 @@ class DocumentController(QObject):
         self.prompts = prompts
         self._parent = dialog_parent
         self.path: Path | None = None
-        self.folders: FolderMemory | None = None  # the main window's; without one the dialogs start at home
+        self.folders: FolderMemory | None = None  # the main window's documents' folder; without one the dialogs
+        # start in the user's documents folder
         self.encoding = "utf-8"
         self.newline = "\n"
         self.disk: DiskStamp | None = None  # the file as last read or written here
@@ -93,8 +94,6 @@ class DocumentController(QObject):
             path = self.prompts.open_file_path(self._parent, self._start_folder())
             if not path:
                 return False
-            if self.folders is not None:
-                self.folders.used_file(path)
         return self.load(path)
 
     def load(self, path: str | os.PathLike) -> bool:
@@ -121,6 +120,7 @@ class DocumentController(QObject):
         self.editor.replace_text(document.text)
         self._set_file(path, document.encoding, document.newline, document.stamp)
         _clean_leftovers(path)
+        self._used_folder_of(path)
         self.fileOpened.emit(str(path))
         notes = []
         long_lines = self.editor.long_lines.note(path.name)
@@ -145,16 +145,15 @@ class DocumentController(QObject):
         path = self.prompts.save_file_path(self._parent, suggested)
         if not path:
             return False
-        if self.folders is not None:
-            self.folders.used_file(path)
         if self._write(Path(path)):
             self.fileOpened.emit(str(path))
             return True
         return False
 
     def maybe_save(self) -> bool:
-        """Before the text goes away: True when it is safe to continue (saved, discarded, or unchanged)."""
-        if not self.is_modified():
+        """Before the text goes away: True when it is safe to continue (saved, discarded, unchanged, or a
+        document never saved whose text is empty: there is nothing to lose)."""
+        if not self.is_modified() or (self.path is None and self.editor.document().isEmpty()):
             return True
         answer = self.prompts.ask_save_changes(self._parent, self.display_name)
         if answer == "save":
@@ -184,7 +183,11 @@ class DocumentController(QObject):
     def _start_folder(self) -> str:
         if self.path is not None:
             return str(self.path.parent)
-        return self.folders.start() if self.folders is not None else home_folder()
+        return self.folders.start() if self.folders is not None else documents_folder()
+
+    def _used_folder_of(self, path: Path) -> None:
+        if self.folders is not None:
+            self.folders.used_file(path)
 
     def _write(self, path: Path) -> bool:
         if path == self.path and self.disk is not None:
@@ -218,6 +221,7 @@ class DocumentController(QObject):
             return False
         self._set_file(path, encoding, self.newline, stamp)
         _clean_leftovers(path)
+        self._used_folder_of(path)
         self.editor.document().setModified(False)
         self.fileSaved.emit(str(path))
         self.message.emit(f"Saved {path.name}")

@@ -49,7 +49,8 @@ class AppSettings:
     memory_document: bool = True  # Model ▸ Memory ▸ This Document
     memory_folders: list[str] = field(default_factory=list)  # folders of the user's writing the memory holds
     recent_files: list[str] = field(default_factory=list)
-    last_folder: str = ""  # where the file and folder dialogs start; "" before any was used
+    last_folder: str = ""  # where the model dialogs start; "" before any was used
+    last_document_folder: str = ""  # where the last document was opened or saved; "" before any was
     better_model_offered: bool = False  # the first start's "Get a better model…" link was shown (once, ever)
     geometry: str = ""  # QMainWindow.saveGeometry(), base64
     window_state: str = ""  # QMainWindow.saveState(), base64

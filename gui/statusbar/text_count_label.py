@@ -39,6 +39,12 @@ class TextCountLabel(QLabel):
         self._words = count_words(self.editor.toPlainText())
         self._show()
 
+    def text_replaced(self) -> None:
+        """Another text came in whole (New, Open, Reload): counted at once, so the previous document's count is
+        never shown for it, however big it is."""
+        self._recount.stop()
+        self.recount()
+
     def word_count(self) -> int:
         return self._words
 

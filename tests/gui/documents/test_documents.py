@@ -12,6 +12,7 @@ from gui_support import (  # noqa: F401 - fixtures
     prompts,
     type_text,
 )
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
 
 from gui.documents import document_io
@@ -159,6 +160,40 @@ def test_closing_with_unsaved_changes_asks_first(qtbot, make_window, prompts, tm
     assert (tmp_path / "precious.txt").read_text(encoding="utf-8") == "precious words"
 
 
+def test_an_untitled_document_typed_then_emptied_is_closed_without_asking(qtbot, make_window, prompts, tmp_path):
+    window = make_window(wait_ready=False)
+    window.editor.set_suggestions_enabled(False)
+    prompts.save_changes_answer = "cancel"
+
+    def type_then_delete(text: str) -> None:
+        type_text(qtbot, window.editor, text)
+        for _ in text:
+            qtbot.keyClick(window.editor, Qt.Key.Key_Backspace)
+        assert window.editor.toPlainText() == "" and window.editor.document().isModified()
+
+    type_then_delete("gone")
+    assert window.documents.new()
+    kept = tmp_path / "kept.txt"
+    kept.write_text("kept", encoding="utf-8")
+    type_then_delete("again")
+    assert window.documents.open(str(kept))
+    assert "ask_save_changes" not in prompts.names()
+
+    window.editor.selectAll()
+    qtbot.keyClick(window.editor, Qt.Key.Key_Delete)  # a saved document emptied is a change to its file
+    assert not window.documents.new()
+    assert prompts.calls[-1] == ("ask_save_changes", "kept.txt")
+
+    prompts.save_changes_answer = "discard"
+    assert window.documents.new()
+    type_then_delete("once more")
+    prompts.save_changes_answer = "cancel"
+    event = QCloseEvent()
+    window.closeEvent(event)
+    assert event.isAccepted()
+    assert prompts.names().count("ask_save_changes") == 2  # only about kept.txt, emptied
+
+
 def test_opening_a_non_utf8_file_asks_for_an_encoding(qtbot, make_window, prompts, tmp_path):
     legacy = tmp_path / "legacy.txt"
     legacy.write_bytes("Caf\xe9 cr\xe8me\r\n".encode("cp1252"))
@@ -241,15 +276,24 @@ def test_recent_files_are_remembered_across_windows(qtbot, make_window, tmp_path
     assert again.editor.toPlainText() == "A"
 
 
-def test_file_dialogs_start_in_the_last_folder_used_also_in_the_next_session(qtbot, make_window, prompts,
-                                                                             tmp_path, tiny_gpt2_folder):
+@pytest.fixture
+def documents_folder(tmp_path, monkeypatch):
+    """The user's documents folder, as platformdirs names it, in the test's own folder."""
+    folder = tmp_path / "Documents"
+    folder.mkdir()
+    monkeypatch.setattr("gui.settings.last_folder.user_documents_dir", lambda: str(folder))
+    return folder
+
+
+def test_file_dialogs_start_in_the_last_document_folder_also_in_the_next_session(qtbot, make_window, prompts,
+                                                                                 tmp_path, documents_folder):
     chapters = tmp_path / "novel" / "chapters"
     chapters.mkdir(parents=True)
     (chapters / "one.txt").write_text("Chapter one.", encoding="utf-8")
     window = make_window(wait_ready=False)
     prompts.open_path = str(chapters / "one.txt")
     assert window.documents.open()
-    assert prompts.calls[-1] == ("open_file_path", os.path.expanduser("~"))  # nothing used yet
+    assert prompts.calls[-1] == ("open_file_path", str(documents_folder))  # nothing used yet
     window.shutdown()
 
     again = make_window(wait_ready=False)
@@ -260,7 +304,39 @@ def test_file_dialogs_start_in_the_last_folder_used_also_in_the_next_session(qtb
     prompts.save_path = None
     again.documents.save_as()
     assert prompts.calls[-1] == ("save_file_path", str(chapters / "Untitled.txt"))
+
+
+def test_save_as_and_open_never_start_in_the_last_model_folder(qtbot, make_window, prompts, tmp_path,
+                                                               tiny_gpt2_folder, documents_folder):
+    window = make_window()
+    with qtbot.waitSignal(window.models.modelChanged, timeout=20000):
+        window.models.open_path(tiny_gpt2_folder)  # the model dialog's folder is now the models' folder
+    prompts.save_path = None
+    window.documents.save_as()
+    assert prompts.calls[-1] == ("save_file_path", str(documents_folder / "Untitled.txt"))
+    window.documents.open()
+    assert prompts.calls[-1] == ("open_file_path", str(documents_folder))
+
+    letters = tmp_path / "letters"
+    letters.mkdir()
+    (letters / "dear.txt").write_text("Dear Sir,", encoding="utf-8")
+    assert window.documents.open(str(letters / "dear.txt"))  # a recent file or a drop: no dialog, still used
+    window.documents.open()
+    assert prompts.calls[-1] == ("open_file_path", str(letters))  # the current document's folder
+    window.documents.save_as()
+    assert prompts.calls[-1] == ("save_file_path", str(letters / "dear.txt"))
+    assert window.documents.new()
+    window.documents.save_as()
+    assert prompts.calls[-1] == ("save_file_path", str(letters / "Untitled.txt"))  # where the last one was
+
+    drafts = tmp_path / "drafts"
+    drafts.mkdir()
+    type_text(qtbot, window.editor, "A draft.")
+    prompts.save_path = str(drafts / "draft.txt")
+    assert window.documents.save_as()
+    assert window.documents.new()
+    window.documents.open()
+    assert prompts.calls[-1] == ("open_file_path", str(drafts))  # where the last document was saved
     prompts.model_path_answer = None
-    again.models.open_model()
-    assert prompts.calls[-1][0] == "model_path" and prompts.calls[-1][1] in (str(chapters),
-                                                                             str(tiny_gpt2_folder.parent))
+    window.models.open_model()
+    assert prompts.calls[-1] == ("model_path", str(tiny_gpt2_folder.parent))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
 from PySide6.QtWidgets import QPlainTextEdit
 
-from gui.statusbar import StatusBar
+from gui.statusbar import StatusBar, text_count_label
 
 
 def _status_bar(qtbot) -> StatusBar:
@@ -56,3 +56,18 @@ def test_the_window_times_each_loaded_model_on_its_own(qtbot, make_window, tmp_p
         window.models.load(str(other))
     assert status.session_latency.count() == 0
     assert not status.session_latency.isVisibleTo(status)
+
+
+def test_an_opened_document_shows_its_own_word_count_at_once(qtbot, make_window, tmp_path, monkeypatch):
+    monkeypatch.setattr(text_count_label, "BIG_DOCUMENT_CHARS", 1000)  # the big one's count would wait seconds
+    small, big = tmp_path / "small.txt", tmp_path / "big.txt"
+    small.write_text("three small words", encoding="utf-8")
+    big.write_text("word " * 2000, encoding="utf-8")
+    window = make_window(wait_ready=False)
+    label = window.status.text_count
+    assert window.documents.open(str(small))
+    assert label.word_count() == 3 and label.text().endswith("1 line, 3 words")
+    assert window.documents.open(str(big))
+    assert label.word_count() == 2000 and label.text().endswith("1 line, 2000 words")
+    assert window.documents.new()
+    assert label.text().endswith("1 line, 0 words")
