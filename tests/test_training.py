@@ -178,18 +178,54 @@ def test_cli_out_of_memory_names_the_flag_to_lower(tmp_path, corpus, capsys, mon
     assert "ran out of memory" in err and "lower --batch-size" in err and "no checkpoint" in err
 
 
+# Runs `inkling train` in one rank of a torchrun and then writes the weights that rank's model ended with.
+_DDP_RANK_SCRIPT = """
+import os, sys
+import torch
+from safetensors.torch import save_file
+from engine.cli import main
+
+models = []
+ddp = torch.nn.parallel.DistributedDataParallel
+
+class RecordingDDP(ddp):
+    def __init__(self, module, *args, **kwargs):
+        models.append(module)
+        super().__init__(module, *args, **kwargs)
+
+torch.nn.parallel.DistributedDataParallel = RecordingDDP
+ranks_dir, argv = sys.argv[1], sys.argv[2:]
+code = main(argv)
+[model] = models
+weights = {name: tensor.detach().clone().contiguous() for name, tensor in model.state_dict().items()}
+save_file(weights, os.path.join(ranks_dir, "rank%s.safetensors" % os.environ["RANK"]))
+sys.exit(code)
+"""
+
+
 def test_ddp_with_two_gloo_processes(tmp_path, corpus):
-    out = tmp_path / "ddp-model"
-    env = dict(os.environ, OMP_NUM_THREADS="1", INKLING_CACHE_DIR=str(tmp_path / "cache"))
+    out, ranks = tmp_path / "ddp-model", tmp_path / "ranks"
+    ranks.mkdir()
+    script = tmp_path / "ddp_rank.py"
+    script.write_text(_DDP_RANK_SCRIPT, encoding="utf-8")
+    env = dict(os.environ, OMP_NUM_THREADS="1", INKLING_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(Path(engine.__file__).parents[1]),
+                                                        os.environ.get("PYTHONPATH")])))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "engine", "train", "--data", str(corpus), "--out", str(out), "--size", "tiny",
+               str(script), str(ranks), "train", "--data", str(corpus), "--out", str(out), "--size", "tiny",
                "--steps", "4", "--batch-size", "2", "--block-size", "16", "--vocab-size", "300", "--device", "cpu"]
     done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((out / TRAINING_RECORD).read_text())
     assert record["steps"] == 4
     assert record["tokens_seen"] == 4 * 2 * 16 * 2  # steps x batch x block x two processes
-    assert engine.load(str(out), device="cpu").parameter_count > 0
+    # Each rank starts from its own seed and trains on its own batches: DDP's first broadcast and its averaged
+    # gradients keep the two models the same weight for weight, and rank 0's is the one saved.
+    first, second = load_file(ranks / "rank0.safetensors"), load_file(ranks / "rank1.safetensors")
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[name], second[name]) for name in first)
+    saved = engine.load(str(out), device="cpu").model.state_dict()
+    assert all(torch.equal(saved[name].float(), first[name].float()) for name in first)
     shutil.rmtree(out)
 
 
