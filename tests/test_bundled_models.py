@@ -17,6 +17,7 @@ BUNDLED = {"default": "Transformer (Qwen3)", "attention-lstm": "Attention-LSTM"}
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
 
 
+@pytest.mark.bundled_weights
 @pytest.mark.parametrize("name", sorted(BUNDLED))
 def test_bundled_model_loads_and_completes_a_sentence(name):
     lm = engine.load(name, device="cpu")
@@ -30,6 +31,7 @@ def test_bundled_model_loads_and_completes_a_sentence(name):
     assert not healed.text.startswith((" ", "ro"))  # continues the word, never repeats what was typed
 
 
+@pytest.mark.bundled_weights
 @pytest.mark.parametrize("name", sorted(BUNDLED))
 def test_bundled_model_fits_the_size_budget_and_says_what_it_was_trained_on(name):
     folder = bundled_models_dir() / name
@@ -40,6 +42,7 @@ def test_bundled_model_fits_the_size_budget_and_says_what_it_was_trained_on(name
     assert json.loads((folder / "config.json").read_text())["torch_dtype"] == "float16"
 
 
+@pytest.mark.bundled_weights
 def test_the_default_reads_the_text_after_the_cursor_and_loads_in_transformers():
     """The default was trained with fill-in-the-middle: its tokenizer declares the FIM tokens, so a suggestion in
     the middle of a document reads what follows; its layout is one transformers knows (Qwen3)."""
@@ -53,6 +56,7 @@ def test_the_default_reads_the_text_after_the_cursor_and_loads_in_transformers()
     assert json.loads((folder / "config.json").read_text())["architectures"] == ["Qwen3ForCausalLM"]
 
 
+@pytest.mark.bundled_weights
 def test_the_attention_lstm_shares_the_default_tokenizer_but_keeps_left_to_right_prompts():
     """Trained without FIM rows on the default's tokenizer (which declares the FIM tokens): its config says so,
     and a suggestion in the middle of a document reads the text before the cursor only."""
@@ -94,6 +98,7 @@ HALF_TYPED = {
 }
 
 
+@pytest.mark.bundled_weights
 @pytest.mark.parametrize("name", sorted(BUNDLED))
 @pytest.mark.parametrize("strategy", ["greedy", "beam"])
 def test_token_healing_completes_the_word_being_typed(name, strategy):

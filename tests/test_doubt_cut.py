@@ -48,6 +48,7 @@ def default_lm():
 PROMPTS = ["It was a dark and stormy night; the rain", "She opened the door and", "Once upon a time"]
 
 
+@pytest.mark.bundled_weights
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_greedy_streams_only_what_it_keeps_and_stops_before_the_doubt(default_lm, prompt):
     full = engine.DecodingSettings(strategy="greedy", stop="sentence", min_word_probability=0.0)
@@ -62,6 +63,7 @@ def test_greedy_streams_only_what_it_keeps_and_stops_before_the_doubt(default_lm
     assert doubt_cut(whole.token_texts[: keep + 1], whole.token_logprobs[: keep + 1], 0.1) == keep
 
 
+@pytest.mark.bundled_weights
 @pytest.mark.parametrize("branch_first_word", [True, False])
 def test_beam_alternatives_lose_their_doubtful_tails(default_lm, branch_first_word):
     settings = engine.DecodingSettings(strategy="beam", num_alternatives=3, branch_first_word=branch_first_word)
@@ -72,6 +74,7 @@ def test_beam_alternatives_lose_their_doubtful_tails(default_lm, branch_first_wo
     assert sum(len(c.text) for c in cut) < sum(len(c.text) for c in uncut)
 
 
+@pytest.mark.bundled_weights
 @pytest.mark.parametrize("stop", [None, "line"])
 def test_a_length_the_writer_chose_is_not_cut_by_doubt(default_lm, stop):
     """One Line, or `--stop none --max-new-tokens 16`: the whole length, not the first word."""
@@ -90,6 +93,7 @@ def test_a_length_the_writer_chose_is_not_cut_by_doubt(default_lm, stop):
                < len(default_lm.complete(p, sentence.replace(min_word_probability=0.0))[0].text) for p in PROMPTS)
 
 
+@pytest.mark.bundled_weights
 def test_sampling_gives_different_suggestions_over_seeds(default_lm):
     """The Creative preset (and Alt+R, which samples) at the sentence default: the cut would end nearly every draw
     after its first word, " States" again and again."""

@@ -16,6 +16,7 @@ def default_lm():
     return engine.load("default", device="cpu")
 
 
+@pytest.mark.bundled_weights
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_the_default_beam_alternatives_start_with_different_words(default_lm, prompt):
     completions = default_lm.complete(prompt, engine.DecodingSettings(strategy="beam", num_alternatives=3))
@@ -39,6 +40,7 @@ def test_what_streams_is_the_start_of_the_first_alternative(default_lm, prompt):
     assert final.text == final.completions[0].text
 
 
+@pytest.mark.bundled_weights
 def test_plain_beam_search_is_still_there_and_differs_late(default_lm):
     prompt = PROMPTS[0]
     plain = default_lm.complete(prompt, engine.DecodingSettings(strategy="beam", num_alternatives=3,
@@ -74,6 +76,7 @@ def test_the_opening_is_the_probability_up_to_the_first_word_and_junk_is_dropped
     assert listed == [c]
 
 
+@pytest.mark.bundled_weights
 def test_the_stream_says_when_its_text_is_final_before_the_other_branches_end(default_lm):
     """A branch cut short (one word here) settles while the others run on: one ``settled`` event, carrying the
     text the ``done`` event lists first, arrives before it, so the app need not wait for the alternatives."""

@@ -65,6 +65,7 @@ def test_whole_words_off_stops_at_exactly_the_limit(default_lm):
     assert all(len(default_lm.complete(prompt, settings)[0].token_ids) == 5 for prompt in PROMPTS)
 
 
+@pytest.mark.bundled_weights
 def test_first_word_branches_run_on_to_the_end_of_their_words(default_lm):
     """"The Department of" at 4 tokens gave " Agricult"; each branch is greedy after its first token, so a longer
     run shows where its words end."""
@@ -82,6 +83,7 @@ def test_first_word_branches_run_on_to_the_end_of_their_words(default_lm):
     assert cut_off == {True: 0, False: cut_off[False]} and cut_off[False] > 0
 
 
+@pytest.mark.bundled_weights
 def test_plain_beam_search_ends_its_beams_at_their_last_whole_word(default_lm):
     """The same search (a cut beam keeps its whole score), with the unfinished last word of each text left out."""
     settings = engine.DecodingSettings(strategy="beam", branch_first_word=False, num_beams=4, num_alternatives=4,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from gui_support import (  # noqa: F401 - fixtures
     FAST_GREEDY,
     app_dirs,
@@ -124,6 +125,7 @@ def test_the_model_runs_on_the_engine_thread_never_on_the_gui_thread(qtbot, make
     assert {thread.name for thread in threads} == {"inkling-engine"}
 
 
+@pytest.mark.bundled_weights
 def test_what_streams_stays_shown_when_the_alternatives_arrive(qtbot, make_window):
     """The bundled default with the app's decoding: every ghost text shown while streaming is the start of the one
     that stays, even where the panel lists that alternative second ("After the war, the": " US government has"
