@@ -10,6 +10,17 @@ import torch
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` run only where torch sees a CUDA GPU; elsewhere they are skipped, saying why."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is false)")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
+
+
 SAMPLE_TEXT = (
     "The quick brown fox jumps over the lazy dog. The dog sleeps in the warm sun, and the fox runs into the "
     "forest. A brother and a sister walked along the river; they talked of books, of music and of the weather. "

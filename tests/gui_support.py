@@ -206,14 +206,15 @@ def app_dirs(tmp_path, monkeypatch) -> dict:
 
 @pytest.fixture
 def make_window(qtbot, app_dirs, prompts, tiny_gpt2_folder):
-    """``make_window(**overrides)`` -> a shown MainWindow on the tiny model, engine ready, suggestions fast."""
+    """``make_window(**overrides)`` -> a shown MainWindow on the tiny model, engine ready, suggestions fast. The
+    device is pinned to the CPU, so a machine with a GPU runs the same suite (``device=None``: the saved choice)."""
     from gui import MainWindow
 
     windows = []
 
     def make(model: str | Path | None = tiny_gpt2_folder, settings: DecodingSettings | None = FAST_GREEDY,
              wait_ready: bool = True, **kwargs):
-        options = {**app_dirs, "prompts": prompts, "debounce_ms": TEST_DEBOUNCE_MS, **kwargs}
+        options = {**app_dirs, "prompts": prompts, "debounce_ms": TEST_DEBOUNCE_MS, "device": "cpu", **kwargs}
         window = MainWindow(str(model) if model is not None else None, **options)
         windows.append(window)
         qtbot.addWidget(window)

@@ -146,13 +146,10 @@ def test_bad_calls_are_refused():
         GraphedDecodeStep(model, cache, mode="fast")
 
 
-# --- on a GPU (marked "cuda", skipped without one) -------------------------------------------------------------
-
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+# --- on a GPU (marked "cuda": tests/conftest.py skips them without one) --------------------------------------
 
 
 @pytest.mark.cuda
-@requires_cuda
 @pytest.mark.parametrize("kind", ["llama", "mistral-window", "gpt2"])
 def test_cuda_graph_replays_match_eager(kind):
     model = tiny_gpt2("cuda") if kind == "gpt2" else tiny_llama("cuda", window=3 if kind != "llama" else None)
@@ -166,7 +163,6 @@ def test_cuda_graph_replays_match_eager(kind):
 
 
 @pytest.mark.cuda
-@requires_cuda
 def test_cuda_bf16_graph_agrees_with_eager_bf16():
     model = tiny_llama("cuda", dtype=torch.bfloat16)
     prompt, continuation = ids(1, 7, device="cuda"), ids(1, 12, seed=3, device="cuda")
@@ -178,7 +174,6 @@ def test_cuda_bf16_graph_agrees_with_eager_bf16():
 
 
 @pytest.mark.cuda
-@requires_cuda
 def test_cuda_graph_is_recorded_again_when_the_cache_tensors_change():
     model = tiny_llama("cuda")
     cache = model.new_cache(2, 32)
@@ -195,7 +190,6 @@ def test_cuda_graph_is_recorded_again_when_the_cache_tensors_change():
 
 
 @pytest.mark.cuda
-@requires_cuda
 def test_cuda_capture_failure_falls_back_to_eager(monkeypatch):
     model = tiny_llama("cuda")
     original = model.forward
@@ -213,7 +207,6 @@ def test_cuda_capture_failure_falls_back_to_eager(monkeypatch):
 
 
 @pytest.mark.cuda
-@requires_cuda
 def test_cuda_models_load_in_bfloat16_and_match_float32(tmp_path, tiny_tokenizer):
     import engine
     from engine.loading.checkpoint import save_checkpoint

@@ -135,7 +135,7 @@ def test_plans_are_checked_before_anything_is_written(tiny_gpt2_folder, writing,
     assert json.loads((run.folder / RUN_FILE).read_text())["name"] == "tiny-my-style"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 def test_a_model_on_the_gpu_is_fine_tuned_on_the_gpu(tiny_gpt2_folder, writing, tmp_path):
     on_gpu = engine.load(str(tiny_gpt2_folder), device="cuda")
     run = start_run(_plan(tiny_gpt2_folder, writing, steps=4))

@@ -109,6 +109,29 @@ def test_an_unavailable_device_is_a_clear_device_error(tiny_gpt2_folder, spec, a
     assert "auto, cpu, cuda" in str(caught.value) or "requested but" in str(caught.value)
 
 
+@pytest.mark.cuda
+def test_a_suggestion_on_the_gpu_is_the_one_the_cpu_makes(tmp_path, tiny_tokenizer):
+    """Greedy, float32 on both devices: the GPU's own path (its cache, the CUDA-graph step) suggests the same text.
+    A random Llama with spread logits, so the argmax changes from token to token."""
+    from engine.loading.checkpoint import save_checkpoint
+    from engine.models.llama import LlamaConfig, LlamaTransformer
+
+    torch.manual_seed(0)
+    model = LlamaTransformer(LlamaConfig(vocab_size=tiny_tokenizer.vocab_size, hidden_size=64, intermediate_size=96,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=128))
+    with torch.no_grad():
+        model.lm_head.weight.mul_(30)
+    folder = save_checkpoint(tmp_path / "llama", model, tiny_tokenizer)
+    settings = engine.DecodingSettings.plain(max_new_tokens=16)
+    cpu = engine.load(str(folder), device="cpu", dtype=torch.float32)
+    gpu = engine.load(str(folder), device="cuda", dtype=torch.float32)
+    assert gpu.device.type == "cuda"
+    for prompt in ("The quick brown fox", "It was a bright cold day in April, and the", "Hello"):
+        on_cpu, on_gpu = cpu.complete(prompt, settings)[0], gpu.complete(prompt, settings)[0]
+        assert on_gpu.token_ids == on_cpu.token_ids and on_gpu.text == on_cpu.text, prompt
+
+
 def test_cpu_device_names_are_accepted_in_any_case():
     assert resolve_device(" CPU ") == torch.device("cpu")
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")

@@ -64,7 +64,7 @@ def test_model_menu_lists_user_models_and_switches_between_them(qtbot, make_wind
 
 
 def test_device_menu_moves_the_model_and_remembers_the_device(qtbot, make_window, app_dirs):
-    window = make_window()
+    window = make_window(device=None)  # the saved choice: "auto" at first
     assert {"model.device.auto", "model.device.cpu"} <= set(window.named_actions)
     with qtbot.waitSignal(window.models.modelChanged, timeout=10000) as loaded:
         window.named_actions["model.device.cpu"].trigger()
@@ -72,7 +72,7 @@ def test_device_menu_moves_the_model_and_remembers_the_device(qtbot, make_window
     assert window.status.device.text() == "Device: CPU"
     assert json.loads((app_dirs["config_dir"] / "settings.json").read_text())["device"] == "cpu"
     window.shutdown()
-    again = make_window()
+    again = make_window(device=None)
     assert again.models.device == "cpu"
 
 
