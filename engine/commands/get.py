@@ -12,9 +12,9 @@ import sys
 import time
 from typing import TextIO
 
+from engine.byte_sizes import format_bytes
 from engine.errors import InklingError
 from engine.loading.catalogue import CatalogueEntry, load_catalogue
-from engine.loading.registry import size_text
 
 #: On a terminal the progress line is redrawn in place; into a log, one line at most this often.
 LOG_PROGRESS_EVERY_S = 30.0
@@ -49,7 +49,7 @@ def run_get(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
         return 0
     from engine.loading.gguf_download import HubFile, download_gguf
 
-    print(f"Downloading {entry.name} ({size_text(entry.size_bytes)}, {entry.licence}) from {entry.repo_id}",
+    print(f"Downloading {entry.name} ({format_bytes(entry.size_bytes)}, {entry.licence}) from {entry.repo_id}",
           file=err)
     report = _progress_printer(err)
     path = download_gguf(HubFile(entry.repo_id, entry.file_name, entry.revision, entry.sha256), progress=report)
@@ -61,7 +61,7 @@ def run_get(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
 
 def _print_catalogue(entries: list[CatalogueEntry], out: TextIO) -> None:
     header = ("ID", "MODEL", "DOWNLOAD", "MEMORY", "SPEED (2 CPU cores)", "LICENCE", "STATUS")
-    rows = [(e.id, e.name, size_text(e.size_bytes), f"~{size_text(e.memory_bytes)}", _speed(e), e.licence, _status(e))
+    rows = [(e.id, e.name, format_bytes(e.size_bytes), f"~{format_bytes(e.memory_bytes)}", _speed(e), e.licence, _status(e))
             for e in entries]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
@@ -86,7 +86,7 @@ def _progress_printer(err: TextIO):
 
     def report(done: int, total: int | None) -> None:
         share = f" ({100 * done / total:.0f}%)" if total else ""
-        line = f"{size_text(done)} of {size_text(total)}{share}" if total else size_text(done)
+        line = f"{format_bytes(done)} of {format_bytes(total)}{share}" if total else format_bytes(done)
         if err.isatty():
             print(f"\r{line}   ", end="", file=err, flush=True)
         elif time.monotonic() - last[0] >= LOG_PROGRESS_EVERY_S or (total and done >= total):

@@ -11,7 +11,6 @@ width, since meta tensors are never allocated) and scaled to the config's layer 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
+from engine.byte_sizes import format_bytes
 from engine.errors import CheckpointError, ModelTooBigError
 from engine.loading.devices import available_memory_bytes
 from engine.loading.families import FAMILIES
@@ -120,8 +120,8 @@ def _check_fits(config: dict, size: ConfigSize, device: torch.device, dtype: tor
             raise ModelTooBigError(
                 f"config.json: {field} = {value:,}{usual} makes the model too big to load: {size.layers:,} layers "
                 f"({size.layers_key}) of {size.layer_parameters:,} parameters each plus {size.fixed_parameters:,} "
-                f"= {size.parameters:,} parameters, about {bytes_text(needed)} in {str(dtype).removeprefix('torch.')}"
-                f", and only {bytes_text(free)} {where}")
+                f"= {size.parameters:,} parameters, about {format_bytes(needed)} in {str(dtype).removeprefix('torch.')}"
+                f", and only {format_bytes(free)} {where}")
 
 
 #: The largest value each size field has in published models (Llama 3.1 405B's widths and 126 layers, Gemma 3's
@@ -188,12 +188,3 @@ def layers_held(names: Iterable[str]) -> int | None:
     where its names carry no layer index."""
     indices = {int(match.group(1)) for name in names if (match := _LAYER_INDEX.search(name))}
     return max(indices) + 1 if indices else None
-
-
-def bytes_text(size_bytes: float) -> str:
-    """Bytes for a message, from kB up to the absurd sizes a damaged config makes (TB, PB)."""
-    for unit, scale in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
-        if size_bytes >= scale:
-            return f"{size_bytes / scale:,.1f} {unit}" if size_bytes < 10 * scale else \
-                f"{size_bytes / scale:,.0f} {unit}"
-    return f"{math.ceil(size_bytes / 1e3):.0f} kB"

@@ -27,8 +27,9 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
+from engine.byte_sizes import format_bytes
 from engine.loading.hub_download import INSTALL_HINT, DownloadCancelled, DownloadError, file_sha256
-from engine.loading.registry import size_text, user_models_dir
+from engine.loading.registry import user_models_dir
 
 #: progress(done_bytes, total_bytes): total is None when the Hub did not say
 ByteProgress = Callable[[int, "int | None"], None]
@@ -121,8 +122,8 @@ def check_free_space(folder: Path, needed: int, file_name: str) -> None:
     except OSError:
         return  # unknown: the write itself will say if the disk fills
     if needed > 0 and free < needed + FREE_SPACE_MARGIN:
-        raise DownloadError(f"not enough free disk space for {file_name}: it needs {size_text(needed)} more and "
-                            f"{folder} has {size_text(free)} free (keeping {size_text(FREE_SPACE_MARGIN)} spare); "
+        raise DownloadError(f"not enough free disk space for {file_name}: it needs {format_bytes(needed)} more and "
+                            f"{folder} has {format_bytes(free)} free (keeping {format_bytes(FREE_SPACE_MARGIN)} spare); "
                             "free some space and try again")
 
 
@@ -185,7 +186,7 @@ def _fetch(hub: Any, url: str, part: Path, have: int, total: int | None, remote:
 
 def _interrupted(remote: HubFile, part: Path, exc: BaseException) -> str:
     kept = part.stat().st_size if part.is_file() else 0
-    resume = f"; the {size_text(kept)} already fetched are kept and the next try resumes from there" if kept else ""
+    resume = f"; the {format_bytes(kept)} already fetched are kept and the next try resumes from there" if kept else ""
     return f"the download of {remote.label} stopped: {_reason(exc)}{resume}"
 
 

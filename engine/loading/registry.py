@@ -9,6 +9,7 @@ from pathlib import Path
 
 from platformdirs import user_data_path
 
+from engine.byte_sizes import format_bytes
 from engine.errors import CheckpointError, ModelNotFoundError
 from engine.loading.checkpoint import is_model_folder, read_config
 from engine.loading.families import FAMILIES
@@ -50,12 +51,7 @@ class ModelInfo:
 
     @property
     def size_text(self) -> str:
-        return size_text(self.size_bytes)
-
-
-def size_text(size_bytes: int) -> str:
-    """Whole megabytes, or kilobytes below one: how model files and weights are sized for the user."""
-    return f"{size_bytes / 1e6:.0f} MB" if size_bytes >= 1e6 else f"{size_bytes / 1e3:.0f} kB"
+        return format_bytes(self.size_bytes)
 
 
 def list_models(read_headers: bool = True) -> list[ModelInfo]:

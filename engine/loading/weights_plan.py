@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 
+from engine.byte_sizes import format_bytes
 from engine.errors import CheckpointError, ModelTooBigError
 from engine.loading.config_size import checkpoint_shapes
 from engine.loading.devices import available_memory_bytes, cpu_has_bf16, default_dtype
 from engine.loading.gguf_file import INT4_TYPES, is_gguf_file, tensor_type_name
-from engine.loading.registry import size_text
 from engine.models.int4 import INT4_MISSING_NOTE, int4_available
 from engine.models.int8 import INNER_MULTIPLE, int8_helps_by_size
 
@@ -34,7 +34,7 @@ class WeightsPlan:
 
     @property
     def text(self) -> str:
-        return f"{self.storage}, {size_text(self.memory_bytes)}"
+        return f"{self.storage}, {format_bytes(self.memory_bytes)}"
 
 
 def plan_weights(folder: Path, config: dict, device: torch.device) -> WeightsPlan | None:
@@ -89,8 +89,8 @@ def check_memory(plan: WeightsPlan, checkpoint_bytes: int, device: torch.device,
         where = "is free"
     if free is not None and needed > free:
         raise ModelTooBigError(
-            f"{name} needs about {size_text(needed)} to load ({plan.text} once loaded) and only "
-            f"{size_text(free)} {where}: close other programs or choose a smaller model")
+            f"{name} needs about {format_bytes(needed)} to load ({plan.text} once loaded) and only "
+            f"{format_bytes(free)} {where}: close other programs or choose a smaller model")
 
 
 def plan_folder_weights(folder: Path, device: torch.device) -> WeightsPlan | None:

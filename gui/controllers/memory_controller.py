@@ -13,10 +13,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from engine.byte_sizes import format_bytes
 from engine.memory import jobs
 from engine.memory.jobs import MemoryState
 from engine.worker.events import EngineError, TaskFinished
-from gui.documents.document_io import format_bytes
 from gui.engine_bridge import EngineBridge
 from gui.jobs.job_runner import JobRunner
 

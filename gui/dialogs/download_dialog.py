@@ -12,9 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from engine.byte_sizes import format_bytes
 from engine.loading.hub_download import DownloadError, download_model
 from gui.dialogs.closing import StopJobBeforeClosing
-from gui.documents.document_io import format_size
 from gui.jobs.thread_job_runner import ThreadJobRunner
 
 PROGRESS_STEPS = 1000
@@ -45,7 +45,7 @@ def download_job(repo_id: str):
 
 def progress_text(payload: dict) -> str:
     done, total, file_name = payload.get("done", 0), payload.get("total"), payload.get("file", "")
-    amount = f"{format_size(done)} of {format_size(total)}" if total else format_size(done)
+    amount = f"{format_bytes(done)} of {format_bytes(total)}" if total else format_bytes(done)
     return f"{amount} · {file_name}" if file_name else amount
 
 

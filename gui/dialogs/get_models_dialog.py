@@ -25,10 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.byte_sizes import format_bytes
 from engine.errors import InklingError
 from engine.loading.catalogue import CatalogueEntry, load_catalogue
 from engine.loading.gguf_download import DownloadCancelled, HubFile, download_gguf, fetched_bytes
-from engine.loading.registry import size_text, user_models_dir
+from engine.loading.registry import user_models_dir
 from engine.worker.engine_worker import JobContext
 from gui.dialogs.closing import StopJobBeforeClosing
 from gui.jobs.thread_job_runner import ThreadJobRunner
@@ -133,8 +134,8 @@ class GetModelsDialog(StopJobBeforeClosing, QDialog):
 
     def _fill_table(self) -> None:
         for row, entry in enumerate(self.entries):
-            cells = (f"{entry.name}  ({entry.parameters}, {entry.architecture})", size_text(entry.size_bytes),
-                     f"~{size_text(entry.memory_bytes)}", speed_text(entry), entry.licence, self._status(entry))
+            cells = (f"{entry.name}  ({entry.parameters}, {entry.architecture})", format_bytes(entry.size_bytes),
+                     f"~{format_bytes(entry.memory_bytes)}", speed_text(entry), entry.licence, self._status(entry))
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(self._tooltip(entry))
@@ -151,7 +152,7 @@ class GetModelsDialog(StopJobBeforeClosing, QDialog):
         if entry.is_installed(self.folder):
             return "Installed"
         fetched = fetched_bytes(self.folder or user_models_dir(), entry.file_name)
-        return f"Not installed ({size_text(fetched)} fetched; Download resumes)" if fetched else "Not installed"
+        return f"Not installed ({format_bytes(fetched)} fetched; Download resumes)" if fetched else "Not installed"
 
     def _tooltip(self, entry: CatalogueEntry) -> str:
         lines = [entry.description, f"{entry.repo_id} · {entry.file_name}"]
@@ -204,7 +205,7 @@ class GetModelsDialog(StopJobBeforeClosing, QDialog):
         self._downloading = entry
         self.progress.setRange(0, 0)  # busy until the first report says how much there is
         self.progress.setVisible(True)
-        self.status_label.setText(f"Downloading {entry.name} ({size_text(entry.size_bytes)})…")
+        self.status_label.setText(f"Downloading {entry.name} ({format_bytes(entry.size_bytes)})…")
         self.runner.start(download_job(entry, self.folder))
         self._refresh_statuses()
 
@@ -223,7 +224,7 @@ class GetModelsDialog(StopJobBeforeClosing, QDialog):
             self.progress.setRange(0, PROGRESS_STEPS)
             self.progress.setValue(round(min(done / total, 1.0) * PROGRESS_STEPS))
         if not self.runner.cancel_requested() and self._downloading is not None:
-            amount = f"{size_text(done)} of {size_text(total)}" if total else size_text(done)
+            amount = f"{format_bytes(done)} of {format_bytes(total)}" if total else format_bytes(done)
             self.status_label.setText(f"Downloading {self._downloading.name}: {amount}")
 
     def _on_finished(self, path: str | None) -> None:

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
+from engine.byte_sizes import format_bytes
 from engine.decoding.settings import DecodingSettings
-from gui.documents.document_io import format_size
 from gui.documents.recovery import RecoveredDocument
 
 
@@ -89,7 +89,7 @@ class Prompts:
     def confirm_large_file(self, parent: QWidget | None, file_name: str, size_bytes: int) -> bool:
         answer = QMessageBox.question(
             parent, "Large file",
-            f"“{file_name}” is {format_size(size_bytes)}. Opening it may take a moment; suggestions will use "
+            f"“{file_name}” is {format_bytes(size_bytes)}. Opening it may take a moment; suggestions will use "
             "only the text near the cursor.\n\nOpen it?")
         return answer == QMessageBox.StandardButton.Yes
 

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.byte_sizes import format_bytes
 from engine.owned_files import NotOwnFileError, write_owned_file
 from gui.documents.disk_stamp import DiskStamp, stamp_of
 
@@ -69,20 +70,6 @@ class LoadedDocument:
         return ", ".join(f"{count} {NEWLINE_NAMES[newline]}" for count, newline in counts)
 
 
-def format_size(size: int) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} bytes"
-
-
-def format_bytes(count: int) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{count} B"
-
-
 def file_size(path: Path) -> int:
     return Path(path).stat().st_size
 
@@ -95,8 +82,8 @@ def read_document(path: str | os.PathLike, encoding: str | None = None) -> Loade
             info = os.fstat(stream.fileno())
             size = info.st_size
             if size > MAX_FILE_BYTES:
-                raise FileTooLargeError(f"{path.name} is {format_size(size)}; Inkling opens plain-text files up to "
-                                        f"{format_size(MAX_FILE_BYTES)}.")
+                raise FileTooLargeError(f"{path.name} is {format_bytes(size)}; Inkling opens plain-text files up to "
+                                        f"{format_bytes(MAX_FILE_BYTES)}.")
             data = stream.read()
     except OSError as exc:
         raise DocumentError(f"Cannot read {path}: {exc.strerror or exc}") from exc

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMenu, QWidget
 
+from engine.byte_sizes import format_bytes
 from gui.controllers.memory_controller import MemoryController
 from gui.dialogs.prompts import Prompts
-from gui.documents.document_io import format_bytes
 from gui.menus.actions import ActionRegistry
 
 

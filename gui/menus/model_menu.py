@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
+from engine.byte_sizes import format_bytes
 from engine.loading.devices import available_devices
 from engine.loading.hub_download import hub_available
 from engine.loading.local_stores import STORE_TITLES
@@ -21,7 +22,6 @@ from gui.controllers.memory_controller import MemoryController
 from gui.controllers.model_controller import ModelController
 from gui.controllers.model_dialogs import ModelDialogs
 from gui.dialogs.prompts import Prompts
-from gui.documents.document_io import format_bytes
 from gui.menus.actions import ActionRegistry, clear_menu
 from gui.menus.memory_menu import fill_memory_menu
 from gui.preferences import Preferences

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QLabel, QWidget
 
+from engine.byte_sizes import format_bytes
 from engine.memory.jobs import MemoryState
-from gui.documents.document_io import format_bytes
 
 
 class MemoryLabel(QLabel):

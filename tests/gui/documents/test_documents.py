@@ -110,7 +110,7 @@ def test_files_beyond_the_size_limit_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(document_io, "MAX_FILE_BYTES", 1000)
     big = tmp_path / "big.log"
     big.write_text("x" * 2000, encoding="utf-8")
-    with pytest.raises(document_io.FileTooLargeError, match=r"big.log is 2.0 KiB; .* up to 1000 bytes"):
+    with pytest.raises(document_io.FileTooLargeError, match=r"big.log is 2 kB; .* up to 1 kB"):
         read_document(big)
 
 

@@ -17,6 +17,8 @@ from gui_support import (  # noqa: F401 - fixtures
     wait_for_ghost,
 )
 
+from engine.byte_sizes import format_bytes
+
 
 def _model_actions(window):
     return [a for a in open_model_menu(window) if a.isCheckable()]
@@ -186,5 +188,5 @@ def test_the_model_menu_says_how_the_loaded_weights_are_held_and_what_they_take(
     shown = open_model_menu(window)
     entry = window.named_actions["model.weights"]
     assert entry in shown and not entry.isEnabled()
-    size = f"{4 * active.parameters / 1e3:.1f} kB"
+    size = format_bytes(4 * active.parameters)
     assert entry.text() == f"Weights: float32, {size} in memory"

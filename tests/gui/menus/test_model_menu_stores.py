@@ -10,7 +10,7 @@ import pytest
 from gui_support import app_dirs, make_window, open_model_menu, prompts  # noqa: F401 - fixtures
 from PySide6.QtWidgets import QMenu
 
-from engine.loading.registry import size_text
+from engine.byte_sizes import format_bytes
 from tests.test_gguf_loading import tiny_config, write_model
 from tests.test_local_stores import add_blob, add_manifest
 
@@ -59,7 +59,7 @@ def test_ollama_models_have_a_submenu_with_quantization_and_size(qtbot, make_win
     ollama = submenu(qtbot, window, "ollamaMenu")
     assert ollama.title() == "Ollama"
     tiny = entry(ollama, "tiny:1m")
-    assert tiny.text() == f"tiny:1m   (Transformer (Llama) F32, {size_text(stores['good'].stat().st_size)})"
+    assert tiny.text() == f"tiny:1m   (Transformer (Llama) F32, {format_bytes(stores['good'].stat().st_size)})"
     assert tiny.isEnabled() and tiny.isCheckable() and not tiny.isChecked()
     with qtbot.waitSignal(window.models.modelChanged, timeout=20000) as loaded:
         tiny.trigger()
