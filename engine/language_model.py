@@ -222,14 +222,17 @@ class LanguageModel:
         return self.generator.stream(text, settings or DecodingSettings(), cancelled, suffix=suffix)
 
     def next_token_candidates(
-        self, text: str, continuation: str = "", k: int = 10, settings: DecodingSettings | None = None
+        self, text: str, continuation: str = "", k: int = 10, settings: DecodingSettings | None = None,
+        next_text: str = "",
     ) -> list[tuple[str, float]]:
         """The model's ``k`` most likely next tokens after ``text + continuation``, as (text, probability), most
         likely first: the distribution decoding ``text`` under ``settings`` uses at that point (same window, token
-        healing and repetition penalties; see ``engine.decoding.inspection``)."""
+        healing and repetition penalties; see ``engine.decoding.inspection``). ``next_text``: the suggestion's
+        text from that point, so that its first word's candidates are those of the step that wrote it, not of the
+        token healing step that only ended the typed word."""
         from engine.decoding.inspection import next_token_candidates
 
-        return next_token_candidates(self.generator, text, continuation, k, settings)
+        return next_token_candidates(self.generator, text, continuation, k, settings, next_text)
 
     @property
     def catch_up_idle_s(self) -> float:

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 from conftest import plain_settings
-from decoding_support import FAMILIES, ModelWrapper, generator_with, load_tiny
+from decoding_support import FAMILIES, ModelWrapper, generator_with, load_tiny, scripted
 
 S = plain_settings
 MODEL_ALONE = S()  # what a plain forward pass gives; the memory's own tests are in test_memory_*
@@ -152,3 +152,31 @@ def test_bad_arguments_are_refused_with_a_clear_message(tiny_gpt2):
         tiny_gpt2.next_token_candidates("The dog", continuation=None)
     with pytest.raises(TypeError, match="settings must be DecodingSettings"):
         tiny_gpt2.next_token_candidates("The dog", settings={"strategy": "greedy"})
+
+
+def test_the_first_shown_word_after_a_word_ended_as_typed_has_the_candidates_of_its_own_step(tiny_gpt2):
+    # Healing backs off " the"; the model ends the word as typed (the token " the" again, which shows nothing),
+    # then writes " lazy": hovering " lazy" is about the step after healing, not the healing step.
+    generator = scripted(tiny_gpt2, "The quick brown fox jumps over the lazy dog.", bonus=30.0)
+    text = "The quick brown fox jumps over the"
+    settings = S(max_new_tokens=4)
+    [completion] = tiny_gpt2.complete(text, settings)
+    assert completion.token_texts[0] == "" and completion.text.startswith(" laz")
+    healing_step = tiny_gpt2.next_token_candidates(text, k=3, settings=settings)
+    assert healing_step[0][0] == ""  # its table: "(the word ends as typed)", then " they"...
+
+    got = tiny_gpt2.next_token_candidates(text, k=3, settings=settings, next_text=completion.text)
+    assert got[0][0] == completion.token_texts[1]
+    assert got[0][1] == pytest.approx(math.exp(completion.token_logprobs[1]), rel=1e-4)
+    prompt = generator.prepare(text, settings)
+    after_healing = prompt.tokens + tiny_gpt2.tokenizer.encode(" the")
+    assert_same_candidates(got, direct_distribution(tiny_gpt2, after_healing), 3)
+
+
+def test_a_word_the_healing_step_wrote_keeps_that_steps_candidates(tiny_gpt2):
+    text = "The quick brown fox jumps over the la"
+    settings = S(max_new_tokens=3)
+    [completion] = tiny_gpt2.complete(text, settings)
+    assert completion.token_texts[0]  # it wrote the rest of the word: that is the step hovered
+    assert (tiny_gpt2.next_token_candidates(text, k=4, settings=settings, next_text=completion.text)
+            == tiny_gpt2.next_token_candidates(text, k=4, settings=settings))

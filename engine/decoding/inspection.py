@@ -6,7 +6,10 @@ The distribution is the one decoding uses at that point, not a fresh look at the
 - the context is the generator's prompt for ``text`` (same tail window, same token healing), followed by the
   tokens of the continuation shown so far;
 - with no continuation, the first new token is constrained as healing constrains it (it must restart the token
-  that was backed off), and its text is what it adds after the bytes the user typed;
+  that was backed off), and its text is what it adds after the bytes the user typed. That step only shows in the
+  suggestion when its token added something ("wn" after "bro"); when it ended the word as typed (" the" after
+  "it was the"), the first word shown (" first") came from the step after it, so given the suggestion's text
+  (``next_text``) the candidates are that step's;
 - the memory is mixed in as decoding mixes it (``Generator.with_memory``), when the settings have it on;
 - the repetition penalties of the settings apply (no-repeat n-grams, DRY, the never-suggest list), as they
   do to every decoding step; temperature and the
@@ -29,12 +32,15 @@ from engine.memory.sources import MemorySource
 
 
 def next_token_candidates(
-    generator, text: str, continuation: str = "", k: int = 10, settings: DecodingSettings | None = None
+    generator, text: str, continuation: str = "", k: int = 10, settings: DecodingSettings | None = None,
+    next_text: str = "",
 ) -> list[tuple[str, float]]:
     """The ``k`` most likely next tokens after ``text + continuation`` as ``(text it adds, probability)``, most
     likely first. Special tokens (end of text) and tokens that end inside a character (they cannot be inserted
     as text on their own) are left out, so the probabilities may add up to less than one. With no continuation
-    after a healed prompt, a candidate's text may be "": the token that ends the typed word as it is."""
+    after a healed prompt, a candidate's text may be "": the token that ends the typed word as it is; unless
+    ``next_text``, what the suggestion shows from this point, starts after the typed word ends (" first" after
+    "it was the"): then they are the candidates of the step that wrote it, the one after the healing step."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, not {type(text).__name__}")
     settings = settings if settings is not None else DecodingSettings()
@@ -44,7 +50,10 @@ def next_token_candidates(
         raise TypeError(f"continuation must be a str, not {type(continuation).__name__}")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
-    _context_ids, skip, _model, probabilities, _memory = _distributions(generator, text, continuation, settings)
+    if not isinstance(next_text, str):
+        raise TypeError(f"next_text must be a str, not {type(next_text).__name__}")
+    _context_ids, skip, _model, probabilities, _memory = _distributions(generator, text, continuation, settings,
+                                                                        next_text)
     with torch.inference_mode():
         order = torch.argsort(probabilities, descending=True)
         # Enough to fill k after skipping special and partial-character tokens, in one transfer.
@@ -70,7 +79,7 @@ def memory_source(generator, text: str, continuation: str, next_text: str,
     settings = settings if settings is not None else DecodingSettings()
     if not settings.memory or not next_text:
         return None
-    context, skip, model, mixed, memory = _distributions(generator, text, continuation, settings)
+    context, skip, model, mixed, memory = _distributions(generator, text, continuation, settings, next_text)
     match = memory.longest(context)
     cache = memory.weights.cache
     query = generator.latest_states(1) if cache is not None else None  # the forward behind ``mixed``
@@ -97,10 +106,10 @@ def memory_source(generator, text: str, continuation: str, next_text: str,
     return None if source is None else replace(source, share=share)
 
 
-def _distributions(generator, text: str, continuation: str, settings: DecodingSettings):
+def _distributions(generator, text: str, continuation: str, settings: DecodingSettings, next_text: str = ""):
     """(context, healed bytes to drop from the next token, the model's next-token probabilities, the ones
     decoding uses (with the memory when on), the memory or None): exactly what decoding sees at that point."""
-    context, allowed, skip = _context(generator, text, continuation, settings)
+    context, allowed, skip = _context(generator, text, continuation, settings, next_text)
     memory = generator.memory_for(text, settings)
     logits = generator.logits_after(context)
     with torch.inference_mode():
@@ -117,10 +126,13 @@ def _distributions(generator, text: str, continuation: str, settings: DecodingSe
     return context, skip, model, mixed, memory
 
 
-def _context(generator, text: str, continuation: str, settings: DecodingSettings):
+def _context(generator, text: str, continuation: str, settings: DecodingSettings, next_text: str = ""):
     """(token ids read before the next token, ids it is restricted to or None, healed bytes to drop from it)."""
     prompt = generator.prepare(text, settings)
     if not continuation:
+        ended = _word_ended_as_typed(generator, prompt.healed_prefix, next_text)
+        if ended is not None:  # the healing step wrote nothing that shows: the step after it wrote ``next_text``
+            return prompt.tokens + [ended], None, 0
         return prompt.tokens, prompt.allowed_first, len(prompt.healed_prefix)
     # The continuation's first token restarted the backed-off bytes: it is read with them in front.
     try:
@@ -133,6 +145,29 @@ def _context(generator, text: str, continuation: str, settings: DecodingSettings
     if max_context is not None and len(context) > max_context:
         context = context[len(context) - max_context :]
     return context, None, 0
+
+
+def _word_ended_as_typed(generator, healed: bytes, next_text: str) -> int | None:
+    """The token that is exactly the ``healed`` bytes, when the healing step would have chosen it before
+    ``next_text``: the tokenizer splits ``healed`` + ``next_text`` right after the typed bytes (" the" + " first"),
+    rather than inside the token that starts ``next_text`` (" bro" + "wn" is " brown"). None otherwise, or when
+    nothing was backed off."""
+    if not healed or not next_text:
+        return None
+    try:
+        written = healed.decode("utf-8") + next_text
+    except UnicodeDecodeError:  # the backed-off bytes end inside a character: no token ends the word there
+        return None
+    spelled = b""
+    for token in generator.tokenizer.encode(written):
+        spelled += generator.token_bytes[token] if 0 <= token < len(generator.token_bytes) else b""
+        if len(spelled) >= len(healed):
+            break
+    if spelled != healed:
+        return None
+    exact = [token for token in generator.prefix_index.ids_starting_with(healed).tolist()
+             if generator.token_bytes[token] == healed]
+    return exact[0] if exact else None
 
 
 def _token_text(generator, token: int, skip: int) -> str | None:

@@ -75,8 +75,10 @@ class HoverAnswer:
 
 
 def _candidates_job(text: str, continuation: str, hovered: str, settings: DecodingSettings):
+    """The candidates of the step that wrote ``hovered`` (the suggestion from the hovered word on): for the first
+    word after a healed prompt, the step after the one that ended the typed word, not that step's table."""
     def job(lm, _ctx):
-        candidates = lm.next_token_candidates(text, continuation, CANDIDATES_SHOWN, settings)
+        candidates = lm.next_token_candidates(text, continuation, CANDIDATES_SHOWN, settings, next_text=hovered)
         return HoverAnswer(candidates, lm.memory_source(text, continuation, hovered, settings))
     return job
 

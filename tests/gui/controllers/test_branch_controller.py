@@ -273,3 +273,32 @@ def test_the_popup_shows_words_not_sub_word_pieces(qtbot):
     shown = [row.text() for row in popup.rows]
     assert shown == ["brown", "States", "(the word ends as typed)", ",␣and", "↵"]
     assert not any(mark in text for text in shown for mark in ("Ġ", "·", "Ċ"))
+
+
+def test_the_first_word_after_a_healed_prompt_shows_its_own_candidates(qtbot, make_window, tiny_gpt2_folder):
+    # Healing backs off " the" and the model ends the word as typed before writing " lazy": the first word's
+    # table is the step that wrote " lazy", not the healing step's ("(the word ends as typed)" 100%).
+    text = "The quick brown fox jumps over the"
+    window = make_window(worker_factory=scripted_worker(bonus=7.0))
+    editor = window.editor
+    editor.replace_text(text)
+    editor.moveCursor(QTextCursor.MoveOperation.End)
+    editor.request_suggestion_now()
+    wait_until_finished(qtbot, window)
+    ghost = editor.ghost_text()
+    assert ghost.startswith(" lazy")
+
+    with qtbot.waitSignal(window.branching.candidatesShown, timeout=10000):
+        window.named_actions["suggestion.candidates"].trigger()  # Suggestion > What Else Could Come First?
+    popup = window.branching.popup
+    rows = [(row.token, row.probability) for row in popup.rows]
+    assert "" not in [token for token, _ in rows]
+    expected = direct_top_tokens(scripted_model(tiny_gpt2_folder, bonus=7.0), text, 8)  # after " the" as typed
+    assert [token for token, _ in rows] == [token for token, _ in expected]
+    assert [p for _, p in rows] == pytest.approx([p for _, p in expected], abs=1e-4)
+    assert ghost.startswith(rows[0][0]) and popup.rows[0].current
+
+    window.branching.hide()
+    with qtbot.waitSignal(window.branching.candidatesShown, timeout=10000):
+        QTest.mouseMove(editor.viewport(), ghost_point(editor, 2))  # rest the mouse on "lazy": the same table
+    assert [(row.token, row.probability) for row in popup.rows] == rows
