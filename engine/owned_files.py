@@ -1,18 +1,19 @@
 """Writing Inkling's own files without ever writing through somebody else's.
 
-Every file the app writes (sidecars beside documents, recovery snapshots, settings, memory indexes, caches, model
-cards) goes through ``owned_file`` / ``write_owned_file``:
+Every file the app writes (recovery snapshots, notes on where suggested text came from, settings, memory indexes,
+caches, model cards) goes through ``owned_file`` / ``write_owned_file``:
 
 - the target is checked with ``lstat``: a symbolic link or anything but a regular file there is refused with
-  ``NotOwnFileError``, so a link planted in a shared or synced folder (``.notes.txt.inkling.json`` ->
-  ``~/thesis.txt``) can never make a save overwrite the file it points at;
+  ``NotOwnFileError``, so a link planted at the name of one of our files (``settings.json`` -> ``~/thesis.txt``)
+  can never make a save overwrite the file it points at;
 - the new bytes go to a fresh temporary file ``.<name>.<8 hex>.tmp`` in the same folder, created with ``O_EXCL``
   (and ``O_NOFOLLOW`` where the platform has it), so nothing already at that name is opened; it is flushed to disk
   and renamed over the target, which replaces the directory entry and never follows a link (readers and crashes
   see the old file or the new one, never half of either);
 - a new file gets the umask's permissions (``private`` files 0600); an existing one keeps its mode.
 
-``remove_leftover_temporaries`` deletes the temporary files of saves that were killed mid-write.
+``remove_leftover_temporaries`` deletes the temporary files of saves that were killed mid-write;
+``read_owned`` / ``remove_owned_file`` read a file of ours without following a link and delete that same file only.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import BinaryIO
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 # A temporary this old cannot belong to a save still running (one writes a 256 MiB file in well under a minute).
 LEFTOVER_AGE_S = 120.0
 
@@ -115,6 +117,32 @@ def read_owned_text(path: str | os.PathLike) -> str:
         return stream.read().decode("utf-8")
 
 
+def read_owned(path: str | os.PathLike) -> tuple[bytes, os.stat_result]:
+    """Read one of our own files without following a link (``NotOwnFileError``), with the ``fstat`` of what was
+    read, so that ``remove_owned_file`` deletes that file and no other; FileNotFoundError when absent."""
+    check_target(path)
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY | _NONBLOCK)  # a pipe planted since: no wait
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise NotOwnFileError(f"{path} is not a regular file; Inkling did not read it")
+        return stream.read(), info
+
+
+def remove_owned_file(path: str | os.PathLike, read: os.stat_result) -> bool:
+    """Delete ``path`` only while it is still the regular file ``read`` describes (``read_owned``'s: same device
+    and inode), never a link or anything put there since; True when it was deleted. OSError when it cannot be."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) != (read.st_dev, read.st_ino):
+        return False
+    os.unlink(path)
+    _fsync_folder(Path(path).parent)
+    return True
+
+
 def remove_leftover_temporaries(path: str | os.PathLike, older_than_s: float = LEFTOVER_AGE_S) -> list[Path]:
     """Delete the temporary files an interrupted save of ``path`` left beside it; returns those removed.
 
@@ -166,5 +194,5 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-__all__ = ["NotOwnFileError", "check_target", "owned_file", "read_owned_text", "remove_leftover_temporaries",
-           "write_owned_file", "write_owned_text"]
+__all__ = ["NotOwnFileError", "check_target", "owned_file", "read_owned", "read_owned_text",
+           "remove_leftover_temporaries", "remove_owned_file", "write_owned_file", "write_owned_text"]

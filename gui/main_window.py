@@ -38,6 +38,7 @@ from gui.documents.recovery import (
     RecoveryStore,
     weigh_against_disk,
 )
+from gui.documents.sidecar import PROVENANCE_FOLDER, ProvenanceStore
 from gui.documents.text_mirror import TextMirror
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.editor.text_search import current_line, go_to_line, line_count
@@ -134,7 +135,9 @@ class MainWindow(QMainWindow):
         self.branching = BranchController(self.editor, self.alternatives, self.suggestions, self.bridge, self)
         self.rerolls = RerollController(self.editor, self.suggestions, self.bridge, self)
         self.provenance = ProvenanceTracker(self.editor, self)
-        self.sidecars = SidecarController(self.documents, self.editor, self.provenance, self.rerolls.history, self)
+        self.sidecars = SidecarController(self.documents, self.editor, self.provenance, self.rerolls.history,
+                                          ProvenanceStore(Path(data_dir) / PROVENANCE_FOLDER if data_dir else None),
+                                          self)
 
         self.preferences = Preferences(settings, self._save_settings, self.editor, self.alternatives,
                                        self.suggestions, self.models, self.theme, self.prompts, self)

@@ -1,6 +1,7 @@
 """``Origin``: what produced a suggestion (model, decoding settings, seed, a branch's chosen start).
 
-It travels with the suggestion on screen, into its history, onto the text once accepted, and into the sidecar.
+It travels with the suggestion on screen, into its history, onto the text once accepted, and into the notes
+kept for the document.
 """
 
 from __future__ import annotations

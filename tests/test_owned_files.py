@@ -14,8 +14,10 @@ from engine.memory.suffix_index import SuffixIndex
 from engine.owned_files import (
     NotOwnFileError,
     owned_file,
+    read_owned,
     read_owned_text,
     remove_leftover_temporaries,
+    remove_owned_file,
     write_owned_file,
 )
 from engine.training.evaluation import update_model_card
@@ -71,6 +73,30 @@ def test_reading_refuses_a_link(tmp_path, precious):
         read_owned_text(link)
     with pytest.raises(FileNotFoundError):
         read_owned_text(tmp_path / "absent.json")
+
+
+@needs_posix
+def test_a_file_read_is_deleted_only_while_it_is_still_the_same_regular_file(tmp_path, precious):
+    notes = tmp_path / ".notes.txt.inkling.json"
+    notes.write_bytes(b"{}")
+    data, seen = read_owned(notes)
+    assert data == b"{}"
+    replaced = tmp_path / "replaced.json"
+    replaced.write_bytes(b"{}")
+    os.replace(replaced, notes)  # another file has taken the name since it was read
+    assert not remove_owned_file(notes, seen) and notes.exists()
+    notes.unlink()
+    notes.symlink_to(precious)
+    assert not remove_owned_file(notes, seen) and notes.is_symlink()
+    with pytest.raises(NotOwnFileError):
+        read_owned(notes)
+    notes.unlink()
+    assert not remove_owned_file(notes, seen)  # gone already
+
+    notes.write_bytes(b"{}")
+    _data, seen = read_owned(notes)
+    assert remove_owned_file(notes, seen) and not notes.exists()
+    assert precious.read_text(encoding="utf-8") == "Chapter 1. Years of work."
 
 
 def test_a_failure_while_writing_leaves_the_old_file_and_no_temporary(tmp_path):

@@ -1,4 +1,5 @@
-"""Keeps the sidecar file in step with the document: written after every save, read after every open."""
+"""Keeps the notes on where suggested text came from in step with the document: stored (in the user data folder)
+after every save, read after every open, and a sidecar an earlier version left beside the document moved there."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from gui.controllers.document_controller import DocumentController
 from gui.documents.document_io import DocumentError
-from gui.documents.sidecar import Sidecar, SidecarError, read_sidecar, sidecar_path, write_sidecar
+from gui.documents.sidecar import (
+    ProvenanceStore,
+    Sidecar,
+    SidecarError,
+    migrate_legacy_sidecar,
+    retire_legacy_sidecar,
+)
 from gui.editor.ghost_text_editor import GhostTextEditor
 from gui.suggestions.history import SuggestionHistory
 from gui.suggestions.provenance import ProvenanceTracker
@@ -19,8 +26,10 @@ class SidecarController(QObject):
     message = Signal(str)  # for the status bar
 
     def __init__(self, documents: DocumentController, editor: GhostTextEditor, provenance: ProvenanceTracker,
-                 history: SuggestionHistory, parent: QObject | None = None) -> None:
+                 history: SuggestionHistory, store: ProvenanceStore | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self.store = store or ProvenanceStore()
         self.editor = editor
         self.provenance = provenance
         self.history = history
@@ -33,16 +42,17 @@ class SidecarController(QObject):
         return Sidecar(self.provenance.records(), self.history.records(text), len(text))
 
     def save(self, document_path: str) -> bool:
-        """Write the sidecar of the document just saved at ``document_path``; a failure is reported, and the
-        document itself stays saved."""
+        """Store the notes of the document just saved at ``document_path`` (under a new path after Save As: they
+        go with the text); a failure is reported, and the document itself stays saved."""
         self._just_saved = os.path.abspath(document_path)
         try:
-            write_sidecar(document_path, self.snapshot())
+            self.store.write(document_path, self.snapshot())
         except DocumentError as exc:
             warning = f"Saved {os.path.basename(document_path)}, but not where its suggested text came from: {exc}"
             # After the save's own "Saved ..." message, which would otherwise cover this one at once.
             QTimer.singleShot(0, lambda: self.message.emit(warning))
             return False
+        retire_legacy_sidecar(document_path)  # what it held is out of date now
         return True
 
     def _opened(self, document_path: str) -> None:
@@ -54,15 +64,21 @@ class SidecarController(QObject):
         self.load(path)
 
     def load(self, document_path: str) -> bool:
-        """Read the sidecar of the document now in the editor; True when there was one and it was used."""
-        try:
-            sidecar = read_sidecar(document_path)
-        except SidecarError as exc:
-            self.message.emit(str(exc))
-            return False
+        """Read the notes of the document now in the editor (moving a sidecar left beside it into the store
+        first); True when there were some and they were used."""
+        legacy, problem = migrate_legacy_sidecar(document_path, self.store)
+        if problem:
+            self.message.emit(problem)
+        sidecar = legacy
+        if sidecar is None:
+            try:
+                sidecar = self.store.read(document_path)
+            except SidecarError as exc:
+                self.message.emit(str(exc))
+                return False
         if sidecar is None:
             return False
-        self._apply(sidecar, sidecar_path(document_path).name)
+        self._apply(sidecar, f"the notes kept for {os.path.basename(document_path)}")
         return True
 
     def notes_later(self) -> Callable[[str], str | None]:
@@ -85,7 +101,7 @@ class SidecarController(QObject):
         except (ValueError, KeyError, TypeError) as exc:
             self.message.emit(f"Where the restored text's suggestions came from could not be read back: {exc}")
             return False
-        self._apply(sidecar, "the recovery file")
+        self._apply(sidecar, "the notes in the recovery file")
         return True
 
     def _apply(self, sidecar: Sidecar, source: str) -> None:
@@ -93,5 +109,5 @@ class SidecarController(QObject):
         lost = self.provenance.restore(sidecar.accepted, grown)
         lost += self.history.restore(sidecar.history, self.editor.toPlainText())
         if lost:
-            self.message.emit(f"{lost} notes in {source} no longer match the text "
+            self.message.emit(f"{lost} of {source} no longer match the text "
                               "(it was edited elsewhere) and were left out")

@@ -1,1 +1,1 @@
-"""Documents on disk: reading and writing text files, crash recovery, the sidecar file of notes."""
+"""Documents on disk: reading and writing text files, crash recovery, the notes on where suggested text came from."""

@@ -1,7 +1,9 @@
-"""The sidecar file that remembers, next to a document, where its suggested text came from.
+"""The notes on where a document's suggested text came from, kept in the user data folder, never beside it.
 
-``notes.txt`` gets ``.notes.txt.inkling.json`` in the same folder (hidden on Unix): never anything inside the text
-itself, so the document stays exactly what the user wrote and accepted. It holds
+Each saved document has one file ``provenance/<sha256 of its resolved path>.json`` in the user data folder
+(``INKLING_DATA_DIR`` when set, else platformdirs'; ``ProvenanceStore``), so no stray file lands in the writer's
+folders or repositories, and nothing goes inside the text itself. The file names the document's resolved path
+(``document``), so notes that belong to another path are recognised and never applied. It holds
 
 - ``accepted``: every run of accepted suggestion text still in the document, with the model, the decoding settings
   and the seed that produced it;
@@ -10,26 +12,33 @@ itself, so the document stays exactly what the user wrote and accepted. It holds
 
 Offsets count Python characters (code points) of the text as the editor holds it ("\\n" line breaks). Each record
 also keeps the text it points at, so a document edited elsewhere is matched again instead of trusted blindly.
-The file is written atomically (``document_io.atomic_write_bytes``) and never through a symbolic link: a link
-planted at the sidecar's name (in a shared or synced folder) is refused when reading and when writing, and the
-refusal is reported. One that cannot be read is reported and ignored, never fatal: the document itself always
-opens and saves.
+The file is written atomically (``document_io.atomic_write_bytes``, private to the user) and never through a
+symbolic link: a link planted at its name is refused when reading and when writing, and the refusal is reported.
+One that cannot be read is reported and ignored, never fatal: the document itself always opens and saves.
+
+Earlier versions kept the same notes beside the document as ``.notes.txt.inkling.json`` (hidden on Unix).
+``migrate_legacy_sidecar`` moves one into the store when its document is opened: read without following a link,
+stored, then deleted, only when it is a regular file that parses and nothing else has taken its name meanwhile;
+a link, a damaged file or one that could not be stored is left where it is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine.decoding.results import Completion
-from engine.owned_files import NotOwnFileError, read_owned_text
+from engine.owned_files import NotOwnFileError, read_owned, read_owned_text, remove_owned_file
+from engine.user_data import user_data_dir
 from gui.documents.document_io import DocumentError, atomic_write_bytes
 from gui.origin import Origin
 
 SIDECAR_FORMAT = "inkling-sidecar"
 SIDECAR_VERSION = 1
+PROVENANCE_FOLDER = "provenance"  # in the user data folder
 
 
 class SidecarError(Exception):
@@ -93,12 +102,14 @@ class Sidecar:
     accepted: list[AcceptedRecord] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
     document_chars: int | None = None  # length of the text when saved: a hint where records moved to
+    document: str | None = None  # the resolved path of the document they belong to (in the store)
 
     def is_empty(self) -> bool:
         return not self.accepted and not self.history
 
     def to_json(self) -> str:
-        return json.dumps({"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION,
+        document = {} if self.document is None else {"document": self.document}
+        return json.dumps({"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, **document,
                            "document_chars": self.document_chars,
                            "accepted": [record.to_dict() for record in self.accepted],
                            "history": [record.to_dict() for record in self.history]},
@@ -111,10 +122,10 @@ class Sidecar:
             raise ValueError("not an Inkling sidecar")
         if data.get("version") != SIDECAR_VERSION:
             raise ValueError(f"sidecar version {data.get('version')!r}; this Inkling reads {SIDECAR_VERSION}")
-        chars = data.get("document_chars")
+        chars, document = data.get("document_chars"), data.get("document")
         return cls([AcceptedRecord.from_dict(r) for r in data.get("accepted", [])],
                    [HistoryRecord.from_dict(r) for r in data.get("history", [])],
-                   chars if isinstance(chars, int) else None)
+                   chars if isinstance(chars, int) else None, document if isinstance(document, str) else None)
 
 
 def completion_to_dict(completion: Completion) -> dict:
@@ -131,37 +142,119 @@ def completion_from_dict(data: dict) -> Completion:
                       finish_reason=str(data.get("finish_reason", "length")), seed=data.get("seed"))
 
 
-def sidecar_path(document: str | os.PathLike) -> Path:
+def provenance_dir() -> Path:
+    return user_data_dir() / PROVENANCE_FOLDER
+
+
+def resolved(document: str | os.PathLike) -> str:
+    """The path the notes are kept under: absolute, with links resolved (a document opened through a link and
+    through its target has one set of notes)."""
+    return os.path.realpath(document)
+
+
+class ProvenanceStore:
+    """The notes of every saved document, one file each in ``folder`` (default: ``provenance_dir()``)."""
+
+    def __init__(self, folder: str | os.PathLike | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else provenance_dir()
+
+    def path_for(self, document: str | os.PathLike) -> Path:
+        return self.folder / f"{hashlib.sha256(os.fsencode(resolved(document))).hexdigest()}.json"
+
+    def write(self, document: str | os.PathLike, sidecar: Sidecar) -> None:
+        """Save the notes of ``document`` atomically; a document without any record gets none (old notes are
+        emptied rather than left stale). Raises ``DocumentError``."""
+        path = self.path_for(document)
+        if sidecar.is_empty() and not os.path.lexists(path):
+            return
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DocumentError(f"Cannot create the folder {self.folder}: {exc.strerror or exc}") from exc
+        notes = replace(sidecar, document=resolved(document))
+        atomic_write_bytes(path, notes.to_json().encode("utf-8"), private=True)
+
+    def read(self, document: str | os.PathLike) -> Sidecar | None:
+        """The notes of ``document``, None when it has none (or the file there names another document);
+        ``SidecarError`` when they cannot be used."""
+        path = self.path_for(document)
+        about = f"the notes on where the suggested text of {Path(document).name} came from ({path})"
+        try:
+            text = read_owned_text(path)  # never through a link: it could point at any file of the user's
+        except FileNotFoundError:
+            return None
+        except NotOwnFileError as exc:
+            raise SidecarError(f"{exc} Where the suggested text came from is not shown.") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SidecarError(f"Cannot read {about}: {exc}") from exc
+        try:
+            sidecar = Sidecar.from_json(text)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SidecarError(f"{about[0].upper()}{about[1:]} are damaged ({exc}) and were not used") from exc
+        return sidecar if sidecar.document == resolved(document) else None
+
+
+def legacy_sidecar_path(document: str | os.PathLike) -> Path:
+    """Where earlier versions kept the notes: ``.notes.txt.inkling.json`` beside ``notes.txt``."""
     document = Path(document)
     return document.with_name(f".{document.name}.inkling.json")
 
 
-def write_sidecar(document: str | os.PathLike, sidecar: Sidecar) -> None:
-    """Save the sidecar of ``document`` atomically; a document without any record gets none (an old one is
-    emptied rather than left stale). Raises ``DocumentError``."""
-    path = sidecar_path(document)
-    if sidecar.is_empty() and not os.path.lexists(path):
-        return
-    atomic_write_bytes(path, sidecar.to_json().encode("utf-8"))
-
-
-def read_sidecar(document: str | os.PathLike) -> Sidecar | None:
-    """The sidecar of ``document``, None when it has none; ``SidecarError`` when it cannot be used."""
-    path = sidecar_path(document)
+def _read_legacy(path: Path) -> tuple[Sidecar, os.stat_result] | None:
+    """The legacy sidecar at ``path`` and the file it was read from; None when there is none. ``SidecarError``
+    when it is a link, not a regular file, unreadable or damaged."""
     try:
-        text = read_owned_text(path)  # never through a link: it could point at any file of the user's
+        data, seen = read_owned(path)  # never through a link: it could point at any file of the user's
     except FileNotFoundError:
         return None
     except NotOwnFileError as exc:
         raise SidecarError(f"{exc} Where the suggested text came from is not shown.") from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise SidecarError(f"Cannot read {path.name}: {exc}") from exc
     try:
-        return Sidecar.from_json(text)
-    except (ValueError, KeyError, TypeError) as exc:
+        return Sidecar.from_json(data.decode("utf-8")), seen
+    except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
         raise SidecarError(f"{path.name} is damaged ({exc}); where the suggested text came from is not shown") \
             from exc
 
 
-__all__ = ["AcceptedRecord", "DocumentError", "HistoryEntry", "HistoryRecord", "Origin", "Sidecar",
-           "SidecarError", "read_sidecar", "sidecar_path", "write_sidecar"]
+def migrate_legacy_sidecar(document: str | os.PathLike,
+                           store: ProvenanceStore) -> tuple[Sidecar | None, str | None]:
+    """Move the sidecar an earlier version left beside ``document`` into ``store``: its notes (None when there was
+    none or it cannot be used) and a sentence for the user when something went wrong (None when all went well).
+    It is deleted only once stored, and only while it is still the regular file that was read."""
+    path = legacy_sidecar_path(document)
+    try:
+        legacy = _read_legacy(path)
+    except SidecarError as exc:
+        return None, str(exc)
+    if legacy is None:
+        return None, None
+    sidecar, seen = legacy
+    try:
+        store.write(document, sidecar)
+    except DocumentError as exc:
+        return sidecar, (f"{path.name} could not be moved into Inkling's data folder and stays beside the "
+                         f"document: {exc}")
+    try:
+        remove_owned_file(path, seen)
+    except OSError as exc:
+        return sidecar, f"{path.name} was moved into Inkling's data folder but could not be deleted: {exc}"
+    return sidecar, None
+
+
+def retire_legacy_sidecar(document: str | os.PathLike) -> None:
+    """After the notes of ``document`` were stored: a usable legacy sidecar beside it is out of date, and goes
+    (a link, a damaged file or anything else is left alone, and a failure is not worth a word)."""
+    path = legacy_sidecar_path(document)
+    try:
+        legacy = _read_legacy(path)
+        if legacy is not None:
+            remove_owned_file(path, legacy[1])
+    except (SidecarError, OSError):
+        pass
+
+
+__all__ = ["AcceptedRecord", "DocumentError", "HistoryEntry", "HistoryRecord", "Origin", "ProvenanceStore",
+           "Sidecar", "SidecarError", "legacy_sidecar_path", "migrate_legacy_sidecar", "provenance_dir",
+           "retire_legacy_sidecar"]

@@ -2,8 +2,8 @@
 
 A point is where suggestions were asked for: a ``QTextCursor`` that follows later edits, plus the text just before
 and after it when the suggestions were made. A point only answers for the cursor while that text is unchanged
-(a suggestion made for other surroundings is not one for here), and the sidecar stores the same two snippets, so
-a reopened document finds its points again.
+(a suggestion made for other surroundings is not one for here), and the notes kept for the document store the
+same two snippets, so a reopened document finds its points again.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ before or right after accepted text never counts as suggested. An emptied run is
 when the very same text comes back there (redo of an accept, undo of a deletion), so does the run; anything else
 typed there forgets it.
 
-Hovering accepted text shows where it came from. The runs go to and come back from the sidecar file
-(``gui.documents.sidecar``) with character offsets, checked against the text they point at.
+Hovering accepted text shows where it came from. The runs go to and come back from the notes kept for
+the document (``gui.documents.sidecar``) with character offsets, checked against the text they point at.
 """
 
 from __future__ import annotations

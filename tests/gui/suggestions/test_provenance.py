@@ -1,12 +1,13 @@
 # ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
-"""Accepted text remembers which model, settings and seed produced it: on hover, across later edits, and in a
-sidecar file next to the document (never in the text) that survives saving and reopening, along with the
-suggestion history."""
+"""Accepted text remembers which model, settings and seed produced it: on hover, across later edits, and in notes
+kept in the user data folder (never in the text, never beside it) that survive saving and reopening, along with the
+suggestion history; a sidecar an earlier version left beside a document moves there."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 
 import pytest
 from gui_support import (  # noqa: F401 - fixtures
@@ -22,7 +23,7 @@ from PySide6.QtGui import QHelpEvent, QTextCursor
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from gui.documents.document_io import DocumentError
-from gui.documents.sidecar import sidecar_path
+from gui.documents.sidecar import legacy_sidecar_path
 from gui.editor.ghost_suggestion import clean
 
 PROMPT = "The quick brown fox"
@@ -123,7 +124,8 @@ def test_accepting_word_by_word_makes_one_range(qtbot, make_window):
     assert record.text == ghost
 
 
-def test_the_sidecar_keeps_provenance_and_history_through_save_and_reopen(qtbot, make_window, prompts, tmp_path):
+def test_the_notes_keep_provenance_and_history_through_save_and_reopen(qtbot, make_window, prompts, tmp_path,
+                                                                      app_dirs):
     window = make_window(settings=FAST_GREEDY.replace(temperature=3.0))
     window.rerolls.new_seed = iter(range(1, 1000)).__next__
     editor = window.editor
@@ -139,13 +141,18 @@ def test_the_sidecar_keeps_provenance_and_history_through_save_and_reopen(qtbot,
     editor.dismiss()
     text = editor.toPlainText()
 
-    document = tmp_path / "story.txt"
+    writing = tmp_path / "writing"
+    writing.mkdir()
+    document = writing / "story.txt"
     prompts.save_path = str(document)
     assert window.documents.save()
     assert document.read_text(encoding="utf-8") == text  # nothing but the text in the document
-    sidecar = sidecar_path(document)
-    assert sidecar.name == ".story.txt.inkling.json"
-    saved = json.loads(sidecar.read_text(encoding="utf-8"))
+    assert os.listdir(writing) == ["story.txt"]  # and nothing beside it
+    notes = window.sidecars.store.path_for(document)
+    assert notes.parent == app_dirs["data_dir"] / "provenance"
+    assert stat.S_IMODE(os.stat(notes).st_mode) == 0o600 or os.name != "posix"
+    saved = json.loads(notes.read_text(encoding="utf-8"))
+    assert saved["document"] == os.path.realpath(document)
     [accepted] = saved["accepted"]
     assert (accepted["start"], accepted["text"], accepted["settings"]["strategy"]) == (len(PROMPT), ghost, "greedy")
     [point] = saved["history"]
@@ -185,21 +192,95 @@ def test_a_document_edited_elsewhere_keeps_what_still_matches(qtbot, make_window
     assert "no longer match" in window.status.currentMessage()
 
 
-def test_a_damaged_sidecar_is_reported_and_the_document_still_opens(qtbot, make_window, tmp_path):
+def test_save_as_carries_the_notes_to_the_new_path(qtbot, make_window, prompts, tmp_path):
+    window = make_window()
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, window)
+    first, second = tmp_path / "first" / "draft.txt", tmp_path / "second" / "final.txt"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    prompts.save_path = str(first)
+    assert window.documents.save_as()
+    prompts.save_path = str(second)
+    assert window.documents.save_as()
+    assert [r.text for r in window.provenance.records()] == [ghost]  # still known after the Save As
+    assert (os.listdir(first.parent), os.listdir(second.parent)) == (["draft.txt"], ["final.txt"])
+
+    again = make_window()
+    assert again.documents.open(str(second))
+    assert [r.text for r in again.provenance.records()] == [ghost]
+    assert "greedy" in again.provenance.describe_at(len(PROMPT))
+
+
+def test_notes_kept_under_another_document_s_name_are_not_applied(qtbot, make_window, prompts, tmp_path):
+    window = make_window()
+    accept_a_suggestion_then_stop_suggesting(qtbot, window)
+    mine, other = tmp_path / "mine.txt", tmp_path / "other.txt"
+    prompts.save_path = str(mine)
+    assert window.documents.save()
+    other.write_text(mine.read_text(encoding="utf-8"), encoding="utf-8")
+    store = window.sidecars.store
+    store.path_for(other).write_bytes(store.path_for(mine).read_bytes())  # a collision, or a renamed document
+    assert window.documents.new()
+    assert window.documents.open(str(other))
+    assert window.provenance.records() == []
+
+
+def test_a_sidecar_left_beside_a_document_moves_into_the_data_folder(qtbot, make_window, prompts, tmp_path):
+    window = make_window()
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, window)
+    document = tmp_path / "writing" / "story.txt"
+    document.parent.mkdir()
+    prompts.save_path = str(document)
+    assert window.documents.save()
+    store = window.sidecars.store
+    saved = json.loads(store.path_for(document).read_text(encoding="utf-8"))
+    del saved["document"]  # as an earlier version wrote it, beside the document
+    legacy = legacy_sidecar_path(document)
+    assert legacy.name == ".story.txt.inkling.json"
+    legacy.write_text(json.dumps(saved), encoding="utf-8")
+    store.path_for(document).unlink()
+    assert window.documents.new()
+
+    assert window.documents.open(str(document))
+    assert [r.text for r in window.provenance.records()] == [ghost]
+    assert os.listdir(document.parent) == ["story.txt"]  # the old sidecar is gone
+    moved = json.loads(store.path_for(document).read_text(encoding="utf-8"))
+    assert moved["document"] == os.path.realpath(document) and moved["accepted"] == saved["accepted"]
+    assert window.documents.new()
+    assert window.documents.open(str(document))  # and from now on read from the data folder
+    assert [r.text for r in window.provenance.records()] == [ghost]
+
+
+def test_a_damaged_sidecar_is_reported_left_where_it_is_and_the_document_still_opens(qtbot, make_window,
+                                                                                      tmp_path):
     window = make_window()
     document = tmp_path / "notes.txt"
     document.write_text("Some text.", encoding="utf-8")
-    sidecar_path(document).write_text("{ not json", encoding="utf-8")
+    legacy_sidecar_path(document).write_text("{ not json", encoding="utf-8")
+    assert window.documents.open(str(document))
+    assert window.editor.toPlainText() == "Some text."
+    assert "damaged" in window.status.currentMessage()
+    assert legacy_sidecar_path(document).read_text(encoding="utf-8") == "{ not json"
+    assert not window.sidecars.store.path_for(document).exists()
+
+
+def test_damaged_notes_in_the_data_folder_are_reported_and_the_document_still_opens(qtbot, make_window, tmp_path):
+    window = make_window()
+    document = tmp_path / "notes.txt"
+    document.write_text("Some text.", encoding="utf-8")
+    notes = window.sidecars.store.path_for(document)
+    notes.parent.mkdir(parents=True, exist_ok=True)
+    notes.write_text("{ not json", encoding="utf-8")
     assert window.documents.open(str(document))
     assert window.editor.toPlainText() == "Some text."
     assert "damaged" in window.status.currentMessage()
 
 
-def test_a_sidecar_that_cannot_be_written_never_stops_the_save(qtbot, make_window, prompts, tmp_path, monkeypatch):
+def test_notes_that_cannot_be_written_never_stop_the_save(qtbot, make_window, prompts, tmp_path, monkeypatch):
     window = make_window()
     accept_a_suggestion_then_stop_suggesting(qtbot, window)
 
-    def fail(path, data):
+    def fail(path, data, **_options):
         raise DocumentError(f"Cannot save {path}: disk full. The old file is unchanged.")
 
     monkeypatch.setattr("gui.documents.sidecar.atomic_write_bytes", fail)
@@ -209,13 +290,14 @@ def test_a_sidecar_that_cannot_be_written_never_stops_the_save(qtbot, make_windo
     assert document.read_text(encoding="utf-8") == window.editor.toPlainText()
     assert not window.editor.document().isModified()
     qtbot.waitUntil(lambda: "disk full" in window.status.currentMessage(), timeout=3000)
-    assert not sidecar_path(document).exists()
+    assert not window.sidecars.store.path_for(document).exists()
 
 
 @pytest.mark.skipif(os.name != "posix", reason="symbolic links as POSIX has them")
-def test_a_sidecar_planted_as_a_link_is_never_written_through(qtbot, make_window, tmp_path):
-    """Anyone who can write into a shared folder could point the sidecar's name at another file of the writer's:
-    Ctrl+S saves the document, reports the link, and leaves the file it points at as it was."""
+def test_a_sidecar_planted_as_a_link_is_never_read_moved_or_deleted(qtbot, make_window, tmp_path):
+    """Anyone who can write into a shared folder could point the old sidecar's name at another file of the
+    writer's: opening reports the link and reads nothing through it, saving leaves it and its target as they
+    were."""
     thesis = tmp_path / "home" / "thesis.txt"
     thesis.parent.mkdir()
     thesis.write_text("Years of work.", encoding="utf-8")
@@ -223,7 +305,7 @@ def test_a_sidecar_planted_as_a_link_is_never_written_through(qtbot, make_window
     shared.mkdir()
     document = shared / "notes.txt"
     document.write_text("Shared notes. ", encoding="utf-8")
-    sidecar_path(document).symlink_to(thesis)
+    legacy_sidecar_path(document).symlink_to(thesis)
 
     window = make_window()
     assert window.documents.open(str(document))
@@ -235,19 +317,42 @@ def test_a_sidecar_planted_as_a_link_is_never_written_through(qtbot, make_window
     assert document.read_text(encoding="utf-8") == window.editor.toPlainText()  # the save itself succeeded
     assert not window.editor.document().isModified()
     assert thesis.read_text(encoding="utf-8") == "Years of work."
-    assert sidecar_path(document).is_symlink()
+    assert legacy_sidecar_path(document).is_symlink()
+    assert window.sidecars.store.path_for(document).is_file()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links as POSIX has them")
+def test_notes_in_the_data_folder_are_never_written_through_a_link(qtbot, make_window, prompts, tmp_path):
+    thesis = tmp_path / "home" / "thesis.txt"
+    thesis.parent.mkdir()
+    thesis.write_text("Years of work.", encoding="utf-8")
+    document = tmp_path / "notes.txt"
+    window = make_window()
+    notes = window.sidecars.store.path_for(document)
+    notes.parent.mkdir(parents=True, exist_ok=True)
+    notes.symlink_to(thesis)
+    accept_a_suggestion_then_stop_suggesting(qtbot, window)
+    prompts.save_path = str(document)
+    assert window.documents.save()
+
+    assert document.read_text(encoding="utf-8") == window.editor.toPlainText()  # the save itself succeeded
+    assert thesis.read_text(encoding="utf-8") == "Years of work."
+    assert notes.is_symlink()
     qtbot.waitUntil(lambda: "symbolic link" in window.status.currentMessage(), timeout=3000)
     assert "Saved notes.txt, but not where its suggested text came from" in window.status.currentMessage()
+    assert window.documents.open(str(document))
+    assert "symbolic link" in window.status.currentMessage()  # nothing read through it either
 
 
-def test_no_sidecar_for_a_document_without_suggested_text(qtbot, make_window, prompts, tmp_path):
+def test_no_notes_for_a_document_without_suggested_text(qtbot, make_window, prompts, tmp_path):
     window = make_window()
     window.editor.set_suggestions_enabled(False)
     type_text(qtbot, window.editor, "All mine.")
     document = tmp_path / "mine.txt"
     prompts.save_path = str(document)
     assert window.documents.save()
-    assert not sidecar_path(document).exists()
+    assert not window.sidecars.store.path_for(document).exists()
+    assert not legacy_sidecar_path(document).exists()
 
 
 def test_where_accepted_text_came_from_survives_a_crash_with_the_unsaved_text(qtbot, make_window, prompts):
