@@ -16,7 +16,7 @@ import engine.loading.weights_plan
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
 from engine.errors import CheckpointError
-from engine.worker.engine_worker import EngineWorker, is_out_of_memory
+from engine.worker.engine_worker import EngineWorker
 from engine.worker.events import (
     EngineError,
     EngineWarning,
@@ -423,16 +423,6 @@ def test_failed_cpu_fallback_keeps_the_gpu_model(make_worker, recorder):
     end = recorder.wait_end(worker.suggest("x", SETTINGS))
     assert isinstance(end, EngineError) and "no RAM either" in end.message
     assert worker.model_info.device == "cuda"
-
-
-@pytest.mark.parametrize("exc, expected", [
-    (torch.cuda.OutOfMemoryError("CUDA out of memory"), True),
-    (RuntimeError("MPS backend out of memory"), True),
-    (RuntimeError("shape mismatch"), False),
-    (ValueError("out of memory"), False),
-])
-def test_out_of_memory_detection(exc, expected):
-    assert is_out_of_memory(exc) is expected
 
 
 def test_jobs_report_progress_and_their_result(make_worker, recorder):

@@ -60,6 +60,15 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True when a device ran out of memory: CUDA's ``OutOfMemoryError``, or a ``RuntimeError`` saying so (MPS's
+    "out of memory", the CPU allocator's "can't allocate memory")."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    message = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in message or "can't allocate memory" in message)
+
+
 def available_devices() -> list[str]:
     """Device names a user may pick, for menus and `inkling models`."""
     names = ["auto", "cpu"]

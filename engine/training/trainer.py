@@ -22,7 +22,7 @@ from torch import nn
 from engine.decoding.fim import FIM_CONFIG_KEY, fim_rows, fim_token_ids
 from engine.errors import InklingError
 from engine.loading import checkpoint
-from engine.loading.devices import resolve_device
+from engine.loading.devices import is_out_of_memory, resolve_device
 from engine.loading.families import FAMILIES, family_of
 from engine.loading.tokenizer import TextTokenizer
 from engine.models.base import CausalLanguageModel
@@ -264,10 +264,8 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
             bpb_now = evaluate()
             history.append({"step": step, "validation_bpb": bpb_now, "elapsed_s": elapsed_now()})
             save()
-    except torch.cuda.OutOfMemoryError as exc:
-        raise TrainingError(_out_of_memory_message(settings, device, out)) from exc
     except RuntimeError as exc:
-        if "out of memory" not in str(exc).lower() and "can't allocate memory" not in str(exc).lower():
+        if not is_out_of_memory(exc):
             raise
         raise TrainingError(_out_of_memory_message(settings, device, out)) from exc
     except KeyboardInterrupt:

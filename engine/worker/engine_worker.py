@@ -40,6 +40,7 @@ import torch
 from engine.decoding.results import StreamEvent
 from engine.decoding.settings import DecodingSettings
 from engine.errors import InklingError
+from engine.loading.devices import is_out_of_memory
 from engine.worker.events import (
     EngineError,
     EngineWarning,
@@ -57,7 +58,7 @@ from engine.worker.events import (
 if TYPE_CHECKING:
     from engine.language_model import LanguageModel
 
-__all__ = ["EngineWorker", "JobContext", "ModelSnapshot", "is_out_of_memory"]
+__all__ = ["EngineWorker", "JobContext", "ModelSnapshot"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,14 +127,6 @@ class _StreamOutcome:
     cancelled: bool
     final_event: StreamEvent | None  # the ``done`` event; None when cancelled or the stream ended without one
     first_token_s: float | None
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """True for CUDA/MPS out-of-memory errors (older torch raises a plain RuntimeError saying so)."""
-    oom_type = getattr(torch.cuda, "OutOfMemoryError", None) or getattr(torch, "OutOfMemoryError", None)
-    if oom_type is not None and isinstance(exc, oom_type):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 def describe_error(exc: BaseException) -> str:
