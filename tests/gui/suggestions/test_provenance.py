@@ -251,6 +251,27 @@ def test_a_sidecar_left_beside_a_document_moves_into_the_data_folder(qtbot, make
     assert [r.text for r in window.provenance.records()] == [ghost]
 
 
+def test_saving_over_a_document_with_an_old_sidecar_beside_it_retires_that_sidecar(qtbot, make_window, prompts,
+                                                                                   tmp_path):
+    """The notes just stored are the document's; an old sidecar left beside it would be taken for newer ones when
+    the document next opens."""
+    window = make_window()
+    ghost = accept_a_suggestion_then_stop_suggesting(qtbot, window)
+    document = tmp_path / "writing" / "story.txt"
+    document.parent.mkdir()
+    document.write_text("An older text.", encoding="utf-8")
+    legacy = legacy_sidecar_path(document)
+    legacy.write_text(json.dumps({"format": "inkling-sidecar", "version": 1, "document_chars": 14,
+                                  "accepted": [], "history": []}), encoding="utf-8")
+    prompts.save_path = str(document)
+    assert window.documents.save_as()
+    assert os.listdir(document.parent) == ["story.txt"]
+
+    again = make_window()
+    assert again.documents.open(str(document))
+    assert [r.text for r in again.provenance.records()] == [ghost]
+
+
 def test_a_damaged_sidecar_is_reported_left_where_it_is_and_the_document_still_opens(qtbot, make_window,
                                                                                       tmp_path):
     window = make_window()
