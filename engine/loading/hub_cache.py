@@ -32,10 +32,6 @@ def hub_cache_dir() -> Path:
     return base / "huggingface" / "hub"
 
 
-def repo_folder_name(repo_id: str) -> str:
-    return _REPO_PREFIX + repo_id.replace("/", "--")
-
-
 def cached_snapshots() -> list[tuple[str, Path]]:
     """(repo id, snapshot folder) of every compatible model in the hub cache, sorted by repo id; ``engine.loading.registry``
     describes them."""

@@ -216,7 +216,3 @@ class Memory:
         """The document line and passage of the continuous cache's pair ``pair``: where its token was written."""
         line, passage = line_and_passage(self.document.tokens, pair + 1, token_bytes)
         return MemorySource("document", line, passage)
-
-    @property
-    def size_tokens(self) -> int:
-        return len(self.document) + sum(f.tokens for f in self.folders)

@@ -49,7 +49,7 @@ starts where it does.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -194,14 +194,6 @@ def _best_choice(shown: list[str], text: str, position: int) -> tuple[str, int]:
         if rate > best_rate:
             best, best_switch, best_rate = suggestion, switch, rate
     return best, best_switch
-
-
-def keystroke_savings(suggester: Suggester, texts: Iterable[str], **options) -> KeystrokeReport:
-    """``simulate_typing`` over several texts, each typed from its own start; the totals."""
-    total = KeystrokeReport()
-    for text in texts:
-        total = total.add(simulate_typing(suggester, text, **options))
-    return total
 
 
 def word_starts(text: str) -> list[int]:

@@ -31,7 +31,6 @@ from engine.training import recipe as recipes
 from engine.training.bpe import END_OF_TEXT, train_bpe_tokenizer
 from engine.training.corpus import Document, is_validation, read_documents
 from engine.training.model_sizes import new_model_config
-from engine.training.progress import ProgressPrinter
 from engine.training.token_data import TokenData, build_token_data, cached_token_data
 from engine.training.train_step import TrainStep
 from engine.training.training_state import (
@@ -625,14 +624,3 @@ def _recipe_line(settings: TrainSettings) -> str:
     return (f"AdamW lr {peak_learning_rate(settings)} (warm-up {warmup} steps, cosine to "
             f"{settings.min_lr_ratio:.0%}), weight decay {settings.weight_decay}, gradient clipping "
             f"{settings.grad_clip}, seed {settings.seed}")
-
-
-_default_printer: ProgressPrinter | None = None
-
-
-def print_progress(report: dict) -> None:
-    """A ready-made ``progress`` callback: the progress line of ``engine.training.progress`` on stderr."""
-    global _default_printer
-    if _default_printer is None:
-        _default_printer = ProgressPrinter()
-    _default_printer(report)
