@@ -311,9 +311,6 @@ class RecoveryAutosaver(QObject):
         """Why the last snapshot could not be written; None while recovery works."""
         return self._problem
 
-    def set_interval(self, interval_ms: int) -> None:
-        self._timer.setInterval(interval_ms)
-
     def _tick(self) -> None:
         if self._in_flight is not None:
             return  # the disk is slow: the next tick takes the newest text instead of queueing this one

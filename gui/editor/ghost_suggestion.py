@@ -48,15 +48,7 @@ class Candidate:
     text: str
     segments: tuple[GhostSegment, ...]
     logprob: float | None = None  # of the whole continuation, when the stream has finished
-    tokens: int = 0  # how many tokens it is made of (0 while unknown)
     opening: float | None = None  # log-probability up to its first word (``results.opening_logprob``)
-
-    @property
-    def token_probability(self) -> float | None:
-        """The geometric mean of its tokens' probabilities: how sure the model was, comparable across lengths."""
-        if self.logprob is None or self.tokens <= 0:
-            return None
-        return math.exp(self.logprob / self.tokens)
 
 
 def next_word_length(text: str) -> int:
@@ -113,9 +105,8 @@ class GhostSuggestion:
             if not (self.lead or text) or text in seen:
                 continue
             seen.add(text)
-            tokens = len(completion.token_ids) or len(completion.token_logprobs)
             alternatives.append(Candidate(self.lead + text, self.lead_segments + _segments_of(completion, text),
-                                          completion.logprob, tokens, opening_logprob(completion)))
+                                          completion.logprob, opening_logprob(completion)))
         if alternatives:
             kept = self._keeping_what_was_shown(alternatives)
             self._alternatives = alternatives
