@@ -46,6 +46,14 @@ class GhostPainter:
             layout.clearFormats()
             document.markContentsDirty(block.position(), block.length())
 
+    def input_method_composing(self) -> bool:
+        """Whether an input method is composing at the cursor (pinyin, kana): the pre-edit area holds its text,
+        not yet in the document, and not the ghost text."""
+        if self.block_number is not None:
+            return False
+        layout = self._editor.textCursor().block().layout()
+        return layout is not None and bool(layout.preeditAreaText())
+
     def offset_at(self, point: QPoint | QPointF) -> int | None:
         """Index into the ghost text shown of the character drawn at ``point`` (viewport coordinates), or None."""
         number = self.block_number

@@ -85,7 +85,7 @@ class GhostTextEditor(QPlainTextEdit):
     def ghost_text(self) -> str:
         """The suggestion currently shown after the cursor ("" when none)."""
         ghost = self._requests.ghost
-        if ghost is None or not self._enabled:
+        if ghost is None or not self._enabled or self._painter.input_method_composing():
             return ""
         return ghost.visible_text()
 
@@ -109,10 +109,13 @@ class GhostTextEditor(QPlainTextEdit):
         return self._debounce.interval()
 
     def can_suggest(self) -> bool:
-        """Suggestions are on, nothing is selected, the editor is writable, the cursor is not inside a word and
-        there is some text before it. Text may follow the cursor: the suggestion then joins it (``suffix_text``)."""
+        """Suggestions are on, nothing is selected, the editor is writable, no input method is composing, the
+        cursor is not inside a word and there is some text before it. Text may follow the cursor: the suggestion then
+        joins it (``suffix_text``)."""
         if not self._enabled or self.isReadOnly() or self.long_lines.hold_suggestions:
             return False
+        if self._painter.input_method_composing():
+            return False  # the text is not written yet, and the pre-edit area is the composition's
         cursor = self.textCursor()
         if cursor.hasSelection():
             return False
@@ -222,6 +225,11 @@ class GhostTextEditor(QPlainTextEdit):
         self._render()
         return True
 
+    def choose_alternative(self, index: int) -> None:
+        if self._requests.ghost is not None:
+            self._requests.ghost.choose(index)
+            self._render()
+
     def insert_alternative(self, index: int) -> bool:
         """Insert candidate ``index`` (as listed by ``suggestion.candidates()``) as one undo step."""
         ghost = self._requests.ghost
@@ -299,20 +307,25 @@ class GhostTextEditor(QPlainTextEdit):
         return super().event(event)
 
     def inputMethodEvent(self, event: QInputMethodEvent) -> None:
-        # Some platforms deliver ordinary typing as committed input-method text instead of key presses.
-        committed = event.commitString()
+        # An input method composes text (pinyin, kana) in the pre-edit area, then commits it. Some platforms also
+        # deliver ordinary typing as committed text instead of key presses.
+        committed, composing = event.commitString(), bool(event.preeditString())
         ghost = self._requests.ghost
-        if ghost is not None and committed and not event.preeditString() and ghost.matches(committed):
+        if ghost is not None and committed and not composing and ghost.matches(committed):
             self._painter.remove()
             with self._own_edits.editing():
                 super().inputMethodEvent(event)
             ghost.consume(committed)
             self._after_consumed()
             return
-        if event.preeditString():
-            self.dismiss()  # a real composition owns the pre-edit area
+        if composing:
+            self.dismiss()  # a composition owns the pre-edit area: no ghost text and no request while it lasts
         self._painter.remove()
         super().inputMethodEvent(event)
+        if committed and not composing:
+            self._restart_debounce()  # the composed text is written: a suggestion may follow, as after typing
+        else:
+            self._debounce.stop()  # still composing, or the composition was given up: nothing is written yet
         self._render()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -363,7 +376,7 @@ class GhostTextEditor(QPlainTextEdit):
         self._painter.remove()
         ghost = self._requests.ghost
         segments = ghost.visible_segments() if ghost is not None and self._enabled else []
-        if segments and not self.textCursor().hasSelection():
+        if segments and not self.textCursor().hasSelection() and not self._painter.input_method_composing():
             formats = ghost_formats(segments, self.textCursor().positionInBlock(), self.palette(),
                                     self._confidence_shading)
             self._painter.paint("".join(s.text for s in segments), formats)
