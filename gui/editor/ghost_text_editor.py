@@ -225,11 +225,6 @@ class GhostTextEditor(QPlainTextEdit):
         self._render()
         return True
 
-    def choose_alternative(self, index: int) -> None:
-        if self._requests.ghost is not None:
-            self._requests.ghost.choose(index)
-            self._render()
-
     def insert_alternative(self, index: int) -> bool:
         """Insert candidate ``index`` (as listed by ``suggestion.candidates()``) as one undo step."""
         ghost = self._requests.ghost
