@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import make_gpt2_folder
 from gui_support import app_dirs  # noqa: F401 - fixture
@@ -16,6 +17,7 @@ from gui_support import app_dirs  # noqa: F401 - fixture
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
+@pytest.mark.slow
 def test_train_throughput_measures_both_sides_on_the_same_shape():
     import train_throughput
 

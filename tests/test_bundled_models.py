@@ -69,6 +69,7 @@ def test_the_attention_lstm_shares_the_default_tokenizer_but_keeps_left_to_right
         lstm.generator.prepare("She opened the door and", settings, "").tokens
 
 
+@pytest.mark.slow
 def test_a_wheel_carries_the_bundled_models_and_an_installed_copy_finds_them(tmp_path):
     pytest.importorskip("setuptools", minversion="70")  # builds wheels itself, offline (no build isolation)
     root = Path(__file__).resolve().parent.parent

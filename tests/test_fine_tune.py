@@ -169,6 +169,7 @@ worker.shutdown(timeout=0)  # what closing the app does, with no time left to wa
 """
 
 
+@pytest.mark.slow
 def test_quitting_mid_run_still_leaves_a_checkpoint_to_continue(tiny_gpt2_folder, writing, tmp_path):
     import os
     import subprocess

@@ -239,6 +239,7 @@ def test_the_second_load_reads_the_converted_model_from_the_cache(tmp_path, monk
     assert all(t.data_ptr() % 64 == 0 for t in [*model.parameters(), *model.buffers()])
 
 
+@pytest.mark.slow
 def test_a_changed_file_or_a_damaged_cache_entry_is_converted_again(tmp_path):
     from engine.loading.gguf_cache import entry_folder
 
@@ -255,6 +256,7 @@ def test_a_changed_file_or_a_damaged_cache_entry_is_converted_again(tmp_path):
     assert mean_kl(reference, logits_of(changed.checkpoint.model)) < 2e-3
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED_GGUF.is_file(), reason="the shared SmolLM2 GGUF is not on this machine")
 def test_the_shared_smollm2_file_matches_transformers_load_of_it():
     from transformers import AutoModelForCausalLM

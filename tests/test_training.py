@@ -203,6 +203,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow
 def test_ddp_with_two_gloo_processes(tmp_path, corpus):
     out, ranks = tmp_path / "ddp-model", tmp_path / "ranks"
     ranks.mkdir()

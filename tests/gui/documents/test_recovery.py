@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import gui_support
+import pytest
 from gui_support import (  # noqa: F401 - fixtures
     app_dirs,
     make_window,
@@ -58,6 +59,7 @@ def _crash_a_session(app_dirs, text: str, cursor: int | None = None) -> None:
     assert result.returncode == 3, result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_after_a_crash_the_next_start_restores_the_unsaved_text(qtbot, make_window, prompts, app_dirs):
     lost = "Chapter one.\nIt was a dark and stormy night; the rain fell in torrents — except at occasional intervals"
     _crash_a_session(app_dirs, lost)
