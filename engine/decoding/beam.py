@@ -220,6 +220,10 @@ class BeamSearch:
             return (best[0] if best else ""), None, 0
         return best
 
+    def row_tokens(self) -> list[tuple[int, ...]]:
+        """The tokens each running beam continues the prompt with, one row of the next forward each."""
+        return [h.tokens for h in self.running]
+
     def streamed_final(self) -> bool:
         """Never before the search ends: any hypothesis may still overtake the one shown."""
         return False

@@ -38,9 +38,11 @@ def branch_rows(num_beams: int, num_alternatives: int, most: int) -> int:
 class FirstWordBranches:
     def __init__(self, rows: int, num_alternatives: int, max_new_tokens: int, token_bytes: list[bytes],
                  eos_token_id: int | None, healed_prefix: bytes, stop, device: torch.device, run_on: int = 0,
-                 min_word_probability: float = 0.0) -> None:
+                 min_word_probability: float = 0.0, word_enders: torch.Tensor | None = None) -> None:
         """``run_on``: tokens past ``max_new_tokens`` a branch may take to finish its word (``word_limit``);
-        ``min_word_probability``: each branch ends before its first word less likely than that (``doubt``)."""
+        ``min_word_probability``: each branch ends before its first word less likely than that (``doubt``);
+        ``word_enders``: where the prompt ends inside a word, the mask of the tokens that end a word
+        (``word_ends``), so the streamed branch ends the typed word when that is likelier in all."""
         self.rows = rows
         self.num_alternatives = num_alternatives
         self.max_new_tokens = max_new_tokens
@@ -51,6 +53,7 @@ class FirstWordBranches:
         self.device = device
         self.run_on = run_on
         self.min_word_probability = min_word_probability
+        self.word_enders = word_enders
         self.streamed: Completion | None = None  # how the streamed branch (the trunk, then row 0) ended
         self.trunk = Hypothesis((), (), b"", 0.0)
         self.branched = False
@@ -91,6 +94,8 @@ class FirstWordBranches:
                    if logprob != NEG_INF]
         if not options:
             return None
+        if self._at_typed_word_end():
+            options = self._word_end_first(logprobs, options)
         token, logprob = options[0]
         text = self.token_bytes[token][0 if self.trunk.tokens else self.skip :]
         if len(options) > 1 and (_WORD_BYTE.search(text) or token == self.eos):
@@ -106,6 +111,27 @@ class FirstWordBranches:
             self._finish(self.trunk, "length", row=0)
             return None
         return list(range(self.rows)), [token] * self.rows  # every row the same: no reshuffle
+
+    def _at_typed_word_end(self) -> bool:
+        """Nothing written yet after a prompt that ends inside a word (past the healing step, which chooses
+        among spellings of the typed word, not whether it ends)."""
+        if self.word_enders is None or (self.skip and not self.trunk.tokens):
+            return False
+        return not complete_text(self.trunk.raw[self.skip :])
+
+    def _word_end_first(self, logprobs: torch.Tensor, options: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """``options`` with the likeliest word-ending token first when ending the typed word (every space,
+        punctuation and end-of-text token together, as greedy weighs it: ``word_ends``) is likelier than the
+        likeliest token that lengthens it: "meeting to" streams " the", and "day," stays an alternative."""
+        assert self.word_enders is not None  # _at_typed_word_end checked it
+        probs = logprobs.exp()
+        p_end = probs[self.word_enders].sum()
+        lengthening = probs.masked_fill(self.word_enders, 0.0)
+        if not bool(p_end > lengthening.max()):
+            return options
+        ender = int(probs.masked_fill(~self.word_enders, -1.0).argmax())
+        rest = [option for option in options if option[0] != ender]
+        return [(ender, float(logprobs[ender])), *rest][: len(options)]
 
     def _extend(self, hypothesis: Hypothesis, token: int, logprob: float, row: int) -> Hypothesis:
         if token == self.eos:
@@ -174,6 +200,13 @@ class FirstWordBranches:
             top = max(self.finished, key=opening_logprob)
             return top.text, top.mean_logprob if top.token_ids else None, len(top.token_ids)
         return "", None, 0
+
+    def row_tokens(self) -> list[tuple[int, ...]]:
+        """The tokens each row of the next scores continues the prompt with: the prompt's one row before the first
+        step, then the trunk's in every row until the branch point."""
+        if not self.branched:
+            return [self.trunk.tokens] * (self.rows if self.steps else 1)
+        return [h.tokens for h in self.running]
 
     def streamed_final(self) -> bool:
         """Whether the streamed branch has ended: ``best`` will not change again and leads ``results`` (unless it

@@ -22,6 +22,7 @@ stream that stops that way ends without a ``done`` event.
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -78,6 +79,10 @@ class Prompt:
     suffix: str = ""  # the text after the cursor: the continuation stops where it would repeat it
     run_on: int = 0  # tokens past ``max_new_tokens`` that may finish a word (``word_limit``), as the context allows
     before: str = ""  # the last characters of the text: the word a continuation may finish (``word_units``)
+    # The token that ends the typed word as it stands, and the log-odds it gets at the first step (see
+    # ``DecodingSettings.finished_word_odds``); None / 0 where the text does not end inside a word.
+    typed_word_token: int | None = None
+    finished_word_boost: float = 0.0
 
     @property
     def room(self) -> int:
@@ -103,6 +108,7 @@ class Generator:
         self.token_bytes: list[bytes] = table + [b""] * (self.vocab_size - len(table))
         self.special_ids = self.tokenizer.special_ids
         self.prefix_index = TokenPrefixIndex(self.token_bytes, self.special_ids)
+        self._token_of_bytes: dict[bytes, int] | None = None  # built at first use (``token_of_bytes``)
         self.guards = DecodingGuards(self.token_bytes, self.device)  # DRY and the never-suggest list
         self.word_ends = WordEnds(self.token_bytes, self.device)
         self.prompt_cache = PromptCache(self.model, self.device, step_mode)
@@ -259,8 +265,21 @@ class Generator:
             max_new = max(1, min(max_new, max_context - len(tokens)))
             run_on = max(0, min(run_on, max_context - len(tokens) - max_new))
         threads = self.step_threads if self.step_threads is not None else step_thread_count(self.device)
-        return Prompt(tokens, healed.prefix, healed.allowed, ends_inside_word(text), max_new, threads, suffix,
-                      run_on, text[-2:])
+        inside_word = ends_inside_word(text)
+        typed_word = self.token_of_bytes(healed.prefix) if inside_word and settings.finished_word_odds > 1 else None
+        return Prompt(tokens, healed.prefix, healed.allowed, inside_word, max_new, threads, suffix, run_on,
+                      text[-2:], typed_word, math.log(settings.finished_word_odds) if typed_word is not None else 0.0)
+
+    def token_of_bytes(self, data: bytes) -> int | None:
+        """The one ordinary token whose bytes are exactly ``data`` (None: none is)."""
+        if not data:
+            return None
+        if self._token_of_bytes is None:
+            self._token_of_bytes = {}
+            for token, spelled in enumerate(self.token_bytes):
+                if spelled and token not in self.special_ids:
+                    self._token_of_bytes.setdefault(spelled, token)
+        return self._token_of_bytes.get(data)
 
     def fim_suffix_tokens(self, suffix: str, budget: int) -> list[int]:
         """The start of the text after the cursor as a fill-in-the-middle model reads it; [] for models without
@@ -309,7 +328,22 @@ class Generator:
         if memory is not None:
             head = prompt.tokens[-64:]
             scores = self.with_memory(scores, memory, [head + list(tokens) for tokens in contexts])
+        if prompt.typed_word_token is not None:
+            scores = self._favour_finished_word(scores, prompt, contexts, first)
         return scores
+
+    def _favour_finished_word(self, scores: torch.Tensor, prompt: Prompt, contexts: list, first: bool) -> torch.Tensor:
+        """Rows that have added nothing to the typed word yet get ``finished_word_boost`` for ending it: at the
+        first step the token of the word as typed, after it every token that ends a word. A longer word ("to" ->
+        "today", in one token or as "to" + "day") is then taken only when it is that much likelier."""
+        boost = torch.zeros_like(scores)
+        for row in range(scores.shape[0]):
+            tokens = contexts[row] if row < len(contexts) else []
+            if first or not tokens:
+                boost[row, prompt.typed_word_token] = prompt.finished_word_boost
+            elif len(tokens) == 1 and tokens[0] == prompt.typed_word_token:
+                boost[row] = self.word_ends.ends * prompt.finished_word_boost
+        return scores + boost
 
     # --- greedy and sampling -------------------------------------------------------------------------------
 
@@ -396,7 +430,7 @@ class Generator:
         search = self._search(prompt, settings)
         events = StreamAssembler(started)
         with torch_threads(prompt.step_threads):
-            scores = self._scores(logits, seen, prompt, memory, [h.tokens for h in search.running], first=True)
+            scores = self._scores(logits, seen, prompt, memory, search.row_tokens(), first=True)
             step = search.step(torch.log_softmax(scores, dim=-1))
         events.chose_first_token()
         rows = None
@@ -413,7 +447,7 @@ class Generator:
                 return
             with torch_threads(prompt.step_threads):
                 rows, logits = self._advance_beams(rows, step, seen)
-                scores = self._scores(logits, seen, prompt, memory, [h.tokens for h in search.running], first=False)
+                scores = self._scores(logits, seen, prompt, memory, search.row_tokens(), first=False)
                 step = search.step(torch.log_softmax(scores, dim=-1))
         # Beams compete on whole hypotheses, so their doubtful tails are cut once the search is over.
         results = without_doubtful_tails(search.results(), settings.doubt_cut)
@@ -425,7 +459,7 @@ class Generator:
             rows = branch_rows(settings.num_beams, settings.num_alternatives, MAX_BEAMS)
             return FirstWordBranches(rows, settings.num_alternatives, prompt.max_new_tokens, self.token_bytes,
                                      self.eos_token_id, prompt.healed_prefix, stop, self.device, prompt.run_on,
-                                     settings.doubt_cut)
+                                     settings.doubt_cut, self.word_ends.ends if prompt.ends_inside_word else None)
         return BeamSearch(
             whole_words=settings.whole_words,
             num_beams=settings.num_beams,

@@ -11,6 +11,7 @@ STOP_RULES = (None, "word", "sentence", "line")
 MAX_NEW_TOKENS_LIMIT = 4096
 MAX_BEAMS = 64
 MAX_DRY_ALLOWED_LENGTH = 1000
+MAX_FINISHED_WORD_ODDS = 1000.0
 _ONE_WORD = re.compile(r"\w+")
 
 
@@ -63,6 +64,10 @@ class DecodingSettings:
     # is text after the cursor, and those markers never generated. False: the model reads exactly the tokenizer's
     # encoding of the text and any token may come, as ``transformers``' ``generate`` on those ids.
     special_tokens: bool = True
+    # A word that could end as typed ("Could we move our meeting to|") is lengthened ("today") only when the
+    # longer word's token is this many times likelier than the typed word's own; 1 leaves it to the model's argmax.
+    # Applies with token healing, at the first token, where the cursor is right after a word character.
+    finished_word_odds: float = 2.0
     # At the token limit inside a word, finish the word (a few tokens more) or end at the last whole word, never
     # "University of Ill" (``word_limit``). False: exactly ``max_new_tokens`` tokens, mid-word if that is where.
     whole_words: bool = True
@@ -121,6 +126,7 @@ PLAIN: dict[str, object] = {
     "memory": False,
     "special_tokens": False,
     "whole_words": False,
+    "finished_word_odds": 1.0,
 }
 
 
@@ -175,6 +181,9 @@ def _problems(s: DecodingSettings):
         yield f"stop must be None, 'word', 'sentence' or 'line', not {s.stop!r}"
     if not _finite(s.min_word_probability) or not 0 <= s.min_word_probability < 1:
         yield f"min_word_probability must be in [0, 1) (0 never cuts), not {s.min_word_probability!r}"
+    if not _finite(s.finished_word_odds) or not 1 <= s.finished_word_odds <= MAX_FINISHED_WORD_ODDS:
+        yield (f"finished_word_odds must be a number from 1 to {MAX_FINISHED_WORD_ODDS:g} (1 leaves the choice to "
+               f"the model), not {s.finished_word_odds!r}")
     if not _finite(s.dry_multiplier) or s.dry_multiplier < 0:
         yield f"dry_multiplier must be a number >= 0 (0 turns it off), not {s.dry_multiplier!r}"
     if not _finite(s.dry_base) or s.dry_base < 1:

@@ -18,11 +18,12 @@ from engine.decoding.word_units import APOSTROPHES, ends_inside_word, is_word_ch
 
 def lengthens_word(token: bytes) -> bool:
     """True when text made of ``token`` glued onto a word stays one word: it starts with a letter, digit,
-    underscore or apostrophe ("n't"), or with bytes that are not a whole character yet (part of a letter)."""
+    underscore, apostrophe ("n't") or hyphen ("to" + "-day", "well" + "-known": a compound is a longer word), or with
+    bytes that are not a whole character yet (part of a letter)."""
     text = token.decode("utf-8", errors="ignore")
     if not text:
         return bool(token)  # a fragment of a multi-byte character; b"" (special tokens) ends the word
-    return is_word_char(text[0]) or text[0] in APOSTROPHES
+    return is_word_char(text[0]) or text[0] in APOSTROPHES or text[0] == "-"
 
 
 def token_ends_inside_word(token: bytes) -> bool:

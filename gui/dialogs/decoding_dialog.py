@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.decoding.settings import MAX_BEAMS, MAX_NEW_TOKENS_LIMIT, DecodingSettings
+from engine.decoding.settings import MAX_BEAMS, MAX_FINISHED_WORD_ODDS, MAX_NEW_TOKENS_LIMIT, DecodingSettings
 from gui.settings.presets import PRESETS, apply_preset, matching_preset
 from gui.settings.settings_store import APP_DEFAULT_DECODING, AppSettings
 
@@ -80,6 +80,10 @@ class DecodingDialog(QDialog):
         self.greedy_word_ends.setToolTip("Inside a word, every space and punctuation token together against the "
                                          "likeliest token that lengthens it (\"brown\", not \"brownened\"); "
                                          "off: the likeliest token at every step")
+        self.finished_word_odds = _double(1.0, MAX_FINISHED_WORD_ODDS, 0.5, 1, "After a word that could end "
+                                          "where the cursor is (\"to\"), a longer word (\"today\") is suggested "
+                                          "only when the model finds it this many times likelier than ending the "
+                                          "word; 1: the model's own choice", special="off")
         self.memory = QCheckBox("Memory: remember the document and your folders (Model ▸ Memory)")
         self.memory.setToolTip("Off: suggestions come from the model alone")
         self.whole_words = QCheckBox("Never end inside a word at the token limit")
@@ -119,6 +123,7 @@ class DecodingDialog(QDialog):
         general.addRow("At most", self._with_suffix(self.max_new_tokens, "tokens"))
         general.addRow("End before words below", self.min_word_probability)
         general.addRow("Suggest after", self.debounce)
+        general.addRow("Lengthen a finished word at", self._with_suffix(self.finished_word_odds, "× likelier"))
         general.addRow("", self.token_healing)
         general.addRow("", self.greedy_word_ends)
         general.addRow("", self.memory)
@@ -200,7 +205,7 @@ class DecodingDialog(QDialog):
 
     def _value_widgets(self):
         return (self.strategy, self.length, self.max_new_tokens, self.min_word_probability, self.token_healing,
-                self.greedy_word_ends, self.memory, self.whole_words, self.special_tokens,
+                self.greedy_word_ends, self.finished_word_odds, self.memory, self.whole_words, self.special_tokens,
                 self.temperature,
                 self.top_k, self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
                 self.length_penalty, self.branch_first_word, self.repetition_penalty, self.no_repeat_ngram_size,
@@ -217,6 +222,7 @@ class DecodingDialog(QDialog):
             self.debounce.setValue(debounce_ms)
             self.token_healing.setChecked(settings.token_healing)
             self.greedy_word_ends.setChecked(settings.greedy_word_ends)
+            self.finished_word_odds.setValue(settings.finished_word_odds)
             self.memory.setChecked(settings.memory)
             self.special_tokens.setChecked(settings.special_tokens)
             self.whole_words.setChecked(settings.whole_words)
@@ -258,6 +264,7 @@ class DecodingDialog(QDialog):
             seed=self.seed.value() if self.seed_fixed.isChecked() else None,
             token_healing=self.token_healing.isChecked(),
             greedy_word_ends=self.greedy_word_ends.isChecked(),
+            finished_word_odds=round(self.finished_word_odds.value(), 4),
             memory=self.memory.isChecked(),
             special_tokens=self.special_tokens.isChecked(),
             whole_words=self.whole_words.isChecked(),

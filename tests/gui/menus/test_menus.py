@@ -89,7 +89,7 @@ def test_dialog_covers_every_field_and_round_trips(qtbot):
                                 no_repeat_ngram_size=4, length_penalty=0.7, seed=1234, token_healing=False,
                                 stop="line", memory=False, branch_first_word=False, greedy_word_ends=False,
                                 min_word_probability=0.25, special_tokens=False,
-                                whole_words=False)
+                                whole_words=False, finished_word_odds=3.5)
     dialog = DecodingDialog(original, 90)
     qtbot.addWidget(dialog)
     assert dialog.settings() == original
