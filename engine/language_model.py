@@ -168,8 +168,7 @@ class LanguageModel:
     def _scoring_context(self, before: str, after: str, text_tokens: int) -> tuple[list[int], bool]:
         """The tokens read before the scored text: end-of-text, the tail of ``before`` and, for a FIM model, the
         fill-in-the-middle frame holding the start of ``after``; and whether that frame is there."""
-        from engine.decoding.fim import fim_prompt
-        from engine.decoding.generator import FIM_SUFFIX_CHARS
+        from engine.decoding.fim import fim_prompt, fim_suffix_ids
 
         start = [self.start_token_id] if self.start_token_id is not None else []
         prefix = self.tokenizer.encode(before) if before else []
@@ -179,7 +178,7 @@ class LanguageModel:
             if window:  # earlier text beyond half a window would be read only to be windowed away
                 prefix = prefix[-(window // 2):]
             return start + prefix, False
-        suffix = self.tokenizer.encode(after[:FIM_SUFFIX_CHARS])[: window // 4]
+        suffix = fim_suffix_ids(self.tokenizer.encode, after, window)
         room = window - len(suffix) - len(fim_ids) - len(start) - text_tokens
         if room < 0:
             raise ValueError(f"text of {text_tokens} tokens is too long to score between before and after in this "

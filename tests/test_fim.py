@@ -8,7 +8,17 @@ import pytest
 import torch
 
 import engine
-from engine.decoding.fim import FIM_TOKENS, IGNORE_INDEX, fim_prompt, fim_rows, fim_token_ids
+from engine.decoding.fim import (
+    FIM_TOKENS,
+    IGNORE_INDEX,
+    SUFFIX_CHARS,
+    fim_prompt,
+    fim_rows,
+    fim_suffix_ids,
+    fim_token_ids,
+    suffix_head,
+    suffix_token_limit,
+)
 from engine.decoding.settings import DecodingSettings
 from engine.loading.checkpoint import save_checkpoint
 from engine.training.bpe import train_bpe_tokenizer
@@ -71,6 +81,25 @@ def test_decoding_with_text_after_the_cursor_reads_it_in_a_fim_prompt(fim_model)
     assert framed.tokens == fim_prompt(plain.tokens, suffix_ids, (PRE, SUF, MID))
     # whitespace alone after the cursor is no suffix worth reading
     assert generator.prepare("The dog sleeps in the", settings, "\n\n").tokens == plain.tokens
+
+
+def test_decoding_and_scoring_read_the_same_start_of_a_long_text_after(fim_model):
+    after = " sun, and the fox runs." * 40
+    assert len(after) > SUFFIX_CHARS and suffix_head(after) == after[:SUFFIX_CHARS]
+    settings = DecodingSettings(strategy="greedy", max_new_tokens=8)
+    generator = fim_model.generator
+    assert generator.prepare("The dog sleeps in the", settings, after).tokens == \
+        generator.prepare("The dog sleeps in the", settings, suffix_head(after)).tokens
+    text = " sleeps in the warm sun"
+    assert fim_model.bits_per_byte(text, before="The dog", after=after) == \
+        pytest.approx(fim_model.bits_per_byte(text, before="The dog", after=suffix_head(after)))
+
+
+def test_the_suffix_keeps_a_share_of_the_token_budget():
+    encode = lambda text: list(range(len(text)))  # one token per character
+    assert suffix_token_limit(40) == 10 and suffix_token_limit(1) == 1
+    assert fim_suffix_ids(encode, "x" * 1000, 40) == list(range(10))
+    assert fim_suffix_ids(encode, "x" * 1000, 10_000) == list(range(SUFFIX_CHARS))
 
 
 def test_fim_markers_are_never_generated(fim_model):

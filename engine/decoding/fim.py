@@ -8,6 +8,8 @@ middle of a document reads what follows the cursor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 FIM_PREFIX = "<|fim_prefix|>"
@@ -19,6 +21,12 @@ FIM_TOKENS = (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)
 FIM_CONFIG_KEY = "fill_in_the_middle"
 #: Targets the loss skips: where the gap starts and where the suffix ends is not the model's to predict.
 IGNORE_INDEX = -100
+#: How much of the text after the cursor a fill-in-the-middle prompt reads: at most ``SUFFIX_CHARS`` characters (a
+#: caller such as the editor sends no more), and of their tokens at most ``SUFFIX_TOKEN_SHARE`` of the prompt's
+#: token budget. What follows the gap, not the whole rest: every keystroke changes the text before the cursor, so
+#: each request reads these tokens again.
+SUFFIX_CHARS = 200
+SUFFIX_TOKEN_SHARE = 0.25
 
 
 def fim_token_ids(tokenizer) -> tuple[int, int, int] | None:
@@ -34,6 +42,21 @@ def model_fim_ids(tokenizer, model) -> tuple[int, int, int] | None:
     if extra.get(FIM_CONFIG_KEY) is False:
         return None
     return fim_token_ids(tokenizer)
+
+
+def suffix_head(after: str) -> str:
+    """The start of the text after the cursor that a fill-in-the-middle prompt reads."""
+    return after[:SUFFIX_CHARS]
+
+
+def suffix_token_limit(budget: int) -> int:
+    """The most suffix tokens a prompt of ``budget`` tokens keeps (at least one)."""
+    return max(1, int(budget * SUFFIX_TOKEN_SHARE))
+
+
+def fim_suffix_ids(encode: Callable[[str], list[int]], after: str, budget: int) -> list[int]:
+    """The tokens of the text after the cursor that a prompt of ``budget`` tokens reads."""
+    return encode(suffix_head(after))[: suffix_token_limit(budget)]
 
 
 def fim_prompt(prefix_ids: list[int], suffix_ids: list[int], ids: tuple[int, int, int]) -> list[int]:

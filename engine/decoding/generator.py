@@ -33,7 +33,7 @@ import torch
 from engine.decoding.beam import BeamSearch, is_identity
 from engine.decoding.cuda_graphs import cuda_graphs_enabled
 from engine.decoding.doubt import without_doubtful_tails
-from engine.decoding.fim import fim_prompt, model_fim_ids
+from engine.decoding.fim import fim_prompt, fim_suffix_ids, model_fim_ids
 from engine.decoding.first_words import FirstWordBranches, branch_rows
 from engine.decoding.guards import DecodingGuards
 from engine.decoding.healing import HealedPrompt, TokenPrefixIndex, heal
@@ -57,11 +57,8 @@ from engine.decoding.word_ends import WordEnds
 from engine.decoding.word_limit import WORD_RUN_ON_TOKENS, continues_word, stops_inside_word
 from engine.models.hidden_states import FinalHiddenStates
 
-#: The text after the cursor a fill-in-the-middle prompt reads at most: what follows the gap, not the whole rest.
-FIM_SUFFIX_CHARS = 2000
 CATCH_UP_WINDOW = 512  # tokens the memory's catch-up reads at once (see ``catch_up_states``)
 LARGE_MODEL_CATCH_UP_IDLE_S = 1.0  # see ``Generator.catch_up_idle_s``
-FIM_SUFFIX_SHARE = 0.25  # of the prompt's token budget
 
 Cancelled = Callable[[], bool]
 
@@ -286,8 +283,7 @@ class Generator:
         FIM tokens and where nothing but whitespace follows (then the prompt is the plain left context)."""
         if self.fim_ids is None or not suffix.strip():
             return []
-        ids = self.tokenizer.encode(suffix[:FIM_SUFFIX_CHARS])
-        return ids[: max(1, int(budget * FIM_SUFFIX_SHARE))]
+        return fim_suffix_ids(self.tokenizer.encode, suffix, budget)
 
     def _read_prompt(
         self, prompt: Prompt, settings: DecodingSettings

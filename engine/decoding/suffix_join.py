@@ -16,13 +16,13 @@ import re
 from engine.decoding.stopping import is_word_char
 
 # Only the start of the following text can be duplicated by a suggestion of ordinary length.
-SUFFIX_CHARS = 200
+JOIN_CHARS = 200
 # A complete word inside the matched part: a word character followed by something that ends the word.
 _COMPLETE_WORD = re.compile(r"\w\W")
 
 
 class SuffixJoin:
-    def __init__(self, suffix: str, max_chars: int = SUFFIX_CHARS) -> None:
+    def __init__(self, suffix: str, max_chars: int = JOIN_CHARS) -> None:
         if not isinstance(suffix, str):
             raise TypeError(f"suffix must be a str, not {type(suffix).__name__}")
         head = suffix[:max_chars]

@@ -26,8 +26,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
+from engine.decoding.fim import SUFFIX_CHARS
 from engine.decoding.results import Completion, StreamEvent
-from engine.decoding.suffix_join import SUFFIX_CHARS
 from gui.editor.ghost_colors import ghost_color_mixer, ghost_formats
 from gui.editor.ghost_keys import GhostCommand, ghost_command, is_ghost_shortcut, typed_text
 from gui.editor.ghost_painter import GhostPainter
