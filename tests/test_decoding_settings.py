@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
-from engine.decoding.settings import MAX_BEAMS, MAX_NEW_TOKENS_LIMIT, DecodingSettings
+from engine.decoding.settings import (
+    DEFAULT_MIN_WORD_PROBABILITY,
+    MAX_BEAMS,
+    MAX_NEW_TOKENS_LIMIT,
+    DecodingSettings,
+)
 
 BAD_VALUES = [
     ("strategy", "nucleus"),
@@ -126,8 +132,33 @@ def test_plain_takes_changes_on_top_and_validates_them():
 
 def test_the_doubt_cut_applies_only_where_the_model_chooses_the_length():
     default = DecodingSettings()
-    assert default.stop == "sentence" and default.doubt_cut == default.min_word_probability == 0.1
-    assert DecodingSettings(strategy="greedy").doubt_cut == 0.1
+    assert default.stop == "sentence" and default.min_word_probability is None  # the model's own bar
+    assert default.doubt_cut == DEFAULT_MIN_WORD_PROBABILITY == 0.1  # before a model gives its bar
+    assert DecodingSettings(strategy="greedy", min_word_probability=0.25).doubt_cut == 0.25
     for stop in (None, "word", "line"):
         assert DecodingSettings(stop=stop).doubt_cut == 0.0
     assert DecodingSettings(strategy="sample").doubt_cut == 0.0
+
+
+def test_a_bar_left_to_the_model_takes_the_models_and_a_chosen_one_wins():
+    left = DecodingSettings()
+    assert left.for_model(0.05).min_word_probability == 0.05
+    assert left.for_model(None).min_word_probability == DEFAULT_MIN_WORD_PROBABILITY
+    chosen = DecodingSettings(min_word_probability=0.3)
+    assert chosen.for_model(0.05) is chosen
+    assert DecodingSettings(min_word_probability=0.0).for_model(0.05).doubt_cut == 0.0  # 0: the writer's "off"
+    assert DecodingSettings.plain().min_word_probability == 0.0
+
+
+@pytest.mark.parametrize("value", [None, 0.0, 0.05, 0.35])
+def test_the_bar_survives_saving_and_reading_back(value):
+    settings = DecodingSettings(min_word_probability=value)
+    data = json.loads(json.dumps(settings.to_dict()))
+    assert data["min_word_probability"] == value
+    assert DecodingSettings.from_dict(data) == settings
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, math.nan, math.inf, True, "0.1"])
+def test_a_bar_that_is_neither_none_nor_a_probability_is_refused(value):
+    with pytest.raises(ValueError, match="min_word_probability must be None"):
+        DecodingSettings(min_word_probability=value)

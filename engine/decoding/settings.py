@@ -13,6 +13,8 @@ MAX_BEAMS = 64
 MAX_DRY_ALLOWED_LENGTH = 1000
 MAX_FINISHED_WORD_ODDS = 1000.0
 _ONE_WORD = re.compile(r"\w+")
+#: The doubt cut's bar for a model that has none measured (``LanguageModel.doubt_cut_default``).
+DEFAULT_MIN_WORD_PROBABILITY = 0.1
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,9 @@ class DecodingSettings:
     dry_allowed_length: int = 2
     # A suggestion ends before its first word (after the first) that is less likely than this given the text
     # before it, so Tab takes only the likely part and a fresh suggestion follows (``doubt``). 0 never cuts. Only
-    # where the length is the model's to choose (``doubt_cut``).
-    min_word_probability: float = 0.1
+    # where the length is the model's to choose (``doubt_cut``). None: the loaded model's own bar, measured for it
+    # (``LanguageModel.doubt_cut_default``, 0.1 where none was), put in where decoding starts (``for_model``).
+    min_word_probability: float | None = None
     # Whole words (any case) the continuation must never spell; tokens that would are masked while decoding.
     banned_words: tuple[str, ...] = ()
     # Mix the memory (the document decoded from, attached folders: ``engine.memory``) into every next-token
@@ -83,8 +86,18 @@ class DecodingSettings:
     def doubt_cut(self) -> float:
         """The ``min_word_probability`` decoding applies: greedy or beam search to the end of the sentence (the
         default length, where the model decides how much to say). A length the writer chose (a word, a line, a
-        number of tokens) is kept whole, and sampling, asked for variety, is not cut back to its first word."""
-        return self.min_word_probability if self.stop == "sentence" and self.strategy != "sample" else 0.0
+        number of tokens) is kept whole, and sampling, asked for variety, is not cut back to its first word.
+        Settings not yet given a model's bar (``for_model``) use ``DEFAULT_MIN_WORD_PROBABILITY``."""
+        if self.stop != "sentence" or self.strategy == "sample":
+            return 0.0
+        return DEFAULT_MIN_WORD_PROBABILITY if self.min_word_probability is None else self.min_word_probability
+
+    def for_model(self, model_bar: float | None) -> DecodingSettings:
+        """These settings with the model's measured bar where ``min_word_probability`` is None (the default);
+        a bar the writer set is kept. ``model_bar`` None: ``DEFAULT_MIN_WORD_PROBABILITY``."""
+        if self.min_word_probability is not None:
+            return self
+        return replace(self, min_word_probability=DEFAULT_MIN_WORD_PROBABILITY if model_bar is None else model_bar)
 
     @classmethod
     def plain(cls, **changes) -> DecodingSettings:
@@ -138,6 +151,11 @@ def _finite(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def is_word_probability(value: object) -> bool:
+    """Whether ``value`` is a bar the doubt cut can use: a number in [0, 1) (0 never cuts)."""
+    return _finite(value) and 0 <= value < 1  # type: ignore[operator]
+
+
 def _problems(s: DecodingSettings):
     if s.strategy not in STRATEGIES:
         yield f"strategy must be one of {', '.join(STRATEGIES)}, not {s.strategy!r}"
@@ -179,8 +197,9 @@ def _problems(s: DecodingSettings):
         yield f"special_tokens must be True or False, not {s.special_tokens!r}"
     if s.stop not in STOP_RULES:
         yield f"stop must be None, 'word', 'sentence' or 'line', not {s.stop!r}"
-    if not _finite(s.min_word_probability) or not 0 <= s.min_word_probability < 1:
-        yield f"min_word_probability must be in [0, 1) (0 never cuts), not {s.min_word_probability!r}"
+    if s.min_word_probability is not None and not is_word_probability(s.min_word_probability):
+        yield (f"min_word_probability must be None (the model's own) or in [0, 1) (0 never cuts), "
+               f"not {s.min_word_probability!r}")
     if not _finite(s.finished_word_odds) or not 1 <= s.finished_word_odds <= MAX_FINISHED_WORD_ODDS:
         yield (f"finished_word_odds must be a number from 1 to {MAX_FINISHED_WORD_ODDS:g} (1 leaves the choice to "
                f"the model), not {s.finished_word_odds!r}")

@@ -46,6 +46,8 @@ class CatalogueEntry:
     revision: str = "main"
     sha256: str | None = None  # the file's Git LFS sha256 when the catalogue records it
     measured_tokens_per_second: float | None = None
+    # The doubt cut's bar measured for this model (``tools/measure_doubt_cut.py``); None: not measured.
+    min_word_probability: float | None = None
 
     @property
     def available(self) -> bool:
@@ -114,8 +116,22 @@ def _entry(path: Path, index: int, raw: object) -> CatalogueEntry:
     if not is_gguf_path(file_name) or Path(file_name).name != file_name or file_name.startswith("."):
         raise CatalogueError(f"{where}: file_name must be a plain .gguf file name, not {file_name!r}")
     speed = raw.get("measured_tokens_per_second")
+    bar = raw.get("min_word_probability")
+    if bar is not None and not (isinstance(bar, (int, float)) and not isinstance(bar, bool) and 0 <= bar < 1):
+        raise CatalogueError(f"{where}: min_word_probability must be a number in [0, 1) or null")
     return CatalogueEntry(
         id=raw["id"], name=raw["name"], repo_id=raw["repo_id"], file_name=file_name, size_bytes=raw["size_bytes"],
         architecture=raw["architecture"], licence=raw["licence"], parameters=raw.get("parameters", ""),
         description=raw.get("description", ""), revision=raw.get("revision") or "main", sha256=sha256,
-        measured_tokens_per_second=float(speed) if isinstance(speed, (int, float)) and speed > 0 else None)
+        measured_tokens_per_second=float(speed) if isinstance(speed, (int, float)) and speed > 0 else None,
+        min_word_probability=None if bar is None else float(bar))
+
+
+def catalogue_entry_of_file(path: Path, catalogue: list[CatalogueEntry] | None = None) -> CatalogueEntry | None:
+    """The catalogue's entry for a GGUF file, by its file name (a download is kept under the entry's name);
+    None for any other file, or when the catalogue cannot be read."""
+    try:
+        entries = catalogue if catalogue is not None else load_catalogue()
+    except CatalogueError:
+        return None
+    return next((entry for entry in entries if entry.file_name == Path(path).name), None)

@@ -253,7 +253,7 @@ class LanguageModelSuggester:
             strategy="greedy", max_new_tokens=max_new_tokens, token_healing=True, stop=None,
             no_repeat_ngram_size=0, dry_multiplier=0.0,
         )
-        self.doubt = default_length_doubt_cut(self.settings)
+        self.doubt = default_length_doubt_cut(self.settings, lm)
 
     def __call__(self, prefix: str) -> str:
         if not prefix and self.lm.eos_token_id is None:
@@ -284,12 +284,13 @@ class LanguageModelSuggester:
         return text
 
 
-def default_length_doubt_cut(settings: DecodingSettings) -> float:
-    """The doubt cut the app makes at its default length (to the end of the sentence) under ``settings``. The
-    simulated typist is given suggestions without a stop rule (it takes whole words up to its own limit), where
-    decoding makes no doubt cut (``DecodingSettings.doubt_cut``), so the suggesters make it themselves and measure
-    what the app shows."""
-    return settings.replace(stop="sentence").doubt_cut
+def default_length_doubt_cut(settings: DecodingSettings, lm=None) -> float:
+    """The doubt cut the app makes at its default length (to the end of the sentence) under ``settings``, with
+    ``lm``'s own bar where the settings leave it to the model. The simulated typist is given suggestions without
+    a stop rule (it takes whole words up to its own limit), where decoding makes no doubt cut
+    (``DecodingSettings.doubt_cut``), so the suggesters make it themselves and measure what the app shows."""
+    model_bar = lm.doubt_cut_default if lm is not None else None
+    return settings.replace(stop="sentence").for_model(model_bar).doubt_cut
 
 
 class AlternativesOfLanguageModel:
@@ -314,6 +315,6 @@ class AlternativesOfLanguageModel:
             if len(self._seen) > 4096:
                 self._seen.clear()
             completions = without_doubtful_tails(self.lm.complete(prefix, self.settings),
-                                                 default_length_doubt_cut(self.settings))
+                                                 default_length_doubt_cut(self.settings, self.lm))
             self._seen[prefix] = [c.text for c in completions]
         return self._seen[prefix]
