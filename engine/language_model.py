@@ -12,11 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from engine.decoding.results import Completion, EventStream
-from engine.decoding.settings import DecodingSettings
+from engine.decoding.settings import DEFAULT_MIN_WORD_PROBABILITY, DecodingSettings
 from engine.loading.checkpoint import LoadedCheckpoint, load_checkpoint
 from engine.loading.devices import cpu_has_bf16, default_dtype, resolve_device
 from engine.loading.families import FAMILIES
 from engine.loading.gguf_file import is_gguf_file
+from engine.loading.model_defaults import measured_min_word_probability
 from engine.loading.registry import resolve_model_path
 from engine.loading.weights_plan import refuse_if_too_big
 from engine.models.base import CausalLanguageModel
@@ -42,6 +43,7 @@ class LanguageModel:
         self.weights = str(dtype).removeprefix("torch.")
         self.stored_parameters: int | None = None  # the checkpoint's count (int8 layers hold buffers, not parameters)
         self._memory = None
+        self._measured_doubt_cut: tuple[float | None] | None = None
 
     @property
     def max_context(self) -> int | None:
@@ -63,6 +65,21 @@ class LanguageModel:
         if self.stored_parameters is not None:
             return self.stored_parameters
         return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def measured_doubt_cut(self) -> float | None:
+        """The doubt cut's bar measured for this model and kept with it (``engine.loading.model_defaults``: its
+        folder's ``generation_config.json`` or its catalogue entry), or None where none was."""
+        if self._measured_doubt_cut is None:
+            self._measured_doubt_cut = (measured_min_word_probability(self.generation_config, self.path),)
+        return self._measured_doubt_cut[0]
+
+    @property
+    def doubt_cut_default(self) -> float:
+        """The ``min_word_probability`` decoding uses when the settings leave it to the model (None, the default):
+        the bar measured for this model, else ``DEFAULT_MIN_WORD_PROBABILITY``."""
+        measured = self.measured_doubt_cut
+        return DEFAULT_MIN_WORD_PROBABILITY if measured is None else measured
 
     def __repr__(self) -> str:
         return f"LanguageModel({self.name!r}, {self.architecture}, device={self.device}, dtype={self.dtype})"

@@ -146,7 +146,8 @@ class Generator:
         Starting a new stream makes every older one of this generator end at its next token. ``suffix`` is the
         text after the cursor (mid-document): the continuation stops where it would repeat its start.
         """
-        settings = self._checked(text, settings)
+        # A bar left to the model (None, the default) becomes the one measured for it.
+        settings = self._checked(text, settings).for_model(self.lm.doubt_cut_default)
         if not isinstance(suffix, str):
             raise TypeError(f"suffix must be a str, not {type(suffix).__name__}")
         started = time.perf_counter()
