@@ -58,7 +58,7 @@ class EngineBridge(QObject):
         self._worker = (worker_factory or EngineWorker)(self._on_worker_event)
         self._loads_in_flight: set[int] = set()
         self._closed = False
-        self._model: ModelLoaded | None = None
+        self._model: ModelSnapshot | None = None
 
     # --- requests (GUI thread) -------------------------------------------------------------------------
 
@@ -96,8 +96,8 @@ class EngineBridge(QObject):
         return self._worker.model_info
 
     @property
-    def current_model(self) -> ModelLoaded | None:
-        """The last ``ModelLoaded`` seen on the GUI thread (what the GUI shows), or None."""
+    def current_model(self) -> ModelSnapshot | None:
+        """The model of the last ``ModelLoaded`` seen on the GUI thread (what the GUI shows), or None."""
         return self._model
 
     def is_loading(self) -> bool:
@@ -134,7 +134,7 @@ class EngineBridge(QObject):
         elif isinstance(event, SuggestionFinished):
             self.suggestionFinished.emit(event)
         elif isinstance(event, ModelLoaded):
-            self._model = event
+            self._model = event.model
             self._end_load(event.request_id)
             self.modelLoaded.emit(event)
         elif isinstance(event, ModelLoadFailed):

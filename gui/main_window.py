@@ -16,7 +16,7 @@ from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import QApplication, QMainWindow
 
-from engine.worker.events import ModelLoaded
+from engine.worker.events import ModelSnapshot
 from gui.alternatives_panel import AlternativesPanel
 from gui.controllers.branch_controller import BranchController
 from gui.controllers.document_controller import DocumentController
@@ -231,16 +231,16 @@ class MainWindow(QMainWindow):
     def _loading_changed(self, loading: bool) -> None:
         self.status.busy.set_busy("loading", "Loading model…" if loading else None)
 
-    def _model_changed(self, event: ModelLoaded) -> None:
-        self.status.model.show_model(event.name, event.architecture, event.parameters)
-        self.status.device.show_device(event.device)
-        self.status.start_model(f"{os.path.basename(event.name) or event.name} on {event.device}")
-        if not self.editor.is_current(event.request_id):  # not the engine retrying this suggestion on the CPU
+    def _model_changed(self, model: ModelSnapshot, request_id: int) -> None:
+        self.status.model.show_model(model.name, model.architecture, model.parameters)
+        self.status.device.show_device(model.device)
+        self.status.start_model(f"{os.path.basename(model.name) or model.name} on {model.device}")
+        if not self.editor.is_current(request_id):  # not the engine retrying this suggestion on the CPU
             self.editor.dismiss()
-        self.app_settings.model = event.name
+        self.app_settings.model = model.name
         self.app_settings.device = self.models.device
         self._save_settings()
-        self._show_message(f"Model {os.path.basename(event.name) or event.name} ready on {event.device}")
+        self._show_message(f"Model {os.path.basename(model.name) or model.name} ready on {model.device}")
 
     def _model_failed(self, message: str) -> None:
         active = self.models.active

@@ -362,7 +362,7 @@ def test_switching_models_on_the_worker(make_worker, recorder):
     request_id = worker.suggest("x", SETTINGS)  # queued behind the switch: must use the new model
     end = recorder.wait_end(request_id)
 
-    announced = recorder.of(switch_id, ModelLoaded)[0]
+    announced = recorder.of(switch_id, ModelLoaded)[0].model
     assert (announced.name, announced.device, announced.architecture, announced.parameters,
             announced.max_context) == ("second", "cpu", "fake", 1234, 64)
     assert end.completions[0].text == "second:z"
@@ -388,7 +388,7 @@ def test_gpu_out_of_memory_reloads_on_cpu_warns_and_retries(make_worker, recorde
     kinds = [type(e) for e in recorder.of(request_id)]
     assert kinds[:2] == [EngineWarning, ModelLoaded]
     assert "out of memory" in recorder.of(request_id, EngineWarning)[0].message
-    assert recorder.of(request_id, ModelLoaded)[0].device == "cpu"
+    assert recorder.of(request_id, ModelLoaded)[0].model.device == "cpu"
     assert loader.calls[-1] == ("/models/m", "cpu")
     assert worker.model_info.device == "cpu" and worker.model_info.name == "m"
     assert cpu.prompts == ["x"]
@@ -634,8 +634,8 @@ def test_loads_a_real_model_folder_and_reports_it(make_worker, recorder, tiny_gp
     load_id = worker.load_model(str(tiny_gpt2_folder), "cpu")
     end = recorder.wait_load(load_id)
     assert isinstance(end, ModelLoaded)
-    assert end.device == "cpu" and end.max_context == 128 and end.parameters > 0
-    assert end.architecture
+    assert end.model.device == "cpu" and end.model.max_context == 128 and end.model.parameters > 0
+    assert end.model.architecture
 
     missing = worker.load_model(str(tiny_gpt2_folder / "nope"), "cpu")
     failed = recorder.wait_load(missing)

@@ -290,11 +290,6 @@ class EngineWorker:
                 _release_accelerator_memory()
         return snapshot
 
-    def _announce(self, request_id: int, snapshot: ModelSnapshot) -> None:
-        self._emit(ModelLoaded(request_id, snapshot.name, snapshot.device, snapshot.architecture,
-                               snapshot.parameters, snapshot.max_context, snapshot.weights,
-                               snapshot.weight_bytes))
-
     def _run_load(self, request: _LoadRequest) -> None:
         self._emit(ModelLoadStarted(request.request_id, request.name, request.device))
         try:
@@ -304,7 +299,7 @@ class EngineWorker:
                 logger.warning("loading %r failed", request.name, exc_info=True)
             self._emit(ModelLoadFailed(request.request_id, request.name, describe_error(exc)))
             return
-        self._announce(request.request_id, self._install(lm, request.name))
+        self._emit(ModelLoaded(request.request_id, self._install(lm, request.name)))
 
     def _run_job(self, request: _JobRequest) -> None:
         if request.cancelled:
@@ -424,7 +419,7 @@ class EngineWorker:
                                    f"{device} ran out of memory and loading {name!r} on the CPU failed: "
                                    f"{describe_error(exc)}"))
             return False
-        self._announce(request.request_id, self._install(cpu_lm, name))
+        self._emit(ModelLoaded(request.request_id, self._install(cpu_lm, name)))
         return True
 
 

@@ -31,9 +31,8 @@ class ModelLoadStarted(WorkerEvent):
 
 
 @dataclass(frozen=True)
-class ModelLoaded(WorkerEvent):
-    """A model is now the worker's model. Also sent when the worker moved it to the CPU after running out of
-    GPU memory; then ``request_id`` is the suggestion that ran out."""
+class ModelSnapshot:
+    """A copy of what describes the worker's current model, safe to read from any thread."""
 
     name: str
     device: str  # where it actually lives, e.g. "cpu" or "cuda:0"
@@ -42,6 +41,14 @@ class ModelLoaded(WorkerEvent):
     max_context: int | None
     weights: str  # how they are held for decoding: "float32", "bfloat16", "int8", ...
     weight_bytes: int  # what they take in memory
+
+
+@dataclass(frozen=True)
+class ModelLoaded(WorkerEvent):
+    """``model`` is now the worker's model. Also sent when the worker moved it to the CPU after running out of
+    GPU memory; then ``request_id`` is the suggestion that ran out."""
+
+    model: ModelSnapshot
 
 
 @dataclass(frozen=True)
@@ -88,16 +95,3 @@ class TaskProgress(WorkerEvent):
 class TaskFinished(WorkerEvent):
     result: object = None
     cancelled: bool = False  # cancelled while queued (never ran), or cancelled before the job returned
-
-
-@dataclass(frozen=True)
-class ModelSnapshot:
-    """A copy of what describes the worker's current model, safe to read from any thread."""
-
-    name: str
-    device: str
-    architecture: str
-    parameters: int
-    max_context: int | None
-    weights: str
-    weight_bytes: int

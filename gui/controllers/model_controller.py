@@ -20,7 +20,7 @@ from engine.loading.gguf_descriptions import describe_gguf_cached
 from engine.loading.gguf_file import is_gguf_file
 from engine.loading.model_catalog import remember_model
 from engine.loading.registry import DEFAULT_MODEL, ModelInfo, list_models
-from engine.worker.events import ModelLoaded, ModelLoadFailed
+from engine.worker.events import ModelLoaded, ModelLoadFailed, ModelSnapshot
 from gui.dialogs.prompts import Prompts
 from gui.engine_bridge import EngineBridge
 from gui.settings.last_folder import FolderMemory, home_folder
@@ -30,7 +30,7 @@ MODEL_FOLDER_SUFFIXES = (".json", ".safetensors", ".bin")
 
 
 class ModelController(QObject):
-    modelChanged = Signal(object)  # ModelLoaded
+    modelChanged = Signal(object, int)  # the new ModelSnapshot, and the id of the request that loaded it
     loadStarted = Signal(str)  # name or folder, as soon as the load is asked for
     loadFailed = Signal(str)  # message
     noModel = Signal(str)  # why there is no model at all
@@ -44,7 +44,7 @@ class ModelController(QObject):
         self.prompts = prompts
         self._parent = dialog_parent
         self.device = "auto"  # what the user chose; the model's actual device is in ``active.device``
-        self.active: ModelLoaded | None = None
+        self.active: ModelSnapshot | None = None
         self.last_error: str | None = None
         self.folders: FolderMemory | None = None  # the main window's; without one the dialog starts at home
         self._requested: dict[int, tuple[str, str]] = {}  # load request id -> (name, device)
@@ -160,10 +160,10 @@ class ModelController(QObject):
             self.device = requested[1]
         if event.request_id in self._opened:
             self._opened.discard(event.request_id)
-            self._catalogue(event.name)
-        self.active = event
+            self._catalogue(event.model.name)
+        self.active = event.model
         self.last_error = None
-        self.modelChanged.emit(event)
+        self.modelChanged.emit(event.model, event.request_id)
 
     def _catalogue(self, path: str) -> None:
         """A model opened from disk that loaded joins the user's catalog, so `inkling models` (and the next start)

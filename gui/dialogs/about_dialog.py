@@ -9,7 +9,7 @@ from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
-from engine.worker.events import ModelLoaded
+from engine.worker.events import ModelSnapshot
 from gui.statusbar.model_label import format_parameters
 
 
@@ -20,7 +20,7 @@ def _version(package: str) -> str:
         return "unknown"
 
 
-def about_lines(model: ModelLoaded | None) -> list[tuple[str, str]]:
+def about_lines(model: ModelSnapshot | None) -> list[tuple[str, str]]:
     import torch
 
     if model is None:
@@ -41,7 +41,7 @@ def about_lines(model: ModelLoaded | None) -> list[tuple[str, str]]:
 
 
 class AboutDialog(QDialog):
-    def __init__(self, model: ModelLoaded | None, parent: QWidget | None = None) -> None:
+    def __init__(self, model: ModelSnapshot | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("About Inkling")
         self.setObjectName("aboutDialog")

@@ -36,7 +36,7 @@ from engine.errors import InklingError
 from engine.jobs.document_eval import DocumentFigures, evaluation_job
 from engine.jobs.eval_history import EvaluationHistory, EvaluationRun, describe_settings
 from engine.training.evaluation import load_eval_texts
-from engine.worker.events import ModelLoaded
+from engine.worker.events import ModelSnapshot
 from gui.dialogs.closing import StopJobBeforeClosing
 from gui.dialogs.evaluation_chart import METRICS, EvaluationChart
 from gui.dialogs.prompts import sentence
@@ -75,7 +75,7 @@ def summary_text(run: EvaluationRun) -> str:
 class EvaluationDialog(StopJobBeforeClosing, QDialog):
     evaluated = Signal(object)  # EvaluationRun, once stored
 
-    def __init__(self, bridge: EngineBridge, prompts, model: ModelLoaded | None, settings: DecodingSettings,
+    def __init__(self, bridge: EngineBridge, prompts, model: ModelSnapshot | None, settings: DecodingSettings,
                  history: EvaluationHistory, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("evaluationDialog")

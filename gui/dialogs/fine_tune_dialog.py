@@ -44,7 +44,7 @@ from engine.jobs.fine_tune import (
     unfinished_runs,
 )
 from engine.loading.registry import resolve_model_path
-from engine.worker.events import ModelLoaded
+from engine.worker.events import ModelSnapshot
 from gui.dialogs.closing import StopJobBeforeClosing
 from gui.dialogs.prompts import sentence
 from gui.engine_bridge import EngineBridge
@@ -82,7 +82,7 @@ class FineTuneDialog(StopJobBeforeClosing, QDialog):
     modelCreated = Signal(str)  # name of the new user model
     useModelRequested = Signal(str)  # the user wants to switch to it now
 
-    def __init__(self, bridge: EngineBridge, prompts, model: ModelLoaded | None,
+    def __init__(self, bridge: EngineBridge, prompts, model: ModelSnapshot | None,
                  data_dir: str | os.PathLike | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("fineTuneDialog")
