@@ -12,8 +12,9 @@ time is chosen and fed back (``decode one token``), all under ``torch.inference_
 - ``stream_assembly``: the chosen tokens of greedy and sampling as text, and the events both strategies stream.
 
 Each strategy is a next-token step (``_next_token``; beam search's ``BeamSearch.step``) inside one loop that
-checks, between two tokens, the single staleness condition ``_stopped`` builds: the caller's cancel (the worker
-passes its request's cancel event) or a newer request of this generator, which now owns the prompt cache.
+checks, between two tokens, the condition ``_stopped`` builds: the caller's cancel (the worker passes its request's
+cancel event) or a newer request of this generator, which now owns the prompt cache (docs/ARCHITECTURE.md, "Stale
+suggestions", says what the other layers drop).
 
 Streams are Python generators: the consumer pulls one event per token (beam search: one per change of the best
 hypothesis), and closing the generator, or ``cancelled()`` turning true, stops the work between two tokens. A
@@ -309,7 +310,7 @@ class Generator:
         return with_loop_cut(joined_stop(rule, prompt.suffix), settings)
 
     def _stopped(self, cancelled: Cancelled | None) -> Cancelled:
-        """The one check made between two tokens: the caller cancelled (the worker's request cancel event), or a
+        """The check made between two tokens: the caller cancelled (the worker's request cancel event), or a
         newer request of this generator took over the prompt cache this stream would go on reading."""
         me = self._current = object()
         return lambda: self._current is not me or (cancelled is not None and cancelled())

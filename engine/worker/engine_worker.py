@@ -348,13 +348,9 @@ class EngineWorker:
         self._finish(request, self._stream(request, redraw_first=request.tokens_sent > 0))
 
     def _stream(self, request: _SuggestRequest, redraw_first: bool) -> _StreamOutcome:
-        """Forward the model's stream event by event.
-
-        Staleness has one mechanism: the request's cancel event goes down into the generation, which checks it
-        between two tokens (beam search too, where events are sparser) and then ends without a ``done`` event;
-        every event carries the request id, so a token computed while a newer request arrived reaches the
-        receiver marked with its old id and is dropped there.
-        """
+        """Forward the model's stream event by event, each tagged with the request id, checking nothing: the
+        request's cancel event goes down into the generation, which stops between two tokens (docs/ARCHITECTURE.md,
+        "Stale suggestions", says which layer drops what)."""
         started = time.perf_counter()
         first_token_s = None
         stream = self._loaded.stream(request.text, request.settings, cancelled=request.cancel_event.is_set,

@@ -80,7 +80,8 @@ class SuggestionController(QObject):
         self.bridge.cancel()
         self._set_busy(False)
 
-    # Each event is checked once, here, against the editor's current request; gating and editor see only those.
+    # Each event is checked once, here, against the editor's current request; gating and editor see only those
+    # (docs/ARCHITECTURE.md, "Stale suggestions").
 
     def _on_token(self, request_id: int, event: StreamEvent) -> None:
         if self.editor.is_current(request_id):

@@ -6,9 +6,9 @@ so it cannot enter the undo stack, the saved file or the clipboard, and painting
 The editor decides *when* a suggestion is wanted (debounce after typing, Ctrl+Space) and what keys do with one
 (``ghost_keys.py``); it does not know about the engine. It emits ``suggestionWanted`` and ``suggestionCancelled``;
 whoever owns the engine answers with ``begin_request`` and then ``show_stream`` / ``show_completions`` for that
-request (``request_lifecycle.py`` keeps the one request id waited for). ``is_current`` is the one place the GUI
-compares an event's request id with it: the suggestion controller asks it once per event and drops the event
-otherwise, so a stale suggestion can never appear.
+request (``request_lifecycle.py`` keeps the one request id waited for). ``is_current`` is where the GUI compares
+an event's request id with it: the suggestion controller asks it once per event and drops the event otherwise
+(docs/ARCHITECTURE.md, "Stale suggestions").
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """``RequestLifecycle``: the one suggestion request the editor waits for, from ``begin`` through its streamed steps
 to its end or failure, and the suggestion it fills.
 
-``is_current`` is the one place the GUI compares an event's request id with the one waited for. Any edit that makes
-the suggestion stale clears it (``clear``), which forgets the id, so a stale suggestion can never appear.
+``is_current`` is where the GUI compares an event's request id with the one waited for (docs/ARCHITECTURE.md,
+"Stale suggestions"). Any edit that makes the suggestion stale clears it (``clear``), which forgets the id.
 Streamed steps are drawn at most once per ``STREAM_REDRAW_MS``.
 """
 
