@@ -30,10 +30,24 @@ _TYPED_TAIL = re.compile(r"\s*\w*\Z")
 
 
 _TAIL_CHARS = 256  # searched from the end: a regex search over the whole text would cost its length per keystroke
+#: The document memory holds at most this much of the text before the cursor, the newest part: reading a 10 MB
+#: document into it took 50 s in front of the first suggestion, its last 100,000 characters a fraction of a second.
+DOCUMENT_MEMORY_CHARS = 100_000
 STATE_BATCH = 32  # continuous-cache pairs read at once: a window forward per keystroke would cost a prefill
 #: The newest pairs of a document the weights are learned from when it is opened: enough to learn them, while a
 #: long document opened costs a few windows read in idle moments, not a read of all of it.
 LEARN_PAIRS = 4096
+
+
+def recent_part(text: str, most: int = DOCUMENT_MEMORY_CHARS) -> str:
+    """The newest ``most`` characters of ``text`` at most, from a word's start. The start moves in steps of a
+    quarter of ``most`` as the text grows, so typing on keeps it (and what was read from it) in place."""
+    if len(text) <= most:
+        return text
+    step = most // 4
+    start = ((len(text) - most) // step + 1) * step
+    space = re.compile(r"\s").search(text, start, start + step)
+    return text[space.end() if space else start :]
 
 
 def settled_text(text: str) -> str:
@@ -115,8 +129,9 @@ class Memory:
     # --- lookups -----------------------------------------------------------------------------------------------
 
     def see_document(self, text: str) -> None:
-        """What decoding remembers of the document: the text before the cursor, less the word being typed."""
-        self.document.update(settled_text(text) if self.use_document else "")
+        """What decoding remembers of the document: the text before the cursor, less the word being typed, its
+        newest ``DOCUMENT_MEMORY_CHARS`` at most (``recent_part``)."""
+        self.document.update(recent_part(settled_text(text)) if self.use_document else "")
         unchanged = self.document.take_unchanged()
         self.states.truncate(unchanged - 1)  # pair i also needs token i + 1 unchanged
         self.learned.truncate(unchanged - 1)  # never keep what the text after the cursor taught

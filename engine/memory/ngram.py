@@ -45,6 +45,12 @@ class NgramCounts:
 
     def truncate(self, length: int) -> None:
         """Remove the tokens after the first ``length``, undoing exactly what ``append`` added for them."""
+        if length < len(self.tokens) - length:
+            # Most of it goes: counting the rest again is cheaper than uncounting each removed token.
+            kept = self.tokens[:length]
+            self.tokens, self._table = [], {}
+            self.append(kept)
+            return
         while len(self.tokens) > length:
             token = self.tokens.pop()
             for key in context_keys(self.tokens, self.max_order):
