@@ -8,35 +8,17 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import plain_settings
 
 import engine
 from engine.errors import CheckpointError
 from engine.loading.checkpoint import load_checkpoint, save_checkpoint
-from engine.models.attention_lstm import AttentionLSTM, AttentionLSTMConfig
 from engine.models.base import CausalLanguageModel, ModelCache
-from tests.conftest import SAMPLE_TEXT
+from tests.support.samples import SAMPLE_TEXT
+from tests.support.settings import plain_settings
+from tests.support.tiny_models import make_attention_lstm
 
 KINDS = ("additive", "dot")
 ATOL = 1e-5
-
-
-def make_model(kind: str = "additive", vocab: int = 60, seed: int = 0, **overrides) -> AttentionLSTM:
-    torch.manual_seed(seed)
-    settings = {
-        "vocab_size": vocab,
-        "n_embd": 16,
-        "hidden_size": 24,
-        "n_layer": 2,
-        "attention_window": 5,
-        "attention_kind": kind,
-        "eos_token_id": 0,
-    }
-    settings.update(overrides)
-    model = AttentionLSTM(AttentionLSTMConfig(**settings)).eval()
-    with torch.no_grad():  # sharper than the init, so a wrong state or window shows in the logits
-        model.wte.weight.mul_(20)
-    return model
 
 
 def feed(model, tokens: torch.Tensor, cache, chunks: list[int]) -> torch.Tensor:
@@ -51,7 +33,7 @@ def feed(model, tokens: torch.Tensor, cache, chunks: list[int]) -> torch.Tensor:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_cached_decoding_in_chunks_equals_full_forward(kind):
-    model = make_model(kind)
+    model = make_attention_lstm(kind)
     tokens = torch.randint(0, 60, (3, 70))
     full, _ = model(tokens)
     cache = model.new_cache(3, 4)  # far too small: the buffers must grow
@@ -61,7 +43,7 @@ def test_cached_decoding_in_chunks_equals_full_forward(kind):
 
 
 def test_interface():
-    model = make_model()
+    model = make_attention_lstm()
     assert isinstance(model, CausalLanguageModel)
     assert isinstance(model.new_cache(1, 8), ModelCache)
     assert model.max_context is None and model.vocab_size == 60
@@ -69,7 +51,7 @@ def test_interface():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_step_attends_over_exactly_the_window_before_it(kind):
-    attention = make_model(kind).attention  # window 5
+    attention = make_attention_lstm(kind).attention  # window 5
     outputs = torch.randn(2, 12, 24)
     history = outputs.new_zeros(2, 0, 24)
     mixed = attention(outputs, history)
@@ -84,7 +66,7 @@ def test_each_step_attends_over_exactly_the_window_before_it(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_crop_then_refeed_gives_the_logits_of_a_fresh_run(kind):
-    model = make_model(kind)
+    model = make_attention_lstm(kind)
     tokens = torch.randint(0, 60, (2, 60))
     full, _ = model(tokens)
     cache = model.new_cache(2, 16)
@@ -105,7 +87,7 @@ def test_crop_then_refeed_gives_the_logits_of_a_fresh_run(kind):
 
 
 def test_reorder_and_repeat_rows_follow_each_beam():
-    model = make_model("dot")
+    model = make_attention_lstm("dot")
     prompt = torch.randint(0, 60, (1, 23))
     prompt_cache = model.new_cache(1, 8)
     model(prompt, prompt_cache)
@@ -139,7 +121,7 @@ def test_reorder_and_repeat_rows_follow_each_beam():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_save_and_load_keep_the_logits(tmp_path, tiny_tokenizer, kind):
-    model = make_model(
+    model = make_attention_lstm(
         kind, vocab=tiny_tokenizer.vocab_size, n_embd=16, hidden_size=32
     )  # 32 -> 16 projection
     folder = save_checkpoint(tmp_path / "lstm", model, tiny_tokenizer)
@@ -160,7 +142,7 @@ def test_save_and_load_keep_the_logits(tmp_path, tiny_tokenizer, kind):
 
 
 def test_bad_attention_lstm_config_is_a_checkpoint_error(tmp_path, tiny_tokenizer):
-    folder = save_checkpoint(tmp_path / "lstm", make_model(vocab=tiny_tokenizer.vocab_size), tiny_tokenizer)
+    folder = save_checkpoint(tmp_path / "lstm", make_attention_lstm(vocab=tiny_tokenizer.vocab_size), tiny_tokenizer)
     config_path = folder / "config.json"
     config = json.loads(config_path.read_text())
     config_path.write_text(json.dumps({**config, "attention_kind": "cosine"}))
@@ -172,7 +154,7 @@ def test_bad_attention_lstm_config_is_a_checkpoint_error(tmp_path, tiny_tokenize
 
 
 def test_bits_per_byte_equals_the_hand_summed_log_probabilities(tmp_path, tiny_tokenizer):
-    model = make_model(vocab=tiny_tokenizer.vocab_size)
+    model = make_attention_lstm(vocab=tiny_tokenizer.vocab_size)
     lm = engine.load(str(save_checkpoint(tmp_path / "lstm", model, tiny_tokenizer)), device="cpu")
     text = SAMPLE_TEXT * 2  # about 1000 tokens
     ids = [0] + tiny_tokenizer.encode(text)
@@ -229,7 +211,7 @@ def test_training_a_tiny_attention_lstm_lowers_validation_loss(tmp_path, tiny_to
 
 @pytest.mark.parametrize("strategy", ["greedy", "beam"])
 def test_decoding_while_typing_reuses_the_cache_and_matches_a_cold_model(tmp_path, tiny_tokenizer, strategy):
-    folder = save_checkpoint(tmp_path / "lstm", make_model(vocab=tiny_tokenizer.vocab_size), tiny_tokenizer)
+    folder = save_checkpoint(tmp_path / "lstm", make_attention_lstm(vocab=tiny_tokenizer.vocab_size), tiny_tokenizer)
     warm = engine.load(str(folder), device="cpu")
     settings = plain_settings(strategy=strategy, max_new_tokens=6, num_beams=3, num_alternatives=2)
     base = SAMPLE_TEXT[:300]

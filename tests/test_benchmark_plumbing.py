@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Benchmarks' plumbing. Training throughput: both sides train the same shape and report positive times; the
 compiled path really compiles here (on a one-layer model), so a torch or compiler change that breaks it shows.
 GUI pause latency: the real window on a tiny model is typed into and timed, and so is the engine alone; the GUI
@@ -11,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_gpt2_folder
-from gui_support import app_dirs  # noqa: F401 - fixture
+
+from tests.support.tiny_models import make_gpt2_folder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 

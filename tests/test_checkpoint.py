@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_gpt2_folder
 from safetensors.torch import load_file, save_file
 
 import engine.loading.checkpoint
 from engine.errors import CheckpointError
 from engine.loading.checkpoint import load_checkpoint, save_checkpoint
 from engine.models.transformer import Transformer, TransformerConfig
+from tests.support.tiny_models import make_gpt2_folder
 
 transformers = pytest.importorskip("transformers")
 

@@ -11,13 +11,13 @@ import subprocess
 import sys
 
 import pytest
-from conftest import make_gpt2_folder
 
 import engine
 import engine.cli
 from engine.cli import main
 from engine.commands.complete import StreamView, _stream_best, settings_from_args
 from engine.decoding.results import Completion, StreamEvent
+from tests.support.tiny_models import make_gpt2_folder
 
 needs_generator = pytest.mark.skipif(importlib.util.find_spec("engine.decoding.generator") is None,
                                      reason="engine/decoding/generator.py does not exist yet")

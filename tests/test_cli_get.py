@@ -7,7 +7,7 @@ import pytest
 from engine import cli
 from engine.commands import get
 from engine.loading.catalogue import CatalogueEntry
-from tests.hub_server import FakeHub
+from tests.support.hub_server import FakeHub
 
 pytest.importorskip("huggingface_hub")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_gpt2_folder
 from safetensors.torch import load_file
 
 import engine
@@ -23,6 +22,7 @@ from engine.loading.families import FAMILIES
 from engine.models.attention_lstm import AttentionLSTM, AttentionLSTMConfig
 from engine.models.gemma3 import Gemma3Config, Gemma3Transformer
 from engine.models.llama import LlamaConfig, LlamaTransformer
+from tests.support.tiny_models import make_gpt2_folder
 
 
 def _rewrite_config(folder: Path, **changes) -> None:
@@ -148,7 +148,7 @@ def test_the_biggest_field_is_the_one_the_count_grows_with_most():
 def test_a_gguf_whose_block_count_its_tensors_do_not_have_is_refused_before_building(tmp_path, layers, problem):
     pytest.importorskip("gguf")
     from engine.loading.gguf_checkpoint import load_gguf
-    from tests.gguf_support import write_llama_gguf
+    from tests.support.gguf_files import write_llama_gguf
 
     config = {"model_type": "llama", "vocab_size": 8192, "hidden_size": 32, "intermediate_size": 48,
               "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}

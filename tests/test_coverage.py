@@ -7,8 +7,6 @@ import threading
 
 import pytest
 import torch
-from conftest import plain_settings
-from quality_support import make_confident_model
 
 from engine.decoding.results import Completion
 from engine.decoding.settings import DecodingSettings
@@ -22,6 +20,8 @@ from engine.quality.coverage import (
     quantiles_of,
     sample_text,
 )
+from tests.support.quality import make_confident_model
+from tests.support.settings import plain_settings
 
 torch.set_num_threads(1)
 GREEDY = plain_settings(max_new_tokens=4, token_healing=False)

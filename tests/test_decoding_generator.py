@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import plain_settings
-from decoding_support import FAMILIES, CountingModel, generator_with, load_tiny, scripted
 
 from engine.decoding.beam import length_normalised
 from engine.decoding.generator import Generator
+from tests.support.decoding import FAMILIES, CountingModel, generator_with, load_tiny, scripted
+from tests.support.settings import plain_settings
 
 S = plain_settings
 SCRIPT = "The quick brown fox jumps over the lazy dog. It was cold"

@@ -6,12 +6,12 @@ import re
 
 import pytest
 import torch
-from conftest import plain_settings
-from quality_support import make_confident_model
 
 from engine.decoding.banned_words import BannedWordIndex, BannedWordMask
 from engine.decoding.dry import apply_dry, breaker_mask, dry_match_lengths
 from engine.decoding.settings import DecodingSettings
+from tests.support.quality import make_confident_model
+from tests.support.settings import plain_settings
 
 torch.set_num_threads(1)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import plain_settings
-from decoding_support import scripted
 
 import engine
 from engine.decoding.loops import loop_cut
+from tests.support.decoding import scripted
+from tests.support.settings import plain_settings
 
 
 def _cut(text: str) -> str:

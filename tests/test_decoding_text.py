@@ -6,7 +6,6 @@ import random
 
 import pytest
 import torch
-from conftest import SAMPLE_TEXT
 
 from engine.decoding.healing import TokenPrefixIndex, heal, should_heal
 from engine.decoding.stopping import StopRule, ends_inside_word
@@ -19,6 +18,7 @@ from engine.decoding.token_window import (
     trim_front,
     window_start,
 )
+from tests.support.samples import SAMPLE_TEXT
 
 # --- text stream -------------------------------------------------------------------------------------------
 

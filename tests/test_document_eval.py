@@ -8,7 +8,6 @@ import math
 
 import pytest
 import torch
-from conftest import SAMPLE_TEXT
 
 from engine.decoding.results import Completion, StreamEvent
 from engine.decoding.settings import DecodingSettings
@@ -17,6 +16,7 @@ from engine.jobs.document_eval import EvaluationCancelled, evaluate_texts, evalu
 from engine.jobs.eval_history import EvaluationHistory, EvaluationRun, describe_settings
 from engine.latency_stats import p50_p90, percentile
 from engine.training.keystrokes import word_starts, word_units
+from tests.support.samples import SAMPLE_TEXT
 
 TEXT = ("the cat sat on the mat and looked at the dog who sat by the door while the rain fell on the roof "
         "of the old house near the river")

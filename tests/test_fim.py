@@ -23,7 +23,7 @@ from engine.decoding.settings import DecodingSettings
 from engine.loading.checkpoint import save_checkpoint
 from engine.training.bpe import train_bpe_tokenizer
 from engine.training.model_sizes import build_new_model
-from tests.conftest import SAMPLE_TEXT
+from tests.support.samples import SAMPLE_TEXT
 
 PRE, SUF, MID = 1, 2, 3
 

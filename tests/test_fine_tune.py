@@ -7,7 +7,6 @@ import json
 
 import pytest
 import torch
-from conftest import make_writing_folder
 
 import engine
 from engine.jobs.fine_tune import (
@@ -23,6 +22,7 @@ from engine.jobs.fine_tune import (
 from engine.loading.registry import list_models
 from engine.training.corpus import NoTextFound
 from engine.training.training_state import STATE_FILES
+from tests.support.samples import make_writing_folder
 
 
 @pytest.fixture(autouse=True)
@@ -118,7 +118,7 @@ def test_a_run_that_cannot_start_leaves_nothing_behind(tiny_gpt2, tiny_gpt2_fold
 
 
 def test_plans_are_checked_before_anything_is_written(tiny_gpt2_folder, writing, tmp_path, tiny_tokenizer):
-    from conftest import make_gpt2_folder
+    from tests.support.tiny_models import make_gpt2_folder
 
     make_gpt2_folder(tmp_path / "user-models" / "taken", tiny_tokenizer)
     for name, why in (("", "cannot name"), ("../escape", "cannot name"), (".hidden", "cannot name"),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import plain_settings
 
 import engine
 from engine.decoding.results import Completion, first_word, opening_logprob, percent, shares, worth_listing
+from tests.support.settings import plain_settings
 
 PROMPTS = ["It was a dark and stormy night; the rain", "She opened the door and", "The quick bro", "Once upon a time"]
 

@@ -15,7 +15,7 @@ from engine.loading import gguf_download
 from engine.loading.gguf_download import DownloadCancelled, HubFile, download_gguf, fetched_bytes, part_path
 from engine.loading.hub_download import DownloadError
 from engine.loading.registry import list_models
-from tests.hub_server import FakeHub
+from tests.support.hub_server import FakeHub
 
 constants = pytest.importorskip("huggingface_hub.constants")
 file_download = pytest.importorskip("huggingface_hub.file_download")

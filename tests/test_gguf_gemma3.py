@@ -15,8 +15,9 @@ from engine.loading.gguf_checkpoint import load_gguf
 from engine.loading.gguf_file import describe_gguf
 from engine.loading.gguf_weights import model_key
 from engine.models.gemma3 import FULL, SLIDING
-from tests.gguf_support import BUNDLED_TOKENIZER, mean_kl, write_gemma3_gguf
-from tests.gguf_support import logits_of as support_logits
+from tests.support.gguf_files import logits_of as support_logits
+from tests.support.gguf_files import mean_kl, write_gemma3_gguf
+from tests.support.paths import BUNDLED_TOKENIZER
 
 transformers = pytest.importorskip("transformers")
 

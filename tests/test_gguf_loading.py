@@ -16,8 +16,9 @@ from engine.errors import CheckpointError
 from engine.loading.gguf_checkpoint import load_gguf
 from engine.loading.gguf_file import describe_gguf
 from engine.loading.registry import list_models
-from tests.gguf_support import BUNDLED_TOKENIZER, SHARED_GGUF, mean_kl, write_llama_gguf
-from tests.gguf_support import logits_of as support_logits
+from tests.support.gguf_files import logits_of as support_logits
+from tests.support.gguf_files import mean_kl, write_llama_gguf
+from tests.support.paths import BUNDLED_TOKENIZER, SHARED_GGUF
 
 VOCAB = 8192
 TOKENS = torch.tensor([[5, 300, 41, 7000, 12, 8000, 99, 1234, 4321, 17, 256, 600]])

@@ -8,12 +8,13 @@ import math
 
 import pytest
 import torch
-from conftest import SAMPLE_TEXT, plain_settings
 
 from engine.memory import CacheWeights, HiddenStateCache, MixtureWeights
 from engine.memory.fitting import collect_cache_samples, fit_cache_on_texts, fit_cache_weights
 from engine.memory.hidden_cache import SIMILARITY_EDGES
 from engine.models.hidden_states import FinalHiddenStates
+from tests.support.samples import SAMPLE_TEXT
+from tests.support.settings import plain_settings
 
 EVERYWHERE = CacheWeights.by_similarity(tuple(0.5 for _ in SIMILARITY_EDGES), theta=2.0)
 TRUSTED = CacheWeights.by_similarity(tuple(0.97 for _ in SIMILARITY_EDGES), theta=20.0)
@@ -236,12 +237,11 @@ def test_weights_written_before_sizes_were_counted_still_load():
 
 
 def test_the_attention_lstm_scores_with_the_cache_across_its_chunks_without_peeking(tmp_path, tiny_tokenizer):
-    from test_attention_lstm import make_model
-
     import engine
     from engine.loading.checkpoint import save_checkpoint
+    from tests.support.tiny_models import make_attention_lstm
 
-    model = make_model(vocab=tiny_tokenizer.vocab_size)
+    model = make_attention_lstm(vocab=tiny_tokenizer.vocab_size)
     lm = engine.load(str(save_checkpoint(tmp_path / "lstm", model, tiny_tokenizer)), device="cpu")
     lm.memory.weights = MixtureWeights.zeros().with_cache(TRUSTED)
     ids = [0] + tiny_tokenizer.encode(SAMPLE_TEXT * 2)

@@ -81,7 +81,7 @@ def test_cached_model_is_listed_with_size_and_architecture_and_loads_offline(hub
 
 
 def test_sharded_and_gpt2_models_are_listed_too(hub, tmp_path, tiny_tokenizer):
-    from conftest import make_gpt2_folder
+    from tests.support.tiny_models import make_gpt2_folder
 
     sharded, _ = hf_llama_folder(tmp_path / "sharded", tiny_tokenizer, sharded=True)
     assert (sharded / "model.safetensors.index.json").exists()

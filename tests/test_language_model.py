@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import SAMPLE_TEXT, make_gpt2_folder
 
 import engine
 from engine.loading.devices import resolve_device
 from engine.loading.registry import bundled_models_dir
+from tests.support.samples import SAMPLE_TEXT
+from tests.support.tiny_models import make_gpt2_folder
 
 SHORT_TEXT = "The quick brown fox jumps over the lazy dog."
 LONG_TEXT = SAMPLE_TEXT[:700]

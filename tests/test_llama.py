@@ -7,12 +7,12 @@ import math
 
 import pytest
 import torch
-from conftest import plain_settings
 
 import engine
 from engine.errors import CheckpointError
 from engine.loading.checkpoint import load_checkpoint, save_checkpoint
 from engine.models.llama import LlamaConfig, LlamaTransformer
+from tests.support.settings import plain_settings
 
 transformers = pytest.importorskip("transformers")
 

@@ -17,7 +17,7 @@ from engine.loading.local_stores import find_store_model, lmstudio_folders, olla
 from engine.loading.local_stores.lmstudio import settings_files
 from engine.loading.local_stores.ollama import ollama_store_candidates, parse_name
 from engine.loading.registry import list_models, resolve_model_path
-from tests.gguf_support import SHARED_GGUF
+from tests.support.paths import SHARED_GGUF
 from tests.test_gguf_loading import tiny_config, write_model
 
 MODEL_MEDIA_TYPE = "application/vnd.ollama.image.model"

@@ -9,13 +9,13 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import SAMPLE_TEXT
 
 from engine.memory import DocumentMemory, Match, MixtureWeights, NgramCounts, mix_logprobs
 from engine.memory.document import PIECE_CHARS, common_prefix_length
 from engine.memory.match import merge
 from engine.memory.suffix_index import SuffixIndex
 from engine.memory.weights import fit
+from tests.support.samples import SAMPLE_TEXT
 
 
 def brute_longest(documents: list[list[int]], tail: list[int], max_order: int) -> Match | None:

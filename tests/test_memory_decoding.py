@@ -8,10 +8,11 @@ import math
 
 import pytest
 import torch
-from conftest import SAMPLE_TEXT, plain_settings
 
 import engine
 from engine.memory import MixtureWeights, mix_logprobs, settled_text
+from tests.support.samples import SAMPLE_TEXT
+from tests.support.settings import plain_settings
 
 
 def S(**changes) -> engine.DecodingSettings:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SAMPLE_TEXT, plain_settings
 
 import engine
 from engine.cli import main
 from engine.memory import IndexingCancelled, MemoryLibrary, MixtureWeights
 from engine.memory.index_file import MAGIC
+from tests.support.samples import SAMPLE_TEXT
+from tests.support.settings import plain_settings
 
 PASSAGE = "Mrs. Jellyby sat in the window, writing letters about Borrioboola-Gha to the whole of Africa. "
 
@@ -131,7 +132,7 @@ def test_an_attached_folder_shapes_predictions_and_bits(tiny_gpt2, writing):
 
 
 def test_inkling_complete_remembers_a_folder(capsys, tmp_path, tiny_tokenizer, writing, data_dir):
-    from conftest import make_gpt2_folder
+    from tests.support.tiny_models import make_gpt2_folder
 
     model = str(make_gpt2_folder(tmp_path / "tiny", tiny_tokenizer))
     code = main(["complete", "--model", model, "--device", "cpu", "--max-new-tokens", "5", "--memory",
@@ -146,7 +147,7 @@ def test_inkling_complete_remembers_a_folder(capsys, tmp_path, tiny_tokenizer, w
 
 
 def test_inkling_complete_refuses_a_missing_memory_folder(capsys, tmp_path, tiny_tokenizer):
-    from conftest import make_gpt2_folder
+    from tests.support.tiny_models import make_gpt2_folder
 
     model = str(make_gpt2_folder(tmp_path / "tiny", tiny_tokenizer))
     code = main(["complete", "--model", model, "--device", "cpu", "--memory", str(tmp_path / "nowhere"), "Hi"])

@@ -7,8 +7,9 @@ import math
 
 import pytest
 import torch
-from conftest import plain_settings
-from decoding_support import FAMILIES, ModelWrapper, generator_with, load_tiny, scripted
+
+from tests.support.decoding import FAMILIES, ModelWrapper, generator_with, load_tiny, scripted
+from tests.support.settings import plain_settings
 
 S = plain_settings
 MODEL_ALONE = S()  # what a plain forward pass gives; the memory's own tests are in test_memory_*

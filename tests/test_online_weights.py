@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_TEXT, plain_settings
 
 from engine.memory import Match, MixtureWeights
 from engine.memory.hidden_cache import SIMILARITY_EDGES, CacheWeights
 from engine.memory.online_weights import UPDATE_EVERY, OnlineWeights
+from tests.support.samples import SAMPLE_TEXT
+from tests.support.settings import plain_settings
 
 SHORT = Match(1, (5, 6), (1, 1))  # the length-1, count-2, two-followers cell
 

@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import make_gpt2_folder
 
 import engine
 from engine.errors import CheckpointError, ModelNotFoundError
 from engine.loading import registry
 from engine.loading.registry import ModelInfo, list_models, resolve_model_path, user_models_dir
+from tests.support.tiny_models import make_gpt2_folder
 
 
 @pytest.fixture

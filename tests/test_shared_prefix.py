@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import SAMPLE_TEXT, plain_settings
 
 from engine.models import shared_prefix, transformer
 from engine.models.shared_prefix import attend_with_shared_prefix, worth_sharing
+from tests.support.samples import SAMPLE_TEXT
+from tests.support.settings import plain_settings
 
 
 @pytest.mark.parametrize(("heads", "kv_heads"), [(4, 4), (6, 2)])

@@ -7,12 +7,12 @@ import queue
 
 import pytest
 import torch
-from conftest import plain_settings
-from decoding_support import load_tiny, scripted
 
 from engine.decoding.suffix_join import SuffixJoin
 from engine.worker.engine_worker import EngineWorker
 from engine.worker.events import SuggestionFinished, SuggestionToken
+from tests.support.decoding import load_tiny, scripted
+from tests.support.settings import plain_settings
 
 S = plain_settings
 SCRIPT = "The quick brown fox jumps over the lazy dog. It was cold"

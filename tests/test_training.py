@@ -102,7 +102,7 @@ def test_an_interrupted_run_keeps_a_checkpoint_to_resume(tmp_path, corpus):
 
 
 def test_init_fine_tunes_a_model_by_name_and_keeps_its_tokenizer(tmp_path, corpus, tiny_tokenizer, monkeypatch):
-    from conftest import make_gpt2_folder
+    from tests.support.tiny_models import make_gpt2_folder
 
     users = tmp_path / "user-models"
     base = make_gpt2_folder(users / "mystyle", tiny_tokenizer)

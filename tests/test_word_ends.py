@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import plain_settings
-from decoding_support import ModelWrapper, generator_with, load_tiny
 
 from engine.decoding.word_ends import WordEnds, lengthens_word, token_ends_inside_word
+from tests.support.decoding import ModelWrapper, generator_with, load_tiny
+from tests.support.settings import plain_settings
 
 
 @pytest.mark.parametrize(("token", "lengthens"), [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import pytest
-from decoding_support import scripted
 
 import engine
 from engine.decoding.doubt import doubt_cut, unit_of_pieces
@@ -16,6 +15,7 @@ from engine.decoding.results import first_word
 from engine.decoding.stopping import StopRule
 from engine.decoding.word_limit import continues_word, last_whole_word_end, stops_inside_word
 from engine.decoding.word_units import ends_inside_word, next_unit_length, word_spans, word_units
+from tests.support.decoding import scripted
 
 
 @pytest.mark.parametrize(("text", "units"), [

@@ -603,10 +603,9 @@ def test_a_model_with_slow_memory_reads_waits_for_the_writer_to_pause_before_rea
 
 @needs_generator
 def test_the_worker_fills_the_continuous_cache_between_suggestions(make_worker, recorder, tiny_gpt2, monkeypatch):
-    from conftest import SAMPLE_TEXT
-
     from engine.memory import CacheWeights, MixtureWeights
     from engine.memory.hidden_cache import SIMILARITY_EDGES
+    from tests.support.samples import SAMPLE_TEXT
 
     tiny_gpt2.memory.weights = MixtureWeights.zeros().with_cache(CacheWeights.by_similarity(tuple(0.5 for _ in SIMILARITY_EDGES)))
     readers: list[threading.Thread] = []

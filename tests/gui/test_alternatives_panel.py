@@ -1,21 +1,13 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """The Alternatives panel: it lists the beam alternatives with probabilities, follows the editor live, and
 inserts the chosen one on click, Enter or Ctrl+N; the View menu shows and hides it."""
 
 from __future__ import annotations
 
 import pytest
-from gui_support import (  # noqa: F401 - fixtures
-    FAST_BEAM,
-    app_dirs,
-    gated_worker_factory,
-    make_window,
-    prompts,
-    type_text,
-    wait_until_finished,
-)
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
+
+from tests.support.gui import FAST_BEAM, gated_worker_factory, type_text, wait_until_finished
 
 PROMPT = "The quick brown fox"
 

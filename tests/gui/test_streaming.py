@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Streaming into the editor: a keystroke cancels the running generation, no stale suggestion ever shows, and
 the model runs on the engine thread only (how long the GUI thread waits meanwhile: benchmarks/ui_thread_gaps.py)."""
 
@@ -7,14 +6,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from gui_support import (  # noqa: F401 - fixtures
-    FAST_GREEDY,
-    app_dirs,
-    gated_worker_factory,
-    make_window,
-    prompts,
-    type_text,
-)
+
+from tests.support.gui import FAST_GREEDY, gated_worker_factory, type_text
 
 PROMPT = "The quick brown fox"
 

@@ -1,9 +1,7 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Dark theme: the toolbar's on/off toggles show whether they are on."""
 
 from __future__ import annotations
 
-from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
 from PySide6.QtGui import QImage, QPalette
 from PySide6.QtWidgets import QToolButton
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """See why, and branch: hovering the ghost text shows the model's next-token distribution at that point (the one a
 direct forward pass gives), clicking a candidate re-decodes from there before anything is accepted; and
 suggestions in the middle of a document join the text after the cursor instead of repeating it."""
@@ -7,16 +6,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from decoding_support import ScriptedModel, generator_with
-from gui_support import (  # noqa: F401 - fixtures
-    FAST_GREEDY,
-    app_dirs,
-    ghost_point,
-    make_window,
-    prompts,
-    type_text,
-    wait_until_finished,
-)
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextCursor
 from PySide6.QtTest import QTest
@@ -26,6 +15,8 @@ import engine
 from engine.worker.engine_worker import EngineWorker
 from gui.controllers.branch_controller import EDITOR
 from gui.suggestions.token_candidates_popup import TokenCandidatesPopup
+from tests.support.decoding import ScriptedModel, generator_with
+from tests.support.gui import FAST_GREEDY, ghost_point, type_text, wait_until_finished
 
 SCRIPT = "The quick brown fox jumps over the lazy dog. It was cold"
 PROMPT = "The quick brown fox jumps over the lazy dog."
@@ -242,7 +233,7 @@ def test_a_reroll_after_branching_keeps_the_chosen_start(qtbot, branching_window
 
 
 def test_a_keystroke_in_the_middle_of_the_text_cancels_the_running_suggestion(qtbot, make_window):
-    from gui_support import gated_worker_factory
+    from tests.support.gui import gated_worker_factory
 
     models = []
     window = make_window(worker_factory=gated_worker_factory(models))

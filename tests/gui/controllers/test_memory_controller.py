@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Model ▸ Memory: the "This document" switch, Add Folder… indexed on the engine thread with progress and cancel,
 the list of remembered folders with their size, Forget, the status-bar indicator, and the configuration coming
 back in the next session."""
@@ -8,11 +7,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import SAMPLE_TEXT
-from gui_support import FAST_GREEDY as PLAIN_GREEDY
-from gui_support import app_dirs, ghost_point, make_window, open_model_menu, prompts  # noqa: F401 - fixtures
 
 import engine.memory.folders as folders_module
+from tests.support.gui import FAST_GREEDY as PLAIN_GREEDY
+from tests.support.gui import ghost_point, open_model_menu
+from tests.support.samples import SAMPLE_TEXT
 
 FAST_GREEDY = PLAIN_GREEDY.replace(memory=True)  # the tests' fast decoding, with the memory these tests are about
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Opening a model from disk: Model ▸ Open Model… takes a GGUF file or a model folder (by any of its files), a file
 or folder dropped on the window loads, both join the recent models; a GGUF that fails keeps the previous model;
 a dropped text document opens as the document."""
@@ -8,14 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_gpt2_folder
-from gui_support import app_dirs, make_window, open_model_menu, prompts, type_text, wait_for_ghost  # noqa: F401
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from engine.loading.model_catalog import catalog_models
 from gui.controllers.model_controller import model_to_open
+from tests.support.gui import open_model_menu, type_text, wait_for_ghost
+from tests.support.tiny_models import make_gpt2_folder
 from tests.test_gguf_loading import tiny_config, write_model
 
 

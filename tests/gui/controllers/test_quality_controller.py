@@ -1,5 +1,5 @@
 """The coverage control and the quality guards in the app: what is shown, the menus, the persisted settings."""
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
+
 
 from __future__ import annotations
 
@@ -8,18 +8,11 @@ import re
 
 import pytest
 import torch
-from gui_support import (  # noqa: F401 - fixtures
-    FAST_GREEDY,
-    app_dirs,
-    make_window,
-    prompts,
-    type_text,
-    wait_until_finished,
-)
-from quality_support import make_confident_model
 
 from engine.quality.coverage import CoverageCalibration
 from engine.quality.suggestion_quality import QualitySettings
+from tests.support.gui import FAST_GREEDY, type_text, wait_until_finished
+from tests.support.quality import make_confident_model
 
 torch.set_num_threads(1)
 # Token healing off: the model built for these tests looks at the last token only, which must stay " fox".

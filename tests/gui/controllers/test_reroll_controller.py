@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Never lose a good suggestion: Alt+R re-rolls at the same point with a new seed (sampling even when the strategy
 is greedy), every suggestion made there stays in a history that Alt+Shift+[ / Alt+Shift+] step through, and the
 one stepped to can be accepted like a new one."""
@@ -6,19 +5,11 @@ one stepped to can be accepted like a new one."""
 from __future__ import annotations
 
 import pytest
-from gui_support import (  # noqa: F401 - fixtures
-    FAST_GREEDY,
-    app_dirs,
-    make_window,
-    prompts,
-    type_and_wait_for_suggestion,
-    type_text,
-    wait_until_finished,
-)
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
 from gui.controllers.reroll_controller import reroll_settings
+from tests.support.gui import FAST_GREEDY, type_and_wait_for_suggestion, type_text, wait_until_finished
 
 PROMPT = "The quick brown fox"
 ALT = Qt.KeyboardModifier.AltModifier

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Model ▸ Download Model…: a stand-in huggingface_hub fills a fake hub cache; the model then shows in the menu."""
 
 from __future__ import annotations
@@ -9,13 +8,8 @@ import types
 from pathlib import Path
 
 import pytest
-from gui_support import (  # noqa: F401 - fixtures
-    app_dirs,
-    make_window,
-    open_model_menu,
-    prompts,
-    type_and_wait_for_suggestion,
-)
+
+from tests.support.gui import open_model_menu, type_and_wait_for_suggestion
 
 
 def fake_hub_module(source: Path, hub: Path, before_each_file=None) -> types.ModuleType:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Model ▸ Evaluate on My Text…: figures measured on the engine thread, stored in the history and compared in a
 table and a QPainter chart; cancelling records nothing. The status bar keeps latency p50/p90 over the session."""
 
@@ -8,19 +7,12 @@ import json
 
 import pytest
 import torch
-from conftest import SAMPLE_TEXT
-from gui_support import (  # noqa: F401 - fixtures
-    app_dirs,
-    gated_worker_factory,
-    make_window,
-    prompts,
-    type_text,
-    wait_until_finished,
-)
 from PySide6.QtGui import QColor, QPalette
 
 from engine.jobs.eval_history import EvaluationHistory, EvaluationRun, describe_settings
 from gui.dialogs.evaluation_chart import EvaluationChart
+from tests.support.gui import gated_worker_factory, type_text, wait_until_finished
+from tests.support.samples import SAMPLE_TEXT
 
 TIMEOUT_MS = 60000
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Model ▸ Learn from My Writing…: the dialog trains the tiny model for a few steps on the engine thread, shows
 progress, stops and saves on request, continues an unfinished run, and the finished model joins the Model menu."""
 
@@ -8,11 +7,11 @@ import threading
 
 import pytest
 import torch
-from conftest import make_writing_folder
-from gui_support import app_dirs, make_window, open_model_menu, prompts  # noqa: F401 - fixtures
 
 from engine.jobs import fine_tune
 from engine.jobs.fine_tune import unfinished_runs
+from tests.support.gui import open_model_menu
+from tests.support.samples import make_writing_folder
 
 TIMEOUT_MS = 60000
 

@@ -1,6 +1,5 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Model ▸ Get Models…: the catalogue table, a download on its own thread with progress and Cancel, failures shown
-in the dialog, and the downloaded model used at once. The Hub is a local server (tests/hub_server.py)."""
+in the dialog, and the downloaded model used at once. The Hub is a local server (tests/support/hub_server.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +9,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from gui_support import app_dirs, make_window, prompts, type_and_wait_for_suggestion  # noqa: F401 - fixtures
 
 from engine.loading.catalogue import CatalogueEntry, CatalogueError
 from engine.loading.gguf_download import DownloadCancelled
 from engine.loading.registry import list_models
 from gui.dialogs import get_models_dialog
 from gui.dialogs.get_models_dialog import GetModelsDialog
-from tests.hub_server import FakeHub
+from tests.support.gui import type_and_wait_for_suggestion
+from tests.support.hub_server import FakeHub
 
 pytest.importorskip("huggingface_hub")
 

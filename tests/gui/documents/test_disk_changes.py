@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """The open file changed behind the app: saving asks before overwriting another program's edit, a deleted file is
 not silently re-created, an unmodified document offers to reload; read-only files, modes and leftovers."""
 
@@ -9,17 +8,12 @@ import stat
 import time
 
 import pytest
-from gui_support import (  # noqa: F401 - fixtures
-    app_dirs,
-    make_window,
-    prompts,
-    type_text,
-)
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from gui.dialogs.prompts import Prompts
+from tests.support.gui import type_text
 
 needs_posix = pytest.mark.skipif(os.name != "posix", reason="file modes and umask as POSIX has them")
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Files: atomic saves, the unsaved mark and the question on close, encodings, big and binary files."""
 
 from __future__ import annotations
@@ -6,12 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from gui_support import (  # noqa: F401 - fixtures
-    app_dirs,
-    make_window,
-    prompts,
-    type_text,
-)
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
 
@@ -25,6 +18,7 @@ from gui.documents.document_io import (
     write_document,
 )
 from gui.editor.prompt_window import WINDOW_CHARS
+from tests.support.gui import type_text
 
 # --- document_io on its own ---------------------------------------------------------------------------------
 

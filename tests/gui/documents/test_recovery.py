@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Crash recovery: unsaved text is snapshotted every few seconds and offered back after a real crash."""
 
 from __future__ import annotations
@@ -11,26 +10,20 @@ import textwrap
 import time
 from pathlib import Path
 
-import gui_support
 import pytest
-from gui_support import (  # noqa: F401 - fixtures
-    app_dirs,
-    make_window,
-    prompts,
-    type_text,
-)
 
-TESTS_DIR = Path(gui_support.__file__).resolve().parent  # where the crashing session finds gui_support
+from tests.support.gui import type_text
+from tests.support.paths import REPO  # where the crashing session finds tests.support
 
 CRASHING_SESSION = textwrap.dedent("""
     import os, sys
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    sys.path.insert(0, {tests_dir!r})
+    sys.path.insert(0, {repo!r})
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
     app = QApplication([])
     from gui import MainWindow
-    from gui_support import FakePrompts
+    from tests.support.gui import FakePrompts
     window = MainWindow("no-such-model", config_dir={config!r}, data_dir={data!r}, prompts=FakePrompts(),
                         recovery_interval_ms=20)
     window.show()
@@ -52,7 +45,7 @@ CRASHING_SESSION = textwrap.dedent("""
 
 
 def _crash_a_session(app_dirs, text: str, cursor: int | None = None) -> None:
-    script = CRASHING_SESSION.format(tests_dir=str(TESTS_DIR), config=str(app_dirs["config_dir"]),
+    script = CRASHING_SESSION.format(repo=str(REPO), config=str(app_dirs["config_dir"]),
                                      data=str(app_dirs["data_dir"]), text=text, cursor=cursor)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False,
                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Crash-recovery snapshots are written on a thread of their own (issue 32 item 9), and a full disk is named as
 such, shown until a snapshot is written again, and never holds up typing (item 8)."""
 
@@ -11,16 +10,11 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
-from gui_support import (  # noqa: F401 - fixtures
-    app_dirs,
-    make_window,
-    prompts,
-    type_text,
-)
 
 import engine.owned_files
 import gui.documents.recovery
 from gui.documents.recovery import RecoveryError, RecoveryStore
+from tests.support.gui import type_text
 
 
 @pytest.fixture

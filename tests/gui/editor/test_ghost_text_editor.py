@@ -1,21 +1,13 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """The editor with a real engine thread on a tiny random model: ghost text appears, keys do what they promise,
 and the ghost text never leaks into the document, the undo stack, the clipboard or the saved file."""
 
 from __future__ import annotations
 
-from gui_support import (  # noqa: F401 - fixtures
-    FAST_BEAM,
-    app_dirs,
-    make_window,
-    prompts,
-    type_text,
-    wait_for_ghost,
-    wait_until_finished,
-)
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtTest import QTest
+
+from tests.support.gui import FAST_BEAM, type_text, wait_for_ghost, wait_until_finished
 
 PROMPT = "The quick brown fox"
 

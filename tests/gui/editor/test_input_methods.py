@@ -1,13 +1,13 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Input methods (Chinese pinyin, Japanese kana): while one composes, the ghost text hides and nothing is asked;
 the committed text is written exactly once, and a suggestion may follow it as after typing."""
 
 from __future__ import annotations
 
-from gui_support import app_dirs, make_window, prompts, type_text, wait_until_finished  # noqa: F401 - fixtures
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QInputMethodEvent
 from PySide6.QtWidgets import QApplication
+
+from tests.support.gui import type_text, wait_until_finished
 
 PROMPT = "The quick brown fox said "
 

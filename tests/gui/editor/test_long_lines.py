@@ -1,20 +1,14 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """A document with a very long line (issue 32 item 14): opened with suggestions off and lines wrapping anywhere,
 read-only past 256 Ki characters of line, said in the status bar; an ordinary document opened next is as usual again.
 Times are measured by benchmarks/long_lines.py; these tests check the behaviour."""
 
 from __future__ import annotations
 
-from gui_support import (  # noqa: F401 - fixtures
-    app_dirs,
-    make_window,
-    prompts,
-    type_text,
-)
 from PySide6.QtGui import QTextCursor, QTextOption
 
 from gui.editor import long_lines
 from gui.editor.long_lines import LongLines, longest_line
+from tests.support.gui import type_text
 
 WORD_WRAP = QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere
 

@@ -1,21 +1,14 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """No position past the document reaches Qt while ghost text is drawn: Qt's hit test counts the ghost text (the
 layout's pre-edit area) as document text."""
 
 from __future__ import annotations
 
-from gui_support import (  # noqa: F401 - fixtures
-    app_dirs,
-    ghost_point,
-    make_window,
-    prompts,
-    type_text,
-    wait_until_finished,
-)
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
+
+from tests.support.gui import ghost_point, type_text, wait_until_finished
 
 
 def _rest_pointer(viewport, point: QPoint) -> None:

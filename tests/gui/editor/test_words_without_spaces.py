@@ -1,9 +1,7 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Ctrl+Right and the candidates popup in Chinese and Japanese, where a word is a character or a run of kana."""
 
 from __future__ import annotations
 
-from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 

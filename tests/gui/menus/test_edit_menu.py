@@ -1,10 +1,8 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Edit menu: undo / redo, the clipboard, select all, find / replace, go to line, as a writer uses them."""
 
 from __future__ import annotations
 
 import pytest
-from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
 from PySide6.QtGui import QGuiApplication, QKeySequence, QTextCursor
 
 TEXT = "The cat sat.\nA Cat, a cat!\nConcatenate the cats.\n"

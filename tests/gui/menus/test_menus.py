@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Menus and the Decoding Settings dialog: choices change what the engine is asked, and persist across runs."""
 
 from __future__ import annotations
@@ -6,19 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from gui_support import (  # noqa: F401 - fixtures
-    FAST_GREEDY,
-    app_dirs,
-    make_window,
-    prompts,
-    type_text,
-)
 from PySide6.QtWidgets import QDialogButtonBox
 
 from engine.decoding.settings import MAX_BEAMS, MAX_NEW_TOKENS_LIMIT, DecodingSettings
 from gui.dialogs.decoding_dialog import DecodingDialog
 from gui.settings.presets import PRESETS, apply_preset
 from gui.settings.settings_store import APP_DEFAULT_DECODING, AppSettings
+from tests.support.gui import FAST_GREEDY, type_text
 
 
 def _next_request_settings(qtbot, window, monkeypatch) -> DecodingSettings:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """The Model menu: switching models and devices on the engine thread, failures that keep the old model, and a
 missing bundled model that leaves a working editor instead of a crash."""
 
@@ -7,17 +6,9 @@ from __future__ import annotations
 import json
 import threading
 
-from conftest import make_gpt2_folder
-from gui_support import (  # noqa: F401 - fixtures
-    app_dirs,
-    make_window,
-    open_model_menu,
-    prompts,
-    type_text,
-    wait_for_ghost,
-)
-
 from engine.byte_sizes import format_bytes
+from tests.support.gui import open_model_menu, type_text, wait_for_ghost
+from tests.support.tiny_models import make_gpt2_folder
 
 
 def _model_actions(window):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """The Model menu's Ollama and LM Studio submenus: each model with its quantization and size, a click loads it,
 one that cannot be loaded is greyed with the reason."""
 
@@ -7,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gui_support import app_dirs, make_window, open_model_menu, prompts  # noqa: F401 - fixtures
 from PySide6.QtWidgets import QMenu
 
 from engine.byte_sizes import format_bytes
+from tests.support.gui import open_model_menu
 from tests.test_gguf_loading import tiny_config, write_model
 from tests.test_local_stores import add_blob, add_manifest
 

@@ -1,14 +1,13 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """The first start offers a better model once, in the status bar, never as a modal; suggestions go on meanwhile."""
 
 from __future__ import annotations
 
 import json
 
-from gui_support import app_dirs, make_window, prompts, type_and_wait_for_suggestion  # noqa: F401 - fixtures
 from PySide6.QtCore import Qt
 
 from gui.statusbar.better_model_offer import DISMISS_LINK, GET_LINK
+from tests.support.gui import type_and_wait_for_suggestion
 
 
 def test_the_first_start_offers_it_in_the_status_bar_and_remembers(qtbot, make_window, app_dirs, prompts):

@@ -1,9 +1,7 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """StatusBar: its widgets, and the latency ones shown once a suggestion was timed."""
 
 from __future__ import annotations
 
-from gui_support import app_dirs, make_window, prompts  # noqa: F401 - fixtures
 from PySide6.QtWidgets import QPlainTextEdit
 
 from gui.statusbar import StatusBar, text_count_label
@@ -46,7 +44,7 @@ def test_latency_starts_afresh_when_the_model_changes(qtbot):
 
 
 def test_the_window_times_each_loaded_model_on_its_own(qtbot, make_window, tmp_path, tiny_tokenizer):
-    from conftest import make_gpt2_folder
+    from tests.support.tiny_models import make_gpt2_folder
 
     window = make_window()
     status = window.status

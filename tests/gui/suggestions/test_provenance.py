@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from gui_support and requested by name
 """Accepted text remembers which model, settings and seed produced it: on hover, across later edits, and in notes
 kept in the user data folder (never in the text, never beside it) that survive saving and reopening, along with the
 suggestion history; a sidecar an earlier version left beside a document moves there."""
@@ -10,14 +9,6 @@ import os
 import stat
 
 import pytest
-from gui_support import (  # noqa: F401 - fixtures
-    FAST_GREEDY,
-    app_dirs,
-    make_window,
-    prompts,
-    type_and_wait_for_suggestion,
-    type_text,
-)
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent, QTextCursor
 from PySide6.QtWidgets import QApplication, QToolTip
@@ -25,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QToolTip
 from gui.documents.document_io import DocumentError
 from gui.documents.sidecar import legacy_sidecar_path
 from gui.editor.ghost_suggestion import clean
+from tests.support.gui import FAST_GREEDY, type_and_wait_for_suggestion, type_text
 
 PROMPT = "The quick brown fox"
 ALT_SHIFT = Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.ShiftModifier

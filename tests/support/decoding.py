@@ -11,11 +11,11 @@ import itertools
 from pathlib import Path
 
 import torch
-from conftest import make_gpt2_folder
 from torch import nn
 
 import engine
 from engine.decoding.generator import Generator
+from tests.support.tiny_models import make_gpt2_folder
 
 FAMILIES = ["gpt2", "attention-lstm"]
 

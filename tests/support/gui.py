@@ -1,4 +1,6 @@
-"""Helpers for the GUI tests: a ``Prompts`` that answers at once, a window factory, and an engine you can hold.
+"""Helpers for the GUI tests: a ``Prompts`` that answers at once, fast settings, an engine you can hold, and ways
+to type, point at the ghost text and wait. The fixtures built on them (``prompts``, ``make_window``) are in
+``tests/gui/conftest.py``; ``app_dirs`` is in ``tests/conftest.py``.
 
 Waiting is always done with ``qtbot.waitUntil`` / ``qtbot.waitSignal`` (they run a QEventLoop, which lets the engine
 thread have the GIL); never with ``QTest.qWait``, which keeps the GIL for the whole wait.
@@ -7,12 +9,8 @@ thread have the GIL); never with ``QTest.qWait``, which keeps the GIL for the wh
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
-import pytest
-from conftest import plain_settings
-
-from engine.decoding.settings import DecodingSettings
+from tests.support.settings import plain_settings
 
 # Short, deterministic suggestions: greedy with no stop rule streams exactly max_new_tokens tokens.
 FAST_GREEDY = plain_settings(max_new_tokens=6)
@@ -188,46 +186,6 @@ def gated_worker_factory(holder: list):
         return gated
 
     return lambda on_event: EngineWorker(on_event, loader=loader)
-
-
-@pytest.fixture
-def prompts() -> FakePrompts:
-    return FakePrompts()
-
-
-@pytest.fixture
-def app_dirs(tmp_path, monkeypatch) -> dict:
-    """Private settings, recovery and user-model folders for one test."""
-    dirs = {"config_dir": tmp_path / "config", "data_dir": tmp_path / "data"}
-    monkeypatch.setenv("INKLING_USER_MODELS", str(tmp_path / "user-models"))
-    monkeypatch.setenv("INKLING_DATA_DIR", str(dirs["data_dir"]))  # the engine's side: the model catalog
-    return dirs
-
-
-@pytest.fixture
-def make_window(qtbot, app_dirs, prompts, tiny_gpt2_folder):
-    """``make_window(**overrides)`` -> a shown MainWindow on the tiny model, engine ready, suggestions fast. The
-    device is pinned to the CPU, so a machine with a GPU runs the same suite (``device=None``: the saved choice)."""
-    from gui import MainWindow
-
-    windows = []
-
-    def make(model: str | Path | None = tiny_gpt2_folder, settings: DecodingSettings | None = FAST_GREEDY,
-             wait_ready: bool = True, **kwargs):
-        options = {**app_dirs, "prompts": prompts, "debounce_ms": TEST_DEBOUNCE_MS, "device": "cpu", **kwargs}
-        window = MainWindow(str(model) if model is not None else None, **options)
-        windows.append(window)
-        qtbot.addWidget(window)
-        window.show()
-        if wait_ready:
-            qtbot.waitUntil(window.engine_ready, timeout=20000)
-        if settings is not None:
-            window.suggestions.set_settings(settings)
-        return window
-
-    yield make
-    for window in windows:
-        window.shutdown()
 
 
 def ghost_point(editor, index: int):

@@ -16,10 +16,6 @@ import torch
 from gguf import GGMLQuantizationType, GGUFWriter, RopeScalingType
 from gguf.quants import quantize
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED_GGUF = REPO.parent / "shared" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-BUNDLED_TOKENIZER = REPO / "resources" / "models" / "default" / "tokenizer.json"  # the vocabulary test files carry
-
 _GLOBAL = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
            "lm_head.weight": "output.weight"}
 _PARTS = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
