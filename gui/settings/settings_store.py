@@ -23,6 +23,11 @@ SETTINGS_FILE = "settings.json"
 MAX_RECENT_FILES = 10
 MIN_FONT_SIZE, MAX_FONT_SIZE = 6, 72
 THEMES = ("system", "light", "dark")
+#: 2: a ``decoding.min_word_probability`` of None leaves the doubt cut's bar to the model. Files before it (no
+#: "format") saved the then default, 0.1, whether or not the writer chose it, so there 0.1 is read as None; any
+#: other bar was the writer's own and is kept.
+SETTINGS_FORMAT = 2
+_FORMAT_1_DEFAULT_MIN_WORD_PROBABILITY = 0.1
 
 # The engine's defaults are the app's (one behaviour whichever door a user comes in by).
 APP_DEFAULT_DECODING = DecodingSettings()
@@ -54,6 +59,7 @@ class AppSettings:
     better_model_offered: bool = False  # the first start's "Get a better model…" link was shown (once, ever)
     geometry: str = ""  # QMainWindow.saveGeometry(), base64
     window_state: str = ""  # QMainWindow.saveState(), base64
+    format: int = SETTINGS_FORMAT  # of the file it was read from; always written as SETTINGS_FORMAT
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -72,7 +78,7 @@ class AppSettings:
             value = data[spec.name]
             if spec.name == "decoding":
                 try:
-                    values["decoding"] = DecodingSettings.from_dict(value)
+                    values["decoding"] = _decoding_of(value, data.get("format"))
                 except (TypeError, ValueError, AttributeError):
                     pass
                 continue
@@ -84,6 +90,7 @@ class AppSettings:
             if getattr(defaults, spec.name) is None or isinstance(value, expected):
                 values[spec.name] = value
         settings = cls(**values)
+        settings.format = SETTINGS_FORMAT
         settings.recent_files = [p for p in settings.recent_files if isinstance(p, str)][:MAX_RECENT_FILES]
         if settings.theme not in THEMES:
             settings.theme = "system"
@@ -100,6 +107,14 @@ class AppSettings:
     def add_recent_file(self, path: str) -> None:
         self.recent_files = [path] + [p for p in self.recent_files if p != path]
         del self.recent_files[MAX_RECENT_FILES:]
+
+
+def _decoding_of(value: dict, file_format: object) -> DecodingSettings:
+    decoding = DecodingSettings.from_dict(value)
+    older = not isinstance(file_format, int) or file_format < SETTINGS_FORMAT
+    if older and decoding.min_word_probability == _FORMAT_1_DEFAULT_MIN_WORD_PROBABILITY:
+        return decoding.replace(min_word_probability=None)
+    return decoding
 
 
 class SettingsStore:

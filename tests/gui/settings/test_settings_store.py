@@ -52,3 +52,20 @@ def test_recent_files_are_unique_newest_first_and_bounded():
     assert settings.recent_files[0] == "/f3.txt"
     assert len(settings.recent_files) == 10 and len(set(settings.recent_files)) == 10
 
+
+
+def test_the_doubt_cut_bar_left_to_the_model_and_a_chosen_one_both_round_trip(tmp_path):
+    store = SettingsStore(tmp_path)
+    for bar in (None, 0.1, 0.0, 0.25):
+        store.save(AppSettings(decoding=DecodingSettings(min_word_probability=bar)))
+        assert SettingsStore(tmp_path).load().decoding.min_word_probability == bar
+
+
+def test_a_file_from_before_the_models_bar_reads_its_saved_default_as_the_models(tmp_path):
+    """Older files saved the then default 0.1 whatever the writer chose: it becomes None (the model's bar);
+    any other bar was set by the writer and is kept."""
+    for saved, read in ((0.1, None), (0.3, 0.3), (0.0, 0.0)):
+        data = {"decoding": {**DecodingSettings(min_word_probability=saved).to_dict()}, "theme": "dark"}
+        (tmp_path / "settings.json").write_text(json.dumps(data), encoding="utf-8")
+        settings = SettingsStore(tmp_path).load()
+        assert settings.decoding.min_word_probability == read and settings.theme == "dark"
