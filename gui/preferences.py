@@ -12,6 +12,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
+from engine.decoding.settings import DEFAULT_MIN_WORD_PROBABILITY
 from gui.alternatives_panel import AlternativesPanel
 from gui.controllers.model_controller import ModelController
 from gui.controllers.suggestion_controller import SuggestionController
@@ -73,7 +74,10 @@ class Preferences(QObject):
         self.save()
 
     def edit_decoding_settings(self) -> None:
-        result = self.prompts.edit_decoding(self._parent, self.suggestions.settings, self.editor.debounce_ms())
+        model = self.models.active
+        model_bar = model.doubt_cut_default if model is not None else DEFAULT_MIN_WORD_PROBABILITY
+        result = self.prompts.edit_decoding(self._parent, self.suggestions.settings, self.editor.debounce_ms(),
+                                            model_bar)
         if result is None:
             return
         settings, debounce_ms = result

@@ -280,7 +280,7 @@ class EngineWorker:
         previous = self._lm
         self._lm, self._model_name = lm, name
         snapshot = ModelSnapshot(name, str(lm.device), lm.architecture, int(lm.parameter_count), lm.max_context,
-                                 lm.weights, lm.weight_bytes)
+                                 lm.weights, lm.weight_bytes, lm.doubt_cut_default)
         with self._condition:
             self._snapshot = snapshot
         if previous is not None and previous is not lm:

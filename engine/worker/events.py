@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.decoding.results import Completion, StreamEvent
+from engine.decoding.settings import DEFAULT_MIN_WORD_PROBABILITY
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class ModelSnapshot:
     max_context: int | None
     weights: str  # how they are held for decoding: "float32", "bfloat16", "int8", ...
     weight_bytes: int  # what they take in memory
+    # What a min_word_probability of None means with this model (``LanguageModel.doubt_cut_default``).
+    doubt_cut_default: float = DEFAULT_MIN_WORD_PROBABILITY
 
 
 @dataclass(frozen=True)

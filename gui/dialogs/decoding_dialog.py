@@ -18,7 +18,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.decoding.settings import MAX_BEAMS, MAX_FINISHED_WORD_ODDS, MAX_NEW_TOKENS_LIMIT, DecodingSettings
+from engine.decoding.settings import (
+    DEFAULT_MIN_WORD_PROBABILITY,
+    MAX_BEAMS,
+    MAX_FINISHED_WORD_ODDS,
+    MAX_NEW_TOKENS_LIMIT,
+    DecodingSettings,
+)
 from gui.settings.presets import PRESETS, apply_preset, matching_preset
 from gui.settings.settings_store import APP_DEFAULT_DECODING, AppSettings
 
@@ -50,9 +56,18 @@ def _double(minimum: float, maximum: float, step: float, decimals: int, tooltip:
     return box
 
 
+def model_bar_label(bar: float) -> str:
+    """The check box that leaves the doubt cut's bar to the model, with the model's bar: "the model's (10%)"."""
+    return f"the model's ({bar:.0%})"
+
+
 class DecodingDialog(QDialog):
-    def __init__(self, settings: DecodingSettings, debounce_ms: int, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: DecodingSettings, debounce_ms: int, parent: QWidget | None = None,
+                 model_bar: float = DEFAULT_MIN_WORD_PROBABILITY) -> None:
+        """``model_bar``: the loaded model's own doubt-cut bar (``LanguageModel.doubt_cut_default``), what a
+        ``min_word_probability`` of None means."""
         super().__init__(parent)
+        self.model_bar = model_bar
         self.setWindowTitle("Decoding Settings")
         self.setObjectName("decodingDialog")
 
@@ -73,6 +88,10 @@ class DecodingDialog(QDialog):
                                             "length 'To the end of the sentence' and greedy or beam search: a "
                                             "length you choose is kept whole, and sampling is not cut back to "
                                             "its first word", special="off")
+        self.model_word_probability = QCheckBox(model_bar_label(model_bar))
+        self.model_word_probability.setToolTip("The bar measured for the loaded model, the one that saved the most "
+                                               "keystrokes on held-out text (10% for a model not measured); a "
+                                               "value you set instead is kept for every model")
         self.debounce = _spin(0, MAX_DEBOUNCE_MS, "How long to wait after the last keystroke before suggesting")
         self.debounce.setSuffix(" ms")
         self.token_healing = QCheckBox("Complete partly typed words (token healing)")
@@ -121,7 +140,8 @@ class DecodingDialog(QDialog):
         general.addRow("Strategy", self.strategy)
         general.addRow("Suggestion length", self.length)
         general.addRow("At most", self._with_suffix(self.max_new_tokens, "tokens"))
-        general.addRow("End before words below", self.min_word_probability)
+        general.addRow("End before words below", self._with_suffix(self.min_word_probability, "",
+                                                                   self.model_word_probability))
         general.addRow("Suggest after", self.debounce)
         general.addRow("Lengthen a finished word at", self._with_suffix(self.finished_word_odds, "× likelier"))
         general.addRow("", self.token_healing)
@@ -188,23 +208,29 @@ class DecodingDialog(QDialog):
         self.num_beams.valueChanged.connect(self._sync)
         self.seed_fixed.toggled.connect(self._sync)
         self.dry_multiplier.valueChanged.connect(self._sync)
+        self.model_word_probability.toggled.connect(self._model_bar_toggled)
+        self.min_word_probability.valueChanged.connect(self._bar_edited)
         for widget in self._value_widgets():
             signal = getattr(widget, "valueChanged", None) or getattr(widget, "currentIndexChanged", None) \
                 or widget.toggled
             signal.connect(self._show_matching_preset)
 
     @staticmethod
-    def _with_suffix(widget: QWidget, text: str) -> QWidget:
+    def _with_suffix(widget: QWidget, text: str, *more: QWidget) -> QWidget:
         box = QWidget()
         row = QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(widget)
-        row.addWidget(QLabel(text))
+        if text:
+            row.addWidget(QLabel(text))
+        for other in more:
+            row.addWidget(other)
         row.addStretch(1)
         return box
 
     def _value_widgets(self):
-        return (self.strategy, self.length, self.max_new_tokens, self.min_word_probability, self.token_healing,
+        return (self.strategy, self.length, self.max_new_tokens, self.min_word_probability,
+                self.model_word_probability, self.token_healing,
                 self.greedy_word_ends, self.finished_word_odds, self.memory, self.whole_words, self.special_tokens,
                 self.temperature,
                 self.top_k, self.top_p, self.min_p, self.seed_fixed, self.seed, self.num_beams, self.num_alternatives,
@@ -218,7 +244,9 @@ class DecodingDialog(QDialog):
             self.strategy.setCurrentIndex(self.strategy.findData(settings.strategy))
             self.length.setCurrentIndex(self.length.findData(settings.stop))
             self.max_new_tokens.setValue(settings.max_new_tokens)
-            self.min_word_probability.setValue(settings.min_word_probability)
+            bar = settings.min_word_probability
+            self.model_word_probability.setChecked(bar is None)
+            self.min_word_probability.setValue(self.model_bar if bar is None else bar)
             self.debounce.setValue(debounce_ms)
             self.token_healing.setChecked(settings.token_healing)
             self.greedy_word_ends.setChecked(settings.greedy_word_ends)
@@ -269,7 +297,8 @@ class DecodingDialog(QDialog):
             special_tokens=self.special_tokens.isChecked(),
             whole_words=self.whole_words.isChecked(),
             stop=self.length.currentData(),
-            min_word_probability=round(self.min_word_probability.value(), 4),
+            min_word_probability=None if self.model_word_probability.isChecked()
+            else round(self.min_word_probability.value(), 4),
             dry_multiplier=round(self.dry_multiplier.value(), 4),
             dry_base=round(self.dry_base.value(), 4),
             dry_allowed_length=self.dry_allowed_length.value(),
@@ -290,12 +319,29 @@ class DecodingDialog(QDialog):
         self.sampling_group.setEnabled(strategy == "sample")
         self.greedy_word_ends.setEnabled(strategy == "greedy")
         # Greyed where decoding ignores it (DecodingSettings.doubt_cut), so the length shown is the length given.
-        self.min_word_probability.setEnabled(self.length.currentData() == "sentence" and strategy != "sample")
+        cuts = self.length.currentData() == "sentence" and strategy != "sample"
+        self.min_word_probability.setEnabled(cuts)
+        self.model_word_probability.setEnabled(cuts)
         self.beam_group.setEnabled(strategy == "beam")
         self.seed.setEnabled(self.seed_fixed.isChecked())
         dry = self.dry_multiplier.value() > 0
         self.dry_base.setEnabled(dry)
         self.dry_allowed_length.setEnabled(dry)
+
+    def _model_bar_toggled(self, checked: bool) -> None:
+        """Leaving the bar to the model shows the model's bar in the box."""
+        if checked and not self._updating:
+            self._updating = True
+            try:
+                self.min_word_probability.setValue(self.model_bar)
+            finally:
+                self._updating = False
+            self._show_matching_preset()
+
+    def _bar_edited(self, value: float) -> None:
+        """A bar typed or stepped to is the writer's own, kept whatever the model."""
+        if not self._updating and abs(value - self.model_bar) > 1e-9:
+            self.model_word_probability.setChecked(False)
 
     def _show_matching_preset(self, *_args) -> None:
         if self._updating:
@@ -304,9 +350,9 @@ class DecodingDialog(QDialog):
         self.preset.setCurrentIndex(self.preset.findData(name) if name else 0)
 
 
-def edit_decoding(parent: QWidget | None, settings: DecodingSettings,
-                  debounce_ms: int) -> tuple[DecodingSettings, int] | None:
-    dialog = DecodingDialog(settings, debounce_ms, parent)
+def edit_decoding(parent: QWidget | None, settings: DecodingSettings, debounce_ms: int,
+                  model_bar: float = DEFAULT_MIN_WORD_PROBABILITY) -> tuple[DecodingSettings, int] | None:
+    dialog = DecodingDialog(settings, debounce_ms, parent, model_bar)
     dialog.setWindowModality(Qt.WindowModality.WindowModal)
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from engine.byte_sizes import format_bytes
-from engine.decoding.settings import DecodingSettings
+from engine.decoding.settings import DEFAULT_MIN_WORD_PROBABILITY, DecodingSettings
 from gui.documents.recovery import RecoveredDocument
 
 
@@ -163,11 +163,12 @@ class Prompts:
         answer = QMessageBox.question(parent, "Cannot save in this encoding", f"{message}\n\nSave as UTF-8?")
         return answer == QMessageBox.StandardButton.Yes
 
-    def edit_decoding(self, parent: QWidget | None, settings: DecodingSettings,
-                      debounce_ms: int) -> tuple[DecodingSettings, int] | None:
+    def edit_decoding(self, parent: QWidget | None, settings: DecodingSettings, debounce_ms: int,
+                      model_bar: float = DEFAULT_MIN_WORD_PROBABILITY) -> tuple[DecodingSettings, int] | None:
+        """``model_bar``: the loaded model's doubt-cut bar, shown where the settings leave it to the model."""
         from gui.dialogs.decoding_dialog import edit_decoding
 
-        return edit_decoding(parent, settings, debounce_ms)
+        return edit_decoding(parent, settings, debounce_ms, model_bar)
 
     def edit_never_suggest(self, parent: QWidget | None, words: tuple[str, ...]) -> tuple[str, ...] | None:
         """The never-suggest list as the user edited it, or None when cancelled."""

@@ -101,8 +101,8 @@ class FakePrompts:
         self._record("confirm_save_as_utf8", message)
         return self.save_as_utf8_answer
 
-    def edit_decoding(self, parent, settings, debounce_ms):
-        self._record("edit_decoding", settings, debounce_ms)
+    def edit_decoding(self, parent, settings, debounce_ms, model_bar=0.1):
+        self._record("edit_decoding", settings, debounce_ms, model_bar)
         return self.decoding_answer
 
     def edit_never_suggest(self, parent, words):
