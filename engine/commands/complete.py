@@ -65,8 +65,9 @@ def add_parsers(subparsers) -> None:
                         "a growing amount (0: off; default 0.8, as in the app)")
     parser.add_argument("--min-word-probability", type=float, metavar="P",
                         help="end the suggestion before a word (after its first) the model gives less than P "
-                        "(0: never; default 0.1, as in the app); only with --stop sentence (the default) and greedy "
-                        "or beam search: a length you choose is kept whole, sampling is not cut")
+                        "(0: never; default: the bar measured for the model, 0.1 where none was, as in the app); "
+                        "only with --stop sentence (the default) and greedy or beam search: a length you choose is "
+                        "kept whole, sampling is not cut")
     parser.add_argument("--never-suggest", nargs="+", metavar="WORD",
                         help="whole words (any case) the continuation must never contain; put TEXT before this "
                         "option, or end the words with --")
