@@ -25,9 +25,9 @@ from torch import nn
 def build_model(layers: int, width: int, vocab: int, context: int, seed: int = 0) -> nn.Module:
     from engine.loading.families import FAMILIES
     from engine.training import recipe
-    from engine.training.model_sizes import TRANSFORMER_SIZES
+    from engine.training.model_sizes import QWEN3_SIZES
 
-    config = dict(TRANSFORMER_SIZES["tiny"], num_hidden_layers=layers, hidden_size=width,
+    config = dict(QWEN3_SIZES["tiny"], num_hidden_layers=layers, hidden_size=width,
                   intermediate_size=3 * width, num_attention_heads=max(1, width // 64),
                   num_key_value_heads=max(1, width // 64), head_dim=min(64, width),
                   max_position_embeddings=context, model_type="qwen3", vocab_size=vocab, eos_token_id=0,

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 import engine.loading.checkpoint
 from engine.errors import CheckpointError
 from engine.loading.checkpoint import load_checkpoint, save_checkpoint
-from engine.models.transformer import Transformer, TransformerConfig
+from engine.models.gpt2 import GPT2Config, GPT2Transformer
 from tests.support.tiny_models import make_gpt2_folder
 
 transformers = pytest.importorskip("transformers")
@@ -160,10 +160,10 @@ def test_saved_config_records_eos_and_reloads_identically(tmp_path, tiny_tokeniz
 # --- atomic saves and permissions ---------------------------------------------------------------------------
 
 
-def _tiny_model(vocab: int, seed: int) -> Transformer:
+def _tiny_model(vocab: int, seed: int) -> GPT2Transformer:
     torch.manual_seed(seed)
-    return Transformer(TransformerConfig(vocab_size=vocab, n_positions=32, n_embd=32, n_layer=2, n_head=4,
-                                         eos_token_id=0))
+    return GPT2Transformer(GPT2Config(vocab_size=vocab, n_positions=32, n_embd=32, n_layer=2, n_head=4,
+                                      eos_token_id=0))
 
 
 def test_a_failing_save_leaves_the_previous_folder_intact_and_no_temporary_folders(tmp_path, tiny_tokenizer,
@@ -328,9 +328,9 @@ def test_a_path_that_is_not_a_folder_is_a_checkpoint_error(tmp_path):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_loading_makes_no_random_weights_and_keeps_one_copy_of_each_tensor(tmp_path, tiny_tokenizer, monkeypatch,
                                                                           dtype):
-    folder = save_checkpoint(tmp_path / "m", Transformer(TransformerConfig(vocab_size=tiny_tokenizer.vocab_size,
-                                                                            n_positions=32, n_embd=32, n_layer=2,
-                                                                            n_head=4)), tiny_tokenizer)
+    model = GPT2Transformer(GPT2Config(vocab_size=tiny_tokenizer.vocab_size, n_positions=32, n_embd=32, n_layer=2,
+                                       n_head=4))
+    folder = save_checkpoint(tmp_path / "m", model, tiny_tokenizer)
     saved = load_file(str(folder / "model.safetensors"))
     initialised = []
     real_normal = torch.Tensor.normal_

@@ -7,8 +7,8 @@ import torch
 
 from engine.decoding.cuda_graphs import ENV_SWITCH, GraphedDecodeStep, cuda_graphs_enabled
 from engine.models.attention_lstm import AttentionLSTM, AttentionLSTMConfig
+from engine.models.gpt2 import GPT2Config, GPT2Transformer
 from engine.models.llama import LlamaConfig, LlamaTransformer
-from engine.models.transformer import Transformer, TransformerConfig
 
 
 def tiny_llama(device="cpu", dtype=torch.float32, window=None, vocab=300) -> LlamaTransformer:
@@ -22,9 +22,9 @@ def tiny_llama(device="cpu", dtype=torch.float32, window=None, vocab=300) -> Lla
     return model.to(device=device, dtype=dtype).eval()
 
 
-def tiny_gpt2(device="cpu") -> Transformer:
+def tiny_gpt2(device="cpu") -> GPT2Transformer:
     torch.manual_seed(0)
-    gpt2 = Transformer(TransformerConfig(vocab_size=300, n_positions=64, n_embd=32, n_layer=2, n_head=4))
+    gpt2 = GPT2Transformer(GPT2Config(vocab_size=300, n_positions=64, n_embd=32, n_layer=2, n_head=4))
     with torch.no_grad():
         gpt2.wte.weight.mul_(25)
     return gpt2.to(device).eval()

@@ -36,7 +36,7 @@ def fim_tokenizer():
 @pytest.fixture
 def fim_model(tmp_path, fim_tokenizer):
     torch.manual_seed(0)
-    model = build_new_model("transformer", "tiny", fim_tokenizer.vocab_size, 0)
+    model = build_new_model("qwen3", "tiny", fim_tokenizer.vocab_size, 0)
     with torch.no_grad():
         model.model.embed_tokens.weight.mul_(25)  # sharper than random init, so decoding is not a coin toss
     return engine.load(str(save_checkpoint(tmp_path / "fim", model, fim_tokenizer)), device="cpu")

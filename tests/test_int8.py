@@ -29,7 +29,7 @@ def test_int8_linear_is_within_a_percent_of_the_float_layer():
 @needs_int8
 def test_a_quantised_model_predicts_what_the_float_one_does(tmp_path, tiny_tokenizer):
     torch.manual_seed(0)
-    model = build_new_model("transformer", "tiny", tiny_tokenizer.vocab_size, 0)
+    model = build_new_model("qwen3", "tiny", tiny_tokenizer.vocab_size, 0)
     with torch.no_grad():
         for param in model.parameters():
             param.normal_(0, 0.1)  # away from the zero-initialised projections, so every layer matters

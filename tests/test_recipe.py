@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from engine.training import recipe
+from engine.training.model_sizes import new_model_config
 from engine.training.train_step import TrainStep, autocast_dtype
 from engine.training.trainer import TrainSettings, learning_rate_factor, resolved_recipe
 
@@ -38,7 +39,7 @@ def test_muon_on_a_toy_problem_lowers_the_loss():
 def test_modern_optimizer_gives_hidden_matrices_to_muon_and_the_rest_to_adamw():
     from engine.training.model_sizes import build_new_model
 
-    model = build_new_model("transformer", "tiny", 300, 0)
+    model = build_new_model("qwen3", "tiny", 300, 0)
     optimizer = recipe.build_optimizer(model, "modern", 1e-2, 0.1, 0.03)
     muon, adam = optimizer.optimizers
     names = {id(p): n for n, p in model.named_parameters()}
@@ -79,6 +80,12 @@ def test_fine_tuning_and_other_families_keep_the_classic_recipe():
     assert resolved_recipe(TrainSettings(data=["x"], out="y", steps=1, init="default")) == "classic"
     assert resolved_recipe(TrainSettings(data=["x"], out="y", steps=1, arch="attention-lstm")) == "classic"
     assert resolved_recipe(TrainSettings(data=["x"], out="y", steps=1, arch="gpt2")) == "classic"
+
+
+def test_the_old_arch_name_transformer_means_qwen3():
+    assert new_model_config("transformer", "tiny", 300, 0) == new_model_config("qwen3", "tiny", 300, 0)
+    assert new_model_config("qwen3", "tiny", 300, 0)["model_type"] == "qwen3"
+    assert resolved_recipe(TrainSettings(data=["x"], out="y", steps=1, arch="transformer")) == "modern"
 
 
 def test_train_step_falls_back_to_eager_when_compile_fails(monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.models import shared_prefix, transformer
+from engine.models import gpt2, shared_prefix
 from engine.models.shared_prefix import attend_with_shared_prefix, worth_sharing
 from tests.support.samples import SAMPLE_TEXT
 from tests.support.settings import plain_settings
@@ -43,7 +43,7 @@ def test_beam_search_reads_the_shared_prompt_once_and_returns_what_plain_attenti
         calls.append(args[3])
         return attend_with_shared_prefix(*args)
 
-    monkeypatch.setattr(transformer, "attend_with_shared_prefix", counted)
+    monkeypatch.setattr(gpt2, "attend_with_shared_prefix", counted)
     settings = plain_settings(strategy="beam", num_beams=4, num_alternatives=4, max_new_tokens=8)
     prompt = SAMPLE_TEXT * 2
     shared = [c.text for c in tiny_gpt2.complete(prompt, settings)]

@@ -275,6 +275,8 @@ def test_resume_refuses_another_architecture_and_a_corrupt_state(tmp_path, corpu
     assert main(["train", "--data", str(corpus), "--out", str(out), "--size", "tiny", "--steps", "2",
                  "--block-size", "32", "--vocab-size", "300", "--cache-dir", str(tmp_path / "cache")]) == 0
     capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--arch", "transformer", "--steps", "3"]) == 0  # qwen3's alias
+    capsys.readouterr()
     assert main(["train", "--out", str(out), "--resume", "--arch", "gpt2"]) != 0
     assert "--arch gpt2 would be another model" in capsys.readouterr().err
     (out / STATE_FILE).write_bytes(b"not a checkpoint")
@@ -292,8 +294,8 @@ def test_a_new_model_trained_without_fim_rows_on_a_fim_tokenizer_keeps_left_to_r
     tokenizer_file = tmp_path / "fim-tokenizer.json"
     train_bpe_tokenizer([TEXT * 3], vocab_size=300, fim=True).backend.save(str(tokenizer_file))
     settings = DecodingSettings(strategy="greedy", max_new_tokens=4)
-    for arch, fim_rate, uses_fim in (("attention-lstm", None, False), ("transformer", 0.0, False),
-                                     ("transformer", None, True)):
+    for arch, fim_rate, uses_fim in (("attention-lstm", None, False), ("qwen3", 0.0, False),
+                                     ("qwen3", None, True)):
         out = tmp_path / f"{arch}-{fim_rate}"
         train(_settings(tmp_path, corpus, arch=arch, out=str(out), steps=2, tokenizer=str(tokenizer_file),
                         fim_rate=fim_rate))

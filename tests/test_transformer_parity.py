@@ -1,4 +1,4 @@
-"""Our GPT-2 Transformer against transformers' GPT2LMHeadModel, and its KV cache against full forwards."""
+"""Our GPT2Transformer against transformers' GPT2LMHeadModel, and its KV cache against full forwards."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.loading.families import FAMILIES
-from engine.models.transformer import Transformer, TransformerConfig
+from engine.models.gpt2 import GPT2Config, GPT2Transformer
 
 transformers = pytest.importorskip("transformers")
 
@@ -73,21 +73,21 @@ def test_cached_incremental_forward_matches_transformers(n_layer, n_embd, n_head
     torch.testing.assert_close(torch.cat(pieces, dim=1), expected, atol=TOLERANCE, rtol=0)
 
 
-def _tiny(seed=0, n_positions=32, vocab=61) -> Transformer:
+def _tiny(seed=0, n_positions=32, vocab=61) -> GPT2Transformer:
     torch.manual_seed(seed)
-    config = TransformerConfig(vocab_size=vocab, n_positions=n_positions, n_embd=32, n_layer=2, n_head=4)
-    model = Transformer(config).eval()
+    config = GPT2Config(vocab_size=vocab, n_positions=n_positions, n_embd=32, n_layer=2, n_head=4)
+    model = GPT2Transformer(config).eval()
     with torch.no_grad():
         model.wte.weight.mul_(20)  # sharper predictions, so a wrong cache row shows up clearly
     return model
 
 
-def _full(model: Transformer, tokens: torch.Tensor) -> torch.Tensor:
+def _full(model: GPT2Transformer, tokens: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return model(tokens)[0]
 
 
-def _feed(model: Transformer, tokens: torch.Tensor, cache) -> torch.Tensor:
+def _feed(model: GPT2Transformer, tokens: torch.Tensor, cache) -> torch.Tensor:
     with torch.no_grad():
         return model(tokens, cache)[0]
 

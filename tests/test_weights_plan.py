@@ -22,7 +22,7 @@ def _memory_bytes(model: torch.nn.Module) -> int:
 @pytest.fixture
 def big_enough_folder(tmp_path, tiny_tokenizer):
     torch.manual_seed(0)
-    model = build_new_model("transformer", "small", tiny_tokenizer.vocab_size, 0)  # ~20 MB in float32
+    model = build_new_model("qwen3", "small", tiny_tokenizer.vocab_size, 0)  # ~20 MB in float32
     return save_checkpoint(tmp_path / "m", model, tiny_tokenizer)
 
 

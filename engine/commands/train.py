@@ -14,11 +14,11 @@ from types import FrameType
 SignalHandler = Callable[[int, FrameType | None], object] | int | None  # what signal.signal returns
 
 _SAVED_DEFAULTS = {"batch_size": 16, "vocab_size": 8192, "size": "small", "seed": 0,
-                   "arch": "transformer", "eval_every": 200}
+                   "arch": "qwen3", "eval_every": 200}
 
 
 def add_parsers(subparsers) -> None:
-    from engine.training.model_sizes import SIZES
+    from engine.training.model_sizes import ARCH_ALIASES, ARCH_CHOICES, SIZES
 
     sizes = sorted({size for table in SIZES.values() for size in table})
     parser = subparsers.add_parser(
@@ -28,7 +28,9 @@ def add_parsers(subparsers) -> None:
         "(\"learn my style\"). Ctrl+C stops after the current step and saves a checkpoint; continue it with "
         "--resume. Several GPUs: run it under `torchrun --nproc_per_node N -m engine train ...`.",
     )
-    parser.add_argument("--arch", choices=sorted(SIZES), help="model family of a new model (default: transformer)")
+    aliases = ", ".join(f"{old} = {new}" for old, new in ARCH_ALIASES.items())
+    parser.add_argument("--arch", choices=ARCH_CHOICES,
+                        help=f"model family of a new model (default: qwen3, the Qwen3 layout; {aliases})")
     parser.add_argument("--data", nargs="+", metavar="PATH",
                         help="text files or folders (searched for .txt and .md files); with --resume, default: "
                         "the data of the run being continued")
@@ -49,7 +51,7 @@ def add_parsers(subparsers) -> None:
                         help="AdamW's peak learning rate (default: 1e-2 with the modern recipe, 1e-3 with classic)")
     parser.add_argument("--recipe", choices=("modern", "classic"),
                         help="modern: Muon + AdamW, constant rate then decay, fill-in-the-middle (default for a new "
-                        "transformer); classic: AdamW, cosine (default for fine-tuning and the other families)")
+                        "qwen3 model); classic: AdamW, cosine (default for fine-tuning and the other families)")
     parser.add_argument("--muon-lr", type=float, metavar="LR", help="Muon's learning rate (default: 0.03)")
     parser.add_argument("--fim-rate", type=float, metavar="SHARE",
                         help="share of sequences in fill-in-the-middle order (default: 0.5 with the modern recipe)")
@@ -111,6 +113,7 @@ def _train_settings(args: argparse.Namespace):
     out = Path(args.out)
     saved: dict = {}
     if args.resume:
+        from engine.training.model_sizes import arch_name
         from engine.training.trainer import read_training_state
         from engine.training.training_state import has_training_state
 
@@ -119,6 +122,8 @@ def _train_settings(args: argparse.Namespace):
         saved = read_training_state(out).get("settings", {})
         for flag, name in (("--arch", "arch"), ("--size", "size"), ("--tokenizer", "tokenizer"), ("--init", "init")):
             given, before = getattr(args, name, None), saved.get(name)
+            if name == "arch" and given is not None and before is not None:
+                given, before = arch_name(given), arch_name(before)
             if given is not None and given != before:
                 raise TrainingError(f"--resume continues the run in {out} as it was started ({flag} {before}); "
                                     f"{flag} {given} would be another model: train it in a new --out")

@@ -1,11 +1,11 @@
-"""How GPT-2 checkpoints (Hugging Face naming, Conv1D weights) map onto ``engine.models.transformer``."""
+"""How GPT-2 checkpoints (Hugging Face naming, Conv1D weights) map onto ``engine.models.gpt2``."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from engine.models import transformer
+from engine.models import gpt2
 from engine.models.family import ModelFamily, hf_config_of
 
 # GPT-2 checkpoints store these projections as Conv1D, i.e. [in, out]: the transpose of nn.Linear's weight.
@@ -35,12 +35,12 @@ def _gpt2_export(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, 
 
 
 def _gpt2_build(config: dict) -> nn.Module:
-    return transformer.Transformer(transformer.TransformerConfig.from_hf_dict(config))
+    return gpt2.GPT2Transformer(gpt2.GPT2Config.from_hf_dict(config))
 
 
 FAMILIES = (
     ModelFamily(
-        model_type=transformer.MODEL_TYPE,
+        model_type=gpt2.MODEL_TYPE,
         architecture="Transformer (GPT-2)",
         build=_gpt2_build,
         config_to_dict=hf_config_of,

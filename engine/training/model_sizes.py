@@ -14,7 +14,7 @@ def _qwen3(layers: int, width: int, context: int) -> dict:
             "tie_word_embeddings": True, "rope_theta": 10000.0, "rms_norm_eps": 1e-6}
 
 
-TRANSFORMER_SIZES = {
+QWEN3_SIZES = {
     "tiny": _qwen3(2, 64, 128),
     "small": _qwen3(6, 256, 512),
     "base": _qwen3(8, 384, 1024),
@@ -28,7 +28,7 @@ GPT2_SIZES = {
     "large": {"n_layer": 8, "n_embd": 512, "n_head": 8, "n_positions": 512},
 }
 
-# Sized to match the transformer of the same name in parameters (vocab 8192: small ~5.0M, base ~9.7M).
+# Sized to match the Qwen3-layout model of the same name in parameters (vocab 8192: small ~5.0M, base ~9.7M).
 # No dropout: the bundled runs see less than one epoch of a large corpus, where dropout only slows learning.
 _LSTM = {"attention_kind": "additive", "dropout": 0.0}
 ATTENTION_LSTM_SIZES = {
@@ -37,14 +37,24 @@ ATTENTION_LSTM_SIZES = {
     "base": dict(_LSTM, n_layer=3, n_embd=320, hidden_size=512, attention_window=8),
 }
 
-SIZES: dict[str, dict[str, dict]] = {"transformer": TRANSFORMER_SIZES, "gpt2": GPT2_SIZES,
+SIZES: dict[str, dict[str, dict]] = {"qwen3": QWEN3_SIZES, "gpt2": GPT2_SIZES,
                                      "attention-lstm": ATTENTION_LSTM_SIZES}
-MODEL_TYPES = {"transformer": "qwen3", "gpt2": "gpt2", "attention-lstm": "inkling-attention-lstm"}
+MODEL_TYPES = {"qwen3": "qwen3", "gpt2": "gpt2", "attention-lstm": "inkling-attention-lstm"}
+DEFAULT_ARCH = "qwen3"
+#: Earlier names of an --arch, still accepted with the same meaning (runs and recipes saved with them resume).
+ARCH_ALIASES = {"transformer": "qwen3"}
+ARCH_CHOICES = (*SIZES, *ARCH_ALIASES)
+
+
+def arch_name(arch: str) -> str:
+    """The --arch ``arch`` stands for: itself, or the name an alias of it has now."""
+    return ARCH_ALIASES.get(arch, arch)
 
 
 def new_model_config(arch: str, size: str, vocab_size: int, eos_token_id: int | None) -> dict:
-    if arch not in SIZES:
+    if arch_name(arch) not in SIZES:
         raise ValueError(f"unknown --arch {arch!r}; choose from {', '.join(SIZES)}")
+    arch = arch_name(arch)
     if size not in SIZES[arch]:
         raise ValueError(f"unknown --size {size!r} for {arch}; choose from {', '.join(SIZES[arch])}")
     return dict(

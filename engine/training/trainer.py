@@ -30,7 +30,7 @@ from engine.text_files import ScanReport
 from engine.training import recipe as recipes
 from engine.training.bpe import END_OF_TEXT, train_bpe_tokenizer
 from engine.training.corpus import Document, is_validation, read_documents
-from engine.training.model_sizes import new_model_config
+from engine.training.model_sizes import DEFAULT_ARCH, arch_name, new_model_config
 from engine.training.token_data import TokenData, build_token_data, cached_token_data
 from engine.training.train_step import TrainStep
 from engine.training.training_state import (
@@ -57,7 +57,7 @@ _RECURRENT_BLOCK = 256  # sequence length for models without a context limit  # 
 class TrainSettings:
     data: list[str]
     out: str
-    arch: str = "transformer"
+    arch: str = DEFAULT_ARCH  # or an alias of it (model_sizes.ARCH_ALIASES)
     size: str = "small"
     init: str | None = None
     tokenizer: str | None = None  # tokenizer.json (or a model folder holding one) for a new model; None trains one
@@ -68,7 +68,7 @@ class TrainSettings:
     learning_rate: float | None = None  # AdamW's peak rate; None: 1e-2 (modern recipe) or 1e-3 (classic)
     min_lr_ratio: float = 0.1
     warmup_steps: int = 100
-    recipe: str | None = None  # "modern" or "classic" (engine.training.recipe); None: modern for new Transformers
+    recipe: str | None = None  # "modern" or "classic" (engine.training.recipe); None: modern for a new qwen3 model
     muon_lr: float = 0.03
     decay_share: float = 0.4  # modern recipe: the rate decays linearly over this last share of the run
     fim_rate: float | None = None  # share of rows in fill-in-the-middle order; None: 0.5 when the tokenizer has FIM
@@ -438,10 +438,10 @@ def _should_compile(settings: TrainSettings) -> bool:
 
 
 def resolved_recipe(settings: TrainSettings) -> str:
-    """The settings' recipe, or the default: modern for a new Transformer, classic for fine-tuning and the rest."""
+    """The settings' recipe, or the default: modern for a new qwen3 model, classic for fine-tuning and the rest."""
     if settings.recipe:
         return settings.recipe
-    return "modern" if not settings.init and settings.arch == "transformer" else "classic"
+    return "modern" if not settings.init and arch_name(settings.arch) == "qwen3" else "classic"
 
 
 def peak_learning_rate(settings: TrainSettings) -> float:

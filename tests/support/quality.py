@@ -18,15 +18,15 @@ CONFIDENT_WORD = " fox"
 
 def make_confident_model(path: Path, tokenizer, word: str = CONFIDENT_WORD, n_embd: int = 32) -> Path:
     from engine.loading.checkpoint import save_checkpoint
-    from engine.models.transformer import Transformer, TransformerConfig
+    from engine.models.gpt2 import GPT2Config, GPT2Transformer
 
     ids = tokenizer.encode(word)
     assert len(ids) == 1, f"{word!r} must be one token of the test tokenizer, not {ids}"
     confident = ids[0]
     generator = torch.Generator().manual_seed(0)
-    config = TransformerConfig(vocab_size=tokenizer.vocab_size, n_positions=128, n_embd=n_embd, n_layer=2,
-                               n_head=4, eos_token_id=0, bos_token_id=0)
-    model = Transformer(config)
+    config = GPT2Config(vocab_size=tokenizer.vocab_size, n_positions=128, n_embd=n_embd, n_layer=2,
+                        n_head=4, eos_token_id=0, bos_token_id=0)
+    model = GPT2Transformer(config)
     with torch.no_grad():
         for block in model.h:
             for projection in (block.attn.c_proj, block.mlp.c_proj):

@@ -11,13 +11,12 @@ def make_gpt2_folder(path: Path, tokenizer, *, n_layer=2, n_embd=32, n_head=4, n
                      eos_token_id=0, seed=0) -> Path:
     """Save a random-weight GPT-2 model folder of our own with the given tokenizer."""
     from engine.loading.checkpoint import save_checkpoint
-    from engine.models.transformer import Transformer, TransformerConfig
+    from engine.models.gpt2 import GPT2Config, GPT2Transformer
 
     torch.manual_seed(seed)
-    config = TransformerConfig(vocab_size=tokenizer.vocab_size, n_positions=n_positions, n_embd=n_embd,
-                               n_layer=n_layer, n_head=n_head, eos_token_id=eos_token_id,
-                               bos_token_id=eos_token_id)
-    model = Transformer(config)
+    config = GPT2Config(vocab_size=tokenizer.vocab_size, n_positions=n_positions, n_embd=n_embd,
+                        n_layer=n_layer, n_head=n_head, eos_token_id=eos_token_id, bos_token_id=eos_token_id)
+    model = GPT2Transformer(config)
     # Random init gives near-uniform predictions; sharper logits make decoding tests meaningful.
     with torch.no_grad():
         model.wte.weight.mul_(25)

@@ -33,7 +33,7 @@ _TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
 
 
 @dataclass
-class TransformerConfig:
+class GPT2Config:
     vocab_size: int = 50257
     n_positions: int = 1024
     n_embd: int = 768
@@ -72,7 +72,7 @@ class TransformerConfig:
         return data
 
     @classmethod
-    def from_hf_dict(cls, data: dict) -> TransformerConfig:
+    def from_hf_dict(cls, data: dict) -> GPT2Config:
         """Read a Hugging Face GPT-2 config; ValueError for options this implementation would silently ignore."""
         activation = data.get("activation_function", "gelu_new")
         if activation not in _TANH_GELUS:
@@ -89,7 +89,7 @@ class TransformerConfig:
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, config: TransformerConfig) -> None:
+    def __init__(self, config: GPT2Config) -> None:
         super().__init__()
         if config.n_embd % config.n_head:
             raise ValueError(f"n_embd {config.n_embd} is not divisible by n_head {config.n_head}")
@@ -118,7 +118,7 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, config: TransformerConfig) -> None:
+    def __init__(self, config: GPT2Config) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, config.ffn_width)
         self.c_proj = nn.Linear(config.ffn_width, config.n_embd)
@@ -128,7 +128,7 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, config: TransformerConfig) -> None:
+    def __init__(self, config: GPT2Config) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.attn = CausalSelfAttention(config)
@@ -142,12 +142,12 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class Transformer(nn.Module):
+class GPT2Transformer(nn.Module):
     """GPT-2: learned positions, pre-LayerNorm blocks, tanh-GELU, output projection tied to ``wte``."""
 
     model_type = MODEL_TYPE
 
-    def __init__(self, config: TransformerConfig) -> None:
+    def __init__(self, config: GPT2Config) -> None:
         super().__init__()
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
