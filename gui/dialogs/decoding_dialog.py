@@ -70,7 +70,18 @@ class DecodingDialog(QDialog):
         self.model_bar = model_bar
         self.setWindowTitle("Decoding Settings")
         self.setObjectName("decodingDialog")
+        general = self._build_general()
+        repetition_group = self._build_repetition()
+        self.sampling_group = self._build_sampling()
+        self.beam_group = self._build_beam()
+        self.buttons = self._build_buttons()
+        self._lay_out(general, repetition_group)
+        self._updating = False
+        self.set_values(settings, debounce_ms)
+        self._connect()
 
+    def _build_general(self) -> QFormLayout:
+        """The preset, strategy, length and the choices that hold for every strategy."""
         self.preset = QComboBox()
         self.preset.addItem("Custom", None)
         for name in PRESETS:
@@ -88,7 +99,7 @@ class DecodingDialog(QDialog):
                                             "length 'To the end of the sentence' and greedy or beam search: a "
                                             "length you choose is kept whole, and sampling is not cut back to "
                                             "its first word", special="off")
-        self.model_word_probability = QCheckBox(model_bar_label(model_bar))
+        self.model_word_probability = QCheckBox(model_bar_label(self.model_bar))
         self.model_word_probability.setToolTip("The bar measured for the loaded model, the one that saved the most "
                                                "keystrokes on held-out text (10% for a model not measured); a "
                                                "value you set instead is kept for every model")
@@ -113,28 +124,6 @@ class DecodingDialog(QDialog):
                                        "after the cursor as fill-in-the-middle where the model knows it; off: the "
                                        "model reads only the text, as transformers and llama.cpp do")
 
-        self.temperature = _double(0.0, 5.0, 0.05, 2, "Below 1: safer words; above 1: more surprising ones")
-        self.top_k = _spin(0, 1000, "Only the k most likely tokens may be drawn", special="off")
-        self.top_p = _double(0.01, 1.0, 0.01, 2, "Only the most likely tokens covering this probability")
-        self.min_p = _double(0.0, 0.99, 0.01, 2, "Drop tokens less likely than this fraction of the best one",
-                             special="off")
-        self.seed_fixed = QCheckBox("Fixed seed")
-        self.seed = _spin(0, MAX_SEED, "The same seed and text give the same suggestion")
-
-        self.num_beams = _spin(1, MAX_BEAMS, "How many hypotheses beam search keeps")
-        self.num_alternatives = _spin(1, MAX_BEAMS, "How many alternatives to list (at most the beams)")
-        self.length_penalty = _double(-5.0, 5.0, 0.1, 2, "Above 1 favours longer beams, below 1 shorter ones")
-        self.branch_first_word = QCheckBox("Alternatives start with different words")
-        self.branch_first_word.setToolTip("The likeliest continuation of each of the likeliest first words; off: "
-                                          "plain beam search, whose beams often differ only at the end")
-
-        self.repetition_penalty = _double(0.1, 5.0, 0.05, 2, "Above 1 discourages repeating tokens")
-        self.no_repeat_ngram_size = _spin(0, 20, "Never repeat a phrase of this many tokens", special="off")
-        self.dry_multiplier = _double(0.0, 10.0, 0.1, 2, "DRY: penalty on a token that would continue a "
-                                      "repeat of earlier text (0.8 is a good start)", special="off")
-        self.dry_base = _double(1.0, 4.0, 0.05, 2, "DRY: how fast the penalty grows with the repeat's length")
-        self.dry_allowed_length = _spin(1, 20, "DRY: repeats up to this many tokens cost nothing")
-
         general = QFormLayout()
         general.addRow("Preset", self.preset)
         general.addRow("Strategy", self.strategy)
@@ -149,9 +138,20 @@ class DecodingDialog(QDialog):
         general.addRow("", self.memory)
         general.addRow("", self.whole_words)
         general.addRow("", self.special_tokens)
+        return general
 
-        self.sampling_group = QGroupBox("Sampling")
-        sampling = QFormLayout(self.sampling_group)
+    def _build_sampling(self) -> QGroupBox:
+        """Temperature, the top-k / top-p / min-p cuts and the seed: only sampling reads them."""
+        self.temperature = _double(0.0, 5.0, 0.05, 2, "Below 1: safer words; above 1: more surprising ones")
+        self.top_k = _spin(0, 1000, "Only the k most likely tokens may be drawn", special="off")
+        self.top_p = _double(0.01, 1.0, 0.01, 2, "Only the most likely tokens covering this probability")
+        self.min_p = _double(0.0, 0.99, 0.01, 2, "Drop tokens less likely than this fraction of the best one",
+                             special="off")
+        self.seed_fixed = QCheckBox("Fixed seed")
+        self.seed = _spin(0, MAX_SEED, "The same seed and text give the same suggestion")
+
+        group = QGroupBox("Sampling")
+        sampling = QFormLayout(group)
         sampling.addRow("Temperature", self.temperature)
         sampling.addRow("Top-k", self.top_k)
         sampling.addRow("Top-p", self.top_p)
@@ -160,30 +160,55 @@ class DecodingDialog(QDialog):
         seed_row.addWidget(self.seed_fixed)
         seed_row.addWidget(self.seed, 1)
         sampling.addRow("Seed", seed_row)
+        return group
 
-        self.beam_group = QGroupBox("Beam search")
-        beam = QFormLayout(self.beam_group)
+    def _build_beam(self) -> QGroupBox:
+        """Beams, alternatives and the length penalty: only beam search reads them."""
+        self.num_beams = _spin(1, MAX_BEAMS, "How many hypotheses beam search keeps")
+        self.num_alternatives = _spin(1, MAX_BEAMS, "How many alternatives to list (at most the beams)")
+        self.length_penalty = _double(-5.0, 5.0, 0.1, 2, "Above 1 favours longer beams, below 1 shorter ones")
+        self.branch_first_word = QCheckBox("Alternatives start with different words")
+        self.branch_first_word.setToolTip("The likeliest continuation of each of the likeliest first words; off: "
+                                          "plain beam search, whose beams often differ only at the end")
+
+        group = QGroupBox("Beam search")
+        beam = QFormLayout(group)
         beam.addRow("Beams", self.num_beams)
         beam.addRow("Alternatives", self.num_alternatives)
         beam.addRow("Length penalty", self.length_penalty)
         beam.addRow("", self.branch_first_word)
+        return group
 
-        repetition_group = QGroupBox("Repetition")
-        repetition = QFormLayout(repetition_group)
+    def _build_repetition(self) -> QGroupBox:
+        """The penalties on repeating earlier text."""
+        self.repetition_penalty = _double(0.1, 5.0, 0.05, 2, "Above 1 discourages repeating tokens")
+        self.no_repeat_ngram_size = _spin(0, 20, "Never repeat a phrase of this many tokens", special="off")
+        self.dry_multiplier = _double(0.0, 10.0, 0.1, 2, "DRY: penalty on a token that would continue a "
+                                      "repeat of earlier text (0.8 is a good start)", special="off")
+        self.dry_base = _double(1.0, 4.0, 0.05, 2, "DRY: how fast the penalty grows with the repeat's length")
+        self.dry_allowed_length = _spin(1, 20, "DRY: repeats up to this many tokens cost nothing")
+
+        group = QGroupBox("Repetition")
+        repetition = QFormLayout(group)
         repetition.addRow("Repetition penalty", self.repetition_penalty)
         repetition.addRow("No-repeat n-gram", self.no_repeat_ngram_size)
         repetition.addRow("DRY penalty", self.dry_multiplier)
         repetition.addRow("DRY growth", self.dry_base)
         repetition.addRow("DRY allowed length", self.dry_allowed_length)
+        return group
 
+    def _build_buttons(self) -> QDialogButtonBox:
+        """OK, Cancel, and Restore Defaults, which fills in the app's defaults."""
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
                                    | QDialogButtonBox.StandardButton.RestoreDefaults)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
             lambda: self.set_values(APP_DEFAULT_DECODING, AppSettings().debounce_ms))
-        self.buttons = buttons
+        return buttons
 
+    def _lay_out(self, general: QFormLayout, repetition_group: QGroupBox) -> None:
+        """Two columns, general settings and repetition on the left, sampling and beam search on the right."""
         columns = QHBoxLayout()
         left = QVBoxLayout()
         left.addLayout(general)
@@ -198,10 +223,10 @@ class DecodingDialog(QDialog):
         columns.addLayout(right, 1)
         root = QVBoxLayout(self)
         root.addLayout(columns)
-        root.addWidget(buttons)
+        root.addWidget(self.buttons)
 
-        self._updating = False
-        self.set_values(settings, debounce_ms)
+    def _connect(self) -> None:
+        """What follows an edit: the greyed rows, the model's bar, and the preset shown."""
         self.preset.activated.connect(self._preset_chosen)
         self.strategy.currentIndexChanged.connect(self._sync)
         self.length.currentIndexChanged.connect(self._sync)

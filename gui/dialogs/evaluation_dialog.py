@@ -91,12 +91,43 @@ class EvaluationDialog(StopJobBeforeClosing, QDialog):
         self._document_of_job = ""
         self._close_when_stopped = False
 
-        model_text = f"{display_name(model.name)} on {model.device}" if model else "no model loaded"
-        about = QLabel(f"Model: <b>{model_text}</b> · Suggestions: {describe_settings(settings)}")
+        about = self._build_about()
+        form = self._build_form()
+        self._build_progress()
+        compare_row = self._build_comparison()
+        buttons = self._build_buttons()
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(about)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status_label)
+        layout.addLayout(compare_row)
+        layout.addWidget(self.chart, 1)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+
+        self.runner.progressed.connect(self._on_progress)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.cancelled.connect(self._on_cancelled)
+        self.runner.failed.connect(self._on_failed)
+        if history.problem:
+            self.status_label.setText(history.problem)
+        self.refresh()
+        self._update_buttons()
+        self.resize(980, 640)
+
+    def _build_about(self) -> QLabel:
+        """The model and the decoding settings the figures are for."""
+        model_text = f"{display_name(self.model.name)} on {self.model.device}" if self.model else "no model loaded"
+        about = QLabel(f"Model: <b>{model_text}</b> · Suggestions: {describe_settings(self.settings)}")
         about.setWordWrap(True)
         about.setToolTip("The figures are for this model with the decoding settings in use now "
                          "(Decoding menu); ExactMatch ignores the length setting so that five words fit.")
+        return about
 
+    def _build_form(self) -> QFormLayout:
+        """The document to type and how much of it."""
         self.document = QLineEdit()
         self.document.setObjectName("evaluationDocument")
         self.document.setPlaceholderText("A .txt or .md file of your writing")
@@ -116,7 +147,10 @@ class EvaluationDialog(StopJobBeforeClosing, QDialog):
         form = QFormLayout()
         form.addRow("Document:", document_row)
         form.addRow("Type at most:", self.max_chars)
+        return form
 
+    def _build_progress(self) -> None:
+        """The progress bar and the status line."""
         self.progress = QProgressBar()
         self.progress.setRange(0, PROGRESS_STEPS)
         self.status_label = QLabel("")
@@ -124,6 +158,8 @@ class EvaluationDialog(StopJobBeforeClosing, QDialog):
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+    def _build_comparison(self) -> QHBoxLayout:
+        """The chart and the table of earlier runs, and the row that chooses what they compare."""
         self.metric_choice = QComboBox()
         for metric in METRICS:
             self.metric_choice.addItem(metric.label, metric.key)
@@ -145,7 +181,10 @@ class EvaluationDialog(StopJobBeforeClosing, QDialog):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        return compare_row
 
+    def _build_buttons(self) -> QHBoxLayout:
+        """Evaluate, Cancel and Close."""
         self.start_button = QPushButton("Evaluate")
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(self.start)
@@ -157,26 +196,7 @@ class EvaluationDialog(StopJobBeforeClosing, QDialog):
         buttons.addStretch(1)
         for button in (self.start_button, self.cancel_button, self.close_button):
             buttons.addWidget(button)
-
-        layout = QVBoxLayout(self)
-        layout.addWidget(about)
-        layout.addLayout(form)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status_label)
-        layout.addLayout(compare_row)
-        layout.addWidget(self.chart, 1)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(buttons)
-
-        self.runner.progressed.connect(self._on_progress)
-        self.runner.finished.connect(self._on_finished)
-        self.runner.cancelled.connect(self._on_cancelled)
-        self.runner.failed.connect(self._on_failed)
-        if history.problem:
-            self.status_label.setText(history.problem)
-        self.refresh()
-        self._update_buttons()
-        self.resize(980, 640)
+        return buttons
 
     # --- choosing --------------------------------------------------------------------------------------
 

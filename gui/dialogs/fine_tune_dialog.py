@@ -98,12 +98,40 @@ class FineTuneDialog(StopJobBeforeClosing, QDialog):
         self._stopping = False
         self._close_when_stopped = False
 
-        base = display_name(model.name) if model else "no model"
-        where = model.device if model else "—"
+        intro = self._build_intro()
+        form = self._build_form()
+        self.unfinished_box = self._build_unfinished()
+        self._build_progress()
+        buttons = self._build_buttons()
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.unfinished_box)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.figures_label)
+        layout.addLayout(buttons)
+
+        self.runner.progressed.connect(self._on_progress)
+        self.runner.finished.connect(self._on_done)
+        self.runner.cancelled.connect(self._on_done)
+        self.runner.failed.connect(self._on_failed)
+        self.refresh_unfinished()
+        self._update_buttons()
+        self.resize(560, self.sizeHint().height())
+
+    def _build_intro(self) -> QLabel:
+        """What the dialog does, with the model it starts from and where it trains."""
+        base = display_name(self.model.name) if self.model else "no model"
+        where = self.model.device if self.model else "—"
         intro = QLabel(f"Inkling trains a copy of <b>{base}</b> on your own .txt and .md files, on {where}, "
                        "so its suggestions sound more like you. The model you have stays as it is.")
         intro.setWordWrap(True)
+        return intro
 
+    def _build_form(self) -> QFormLayout:
+        """What to train on, the new model's name and how long to train."""
         self.folders = QListWidget()
         self.folders.setObjectName("fineTuneFolders")
         self.folders.setMinimumHeight(70)
@@ -122,7 +150,7 @@ class FineTuneDialog(StopJobBeforeClosing, QDialog):
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("fineTuneName")
         try:
-            self.name_edit.setText(suggest_name(base, data_dir) if model else "")
+            self.name_edit.setText(suggest_name(display_name(self.model.name), self.data_dir) if self.model else "")
         except InklingError:
             pass
         self.budget = QSpinBox()
@@ -141,19 +169,25 @@ class FineTuneDialog(StopJobBeforeClosing, QDialog):
         form.addRow("Your writing:", folder_row)
         form.addRow("Name of the new model:", self.name_edit)
         form.addRow("Train for:", budget_row)
+        return form
 
-        self.unfinished_box = QGroupBox("Unfinished runs")
+    def _build_unfinished(self) -> QGroupBox:
+        """The runs stopped before their end, to continue or discard."""
+        box = QGroupBox("Unfinished runs")
         self.unfinished = QComboBox()
         self.unfinished.setObjectName("unfinishedRuns")
         self.continue_button = QPushButton("Continue")
         self.continue_button.clicked.connect(self.continue_selected)
         self.discard_button = QPushButton("Discard…")
         self.discard_button.clicked.connect(self.discard_selected)
-        unfinished_row = QHBoxLayout(self.unfinished_box)
+        unfinished_row = QHBoxLayout(box)
         unfinished_row.addWidget(self.unfinished, 1)
         unfinished_row.addWidget(self.continue_button)
         unfinished_row.addWidget(self.discard_button)
+        return box
 
+    def _build_progress(self) -> None:
+        """The progress bar and the lines that report the run."""
         self.progress = QProgressBar()
         self.progress.setRange(0, PROGRESS_STEPS)
         self.progress.setValue(0)
@@ -164,6 +198,8 @@ class FineTuneDialog(StopJobBeforeClosing, QDialog):
         self.figures_label.setObjectName("fineTuneFigures")
         self.figures_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+    def _build_buttons(self) -> QHBoxLayout:
+        """Use the New Model on the left; Start, Stop and Save, and Close on the right."""
         self.start_button = QPushButton("Start")
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(self.start)
@@ -179,23 +215,7 @@ class FineTuneDialog(StopJobBeforeClosing, QDialog):
         buttons.addStretch(1)
         for button in (self.start_button, self.stop_button, self.close_button):
             buttons.addWidget(button)
-
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addLayout(form)
-        layout.addWidget(self.unfinished_box)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status_label)
-        layout.addWidget(self.figures_label)
-        layout.addLayout(buttons)
-
-        self.runner.progressed.connect(self._on_progress)
-        self.runner.finished.connect(self._on_done)
-        self.runner.cancelled.connect(self._on_done)
-        self.runner.failed.connect(self._on_failed)
-        self.refresh_unfinished()
-        self._update_buttons()
-        self.resize(560, self.sizeHint().height())
+        return buttons
 
     # --- what to train ---------------------------------------------------------------------------------
 
