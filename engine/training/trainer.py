@@ -138,36 +138,40 @@ def train(
 
 
 def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop, say) -> TrainResult:
+    device = _training_device(settings, world)
+    torch.manual_seed(settings.seed + rank)
+    out = Path(settings.out)
+    resume_state = _resume_state(settings, out)
+    cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+    model, tokenizer, data = _model_and_data(settings, out if resume_state else None, cache_dir, rank, world, say)
+    run = _Run(settings, rank, world, device, out, model, tokenizer, data, resume_state, say)
+    return run.train(progress, should_stop)
+
+
+def _training_device(settings: TrainSettings, world: int) -> torch.device:
+    """The device this process trains on: the one asked for; under torchrun on CUDA, this rank's GPU."""
     device = resolve_device(settings.device)
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    torch.manual_seed(settings.seed + rank)
-    out = Path(settings.out)
+    return device
+
+
+def _resume_state(settings: TrainSettings, out: Path) -> dict | None:
+    """The saved state of the run to continue (None: a new run), once ``out`` is known to be safe to write."""
     if out.is_dir() and not (out / checkpoint.CONFIG).is_file() and any(out.iterdir()):
         # Saving replaces the whole folder: never do that to a folder of the user's own files.
         raise TrainingError(f"--out {out} is a folder with other files in it: choose a new or empty folder")
-    resume_state = None
-    if settings.resume:
-        if not has_training_state(out):
-            raise TrainingError(f"--resume: no {STATE_FILE} in {out}; start without --resume")
-        resume_state = read_training_state(out)
+    if not settings.resume:
+        return None
+    if not has_training_state(out):
+        raise TrainingError(f"--resume: no {STATE_FILE} in {out}; start without --resume")
+    return read_training_state(out)
 
-    cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
-    model, tokenizer, data = _model_and_data(settings, out if resume_state else None, cache_dir, rank, world, say)
-    context = cast(CausalLanguageModel, model).max_context or _RECURRENT_BLOCK  # None: recurrent
-    block = max(1, min(settings.block_size or context, context, len(data.train.tokens) - 1))
 
-    model.to(device)
-    recipe = resolved_recipe(settings)
-    trainable = model
-    if world > 1:
-        trainable = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = recipes.build_optimizer(model, recipe, peak_learning_rate(settings), settings.weight_decay,
-                                        settings.muon_lr)
-    stepper = TrainStep(model, optimizer, device, grad_clip=settings.grad_clip, compile=_should_compile(settings),
-                        bf16=settings.bf16, log=say, trainable=trainable)
-    say(f"recipe {recipe}; {stepper.description}")
-    use_amp, amp_dtype = stepper.amp_dtype is not None, stepper.amp_dtype or torch.float32
+def _fim_rows(settings: TrainSettings, tokenizer: TextTokenizer, model: nn.Module, resume_state: dict | None
+              ) -> tuple[float, tuple[int, int, int] | None]:
+    """The share of rows in fill-in-the-middle order and the FIM token ids; a new model on a FIM tokenizer that
+    gets no FIM rows is marked so in its config."""
     fim_ids = fim_token_ids(tokenizer)
     fim_rate = settings.fim_rate if settings.fim_rate is not None else (DEFAULT_FIM_RATE if fim_ids and _wants_fim(
         settings) else 0.0)
@@ -178,103 +182,171 @@ def _train(settings: TrainSettings, rank: int, world: int, progress, should_stop
         # A new model on a FIM tokenizer without FIM rows: its FIM embeddings stay untrained, so say so in its config
         # and decoding keeps left-to-right prompts (a fine-tuned or resumed model keeps what its config says).
         cast(Any, model).config.extra[FIM_CONFIG_KEY] = False
-    step, elapsed_before, history = 0, 0.0, []
-    if resume_state:
-        _restore_optimizer(optimizer, resume_state, say)
-        step, elapsed_before = resume_state["step"], resume_state["elapsed_s"]
-        history = resume_state.get("history", [])
-        say(f"resuming at step {step}")
-    first_step = step
-    rng = np.random.default_rng([settings.seed, rank, step])
+    return fim_rate, fim_ids
 
-    def evaluate() -> float:
-        return _validation_bpb(model, data, block, settings.eval_batches, device, use_amp, amp_dtype)
 
-    tokens_per_step = settings.batch_size * block * world
-    losses: list[float] = []
-    bpb_before = resume_state["bpb_before"] if resume_state else float("nan")
-    bpb_now = history[-1]["validation_bpb"] if history else bpb_before
-    started = time.monotonic()
-    stopped_early = False
+class _Run:
+    """One rank's training run: the model with its optimizer and compiled step, and where the run stands (step,
+    clock, validation history), from the first measurement to the saved folder."""
 
-    def elapsed_now() -> float:
-        return elapsed_before + time.monotonic() - started
+    def __init__(self, settings: TrainSettings, rank: int, world: int, device: torch.device, out: Path,
+                 model: nn.Module, tokenizer: TextTokenizer, data: TokenData, resume_state: dict | None,
+                 say: Callable[[str], None]) -> None:
+        self.settings, self.rank, self.world, self.device, self.out = settings, rank, world, device, out
+        self.model, self.tokenizer, self.data, self.say = model, tokenizer, data, say
+        context = cast(CausalLanguageModel, model).max_context or _RECURRENT_BLOCK  # None: recurrent
+        self.block = max(1, min(settings.block_size or context, context, len(data.train.tokens) - 1))
+        self.recipe = resolved_recipe(settings)
+        self.optimizer, self.stepper = self._build_step()
+        self.fim_rate, self.fim_ids = _fim_rows(settings, tokenizer, model, resume_state)
+        self.resumed = bool(resume_state)
+        self.step, self.elapsed_before = 0, 0.0
+        self.history: list[dict] = []
+        self.bpb_before = float("nan")
+        if resume_state:
+            self._resume(resume_state)
+        self.first_step = self.step
+        self.rng = np.random.default_rng([settings.seed, rank, self.step])
+        self.tokens_per_step = settings.batch_size * self.block * world
+        self.losses: list[float] = []
+        self.bpb_now = self.history[-1]["validation_bpb"] if self.history else self.bpb_before
+        self.started = time.monotonic()
 
-    def save() -> None:
-        if rank != 0:
+    def _build_step(self) -> tuple[torch.optim.Optimizer | recipes.CombinedOptimizer, TrainStep]:
+        """The model on its device (wrapped for DDP across ranks), the recipe's optimizer, and the training step."""
+        settings, model = self.settings, self.model
+        model.to(self.device)
+        trainable = model
+        if self.world > 1:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            trainable = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        optimizer = recipes.build_optimizer(model, self.recipe, peak_learning_rate(settings), settings.weight_decay,
+                                            settings.muon_lr)
+        stepper = TrainStep(model, optimizer, self.device, grad_clip=settings.grad_clip,
+                            compile=_should_compile(settings), bf16=settings.bf16, log=self.say, trainable=trainable)
+        self.say(f"recipe {self.recipe}; {stepper.description}")
+        self.use_amp, self.amp_dtype = stepper.amp_dtype is not None, stepper.amp_dtype or torch.float32
+        return optimizer, stepper
+
+    def _resume(self, state: dict) -> None:
+        """Continue where the saved run stopped: its optimizer, step, clock and history."""
+        _restore_optimizer(self.optimizer, state, self.say)
+        self.step, self.elapsed_before = state["step"], state["elapsed_s"]
+        self.history = state.get("history", [])
+        self.bpb_before = state["bpb_before"]
+        self.say(f"resuming at step {self.step}")
+
+    def train(self, progress, should_stop) -> TrainResult:
+        """Measure, train until the budget is spent or ``should_stop()``, measure again and save."""
+        stopped_early = False
+        try:
+            if self.rank == 0 and not self.resumed:
+                self.say("measuring validation bits/byte before training")
+                self.bpb_before = self.bpb_now = self.evaluate()
+            stopped_early = self._loop(progress, should_stop)
+            if self.rank == 0:
+                self._validate(with_train_loss=False)
+                self.save()
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise TrainingError(_out_of_memory_message(self.settings, self.device, self.out)) from exc
+        except KeyboardInterrupt:
+            if self.rank == 0 and self.step > self.first_step:
+                self.save()
+            raise
+        if self.world > 1:
+            torch.distributed.barrier()
+        return TrainResult(self.out, self.step, self.step * self.tokens_per_step, self.bpb_before, self.bpb_now,
+                           self.elapsed(), self.history, finished=not stopped_early)
+
+    def _loop(self, progress, should_stop) -> bool:
+        """Optimizer steps, with validation, reports and saves on their schedules, until the budget is spent
+        (False) or ``should_stop()`` ends the run early (True)."""
+        settings = self.settings
+        last_save = last_report = time.monotonic()
+        while True:
+            fraction = _progress(settings, self.step, self.elapsed())
+            stop = should_stop is not None and should_stop()
+            done = fraction >= 1.0
+            if self.world > 1:  # every rank must take the same number of steps, or DDP's all-reduce waits forever
+                done, stop = _agree(done, stop, self.device)
+            if done or stop:
+                return stop and not done
+            lr = self._optimizer_step(fraction)
+            if self.rank == 0 and self.step % settings.eval_every == 0:
+                self._validate(with_train_loss=True)
+            if progress is not None and (self.step % 10 == 0 or self.step == self.first_step + 1
+                                         or time.monotonic() - last_report > _REPORT_EVERY_S):
+                last_report = time.monotonic()
+                self._report(progress, lr)
+            if self.rank == 0 and time.monotonic() - last_save > settings.save_every_minutes * 60:
+                self.save()
+                last_save = time.monotonic()
+
+    def _optimizer_step(self, fraction: float) -> float:
+        """One step on a fresh batch at the schedule's rate for ``fraction`` of the run; returns that rate."""
+        settings = self.settings
+        factor = learning_rate_factor(settings, self.step, fraction)
+        recipes.set_learning_rates(self.optimizer, factor)
+        x, y = _batch(self.data.train.tokens, settings.batch_size, self.block, self.rng, self.device, self.fim_rate,
+                      self.fim_ids)
+        loss = self.stepper(x, y)
+        self.step += 1
+        self.losses.append(loss.item())
+        if not math.isfinite(self.losses[-1]):
+            raise TrainingError(
+                f"the loss became {self.losses[-1]} at step {self.step}: lower --lr (now {peak_learning_rate(settings)})"
+            )
+        return peak_learning_rate(settings) * factor
+
+    def evaluate(self) -> float:
+        return _validation_bpb(self.model, self.data, self.block, self.settings.eval_batches, self.device,
+                               self.use_amp, self.amp_dtype)
+
+    def _validate(self, with_train_loss: bool) -> None:
+        """Measure validation bits/byte now and add it to the history (with the recent training loss)."""
+        self.bpb_now = self.evaluate()
+        entry: dict = {"step": self.step}
+        if with_train_loss:
+            entry["train_loss"] = float(np.mean(self.losses[-50:]))
+        entry.update(validation_bpb=self.bpb_now, elapsed_s=self.elapsed())
+        self.history.append(entry)
+
+    def _report(self, progress: Callable[[dict], None], lr: float) -> None:
+        run_s = time.monotonic() - self.started
+        elapsed = self.elapsed()
+        fraction = _progress(self.settings, self.step, elapsed)
+        progress({"step": self.step, "total_steps": self.settings.steps, "loss": float(np.mean(self.losses[-20:])),
+                  "lr": lr, "tokens_per_s": (self.step - self.first_step) * self.tokens_per_step / max(run_s, 1e-9),
+                  "progress": fraction, "validation_bpb": self.bpb_now, "validation_bpb_before": self.bpb_before,
+                  "elapsed_s": elapsed,
+                  "eta_s": _eta(elapsed, fraction)})
+
+    def elapsed(self) -> float:
+        """Seconds of training so far, the runs this one continues included."""
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def save(self) -> None:
+        """The model folder with its card, training record and resume state (rank 0 only)."""
+        if self.rank != 0:
             return
-        elapsed = elapsed_now()
-        state = {"optimizer": optimizer.state_dict(), "recipe": recipe, "step": step, "elapsed_s": elapsed,
-                 "history": history, "bpb_before": bpb_before, "settings": asdict(settings)}
-        card = _model_card(settings, model, data, step, tokens_per_step, bpb_before, bpb_now, elapsed)
-        record = _training_record(settings, model, data, step, tokens_per_step, block, bpb_before, bpb_now, elapsed)
+        settings, model, data = self.settings, self.model, self.data
+        elapsed = self.elapsed()
+        state = {"optimizer": self.optimizer.state_dict(), "recipe": self.recipe, "step": self.step,
+                 "elapsed_s": elapsed, "history": self.history, "bpb_before": self.bpb_before,
+                 "settings": asdict(settings)}
+        card = _model_card(settings, model, data, self.step, self.tokens_per_step, self.bpb_before, self.bpb_now,
+                           elapsed)
+        record = _training_record(settings, model, data, self.step, self.tokens_per_step, self.block,
+                                  self.bpb_before, self.bpb_now, elapsed)
 
         def write_extras(folder: Path) -> None:
             write_training_state(folder, state)
             (folder / TRAINING_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
-        checkpoint.save_checkpoint(out, model, tokenizer, model_card=card, extra_writer=write_extras,
+        checkpoint.save_checkpoint(self.out, model, self.tokenizer, model_card=card, extra_writer=write_extras,
                                    generation_config={"max_new_tokens": 16, "do_sample": False})
-
-    try:
-        if rank == 0 and not resume_state:
-            say("measuring validation bits/byte before training")
-            bpb_before = bpb_now = evaluate()
-        last_save = last_report = time.monotonic()
-        while True:
-            progress_fraction = _progress(settings, step, elapsed_now())
-            stop = should_stop is not None and should_stop()
-            done = progress_fraction >= 1.0
-            if world > 1:  # every rank must take the same number of steps, or DDP's all-reduce waits forever
-                done, stop = _agree(done, stop, device)
-            if done or stop:
-                stopped_early = stop and not done
-                break
-            factor = learning_rate_factor(settings, step, progress_fraction)
-            recipes.set_learning_rates(optimizer, factor)
-            lr = peak_learning_rate(settings) * factor
-            x, y = _batch(data.train.tokens, settings.batch_size, block, rng, device, fim_rate, fim_ids)
-            loss = stepper(x, y)
-            step += 1
-            losses.append(loss.item())
-            if not math.isfinite(losses[-1]):
-                raise TrainingError(
-                    f"the loss became {losses[-1]} at step {step}: lower --lr (now {peak_learning_rate(settings)})"
-                )
-            if rank == 0 and step % settings.eval_every == 0:
-                bpb_now = evaluate()
-                history.append({"step": step, "train_loss": float(np.mean(losses[-50:])),
-                                "validation_bpb": bpb_now, "elapsed_s": elapsed_now()})
-            if progress is not None and (step % 10 == 0 or step == first_step + 1
-                                         or time.monotonic() - last_report > _REPORT_EVERY_S):
-                last_report = time.monotonic()
-                run_s = time.monotonic() - started
-                elapsed = elapsed_now()
-                fraction = _progress(settings, step, elapsed)
-                progress({"step": step, "total_steps": settings.steps, "loss": float(np.mean(losses[-20:])),
-                          "lr": lr, "tokens_per_s": (step - first_step) * tokens_per_step / max(run_s, 1e-9),
-                          "progress": fraction, "validation_bpb": bpb_now, "validation_bpb_before": bpb_before,
-                          "elapsed_s": elapsed,
-                          "eta_s": _eta(elapsed, fraction)})
-            if rank == 0 and time.monotonic() - last_save > settings.save_every_minutes * 60:
-                save()
-                last_save = time.monotonic()
-        if rank == 0:
-            bpb_now = evaluate()
-            history.append({"step": step, "validation_bpb": bpb_now, "elapsed_s": elapsed_now()})
-            save()
-    except RuntimeError as exc:
-        if not is_out_of_memory(exc):
-            raise
-        raise TrainingError(_out_of_memory_message(settings, device, out)) from exc
-    except KeyboardInterrupt:
-        if rank == 0 and step > first_step:
-            save()
-        raise
-    if world > 1:
-        torch.distributed.barrier()
-    return TrainResult(out, step, step * tokens_per_step, bpb_before, bpb_now, elapsed_now(), history,
-                       finished=not stopped_early)
 
 
 def read_training_state(folder: Path) -> dict:
