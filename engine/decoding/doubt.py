@@ -10,6 +10,10 @@ Why: Tab takes the whole ghost text, so a doubtful tail either gets typed over o
 no fresh suggestion comes. Ended before the doubt, the likely part is one Tab and the next suggestion comes at
 once. On the held-out books (``inkling eval``, 4,000 characters each, greedy with memory, 3 words at most) a 10%
 bar raised the simulated typist's keystroke savings from 27.8% to 28.8% (docs/TRAINING.md).
+
+The bar that saves the most keystrokes differs from model to model, so it is measured per model
+(``tools/measure_doubt_cut.py``) and kept with it (``engine.loading.model_defaults``); decoding uses it where the
+settings leave the bar to the model (``DecodingSettings.min_word_probability`` None, the default).
 """
 
 from __future__ import annotations
