@@ -16,6 +16,10 @@ import torch
 from gguf import GGMLQuantizationType, GGUFWriter, RopeScalingType
 from gguf.quants import quantize
 
+from tests.support.paths import BUNDLED_TOKENIZER
+
+VOCAB = 8192  # the bundled tokenizer's
+
 _GLOBAL = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
            "lm_head.weight": "output.weight"}
 _PARTS = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
@@ -199,3 +203,39 @@ def mean_kl(reference: torch.Tensor, other: torch.Tensor) -> float:
     """Mean KL divergence (nats per position) of ``other``'s distributions from ``reference``'s."""
     p = reference.log_softmax(-1)
     return float((p.exp() * (p - other.log_softmax(-1))).sum(-1).mean())
+
+
+def tiny_config(model_type: str, hidden: int = 64, **changes) -> dict:
+    """A small Llama-family config (Hugging Face keys) on the bundled tokenizer's vocabulary."""
+    config = {"model_type": model_type, "vocab_size": VOCAB, "hidden_size": hidden, "intermediate_size": 2 * hidden,
+              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "head_dim": hidden // 4, "max_position_embeddings": 256, "rms_norm_eps": 1e-6,
+              "rope_theta": 10000.0, "tie_word_embeddings": False, "hidden_act": "silu"}
+    return {**config, **changes}
+
+
+def reference_model(config: dict) -> torch.nn.Module:
+    """The model as transformers builds it, with random weights (and random norm weights, so a swapped norm
+    shows)."""
+    import transformers
+
+    classes = {"llama": (transformers.LlamaConfig, transformers.LlamaForCausalLM),
+               "qwen2": (transformers.Qwen2Config, transformers.Qwen2ForCausalLM),
+               "qwen3": (transformers.Qwen3Config, transformers.Qwen3ForCausalLM)}
+    config_class, model_class = classes[config["model_type"]]
+    torch.manual_seed(0)
+    model = model_class(config_class(**{k: v for k, v in config.items() if k != "model_type"})).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name or name.endswith(".bias"):
+                param.copy_(torch.randn_like(param) * 0.1 + (1.0 if "norm" in name else 0.0))
+    return model
+
+
+def write_model(tmp_path: Path, config: dict, weight_type: str = "F32", name: str = "model.gguf",
+                **kwargs) -> tuple[Path, torch.nn.Module]:
+    """A GGUF file of ``reference_model(config)`` in ``tmp_path``, and that model."""
+    model = reference_model(config)
+    path = write_llama_gguf(tmp_path / name, config, model.state_dict(), BUNDLED_TOKENIZER,
+                            weight_type=weight_type, **kwargs)
+    return path, model

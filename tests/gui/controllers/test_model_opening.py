@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QApplication
 
 from engine.loading.model_catalog import catalog_models
 from gui.controllers.model_controller import model_to_open
+from tests.support.gguf_files import tiny_config, write_model
 from tests.support.gui import open_model_menu, type_text, wait_for_ghost
 from tests.support.tiny_models import make_gpt2_folder
-from tests.test_gguf_loading import tiny_config, write_model
 
 
 @pytest.fixture(scope="module")

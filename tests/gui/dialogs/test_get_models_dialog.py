@@ -176,7 +176,7 @@ def test_closing_while_downloading_stops_the_download_first(qtbot, dialog, monke
 
 def test_the_model_menu_opens_it_and_a_downloaded_model_loads_at_once(qtbot, make_window, hub, tmp_path,
                                                                       monkeypatch):
-    from tests.test_gguf_loading import tiny_config, write_model
+    from tests.support.gguf_files import tiny_config, write_model
 
     path, _model = write_model(tmp_path, tiny_config("llama"), weight_type="Q8_0", name="real.gguf")
     hub.files.add(REPO, "real.gguf", path.read_bytes())

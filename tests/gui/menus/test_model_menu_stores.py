@@ -9,9 +9,9 @@ import pytest
 from PySide6.QtWidgets import QMenu
 
 from engine.byte_sizes import format_bytes
+from tests.support.gguf_files import tiny_config, write_model
 from tests.support.gui import open_model_menu
-from tests.test_gguf_loading import tiny_config, write_model
-from tests.test_local_stores import add_blob, add_manifest
+from tests.support.local_stores import add_blob, add_manifest
 
 
 @pytest.fixture

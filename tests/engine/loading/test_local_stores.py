@@ -3,7 +3,6 @@ listed with what they are and whether they load, loaded by the names those apps 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -17,10 +16,9 @@ from engine.loading.local_stores import find_store_model, lmstudio_folders, olla
 from engine.loading.local_stores.lmstudio import settings_files
 from engine.loading.local_stores.ollama import ollama_store_candidates, parse_name
 from engine.loading.registry import list_models, resolve_model_path
+from tests.support.gguf_files import tiny_config, write_model
+from tests.support.local_stores import MODEL_MEDIA_TYPE, add_blob, add_manifest
 from tests.support.paths import SHARED_GGUF
-from tests.test_gguf_loading import tiny_config, write_model
-
-MODEL_MEDIA_TYPE = "application/vnd.ollama.image.model"
 
 
 @pytest.fixture(scope="module")
@@ -43,31 +41,6 @@ def mamba_gguf(tmp_path_factory) -> Path:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    return path
-
-
-def add_blob(store: Path, content: bytes) -> str:
-    digest = hashlib.sha256(content).hexdigest()
-    (store / "blobs").mkdir(parents=True, exist_ok=True)
-    (store / "blobs" / f"sha256-{digest}").write_bytes(content)
-    return f"sha256:{digest}"
-
-
-def add_manifest(store: Path, name: str, model_digest: str | None, size: int = 0, folder: str = "manifests",
-                 host: str = "registry.ollama.ai", extra_layers: tuple[dict, ...] = ()) -> Path:
-    """``name`` as ``namespace/model/tag``; a manifest as ``ollama pull`` writes it."""
-    layers = [*extra_layers]
-    if model_digest is not None:
-        layers.insert(0, {"mediaType": MODEL_MEDIA_TYPE, "digest": model_digest, "size": size})
-    layers.append({"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:" + "1" * 64,
-                   "size": 12})
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                           "digest": "sha256:" + "2" * 64, "size": 400},
-                "layers": layers}
-    path = store / folder / host / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest), encoding="utf-8")
     return path
 
 

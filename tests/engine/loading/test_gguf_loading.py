@@ -17,45 +17,10 @@ from engine.loading.gguf_checkpoint import load_gguf
 from engine.loading.gguf_file import describe_gguf
 from engine.loading.registry import list_models
 from tests.support.gguf_files import logits_of as support_logits
-from tests.support.gguf_files import mean_kl, write_llama_gguf
+from tests.support.gguf_files import mean_kl, reference_model, tiny_config, write_llama_gguf, write_model
 from tests.support.paths import BUNDLED_TOKENIZER, SHARED_GGUF
 
-VOCAB = 8192
 TOKENS = torch.tensor([[5, 300, 41, 7000, 12, 8000, 99, 1234, 4321, 17, 256, 600]])
-
-
-def tiny_config(model_type: str, hidden: int = 64, **changes) -> dict:
-    config = {"model_type": model_type, "vocab_size": VOCAB, "hidden_size": hidden, "intermediate_size": 2 * hidden,
-              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-              "head_dim": hidden // 4, "max_position_embeddings": 256, "rms_norm_eps": 1e-6,
-              "rope_theta": 10000.0, "tie_word_embeddings": False, "hidden_act": "silu"}
-    return {**config, **changes}
-
-
-def reference_model(config: dict) -> torch.nn.Module:
-    """The model as transformers builds it, with random weights (and random norm weights, so a swapped norm
-    shows)."""
-    import transformers
-
-    classes = {"llama": (transformers.LlamaConfig, transformers.LlamaForCausalLM),
-               "qwen2": (transformers.Qwen2Config, transformers.Qwen2ForCausalLM),
-               "qwen3": (transformers.Qwen3Config, transformers.Qwen3ForCausalLM)}
-    config_class, model_class = classes[config["model_type"]]
-    torch.manual_seed(0)
-    model = model_class(config_class(**{k: v for k, v in config.items() if k != "model_type"})).eval()
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "norm" in name or name.endswith(".bias"):
-                param.copy_(torch.randn_like(param) * 0.1 + (1.0 if "norm" in name else 0.0))
-    return model
-
-
-def write_model(tmp_path: Path, config: dict, weight_type: str = "F32", name: str = "model.gguf",
-                **kwargs) -> tuple[Path, torch.nn.Module]:
-    model = reference_model(config)
-    path = write_llama_gguf(tmp_path / name, config, model.state_dict(), BUNDLED_TOKENIZER,
-                            weight_type=weight_type, **kwargs)
-    return path, model
 
 
 def logits_of(model: torch.nn.Module, tokens: torch.Tensor = TOKENS) -> torch.Tensor:

@@ -149,14 +149,14 @@ def test_a_gguf_whose_block_count_its_tensors_do_not_have_is_refused_before_buil
     pytest.importorskip("gguf")
     from engine.loading.gguf_checkpoint import load_gguf
     from tests.support.gguf_files import write_llama_gguf
+    from tests.support.paths import BUNDLED_TOKENIZER
 
     config = {"model_type": "llama", "vocab_size": 8192, "hidden_size": 32, "intermediate_size": 48,
               "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}
     with shapes_only():
         shapes = {k: v.shape for k, v in LlamaTransformer(LlamaConfig.from_hf_dict(config)).state_dict().items()}
     state = {key: torch.zeros(shape) for key, shape in shapes.items() if "rotary" not in key}
-    tokenizer = Path(__file__).resolve().parent.parent / "resources" / "models" / "default" / "tokenizer.json"
-    path = write_llama_gguf(tmp_path / "m.gguf", {**config, "num_hidden_layers": layers}, state, tokenizer)
+    path = write_llama_gguf(tmp_path / "m.gguf", {**config, "num_hidden_layers": layers}, state, BUNDLED_TOKENIZER)
     family = FAMILIES["llama"]
     built = []
     with pytest.MonkeyPatch.context() as patch:

@@ -13,10 +13,11 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 from engine.errors import CheckpointError
 from engine.loading.gguf_tokenizer import gguf_special_tokens, tokenizer_from_gguf
+from tests.support.paths import SHARED_GGUF
 
 transformers = pytest.importorskip("transformers")
 
-REAL_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+REAL_FILE = SHARED_GGUF
 
 TRAINING_TEXT = (
     "The quick brown fox jumps over the lazy dog. In 2024 we sold 12345 cups for $3.50 each! "
