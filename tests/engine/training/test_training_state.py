@@ -20,8 +20,7 @@ from engine.training.training_state import (
     write_training_state,
 )
 from engine.training.training_state import read_training_state as read_state_folder
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
 
 
 class _Payload:

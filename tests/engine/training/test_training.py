@@ -22,6 +22,7 @@ from engine.cli import main
 from engine.decoding.settings import DecodingSettings
 from engine.training.trainer import STATE_FILE, TRAINING_RECORD, TrainingError, TrainSettings, train
 from engine.training.training_state import read_training_state
+from tests.support.paths import REPO
 
 TEXT = (
     "The quick brown fox jumps over the lazy dog. The dog sleeps in the warm sun, and the fox runs into the "
@@ -252,7 +253,7 @@ def test_progress_line_shows_bar_loss_speed_and_eta():
 
 def test_a_run_kept_small_resumes_at_its_step_with_a_fresh_optimizer(tmp_path, corpus):
     """tools/keep_run.py: float16 weights and the run's clock, without the optimizer's moments, resume as a run."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    sys.path.insert(0, str(REPO / "tools"))
     from keep_run import keep
 
     settings = _settings(tmp_path, corpus, steps=10)
