@@ -6,12 +6,12 @@ import json
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
 import engine
 from engine.loading.registry import bundled_models_dir, first_existing_folder
+from tests.support.paths import REPO
 
 BUNDLED = {"default": "Transformer (Qwen3)", "attention-lstm": "Attention-LSTM"}
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
@@ -72,7 +72,7 @@ def test_the_attention_lstm_shares_the_default_tokenizer_but_keeps_left_to_right
 @pytest.mark.slow
 def test_a_wheel_carries_the_bundled_models_and_an_installed_copy_finds_them(tmp_path):
     pytest.importorskip("setuptools", minversion="70")  # builds wheels itself, offline (no build isolation)
-    root = Path(__file__).resolve().parent.parent
+    root = REPO
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path)], check=True, timeout=600, capture_output=True)
     [wheel] = tmp_path.glob("inkling-*.whl")

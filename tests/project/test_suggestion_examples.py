@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
-TOOL = Path(__file__).resolve().parent.parent / "tools" / "suggestion_examples.py"
+from tests.support.paths import REPO
+
+TOOL = REPO / "tools" / "suggestion_examples.py"
 
 
 def test_the_table_has_a_row_per_prompt_and_a_column_per_model():

@@ -6,14 +6,14 @@ thread's timer gaps are measured while a suggestion streams and while nothing do
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+from tests.support.paths import REPO
 from tests.support.tiny_models import make_gpt2_folder
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 @pytest.mark.slow

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from tests.support.paths import REPO
+
+sys.path.insert(0, str(REPO / "tools"))
 
 from measure_trigram_doubt_cut import cut_suggestion
 

@@ -11,8 +11,9 @@ import torch
 import engine
 from engine.loading.checkpoint import save_checkpoint
 from engine.models.llama import LlamaConfig, LlamaTransformer
+from tests.support.paths import REPO
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
+TOOLS = REPO / "tools"
 
 
 def _qwen3_folder(path: Path, tokenizer) -> Path:
