@@ -12,7 +12,7 @@ from tests.support.decoding import FAMILIES, ModelWrapper, generator_with, load_
 from tests.support.settings import plain_settings
 
 S = plain_settings
-MODEL_ALONE = S()  # what a plain forward pass gives; the memory's own tests are in test_memory_*
+MODEL_ALONE = S()  # what a plain forward pass gives; the memory's own tests are in tests/engine/memory
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ PROMPT = SAMPLE_TEXT + "The quick brown fox jumps over the"  # the document said
 @pytest.fixture
 def remembering(tiny_gpt2):
     """The tiny random model with a memory it trusts almost completely: its continuations show the memory. The
-    weights stay as given (learned from the document: tests/test_online_weights.py), so each request mixes with
+    weights stay as given (learned from the document: tests/engine/memory/test_online_weights.py), so each request mixes with
     the same ones the hand computation uses."""
     tiny_gpt2.memory.weights = MixtureWeights.constant(0.97)
     tiny_gpt2.memory.learning = False

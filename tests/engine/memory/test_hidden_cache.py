@@ -146,7 +146,7 @@ def _saved(tmp_path, weights: MixtureWeights):
 @pytest.fixture
 def caching(tiny_gpt2):
     """The tiny random model with the n-gram memory off and a continuous cache it trusts almost completely, as
-    given (weights learned from the document: tests/test_online_weights.py)."""
+    given (weights learned from the document: tests/engine/memory/test_online_weights.py)."""
     tiny_gpt2.memory.weights = MixtureWeights.zeros().with_cache(TRUSTED)
     tiny_gpt2.memory.learning = False
     return tiny_gpt2
