@@ -68,9 +68,9 @@ def test_greedy_streams_only_what_it_keeps_and_stops_before_the_doubt(default_lm
 def test_beam_alternatives_lose_their_doubtful_tails(default_lm, branch_first_word):
     settings = engine.DecodingSettings(strategy="beam", num_alternatives=3, branch_first_word=branch_first_word)
     uncut = default_lm.complete(PROMPTS[0], settings.replace(min_word_probability=0.0))
-    cut = default_lm.complete(PROMPTS[0], settings)
+    cut = default_lm.complete(PROMPTS[0], settings)  # the model's own bar
     assert len({c.text for c in cut}) == len(cut)
-    assert all(doubt_cut(c.token_texts, c.token_logprobs, 0.1) is None for c in cut)
+    assert all(doubt_cut(c.token_texts, c.token_logprobs, default_lm.doubt_cut_default) is None for c in cut)
     assert sum(len(c.text) for c in cut) < sum(len(c.text) for c in uncut)
 
 
@@ -112,12 +112,12 @@ def test_the_evaluation_measures_the_cut_the_app_makes_at_its_default_length(def
     greedy = engine.DecodingSettings(strategy="greedy", stop=None, max_new_tokens=12)
     for prompt in PROMPTS:
         uncut = default_lm.complete(prompt, greedy.replace(min_word_probability=0.0))
-        expected = without_doubtful_tails(uncut, 0.1)[0].text
+        expected = without_doubtful_tails(uncut, default_lm.doubt_cut_default)[0].text
         assert LanguageModelSuggester(default_lm, settings=greedy)(prompt) == expected
         assert LanguageModelSuggester(default_lm, settings=greedy, max_words=50)(prompt) == expected
     beam = AlternativesOfLanguageModel(default_lm, alternatives=3, max_new_tokens=12)
     expected = without_doubtful_tails(default_lm.complete(PROMPTS[0], beam.settings.replace(min_word_probability=0.0)),
-                                      0.1)
+                                      default_lm.doubt_cut_default)
     assert beam.alternatives(PROMPTS[0]) == [c.text for c in expected]
 
 
