@@ -46,6 +46,7 @@ class FakeModel:
     max_context = 64
     weights = "float32"
     weight_bytes = 4936
+    doubt_cut_default = 0.1
 
     def __init__(self, name="fake", device="cpu", tokens=("a", "b", "c"), *, gated=False, fail_with=None,
                  fail_at_token=0, path=None):
