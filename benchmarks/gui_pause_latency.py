@@ -33,14 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_note
 
 from engine.latency_stats import p50_p90  # the status bar's percentiles
-
-FALLBACK_TEXT = (
-    "The rain had stopped by the time the carriage reached the gate, and the lamps along the drive were being lit "
-    "one by one. Mr. Franklin stood at the window of the library with his hands behind his back, watching the "
-    "gardener cross the lawn with a lantern. He had said nothing for a quarter of an hour, and the silence of the "
-    "house had grown so heavy that even the clock on the mantelpiece seemed to tick more softly than usual. "
-)
-
+from engine.quality.coverage import sample_text  # the default text: everyday prose, never typed twice
 
 
 def type_text(editor, text: str) -> None:
@@ -148,7 +141,9 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 - must outlive the window
-    text = Path(args.text).read_text(encoding="utf-8")[:20000] if args.text else FALLBACK_TEXT * 10
+    # By default the app's own sample of everyday prose (coverage calibration reads it too): 588 words, so 40
+    # pauses never type a passage twice (a repeated passage is held back by the line-repeat guard).
+    text = Path(args.text).read_text(encoding="utf-8")[:20000] if args.text else sample_text()
     figures = measure(args.model, args.pauses, text, args.give_up, scratch)
     latencies, engine_first = figures["gui_s"], figures["engine_s"]
     first = figures["first_pause_s"]

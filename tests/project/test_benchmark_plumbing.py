@@ -35,7 +35,7 @@ def test_gui_pause_latency_times_the_window_and_the_engine_on_the_same_texts(qtb
                                                                              tmp_path):
     import gui_pause_latency
 
-    figures = gui_pause_latency.measure(str(tiny_gpt2_folder), pauses=2, text=gui_pause_latency.FALLBACK_TEXT,
+    figures = gui_pause_latency.measure(str(tiny_gpt2_folder), pauses=2, text=gui_pause_latency.sample_text(),
                                         give_up_s=10.0, scratch=tmp_path)
     assert figures["ready_s"] > 0 and figures["debounce_ms"] == 120
     assert len(figures["gui_s"]) + figures["no_ghost"] == 2
