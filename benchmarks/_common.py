@@ -126,3 +126,20 @@ def copy_bandwidth_gb_s(megabytes: int = 1024) -> float:
         target.copy_(source)
         times.append(time.perf_counter() - started)
     return 2 * source.numel() * 4 / statistics.median(times) / 1e9
+
+
+def run_events_until(condition, timeout_s: float) -> bool:
+    """Run the Qt event loop until ``condition()`` holds (True) or ``timeout_s`` passes (False); a QApplication
+    must exist. The benchmarks' GUI waits: a signal may fire before the wait begins, so they poll a condition."""
+    import time
+
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    deadline = time.perf_counter() + timeout_s
+    loop = QEventLoop()
+    while not condition():
+        if time.perf_counter() > deadline:
+            return False
+        QTimer.singleShot(1, loop.quit)
+        loop.exec()
+    return True

@@ -30,7 +30,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine_note
+from _common import machine_note, run_events_until
 
 from engine.latency_stats import p50_p90  # the status bar's percentiles
 from engine.quality.coverage import sample_text  # the default text: everyday prose, never typed twice
@@ -53,7 +53,7 @@ def type_text(editor, text: str) -> None:
 def measure(model: str, pauses: int, text: str, give_up_s: float, scratch: Path) -> dict:
     """Open the window on ``model``, type ``text`` with ``pauses`` pauses, then time the engine alone on the same
     texts. Returns the raw seconds (a QApplication must exist)."""
-    from PySide6.QtCore import QEventLoop, Qt, QTimer
+    from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
@@ -64,20 +64,10 @@ def measure(model: str, pauses: int, text: str, give_up_s: float, scratch: Path)
     # Each word with the whitespace that follows it, so paragraph breaks are typed as Enter, as a writer would.
     words = re.findall(r"\S+\s*", text)
 
-    def wait_until(condition, timeout_s: float) -> bool:
-        deadline = time.perf_counter() + timeout_s
-        loop = QEventLoop()
-        while not condition():
-            if time.perf_counter() > deadline:
-                return False
-            QTimer.singleShot(1, loop.quit)
-            loop.exec()
-        return True
-
     opened = time.perf_counter()
     window = MainWindow(model, config_dir=scratch / "config", data_dir=scratch / "data")
     window.show()
-    if not wait_until(window.engine_ready, 120):
+    if not run_events_until(window.engine_ready, 120):
         window.shutdown()
         raise RuntimeError("the engine did not become ready in two minutes")
     ready_s = time.perf_counter() - opened
@@ -96,7 +86,7 @@ def measure(model: str, pauses: int, text: str, give_up_s: float, scratch: Path)
         shown_at.clear()
         type_text(editor, "".join(words[start:start + 3]))
         last_key = time.perf_counter()
-        seen = wait_until(lambda: bool(shown_at), give_up_s)
+        seen = run_events_until(lambda: bool(shown_at), give_up_s)
         if pause == 0:
             first_pause_s = shown_at[0] - last_key if seen else None
         elif seen:

@@ -28,7 +28,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine_note, parse_args_with_threads
+from _common import machine_note, parse_args_with_threads, run_events_until
 
 PROMPT = "The rain had stopped by the time the carriage reached the gate, and the lamps along the drive were"
 TICK_MS = 5
@@ -43,20 +43,10 @@ def measure(model: str, tokens: int, rounds: int, scratch: Path, device: str = "
     """Open the window on ``model`` and time the 5 ms timer's gaps over ``rounds`` streaming rounds, each followed
     by an idle round of the same length. Returns the gaps in seconds and the stream's events per round (one per
     token, then the last one that says it is done); a QApplication must exist."""
-    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtCore import QTimer
 
     import engine
     from gui import MainWindow
-
-    def run_events_until(condition, timeout_s: float) -> bool:
-        deadline = time.perf_counter() + timeout_s
-        loop = QEventLoop()
-        while not condition():
-            if time.perf_counter() > deadline:
-                return False
-            QTimer.singleShot(1, loop.quit)
-            loop.exec()
-        return True
 
     # A long debounce: only the benchmark's own requests run, none started by setting the text.
     window = MainWindow(model, device=device, config_dir=scratch / "config", data_dir=scratch / "data",

@@ -16,6 +16,7 @@ import engine
 from engine.decoding.settings import DEFAULT_MIN_WORD_PROBABILITY
 from engine.loading.model_defaults import measured_min_word_probability
 from engine.training.keystrokes import LanguageModelSuggester, default_length_doubt_cut
+from tests.support.decoding import ModelWrapper
 
 PROMPT = "Count:"
 SCRIPT = " fox dog sun rain weather."  # each token of the tiny tokenizer's once
@@ -23,25 +24,13 @@ DOUBTFUL = " rain"  # the one word the scripted model gives a 20% chance; every 
 GREEDY = engine.DecodingSettings(strategy="greedy", max_new_tokens=16)
 
 
-class _Scripted(nn.Module):
+class _Scripted(ModelWrapper):
     """The model's logits replaced by a table: after each token of the script, its next token at a chosen
     probability and every other token equally unlikely."""
 
     def __init__(self, inner: nn.Module, table: torch.Tensor) -> None:
-        super().__init__()
-        self.inner, self.model_type = inner, inner.model_type
+        super().__init__(inner)
         self.register_buffer("table", table)
-
-    @property
-    def max_context(self):
-        return self.inner.max_context
-
-    @property
-    def vocab_size(self):
-        return self.inner.vocab_size
-
-    def new_cache(self, batch_size, capacity=None):
-        return self.inner.new_cache(batch_size, capacity)
 
     def forward(self, tokens, cache=None):
         logits, cache = self.inner(tokens, cache)
