@@ -224,7 +224,17 @@ class WeightFiller:
         backbone: Any = self.model.model
         backbone.embed_tokens = Int8Embedding(codes, scales)
         self._count("int8")
-        if self.config.tie_word_embeddings:
+        if not self.config.tie_word_embeddings:
+            return
+        width = int(tensor.shape[0])  # GGUF lists the innermost dimension first
+        if tied_head_is_int4(tensor_type_name(tensor), width, self.int4):
+            # The output layer reads every row each token: 4-bit blocks as they are halve what it reads, while the
+            # embedding keeps int8 rows to look up (a vocabulary of 152k rows: 136 MB against 77 MB a token).
+            head_codes, head_scales, lows = int4_operands(self._rows("lm_head.weight", tensor),
+                                                          tensor_type_name(tensor), width)
+            self._install("lm_head", Int4Linear(head_codes, head_scales, lows))
+            self._count("int4")
+        else:
             self._install("lm_head", Int8Linear.from_quantized(codes, scales))
 
     def _install(self, module_name: str, module: nn.Module) -> None:
@@ -255,6 +265,12 @@ class WeightFiller:
             raise CheckpointError(self.path, f"{len(missing)} tensor(s) missing: {shown}")
         if not self.quantized:
             self._count(str(self.dtype).removeprefix("torch."))
+
+
+def tied_head_is_int4(kind: str, width: int, int4: bool) -> bool:
+    """Whether a tied output layer is held as int4, from the embedding's block type: its 4-bit blocks, taken as
+    they are, where the int4 kernel runs."""
+    return int4 and kind in INT4_TYPES and width % GROUP_SIZE == 0
 
 
 def _named_tensors(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:

@@ -20,6 +20,7 @@ from engine.errors import CheckpointError, ModelTooBigError
 from engine.loading.config_size import checkpoint_shapes
 from engine.loading.devices import available_memory_bytes, cpu_has_bf16, default_dtype
 from engine.loading.gguf_file import INT4_TYPES, is_gguf_file, tensor_type_name
+from engine.loading.gguf_weights import tied_head_is_int4
 from engine.models.int4 import INT4_MISSING_NOTE, int4_available
 from engine.models.int8 import INNER_MULTIPLE, int8_helps_by_size
 
@@ -147,6 +148,12 @@ def plan_gguf_weights(reader: Any, quantized: bool, dtype: torch.dtype = torch.f
             int4_missing |= tensor_type_name(tensor) in INT4_TYPES and tensor.name != "token_embd.weight"
             total += count + 2 * rows
             kinds.add("int8")
+    embedding: Any = next((t for t in reader.tensors if t.name == "token_embd.weight"), None)
+    tied = embedding is not None and not any(t.name == "output.weight" for t in reader.tensors)
+    if quantized and tied and tied_head_is_int4(tensor_type_name(embedding), int(embedding.shape[0]), int4):
+        count = math.prod(int(n) for n in embedding.shape)
+        total += count // 2 + count // 32 * 4  # the output layer's own int4 copy of the 4-bit blocks
+        kinds.add("int4")
     storage = " + ".join(sorted(kinds)) if quantized else str(dtype).removeprefix("torch.")
     if int4_missing:
         storage += INT4_MISSING_NOTE

@@ -181,11 +181,13 @@ def test_loading_leaves_nothing_of_the_files_memory_map_in_the_model(tmp_path):
     torch.testing.assert_close(logits_of(lm.model), before)
 
 
-def test_the_second_load_reads_the_converted_model_from_the_cache(tmp_path, monkeypatch):
+@pytest.mark.parametrize("weight_type", ["Q4_K", "Q8_0"])
+def test_the_second_load_reads_the_converted_model_from_the_cache(tmp_path, monkeypatch, weight_type):
     from engine.loading import gguf_checkpoint
     from engine.loading.gguf_cache import entry_folder
+    from engine.models.int4 import Int4Linear
 
-    path, _ = write_model(tmp_path, tiny_config("llama", hidden=256, tie_word_embeddings=True), "Q4_K")
+    path, _ = write_model(tmp_path, tiny_config("llama", hidden=256, tie_word_embeddings=True), weight_type)
     first = load_gguf(path)
     assert entry_folder(path) is not None and (entry_folder(path) / "weights.safetensors").is_file()
 
@@ -198,9 +200,11 @@ def test_the_second_load_reads_the_converted_model_from_the_cache(tmp_path, monk
     assert second.storage == first.storage and second.parameters == first.parameters
     assert second.checkpoint.tokenizer.encode("Once upon a time") == first.checkpoint.tokenizer.encode(
         "Once upon a time")
-    # The tied output layer still shares the embedding's int8 rows: held once.
     model = second.checkpoint.model
-    assert model.lm_head.weight_int8.data_ptr() == model.model.embed_tokens.weight_int8.data_ptr()
+    if weight_type == "Q4_K":  # the tied output layer reads the file's 4-bit blocks, the embedding looks up int8 rows
+        assert isinstance(model.lm_head, Int4Linear)
+    else:  # the tied output layer still shares the embedding's int8 rows: held once
+        assert model.lm_head.weight_int8.data_ptr() == model.model.embed_tokens.weight_int8.data_ptr()
     # Aligned as torch allocates: tensors left at the cache file's offsets crashed the int8 kernel.
     assert all(t.data_ptr() % 64 == 0 for t in [*model.parameters(), *model.buffers()])
 
@@ -280,13 +284,13 @@ def test_a_large_model_on_the_cpu_reads_the_shorter_window(tmp_path, monkeypatch
     assert 12 <= len(prompt.tokens) <= 24
 
 
-@pytest.mark.parametrize("weight_type", ["Q4_0", "Q8_0"])
-def test_the_menus_memory_figure_is_what_inkling_models_plans(tmp_path, weight_type):
+@pytest.mark.parametrize("weight_type, tied", [("Q4_0", False), ("Q8_0", False), ("Q4_0", True)])
+def test_the_menus_memory_figure_is_what_inkling_models_plans(tmp_path, weight_type, tied):
     # The Model menu shows LanguageModel.weight_bytes (what is held, int4/int8 buffers included); `inkling models`
     # shows the plan read from the headers before loading: one figure in both places.
     from engine.loading.weights_plan import plan_model_weights
 
-    path, _ = write_model(tmp_path, tiny_config("llama", hidden=256), weight_type)
+    path, _ = write_model(tmp_path, tiny_config("llama", hidden=256, tie_word_embeddings=tied), weight_type)
     plan = plan_model_weights(path, torch.device("cpu"))
     lm = engine.load(str(path))
     assert plan is not None and plan.storage == lm.weights.replace("int8 + int4", "int4 + int8")
