@@ -334,12 +334,16 @@ class Generator:
         """Rows that have added nothing to the typed word yet get ``finished_word_boost`` for ending it: at the
         first step the token of the word as typed, after it every token that ends a word. A longer word ("to" ->
         "today", in one token or as "to" + "day") is then taken only when it is that much likelier."""
+        typed = prompt.typed_word_token
+        if not first and len(contexts) == scores.shape[0] and not any(
+                not tokens or (len(tokens) == 1 and tokens[0] == typed) for tokens in contexts):
+            return scores  # every row has gone on past the typed word: the usual case after a step or two
         boost = torch.zeros_like(scores)
         for row in range(scores.shape[0]):
             tokens = contexts[row] if row < len(contexts) else []
             if first or not tokens:
-                boost[row, prompt.typed_word_token] = prompt.finished_word_boost
-            elif len(tokens) == 1 and tokens[0] == prompt.typed_word_token:
+                boost[row, typed] = prompt.finished_word_boost
+            elif len(tokens) == 1 and tokens[0] == typed:
                 boost[row] = self.word_ends.ends * prompt.finished_word_boost
         return scores + boost
 
