@@ -33,6 +33,7 @@ _TAIL_CHARS = 256  # searched from the end: a regex search over the whole text w
 #: The document memory holds at most this much of the text before the cursor, the newest part: reading a 10 MB
 #: document into it took 50 s in front of the first suggestion, its last 100,000 characters a fraction of a second.
 DOCUMENT_MEMORY_CHARS = 100_000
+_SPACE = re.compile(r"\s")
 STATE_BATCH = 32  # continuous-cache pairs read at once: a window forward per keystroke would cost a prefill
 #: The newest pairs of a document the weights are learned from when it is opened: enough to learn them, while a
 #: long document opened costs a few windows read in idle moments, not a read of all of it.
@@ -46,7 +47,7 @@ def recent_part(text: str, most: int = DOCUMENT_MEMORY_CHARS) -> str:
         return text
     step = most // 4
     start = ((len(text) - most) // step + 1) * step
-    space = re.compile(r"\s").search(text, start, start + step)
+    space = _SPACE.search(text, start, start + step)
     return text[space.end() if space else start :]
 
 
