@@ -24,6 +24,7 @@ from engine.decoding.beam import NEG_INF, Hypothesis
 from engine.decoding.doubt import doubt_cut
 from engine.decoding.results import Completion, first_word, opening_logprob, worth_listing
 from engine.decoding.text_stream import TextStream, complete_text, truncate_pieces
+from engine.decoding.word_ends import WordEnds
 from engine.decoding.word_limit import continues_word, last_whole_word_end, stops_inside_word
 
 _WORD_BYTE = re.compile(rb"\w|[\x80-\xff]")
@@ -38,11 +39,11 @@ def branch_rows(num_beams: int, num_alternatives: int, most: int) -> int:
 class FirstWordBranches:
     def __init__(self, rows: int, num_alternatives: int, max_new_tokens: int, token_bytes: list[bytes],
                  eos_token_id: int | None, healed_prefix: bytes, stop, device: torch.device, run_on: int = 0,
-                 min_word_probability: float = 0.0, word_enders: torch.Tensor | None = None) -> None:
+                 min_word_probability: float = 0.0, word_ends: WordEnds | None = None) -> None:
         """``run_on``: tokens past ``max_new_tokens`` a branch may take to finish its word (``word_limit``);
         ``min_word_probability``: each branch ends before its first word less likely than that (``doubt``);
-        ``word_enders``: where the prompt ends inside a word, the mask of the tokens that end a word
-        (``word_ends``), so the streamed branch ends the typed word when that is likelier in all."""
+        ``word_ends``: where the prompt ends inside a word, greedy's rule for where a word ends, so the streamed
+        branch ends the typed word when that is likelier in all."""
         self.rows = rows
         self.num_alternatives = num_alternatives
         self.max_new_tokens = max_new_tokens
@@ -53,7 +54,7 @@ class FirstWordBranches:
         self.device = device
         self.run_on = run_on
         self.min_word_probability = min_word_probability
-        self.word_enders = word_enders
+        self.word_ends = word_ends
         self.streamed: Completion | None = None  # how the streamed branch (the trunk, then row 0) ended
         self.trunk = Hypothesis((), (), b"", 0.0)
         self.branched = False
@@ -115,7 +116,7 @@ class FirstWordBranches:
     def _at_typed_word_end(self) -> bool:
         """Nothing written yet after a prompt that ends inside a word (past the healing step, which chooses
         among spellings of the typed word, not whether it ends)."""
-        if self.word_enders is None or (self.skip and not self.trunk.tokens):
+        if self.word_ends is None or (self.skip and not self.trunk.tokens):
             return False
         return not complete_text(self.trunk.raw[self.skip :])
 
@@ -123,13 +124,11 @@ class FirstWordBranches:
         """``options`` with the likeliest word-ending token first when ending the typed word (every space,
         punctuation and end-of-text token together, as greedy weighs it: ``word_ends``) is likelier than the
         likeliest token that lengthens it: "meeting to" streams " the", and "day," stays an alternative."""
-        assert self.word_enders is not None  # _at_typed_word_end checked it
-        probs = logprobs.exp()
-        p_end = probs[self.word_enders].sum()
-        lengthening = probs.masked_fill(self.word_enders, 0.0)
-        if not bool(p_end > lengthening.max()):
+        assert self.word_ends is not None  # _at_typed_word_end checked it
+        likeliest = torch.tensor([[options[0][0]]], device=logprobs.device)
+        ender = int(self.word_ends.choose(logprobs.unsqueeze(0), likeliest))
+        if ender == options[0][0]:
             return options
-        ender = int(probs.masked_fill(~self.word_enders, -1.0).argmax())
         rest = [option for option in options if option[0] != ender]
         return [(ender, float(logprobs[ender])), *rest][: len(options)]
 

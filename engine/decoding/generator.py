@@ -461,7 +461,7 @@ class Generator:
             rows = branch_rows(settings.num_beams, settings.num_alternatives, MAX_BEAMS)
             return FirstWordBranches(rows, settings.num_alternatives, prompt.max_new_tokens, self.token_bytes,
                                      self.eos_token_id, prompt.healed_prefix, stop, self.device, prompt.run_on,
-                                     settings.doubt_cut, self.word_ends.ends if prompt.ends_inside_word else None)
+                                     settings.doubt_cut, self.word_ends if prompt.ends_inside_word else None)
         return BeamSearch(
             whole_words=settings.whole_words,
             num_beams=settings.num_beams,

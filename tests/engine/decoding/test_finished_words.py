@@ -19,9 +19,8 @@ ID = {spelled: index for index, spelled in enumerate(TOKENS)}
 
 
 def branches(prefix: bytes = b" to") -> FirstWordBranches:
-    enders = WordEnds(TOKENS, "cpu").ends
     return FirstWordBranches(4, 3, 8, TOKENS, 0, prefix, StopRule(None, True, "to"), torch.device("cpu"),
-                             word_enders=enders)
+                             word_ends=WordEnds(TOKENS, "cpu"))
 
 
 def logprobs(probabilities: dict[bytes, float], rows: int = 1) -> torch.Tensor:
