@@ -106,7 +106,6 @@ class Generator:
         self.token_bytes: list[bytes] = table + [b""] * (self.vocab_size - len(table))
         self.special_ids = self.tokenizer.special_ids
         self.prefix_index = TokenPrefixIndex(self.token_bytes, self.special_ids)
-        self._token_of_bytes: dict[bytes, int] | None = None  # built at first use (``token_of_bytes``)
         self.guards = DecodingGuards(self.token_bytes, self.device)  # DRY and the never-suggest list
         self.word_ends = WordEnds(self.token_bytes, self.device)
         self.prompt_cache = PromptCache(self.model, self.device, step_mode)
@@ -265,20 +264,10 @@ class Generator:
             run_on = max(0, min(run_on, max_context - len(tokens) - max_new))
         threads = self.step_threads if self.step_threads is not None else step_thread_count(self.device)
         inside_word = ends_inside_word(text)
-        typed_word = self.token_of_bytes(healed.prefix) if inside_word and settings.finished_word_odds > 1 else None
+        typed_word = (self.prefix_index.id_of(healed.prefix) if inside_word and healed.prefix
+                      and settings.finished_word_odds > 1 else None)
         return Prompt(tokens, healed.prefix, healed.allowed, inside_word, max_new, threads, suffix, run_on,
                       text[-2:], typed_word, math.log(settings.finished_word_odds) if typed_word is not None else 0.0)
-
-    def token_of_bytes(self, data: bytes) -> int | None:
-        """The one ordinary token whose bytes are exactly ``data`` (None: none is)."""
-        if not data:
-            return None
-        if self._token_of_bytes is None:
-            self._token_of_bytes = {}
-            for token, spelled in enumerate(self.token_bytes):
-                if spelled and token not in self.special_ids:
-                    self._token_of_bytes.setdefault(spelled, token)
-        return self._token_of_bytes.get(data)
 
     def fim_suffix_tokens(self, suffix: str, budget: int) -> list[int]:
         """The start of the text after the cursor as a fill-in-the-middle model reads it; [] for models without

@@ -46,6 +46,12 @@ class TokenPrefixIndex:
         return ids[low:high]
 
 
+    def id_of(self, spelled: bytes) -> int | None:
+        """The token whose bytes are exactly ``spelled`` (the lowest id where several are), None if none is."""
+        low = bisect.bisect_left(self._keys, spelled)
+        return int(self._ids[low]) if low < len(self._keys) and self._keys[low] == spelled else None
+
+
 def _successor(prefix: bytes) -> bytes | None:
     """The smallest byte string greater than every string that starts with ``prefix``; None if there is none."""
     trimmed = prefix.rstrip(b"\xff")
