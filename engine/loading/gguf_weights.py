@@ -3,7 +3,7 @@
 On the CPU the weights stay small: llama.cpp's 4-bit blocks (Q4_0, Q4_1, Q4_K) become ``Int4Linear`` operands
 without re-quantizing; every other type is dequantized a slice of rows at a time (the ``gguf`` package's
 dequantizer) and held as int8 rows with a scale each (``Int8Linear``; the token embedding as ``Int8Embedding``,
-shared with a tied output layer). ``float`` mode dequantizes everything into ordinary float parameters (for a GPU,
+shared with a tied output layer, which takes 4-bit embedding blocks as ``Int4Linear`` instead). ``float`` mode dequantizes everything into ordinary float parameters (for a GPU,
 or to compare against the file's exact values).
 
 Every value is copied out of the file's memory map into memory of our own, so another program rewriting or
