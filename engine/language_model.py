@@ -21,6 +21,7 @@ from engine.loading.model_defaults import measured_min_word_probability
 from engine.loading.registry import resolve_model_path
 from engine.loading.weights_plan import refuse_if_too_big
 from engine.models.base import CausalLanguageModel
+from engine.models.fused_projections import fuse_model_projections
 from engine.models.int8 import int8_helps, quantize_linears
 
 MODEL_WEIGHTS_FILE = "memory_weights.json"  # in a model folder: mixture weights fitted for that model
@@ -364,6 +365,7 @@ def load(name_or_path: str = "default", device: str | torch.device = "auto", dty
             raise ValueError("int8 weights are for decoding on the CPU; on a GPU load with weights='float'")
         loaded.model.to(torch.bfloat16)
         quantize_linears(loaded.model)
+        fuse_model_projections(loaded.model)
     lm = LanguageModel(loaded, str(name_or_path), target, torch.bfloat16 if int8 else loaded_dtype(loaded))
     lm.weights = "int8" if int8 else str(lm.dtype).removeprefix("torch.")
     lm.stored_parameters = parameters

@@ -25,11 +25,12 @@ from torch import nn
 from engine.loading.checkpoint import LoadedCheckpoint, shapes_only
 from engine.loading.families import FAMILIES
 from engine.loading.tokenizer import TextTokenizer
+from engine.models.fused_projections import fuse_model_projections
 from engine.models.int4 import Int4Linear, int4_available
 from engine.models.int8 import Int8Embedding, Int8Linear
 from engine.owned_files import write_owned_file, write_owned_text
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: query/key/value and gate/up projections kept joined
 MAX_ENTRIES = 4
 _TENSORS = "weights.safetensors"
 _DESCRIPTION = "model.json"
@@ -144,6 +145,7 @@ def _rebuilt(description: dict, tensors: dict[str, torch.Tensor]) -> nn.Module:
             module = Int8Embedding(parts["weight_int8"], parts["scales"])
         parent, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, child, module)
+    fuse_model_projections(model)  # drops the placeholders of joined layers (and joins those of older entries)
     rotary = getattr(model, "rotary", None)
     if "rotary.inv_freq" in tensors and rotary is not None:
         rotary._inv_freq = {torch.device("cpu"): tensors.pop("rotary.inv_freq")}

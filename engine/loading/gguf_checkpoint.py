@@ -22,6 +22,7 @@ from engine.loading.gguf_file import field_value, open_gguf, unsupported_reason
 from engine.loading.gguf_weights import ROPE_FACTORS, WeightFiller
 from engine.loading.tokenizer import TextTokenizer
 from engine.loading.weights_plan import check_memory, plan_gguf_weights
+from engine.models.fused_projections import fuse_model_projections
 from engine.models.int4 import INT4_MISSING_NOTE
 
 
@@ -74,6 +75,7 @@ def load_gguf(path: str | Path, device: torch.device | str = "cpu", *, quantized
     filler = WeightFiller(model, reader, path, quantized=quantized and on_cpu,
                           dtype=torch.bfloat16 if quantized and on_cpu else dtype, device=device)
     filler.fill()
+    fuse_model_projections(model)  # before the cache keeps it, so a cached load joins nothing again
     parameters = sum(math.prod(int(n) for n in t.shape) for t in reader.tensors if t.name != ROPE_FACTORS)
     del reader, tensors, embedding  # the file's memory map: nothing of it is referenced any more
     model.eval()

@@ -11,6 +11,7 @@ quarter of the bytes of bfloat16 weights, which is what matters once a model out
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 import torch
 from torch import nn
@@ -84,6 +85,35 @@ class Int4Linear(nn.Module):
         layer.register_buffer("bias", bias, persistent=False)
         return layer
 
+    @classmethod
+    def concatenated(cls, layers: list[Int4Linear]) -> Int4Linear | None:
+        """One layer whose outputs are those of ``layers`` side by side (one kernel call where there were several),
+        or None where they cannot be joined: different input widths, a layer whose outputs do not fill whole
+        64-row blocks of the packing, or biases on some layers only."""
+        in_features = layers[0].in_features
+        if any(layer.in_features != in_features or layer.out_features % _PACKED_ROW_BLOCK for layer in layers):
+            return None
+        biases = [layer.bias for layer in layers]
+        if any(bias is None for bias in biases) and any(bias is not None for bias in biases):
+            return None
+        # Packed rows are [out, in / 2] in whole blocks of 64 rows, and the pairs [groups, out, 2]: both join by rows.
+        packed = torch.cat([layer.packed for layer in layers])
+        pairs = torch.cat([layer.scales_and_zeros for layer in layers], dim=1)
+        bias = None if biases[0] is None else torch.cat([b for b in biases if b is not None])
+        return cls.from_packed(packed, pairs, in_features, sum(layer.out_features for layer in layers), bias)
+
+    def forward_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """``[n, in]`` bfloat16 rows to ``[n, out]`` bfloat16, without ``forward``'s reshapes and casts: the
+        one-token decoding step calls it a few hundred times a token, where each skipped operation counts."""
+        if rows.shape[0] >= DEQUANTIZE_FROM_ROWS:
+            return self(rows)
+        if rows.dtype != torch.bfloat16:
+            rows = rows.to(torch.bfloat16)
+        buffers = cast("dict[str, torch.Tensor]", self._buffers)  # nn.Module's attribute lookup costs more
+        y = torch._weight_int4pack_mm_for_cpu(rows, buffers["packed"], GROUP_SIZE, buffers["scales_and_zeros"])
+        bias = buffers["bias"]
+        return y if bias is None else y + bias
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
         if rows.shape[0] >= DEQUANTIZE_FROM_ROWS and self.out_features % _PACKED_ROW_BLOCK == 0:
@@ -93,7 +123,6 @@ class Int4Linear(nn.Module):
         if self.bias is not None:
             y = y + self.bias
         return y.view(*x.shape[:-1], self.out_features).to(x.dtype)
-
 
     def codes(self) -> torch.Tensor:
         """The 4-bit codes ``[out, in]`` (0..15) back out of the kernel's packing: per block of 64 rows, each input

@@ -10,6 +10,8 @@ int8; mean KL from the float32 distribution 2e-4 nats per token.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -50,6 +52,32 @@ class Int8Linear(nn.Module):
         layer.register_buffer("scales", scales.to(compute_dtype), persistent=False)
         layer.register_buffer("bias", None if bias is None else bias.to(compute_dtype), persistent=False)
         return layer
+
+    @classmethod
+    def concatenated(cls, layers: list[Int8Linear]) -> Int8Linear | None:
+        """One layer whose outputs are those of ``layers`` side by side, or None where they cannot be joined
+        (different input widths or compute types, biases on some layers only)."""
+        first = layers[0]
+        if any(layer.in_features != first.in_features or layer.scales.dtype != first.scales.dtype
+               for layer in layers):
+            return None
+        biases = [layer.bias for layer in layers]
+        if any(bias is None for bias in biases) and any(bias is not None for bias in biases):
+            return None
+        bias = None if biases[0] is None else torch.cat([b for b in biases if b is not None])
+        return cls.from_quantized(torch.cat([layer.weight_int8 for layer in layers]),
+                                  torch.cat([layer.scales for layer in layers]), bias, first.scales.dtype)
+
+    def forward_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """``[n, in]`` rows in the compute type to ``[n, out]``, without ``forward``'s reshapes and casts (the
+        one-token decoding step's path)."""
+        buffers = cast("dict[str, torch.Tensor]", self._buffers)  # nn.Module's attribute lookup costs more
+        scales = buffers["scales"]
+        if rows.dtype != scales.dtype:
+            rows = rows.to(scales.dtype)
+        y = torch._weight_int8pack_mm(rows, buffers["weight_int8"], scales)
+        bias = buffers["bias"]
+        return y if bias is None else y + bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features).to(self.scales.dtype)

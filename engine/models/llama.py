@@ -22,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.models.fused_projections import concatenated_linear
 from engine.models.kv_cache import KVCache, cache_dtype
+from engine.models.one_token_step import decode_one_token
 from engine.models.positions import Placement, attention_mask, place
 from engine.models.shared_prefix import attend_with_shared_prefix, worth_sharing
 
@@ -345,6 +347,31 @@ class Attention(nn.Module):
             self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
             self.k_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
         self.qk_norm = config.qk_norm
+        #: q_proj, k_proj and v_proj joined into one layer once ``fuse_projections`` has done so (quantized only).
+        self.qkv_proj: nn.Module | None = None
+
+    @property
+    def projection_widths(self) -> tuple[int, int, int]:
+        """The widths of the queries, keys and values, in ``qkv_proj``'s order."""
+        return self.n_head * self.head_dim, self.n_kv_head * self.head_dim, self.n_kv_head * self.head_dim
+
+    def fuse_projections(self) -> bool:
+        """Join the query, key and value projections into ``qkv_proj`` where they are quantized alike."""
+        if self.qkv_proj is None:
+            self.qkv_proj = concatenated_linear([self.q_proj, self.k_proj, self.v_proj])
+            if self.qkv_proj is None:
+                return False
+        for name in ("q_proj", "k_proj", "v_proj"):  # also the placeholders of a model rebuilt joined from a cache
+            if hasattr(self, name):
+                delattr(self, name)
+        return True
+
+    def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values of ``x`` (``[..., width]``), unshaped."""
+        if self.qkv_proj is not None:
+            q, k, v = self.qkv_proj(x).split(self.projection_widths, dim=-1)
+            return q, k, v
+        return self.q_proj(x), self.k_proj(x), self.v_proj(x)
 
     def forward(
         self,
@@ -358,16 +385,21 @@ class Attention(nn.Module):
         """Attention of ``x`` over the cache's first ``placement.span`` slots once ``x`` is written there, or over
         ``x`` alone without a cache."""
         batch, time, _ = x.shape
-        q = self.q_proj(x).view(batch, time, self.n_head, self.head_dim)
-        k = self.k_proj(x).view(batch, time, self.n_kv_head, self.head_dim)
+        q, k, v = self.project_qkv(x)
+        q = q.view(batch, time, self.n_head, self.head_dim)
+        k = k.view(batch, time, self.n_kv_head, self.head_dim)
         if self.qk_norm:
             q, k = self.q_norm(q), self.k_norm(k)
         q, k = q.transpose(1, 2), k.transpose(1, 2)
-        v = self.v_proj(x).view(batch, time, self.n_kv_head, self.head_dim).transpose(1, 2)
+        v = v.view(batch, time, self.n_kv_head, self.head_dim).transpose(1, 2)
         cos, sin = rotary
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        # Rotated in float32 whatever the compute type, as the one-token step does: keys cached by a prompt and by
+        # single tokens then agree, and no suggestion depends on which of the two read a word.
+        q, k = apply_rotary(q.float(), cos, sin), apply_rotary(k.float(), cos, sin)
         if cache is not None:
             k, v = cache.update(layer, placement.positions, k, v, placement.span)
+        else:
+            q, k = q.to(v.dtype), k.to(v.dtype)
         # With a float32 cache under bf16 weights (``cache_dtype``) the attention runs in float32.
         if cache is not None and worth_sharing(batch, time, cache.shared, mask):
             y = attend_with_shared_prefix(q.to(k.dtype), k, v, cache.shared).to(x.dtype)
@@ -402,9 +434,29 @@ class MLP(nn.Module):
         self.up_proj = nn.Linear(width, inner, bias=config.mlp_bias)
         self.down_proj = nn.Linear(inner, width, bias=config.mlp_bias)
         self.act = _ACTIVATIONS[config.hidden_act]
+        #: gate_proj and up_proj joined into one layer once ``fuse_projections`` has done so (quantized only).
+        self.gate_up_proj: nn.Module | None = None
+
+    def fuse_projections(self) -> bool:
+        """Join the gate and up projections into ``gate_up_proj`` where they are quantized alike."""
+        if self.gate_up_proj is None:
+            self.gate_up_proj = concatenated_linear([self.gate_proj, self.up_proj])
+            if self.gate_up_proj is None:
+                return False
+        for name in ("gate_proj", "up_proj"):  # also the placeholders of a model rebuilt joined from a cache
+            if hasattr(self, name):
+                delattr(self, name)
+        return True
+
+    def gated(self, x: torch.Tensor) -> torch.Tensor:
+        """The activated gate times the up projection: what ``down_proj`` reads."""
+        if self.gate_up_proj is not None:
+            gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+            return self.act(gate) * up
+        return self.act(self.gate_proj(x)) * self.up_proj(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(self.gated(x))
 
 
 class DecoderLayer(nn.Module):
@@ -424,8 +476,10 @@ class DecoderLayer(nn.Module):
         placement: Placement,
         mask: torch.Tensor | None,
     ) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), rotary, cache, layer, placement, mask)
-        return x + self.mlp(self.post_attention_layernorm(x))
+        # ``x`` is the float32 residual stream; the layers' inputs are rounded to the compute type once.
+        dtype = self.input_layernorm.weight.dtype
+        x = x + self.self_attn(self.input_layernorm(x).to(dtype), rotary, cache, layer, placement, mask)
+        return x + self.mlp(self.post_attention_layernorm(x).to(dtype))
 
 
 class LlamaBackbone(nn.Module):
@@ -490,6 +544,15 @@ class LlamaTransformer(CachedDecoder):
         self.tie_weights()
 
 
+    def fuse_projections(self) -> int:
+        """Join each layer's query, key and value projections, and its gate and up projections, where they are
+        quantized alike (``engine.models.fused_projections``); returns how many joined layers were made."""
+        joined = 0
+        for layer in self.model.layers:
+            decoder = cast(DecoderLayer, layer)
+            joined += decoder.self_attn.fuse_projections() + decoder.mlp.fuse_projections()
+        return joined
+
     def forward(
         self,
         tokens: torch.Tensor,
@@ -498,14 +561,28 @@ class LlamaTransformer(CachedDecoder):
         span: int | None = None,
     ) -> tuple[torch.Tensor, KVCache | None]:
         """Logits ``[batch, time, vocab]`` for ``tokens`` ``[batch, time]`` read after what ``cache`` holds; with
-        ``positions`` and ``span`` the fixed-shape step (see ``engine.models.positions``)."""
+        ``positions`` and ``span`` the fixed-shape step (see ``engine.models.positions``). One token per row
+        after a cache, outside training, takes the leaner one-token step (``engine.models.one_token_step``)."""
+        if cache is not None and positions is None and tokens.shape[1] == 1 and not torch.is_grad_enabled():
+            return decode_one_token(self, tokens, cache), cache
+        return self.forward_layers(tokens, cache, positions, span)
+
+    def forward_layers(
+        self,
+        tokens: torch.Tensor,
+        cache: KVCache | None = None,
+        positions: torch.Tensor | None = None,
+        span: int | None = None,
+    ) -> tuple[torch.Tensor, KVCache | None]:
+        """``forward`` for any chunk, through the layers' modules: training, prompts, the fixed-shape step."""
         placement = place(tokens, cache, self.max_context, positions, span)
-        x = self.model.embed_tokens(tokens)
-        rotary = self.rotary(placement.positions, x.dtype)
+        embedded = self.model.embed_tokens(tokens)
+        rotary = self.rotary(placement.positions, torch.float32)
         masks = {window: attention_mask(placement, window, cache is not None)
                  for window in set(self.config.layer_windows)}
+        x = embedded.float()  # the residual stream stays in float32 between layers, as llama.cpp keeps it
         for index, layer in enumerate(self.model.layers):
             x = layer(x, rotary, cache, index, placement, masks[cast(DecoderLayer, layer).self_attn.window])
         if cache is not None and not placement.fixed:
             cache.advance(tokens.shape[1])
-        return self.lm_head(self.model.norm(x)), cache
+        return self.lm_head(self.model.norm(x.to(embedded.dtype))), cache

@@ -1,0 +1,117 @@
+"""One new token per row through a Llama-family decoder, in as few tensor operations as the step allows.
+
+Decoding a 135M-parameter model on a CPU is bound by how many operations run, not by arithmetic: the plain
+forward spends ~40 small operations a layer (module calls, reshapes, casts, the rotation's halves, the cache's
+index copies) at a few microseconds each, as much time as the weights' products themselves. This is the same
+arithmetic as ``LlamaTransformer.forward_layers`` for a chunk of one token, written the way gpt-fast's
+``decode_one_token`` is, and leaner:
+
+- the rotary embedding of queries and keys is one product with a ``[head_dim, head_dim]`` rotation matrix made
+  once a step (every row is at the same position), not two halves, a negation, a concatenation and three
+  products per tensor per layer;
+- the residual stream stays in float32 between layers, as llama.cpp keeps it, so a norm reads it without a cast
+  and adding a layer's bfloat16 output is one operation;
+- quantized layers are called through ``forward_rows`` (no reshapes or casts) and, where
+  ``engine.models.fused_projections`` joined them, once for queries, keys and values and once for gate and up;
+- keys and values are written into the cache slot by plain assignment, and one-query attention reads exactly
+  the slots it may see (no mask), with the grouped query heads folded as in the plain forward, or through
+  ``engine.models.shared_prefix`` for rows that share a prompt.
+
+The final norm and the output layer are called as modules, so their hooks (the memory's hidden states,
+``last_position_logits``) see what they see in the plain forward.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.models.kv_cache import KVCache
+from engine.models.positions import place
+from engine.models.shared_prefix import attend_with_shared_prefix, worth_sharing
+
+
+def decode_one_token(model: Any, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Logits ``[batch, 1, vocab]`` for one token per row ``tokens`` ``[batch, 1]`` read after what ``cache``
+    holds (a ``LlamaTransformer``'s ``forward`` for that case); the cache gains the token's keys and values."""
+    placement = place(tokens, cache, model.max_context)  # the same checks as the plain forward
+    position = cache.length
+    embedded = model.model.embed_tokens(tokens)
+    compute_dtype = embedded.dtype
+    batch = tokens.shape[0]
+    x = embedded.view(batch, -1).float()
+    cos, sin = model.rotary(placement.positions, torch.float32)
+    rotation = torch.diag_embed(cos[0]) + _rotate_half_matrix(cos.shape[-1], cos.device) * sin
+    for index, layer in enumerate(model.model.layers):
+        attention = layer.self_attn
+        h = _normed(layer.input_layernorm, x, compute_dtype)
+        y = _attend(attention, h, rotation, cache, index, position, compute_dtype)
+        x = x + _project(attention.o_proj, y)
+        h = _normed(layer.post_attention_layernorm, x, compute_dtype)
+        x = x + _project(layer.mlp.down_proj, _gated(layer.mlp, h))
+    cache.advance(1)
+    return model.lm_head(model.model.norm(x.to(compute_dtype).unsqueeze(1)))
+
+
+def _normed(norm: nn.RMSNorm, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    # The weight applied in float32 inside the norm's own kernel, then one rounding to the compute type.
+    return F.rms_norm(x, norm.normalized_shape, norm.weight.float(), norm.eps).to(dtype)
+
+
+def _project(layer: nn.Module, rows: torch.Tensor) -> torch.Tensor:
+    forward_rows = getattr(layer, "forward_rows", None)
+    return forward_rows(rows) if forward_rows is not None else layer(rows)
+
+
+def _gated(mlp: Any, h: torch.Tensor) -> torch.Tensor:
+    if mlp.gate_up_proj is not None:
+        gate, up = _project(mlp.gate_up_proj, h).chunk(2, dim=-1)
+        return mlp.act(gate) * up
+    return mlp.act(_project(mlp.gate_proj, h)) * _project(mlp.up_proj, h)
+
+
+def _attend(attention: Any, h: torch.Tensor, rotation: torch.Tensor, cache: KVCache, index: int, position: int,
+            compute_dtype: torch.dtype) -> torch.Tensor:
+    """The attention output ``[batch, heads * head_dim]`` of one new token per row, its keys and values cached."""
+    batch = h.shape[0]
+    heads, kv_heads, dim = attention.n_head, attention.n_kv_head, attention.head_dim
+    if attention.qkv_proj is not None:
+        qkv = _project(attention.qkv_proj, h)
+        q_width, kv_width, _ = attention.projection_widths
+        qk, v = qkv[:, :q_width + kv_width], qkv[:, q_width + kv_width:]
+    else:
+        qk = torch.cat((_project(attention.q_proj, h), _project(attention.k_proj, h)), dim=-1)
+        v = _project(attention.v_proj, h)
+    qk = qk.reshape(batch, heads + kv_heads, dim)  # queries' heads, then keys'
+    if attention.qk_norm:
+        qk = torch.cat((attention.q_norm(qk[:, :heads]), attention.k_norm(qk[:, heads:])), dim=1)
+    qk = qk.float() @ rotation
+    q, k = qk[:, :heads], qk[:, heads:]
+    cache.keys[index, :, :, position] = k
+    cache.values[index, :, :, position] = v.view(batch, kv_heads, dim)
+    start = 0 if attention.window is None else max(0, position + 1 - attention.window)
+    keys, values = cache.keys[index, :, :, start:position + 1], cache.values[index, :, :, start:position + 1]
+    if q.dtype != keys.dtype:  # a bfloat16 cache on a GPU
+        q = q.to(keys.dtype)
+    shared = max(0, cache.shared - start)
+    if worth_sharing(batch, 1, shared, None):
+        y = attend_with_shared_prefix(q.unsqueeze(2), keys, values, shared)
+    else:
+        # Each kv head's group of query heads folded into the query axis: the cache is read once per kv head.
+        y = F.scaled_dot_product_attention(q.view(batch, kv_heads, heads // kv_heads, dim), keys, values)
+    return y.reshape(batch, heads * dim).to(compute_dtype)
+
+
+@functools.cache
+def _rotate_half_matrix(dim: int, device: torch.device) -> torch.Tensor:
+    """``P`` with ``x @ P == rotate_half(x)``: the second half negated into the first, the first into the second."""
+    half = dim // 2
+    matrix = torch.zeros(dim, dim, device=device)
+    columns = torch.arange(half, device=device)
+    matrix[columns + half, columns] = -1.0
+    matrix[columns, columns + half] = 1.0
+    return matrix
