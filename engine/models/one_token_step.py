@@ -24,7 +24,7 @@ The final norm and the output layer are called as modules, so their hooks (the m
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -45,21 +45,29 @@ def decode_one_token(model: Any, tokens: torch.Tensor, cache: KVCache) -> torch.
     batch = tokens.shape[0]
     x = embedded.view(batch, -1).float()
     cos, sin = model.rotary(placement.positions, torch.float32)
-    rotation = torch.diag_embed(cos[0]) + _rotate_half_matrix(cos.shape[-1], cos.device) * sin
+    step = _Step(
+        position, torch.diag_embed(cos[0]) + _rotate_half_matrix(cos.shape[-1], cos.device) * sin,
+        # Views of every layer's slot for this token and of the slots it attends over, made once a step.
+        cache.keys.select(3, position), cache.values.select(3, position),
+        cache.keys.narrow(3, 0, position + 1), cache.values.narrow(3, 0, position + 1),
+    )
     for index, layer in enumerate(model.model.layers):
-        attention = layer.self_attn
-        h = _normed(layer.input_layernorm, x, compute_dtype)
-        y = _attend(attention, h, rotation, cache, index, position, compute_dtype)
-        x = x + _project(attention.o_proj, y)
-        h = _normed(layer.post_attention_layernorm, x, compute_dtype)
-        x = x + _project(layer.mlp.down_proj, _gated(layer.mlp, h))
+        # Children read from nn.Module's own tables: its attribute lookup costs more than a dictionary's, and this
+        # loop makes ~400 such lookups a token.
+        parts = layer._modules
+        attention, mlp = parts["self_attn"], parts["mlp"]
+        h = _normed(parts["input_layernorm"], x, compute_dtype)
+        y = _attend(attention, h, step, cache, index, compute_dtype)
+        x = x + _project(attention._modules["o_proj"], y)
+        h = _normed(parts["post_attention_layernorm"], x, compute_dtype)
+        x = x + _project(mlp._modules["down_proj"], _gated(mlp, h))
     cache.advance(1)
     return model.lm_head(model.model.norm(x.to(compute_dtype).unsqueeze(1)))
 
 
-def _normed(norm: nn.RMSNorm, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def _normed(norm: Any, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     # The weight applied in float32 inside the norm's own kernel, then one rounding to the compute type.
-    return F.rms_norm(x, norm.normalized_shape, norm.weight.float(), norm.eps).to(dtype)
+    return F.rms_norm(x, norm.normalized_shape, norm._parameters["weight"].float(), norm.eps).to(dtype)
 
 
 def _project(layer: nn.Module, rows: torch.Tensor) -> torch.Tensor:
@@ -68,33 +76,49 @@ def _project(layer: nn.Module, rows: torch.Tensor) -> torch.Tensor:
 
 
 def _gated(mlp: Any, h: torch.Tensor) -> torch.Tensor:
-    if mlp.gate_up_proj is not None:
-        gate, up = _project(mlp.gate_up_proj, h).chunk(2, dim=-1)
-        return mlp.act(gate) * up
-    return mlp.act(_project(mlp.gate_proj, h)) * _project(mlp.up_proj, h)
+    parts = mlp._modules
+    joined = parts.get("gate_up_proj")
+    if joined is not None:
+        both = _project(joined, h)
+        width = both.shape[-1] // 2
+        return mlp.act(both.narrow(-1, 0, width)) * both.narrow(-1, width, width)
+    return mlp.act(_project(parts["gate_proj"], h)) * _project(parts["up_proj"], h)
 
 
-def _attend(attention: Any, h: torch.Tensor, rotation: torch.Tensor, cache: KVCache, index: int, position: int,
+class _Step(NamedTuple):
+    position: int
+    rotation: torch.Tensor  # [head_dim, head_dim]: x @ rotation rotates x to this position
+    new_keys: torch.Tensor  # [layers, batch, kv_heads, head_dim]: where this token's keys go
+    new_values: torch.Tensor
+    seen_keys: torch.Tensor  # [layers, batch, kv_heads, position + 1, head_dim]: what full attention reads
+    seen_values: torch.Tensor
+
+
+def _attend(attention: Any, h: torch.Tensor, step: _Step, cache: KVCache, index: int,
             compute_dtype: torch.dtype) -> torch.Tensor:
     """The attention output ``[batch, heads * head_dim]`` of one new token per row, its keys and values cached."""
     batch = h.shape[0]
     heads, kv_heads, dim = attention.n_head, attention.n_kv_head, attention.head_dim
-    if attention.qkv_proj is not None:
-        qkv = _project(attention.qkv_proj, h)
-        q_width, kv_width, _ = attention.projection_widths
-        qk, v = qkv[:, :q_width + kv_width], qkv[:, q_width + kv_width:]
+    parts = attention._modules
+    joined = parts.get("qkv_proj")
+    if joined is not None:
+        qkv = _project(joined, h)
+        split = (heads + kv_heads) * dim
+        qk, v = qkv[:, :split], qkv[:, split:]
     else:
-        qk = torch.cat((_project(attention.q_proj, h), _project(attention.k_proj, h)), dim=-1)
-        v = _project(attention.v_proj, h)
+        qk = torch.cat((_project(parts["q_proj"], h), _project(parts["k_proj"], h)), dim=-1)
+        v = _project(parts["v_proj"], h)
     qk = qk.reshape(batch, heads + kv_heads, dim)  # queries' heads, then keys'
     if attention.qk_norm:
-        qk = torch.cat((attention.q_norm(qk[:, :heads]), attention.k_norm(qk[:, heads:])), dim=1)
-    qk = qk.float() @ rotation
+        qk = torch.cat((parts["q_norm"](qk[:, :heads]), parts["k_norm"](qk[:, heads:])), dim=1)
+    qk = qk.float() @ step.rotation
     q, k = qk[:, :heads], qk[:, heads:]
-    cache.keys[index, :, :, position] = k
-    cache.values[index, :, :, position] = v.view(batch, kv_heads, dim)
-    start = 0 if attention.window is None else max(0, position + 1 - attention.window)
-    keys, values = cache.keys[index, :, :, start:position + 1], cache.values[index, :, :, start:position + 1]
+    step.new_keys[index].copy_(k)
+    step.new_values[index].copy_(v.view(batch, kv_heads, dim))
+    keys, values = step.seen_keys[index], step.seen_values[index]
+    start = 0 if attention.window is None else max(0, step.position + 1 - attention.window)
+    if start:
+        keys, values = keys.narrow(2, start, keys.shape[2] - start), values.narrow(2, start, values.shape[2] - start)
     if q.dtype != keys.dtype:  # a bfloat16 cache on a GPU
         q = q.to(keys.dtype)
     shared = max(0, cache.shared - start)
