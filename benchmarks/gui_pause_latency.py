@@ -77,6 +77,7 @@ def measure(model: str, pauses: int, text: str, give_up_s: float, scratch: Path)
 
     latencies: list[float] = []
     typed: list[str] = []
+    at_pause: list[tuple[float, str, str]] = []  # (latency, the text's end, the ghost text shown)
     first_pause_s, no_ghost = None, 0
     for pause in range(pauses + 1):
         start = (3 * pause) % max(1, len(words) - 3)
@@ -92,6 +93,7 @@ def measure(model: str, pauses: int, text: str, give_up_s: float, scratch: Path)
         elif seen:
             latencies.append(shown_at[0] - last_key)
             typed.append(editor.toPlainText())
+            at_pause.append((latencies[-1], typed[-1][-60:], editor.ghost_text()))
         else:
             no_ghost += 1
             typed.append(editor.toPlainText())
@@ -114,7 +116,7 @@ def measure(model: str, pauses: int, text: str, give_up_s: float, scratch: Path)
                 break
         stream.close()
     return {"ready_s": ready_s, "first_pause_s": first_pause_s, "gui_s": latencies, "no_ghost": no_ghost,
-            "engine_s": engine_first, "debounce_ms": debounce_ms}
+            "engine_s": engine_first, "debounce_ms": debounce_ms, "at_pause": at_pause}
 
 
 def main() -> int:
@@ -123,6 +125,8 @@ def main() -> int:
     parser.add_argument("--pauses", type=int, default=40)
     parser.add_argument("--text", help="a text file to type (default: a built-in paragraph, repeated)")
     parser.add_argument("--give-up", type=float, default=3.0, help="seconds to wait for ghost text at a pause")
+    parser.add_argument("--slowest", type=int, default=0, help="also list this many slowest pauses: the text's end "
+                                                                "and the ghost text that came")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="inkling-pause-"))
@@ -151,6 +155,8 @@ def main() -> int:
         if latencies:
             print(f"ratio GUI p90 / engine p90: x{p90 / e90:.2f}; the GUI adds {(p90 - e90) * 1000:.0f} ms at p90, "
                   f"the debounce included")
+    for latency, before, ghost in sorted(figures["at_pause"], reverse=True)[:args.slowest]:
+        print(f"{latency * 1000:5.0f} ms  ...{before!r} -> {ghost!r}")
     return 0
 
 
