@@ -65,6 +65,7 @@ class BeamSearch:
         self.running: list[Hypothesis] = [Hypothesis((), (), b"", 0.0)]
         self.finished: list[FinishedHypothesis] = []
         self.steps = 0
+        self.restart: list[tuple[int, ...]] | None = None  # beams never start again from the prompt
 
     # --- one step ------------------------------------------------------------------------------------------
 

@@ -11,6 +11,12 @@ What streams stays: a stream shows one branch from start to end, the likeliest f
 has finished, and that branch is listed first; the others fill in beside it. Each row ends before its first
 doubtful word as it goes (``doubt``; the same cut greedy makes), so nothing streamed is cut away at the end.
 
+The streamed branch runs first, alone, and the others follow it: each row is its own greedy continuation, so
+the order changes nothing in what they write, but a step of one row costs a fifth of a step of six on a CPU (the
+int4 and int8 kernels read their weights again for every few rows), and what a writer waits for is the streamed
+branch. The trunk, too, is one row. When the streamed branch ends, ``restart`` names what the other rows read from
+the prompt on (the trunk and each one's first token), and the caller starts their rows there.
+
 The interface is ``BeamSearch``'s (``step``, ``best``, ``results``, ``steps``), so the generator runs either.
 """
 
@@ -59,29 +65,34 @@ class FirstWordBranches:
         self.trunk = Hypothesis((), (), b"", 0.0)
         self.branched = False
         self.running: list[Hypothesis] = []
+        #: The rows of ``running`` the next logprobs belong to: the streamed row alone, then the others.
+        self.phase_rows: list[int] = [0]
+        #: Set by a step after which the rows start again from the prompt: the tokens each reads after it.
+        self.restart: list[tuple[int, ...]] | None = None
         self.finished: list[Completion] = []
         self.steps = 0
+        self._branch_steps = 0
 
     def step(self, logprobs: torch.Tensor) -> tuple[list[int], list[int]] | None:
         """Next tokens from ``logprobs`` (``[1, vocab]`` at the first step, ``[rows, vocab]`` after); returns
         ``(parents, tokens)`` for the next forward, or None when every branch has ended."""
         self.steps += 1
+        self.restart = None
         if not self.branched:
             return self._trunk_step(logprobs[0])
         best = torch.max(logprobs, dim=-1)
         tokens, token_logprobs = best.indices.tolist(), best.values.tolist()
-        survivors = []
-        for row, (hypothesis, token, logprob) in enumerate(zip(self.running, tokens, token_logprobs)):
+        for row, token, logprob in zip(self.phase_rows, tokens, token_logprobs):
+            hypothesis = self.running[row]
             if hypothesis.total == NEG_INF or logprob == NEG_INF:
-                survivors.append(_dead(hypothesis))
-                continue
-            if (self.steps > self.max_new_tokens and token != self.eos
+                self.running[row] = _dead(hypothesis)
+            elif (self.steps > self.max_new_tokens and token != self.eos
                     and not continues_word(self.token_bytes[token], complete_text(hypothesis.raw[self.skip:]))):
                 self._finish(hypothesis, "length", row=row)  # its word ended: what starts next is not kept
-                survivors.append(_dead(hypothesis))
-                continue
-            survivors.append(self._extend(hypothesis, token, logprob, row))
-        return self._next(survivors)
+                self.running[row] = _dead(hypothesis)
+            else:
+                self.running[row] = self._extend(hypothesis, token, logprob, row)
+        return self._next()
 
     def _trunk_step(self, logprobs: torch.Tensor) -> tuple[list[int], list[int]] | None:
         """Before the branch point every row holds the same text (the trunk); branch at the first token that
@@ -101,17 +112,18 @@ class FirstWordBranches:
         text = self.token_bytes[token][0 if self.trunk.tokens else self.skip :]
         if len(options) > 1 and (_WORD_BYTE.search(text) or token == self.eos):
             self.branched = True
-            survivors = [self._extend(self.trunk, t, lp, row) for row, (t, lp) in enumerate(options)]
-            while len(survivors) < self.rows:  # a constrained step (healing) may allow fewer tokens
-                survivors.append(_dead(survivors[0]))
-            return self._next(survivors)
+            self._branch_steps = self.steps - 1
+            # Only rows that start alive: a constrained step (healing) may allow fewer tokens than rows.
+            self.running = [self._extend(self.trunk, t, lp, row) for row, (t, lp) in enumerate(options)]
+            self.phase_rows = [0]
+            return self._next()
         self.trunk = self._extend(self.trunk, token, logprob, 0)
         if self.trunk.total == NEG_INF:  # the trunk itself ended (end-of-text, the stop rule)
             return None
         if self.steps >= self.max_new_tokens:
             self._finish(self.trunk, "length", row=0)
             return None
-        return list(range(self.rows)), [token] * self.rows  # every row the same: no reshuffle
+        return [0], [token]
 
     def _at_typed_word_end(self) -> bool:
         """Nothing written yet after a prompt that ends inside a word (past the healing step, which chooses
@@ -154,21 +166,40 @@ class FirstWordBranches:
         stream = TextStream(skip=hypothesis.raw[: self.skip])
         return [stream.push(self.token_bytes[t]) for t in hypothesis.tokens]
 
-    def _next(self, survivors: list[Hypothesis]) -> tuple[list[int], list[int]] | None:
-        if self.steps >= self.max_new_tokens:
-            running_on = self.steps < self.max_new_tokens + self.run_on
-            for row, hypothesis in enumerate(survivors):
-                if hypothesis.total == NEG_INF:
-                    continue
-                text = complete_text(hypothesis.raw[self.skip :])
-                if running_on and stops_inside_word(text):
-                    continue  # past the limit only to finish its word
-                self._finish(hypothesis, "length", last_whole_word_end(text), row=row)
-                survivors[row] = _dead(hypothesis)
-        self.running = survivors
-        if all(h.total == NEG_INF for h in survivors):
-            return None
-        return list(range(len(survivors))), [h.tokens[-1] for h in survivors]
+    def _next(self) -> tuple[list[int], list[int]] | None:
+        """The next forward of the current phase's rows (a row that has ended pads it, fed its last token again);
+        when they have all ended, the other rows from the branch point (``restart``), or None when none is left."""
+        while True:
+            self._end_rows_past_the_limit()
+            if any(self.running[row].total != NEG_INF for row in self.phase_rows):
+                return list(range(len(self.phase_rows))), [self.running[row].tokens[-1] for row in self.phase_rows]
+            waiting = [row for row in range(1, len(self.running))
+                       if row not in self.phase_rows and self.running[row].total != NEG_INF]
+            if not waiting:
+                self.restart = None
+                return None
+            # The others start from the branch point, where each has its first token: lengths count from there.
+            # Always as many rows (ended ones pad), so the caller keeps one set of rows for them, not one per count.
+            while len(waiting) < self.rows - 1:
+                self.running.append(_dead(self.running[waiting[0]]))
+                waiting.append(len(self.running) - 1)
+            self.phase_rows = waiting
+            self.steps = self._branch_steps + 1
+            self.restart = [self.running[row].tokens for row in waiting]
+
+    def _end_rows_past_the_limit(self) -> None:
+        if self.steps < self.max_new_tokens:
+            return
+        running_on = self.steps < self.max_new_tokens + self.run_on
+        for row in self.phase_rows:
+            hypothesis = self.running[row]
+            if hypothesis.total == NEG_INF:
+                continue
+            text = complete_text(hypothesis.raw[self.skip :])
+            if running_on and stops_inside_word(text):
+                continue  # past the limit only to finish its word
+            self._finish(hypothesis, "length", last_whole_word_end(text), row=row)
+            self.running[row] = _dead(hypothesis)
 
     def _finish(self, hypothesis: Hypothesis, reason: str, cut: int | None = None, row: int | None = None) -> None:
         """Record ``hypothesis`` as finished (cut to ``cut`` characters); ``row`` 0 is the branch a stream shows."""
@@ -201,11 +232,11 @@ class FirstWordBranches:
         return "", None, 0
 
     def row_tokens(self) -> list[tuple[int, ...]]:
-        """The tokens each row of the next scores continues the prompt with: the prompt's one row before the first
-        step, then the trunk's in every row until the branch point."""
+        """The tokens each row of the next scores continues the prompt with: the trunk's one row until the branch
+        point, then those of the current phase's rows."""
         if not self.branched:
-            return [self.trunk.tokens] * (self.rows if self.steps else 1)
-        return [h.tokens for h in self.running]
+            return [self.trunk.tokens]
+        return [self.running[row].tokens for row in self.phase_rows]
 
     def streamed_final(self) -> bool:
         """Whether the streamed branch has ended: ``best`` will not change again and leads ``results`` (unless it

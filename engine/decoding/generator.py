@@ -283,11 +283,14 @@ class Generator:
         record of seen tokens: the first-step logits, that record, and the tokens read now and reused."""
         logits, reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.room, prompt.step_threads)
         self.last_prefill = {"prefill_tokens": read, "reused_tokens": reused}
-        seen = SeenTokens(prompt.tokens, self.vocab_size, prompt.room, self.device,
+        return logits, self._seen_tokens(prompt, settings), read, reused
+
+    def _seen_tokens(self, prompt: Prompt, settings: DecodingSettings) -> SeenTokens:
+        """A new record of the tokens the penalties see, holding the prompt."""
+        return SeenTokens(prompt.tokens, self.vocab_size, prompt.room, self.device,
                           settings.repetition_penalty, settings.no_repeat_ngram_size,
                           self.guards.dry(settings), self.guards.banned(settings, prompt.tokens),
                           self.masked_ids(settings))
-        return logits, seen, read, reused
 
     def masked_ids(self, settings: DecodingSettings) -> torch.Tensor | None:
         """The tokens decoding never chooses under ``settings``: the prompt-structuring markers, unless the
@@ -437,7 +440,10 @@ class Generator:
             if stopped():
                 return
             with torch_threads(prompt.step_threads):
-                rows, logits = self._advance_beams(rows, step, seen)
+                if search.restart is not None:  # the streamed branch has ended: the others from the prompt on
+                    rows, logits, seen = self._restart_rows(search.restart, prompt, settings)
+                else:
+                    rows, logits = self._advance_beams(rows, step, seen)
                 scores = self._scores(logits, seen, prompt, memory, search.row_tokens(), first=False)
                 step = search.step(torch.log_softmax(scores, dim=-1))
         # Beams compete on whole hypotheses, so their doubtful tails are cut once the search is over.
@@ -463,6 +469,17 @@ class Generator:
             stop=stop,
             device=self.device,
         )
+
+    def _restart_rows(self, continuations: list[tuple[int, ...]], prompt: Prompt, settings: DecodingSettings):
+        """Rows that each continue the prompt with their own tokens (all as many), read in one batched forward
+        from the prompt's cache; returns the rows, the next logits ``[rows, vocab]`` and their seen tokens."""
+        seen = self._seen_tokens(prompt, settings)
+        seen.fan_out(len(continuations))
+        chunk = torch.tensor(continuations, dtype=torch.long, device=self.device)
+        for column in chunk.t():
+            seen.append(column)
+        rows = self.prompt_cache.beam_rows(len(continuations))
+        return rows, rows.read(chunk), seen
 
     def _advance_beams(self, rows, step: tuple[list[int], list[int]], seen: SeenTokens):
         """Reshuffle the beam rows to the chosen parents and read each beam's new token, in one batched

@@ -47,22 +47,22 @@ class PromptCache:
         self.cache: ModelCache | None = None
         self.step: GraphedDecodeStep | None = None
         self.ids: list[int] = []  # tokens the cache has read, in order
-        self._beam: BeamRows | None = None
+        self._beams: dict[int, BeamRows] = {}  # by their number of rows
 
     def forget(self) -> None:
         """Drop everything read so far (the buffers are kept): the next request starts cold."""
         self.ids = []
         if self.cache is not None:
             self.cache.crop(0)
-        if self._beam is not None:
-            self._beam.forget()
+        for beam in self._beams.values():
+            beam.forget()
 
     def release(self) -> None:
         """Free the buffers too."""
         self.cache = None
         self.step = None
         self.ids = []
-        self._beam = None
+        self._beams = {}
 
     def _capacity(self, needed: int) -> int:
         """Positions to allocate: the whole context for models up to ``CAPACITY_BLOCK * 4`` positions, else what
@@ -121,11 +121,12 @@ class PromptCache:
         """The current prompt state fanned out to ``rows`` rows, for beam search."""
         if self.cache is None:
             raise RuntimeError("beam rows fan out a prompt: prefill one first")
-        beam = self._beam
-        if beam is not None and beam.prompt is self.cache and beam.cache.batch_size == rows:
+        # One set of rows kept per size: first-word branches use one row and then the rest, every request.
+        beam = self._beams.get(rows)
+        if beam is not None and beam.prompt is self.cache:
             beam.refill(self.ids)
         else:
-            beam = self._beam = BeamRows(self.model, self.cache, self.ids, rows, self.step_mode)
+            beam = self._beams[rows] = BeamRows(self.model, self.cache, self.ids, rows, self.step_mode)
         return beam
 
 
@@ -135,6 +136,7 @@ class BeamRows:
     def __init__(
         self, model: torch.nn.Module, prompt: ModelCache, prompt_ids: list[int], rows: int, step_mode: str = "auto"
     ) -> None:
+        self.model = model
         self.prompt = prompt  # the single-row cache these rows continue
         self.cache = prompt.repeat_rows(rows)
         # Refills and reorders change the cache's tensors in place, so a recorded CUDA graph stays valid.
@@ -143,6 +145,14 @@ class BeamRows:
 
     def forget(self) -> None:
         self.ids = []
+
+    def read(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Read ``tokens`` ``[rows, time]`` after what the rows hold; returns the next logits ``[rows, vocab]``."""
+        if tokens.shape[1] == 1:
+            return self.step(tokens)
+        with last_position_logits(self.model):
+            logits, _ = self.model(tokens, self.cache)
+        return logits[:, -1]
 
     def refill(self, prompt_ids: list[int]) -> None:
         """Make every row hold the prompt cache's row 0 again, copying only what differs from last time."""

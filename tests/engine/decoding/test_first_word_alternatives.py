@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import engine
+from engine.decoding.first_words import FirstWordBranches, branch_rows
 from engine.decoding.results import Completion, first_word, opening_logprob, percent, shares, worth_listing
+from engine.decoding.settings import MAX_BEAMS
+from engine.decoding.stopping import StopRule
 from tests.support.settings import plain_settings
 
 PROMPTS = ["It was a dark and stormy night; the rain", "She opened the door and", "The quick bro", "Once upon a time"]
@@ -91,3 +95,71 @@ def test_the_stream_says_when_its_text_is_final_before_the_other_branches_end(de
             assert events[settled[0]].text == final.completions[0].text
             assert all(not event.settled for event in events[settled[0] + 1:])
     assert seen > 0
+
+
+# --- the streamed branch first, the others behind it --------------------------------------------------------
+
+BRANCH_TOKENS = [b"<eos>", b" the", b" a", b" in", b" cat", b" dog", b" sat", b"."]
+BRANCH_ID = {spelled: index for index, spelled in enumerate(BRANCH_TOKENS)}
+
+
+def branch_logprobs(*rows: dict[bytes, float]) -> torch.Tensor:
+    values = torch.full((len(rows), len(BRANCH_TOKENS)), 1e-6)
+    for row, probabilities in enumerate(rows):
+        for spelled, p in probabilities.items():
+            values[row, BRANCH_ID[spelled]] = p
+    return (values / values.sum(dim=-1, keepdim=True)).log()
+
+
+def four_branches() -> FirstWordBranches:
+    return FirstWordBranches(4, 3, 3, BRANCH_TOKENS, 0, b"", StopRule(None), torch.device("cpu"))
+
+
+def test_the_streamed_branch_runs_alone_and_the_others_start_again_from_the_branch_point():
+    search = four_branches()
+    first = {b" the": 0.4, b" a": 0.3, b" in": 0.2, b" cat": 0.1}
+    assert search.step(branch_logprobs(first)) == ([0], [BRANCH_ID[b" the"]])  # one row: the streamed one
+    assert search.restart is None and search.row_tokens() == [(BRANCH_ID[b" the"],)]
+    assert search.step(branch_logprobs({b" cat": 0.9})) == ([0], [BRANCH_ID[b" cat"]])
+    # Its third token reaches the length: it ends (on its last whole word), and the three others start from the
+    # branch point.
+    step = search.step(branch_logprobs({b" sat": 0.9}))
+    assert search.streamed_final() and search.best()[0] == " the cat"
+    assert search.restart == [(BRANCH_ID[b" a"],), (BRANCH_ID[b" in"],), (BRANCH_ID[b" cat"],)]
+    assert step == ([0, 1, 2], [BRANCH_ID[b" a"], BRANCH_ID[b" in"], BRANCH_ID[b" cat"]])
+    # They get the whole length again, counted from the branch point, in one batch.
+    step = search.step(branch_logprobs({b" dog": 0.9}, {b" dog": 0.9}, {b" sat": 0.9}))
+    assert search.restart is None and step == ([0, 1, 2], [BRANCH_ID[b" dog"]] * 2 + [BRANCH_ID[b" sat"]])
+    assert search.step(branch_logprobs({b".": 0.9}, {b" sat": 0.9}, {b".": 0.9})) is None
+    assert [c.text for c in search.results()] == [" the cat", " a dog.", " in dog"]
+
+
+def test_rows_that_ended_at_the_branch_point_pad_the_others_to_one_batch_size():
+    search = four_branches()
+    search.step(branch_logprobs({b" the": 0.4, b" a": 0.3, b"<eos>": 0.2, b" cat": 0.1}))  # one ends at once
+    search.step(branch_logprobs({b" cat": 0.9}))
+    step = search.step(branch_logprobs({b" sat": 0.9}))
+    assert search.restart is not None and len(search.restart) == 3  # two rows and a padding one
+    assert step is not None and len(step[1]) == 3
+
+
+def test_a_default_suggestion_streams_from_one_row_and_reads_the_others_behind_it(tiny_gpt2):
+    """No forward carries every branch at once: the streamed one runs alone (its steps cost a fraction of a
+    batch of six on a CPU), and the stream says its text is final before the others start."""
+    settings = plain_settings(strategy="beam", num_beams=4, num_alternatives=3, branch_first_word=True,
+                              max_new_tokens=6)
+    batches: list[int] = []
+    handle = tiny_gpt2.model.register_forward_pre_hook(lambda _module, args: batches.append(args[0].shape[0]))
+    try:
+        events = []
+        for event in tiny_gpt2.stream("The quick brown fox", settings):
+            events.append((event, len(batches)))
+    finally:
+        handle.remove()
+    rows = branch_rows(4, 3, MAX_BEAMS)
+    assert rows not in batches and batches[0] == 1
+    others = batches.index(rows - 1)
+    assert set(batches[:others]) == {1} and set(batches[others:]) == {rows - 1}
+    settled = [forwards for event, forwards in events if event.settled]
+    assert settled and settled[0] <= others + 1
+    assert events[-1][0].completions and events[-1][0].text == events[-1][0].completions[0].text
