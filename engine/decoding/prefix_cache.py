@@ -37,6 +37,10 @@ def common_prefix_length(a: list[int], b: list[int]) -> int:
     return limit
 
 
+#: Sets of beam rows kept between requests, by size (each holds a copy of the prompt per row).
+KEPT_ROW_SIZES = 2
+
+
 class PromptCache:
     def __init__(self, model: torch.nn.Module, device: torch.device, step_mode: str = "auto") -> None:
         self.model = model
@@ -121,12 +125,15 @@ class PromptCache:
         """The current prompt state fanned out to ``rows`` rows, for beam search."""
         if self.cache is None:
             raise RuntimeError("beam rows fan out a prompt: prefill one first")
-        # One set of rows kept per size: first-word branches use one row and then the rest, every request.
-        beam = self._beams.get(rows)
+        # Two sizes kept, the latest used: first-word branches use one row and then the rest, every request.
+        beam = self._beams.pop(rows, None)
         if beam is not None and beam.prompt is self.cache:
             beam.refill(self.ids)
         else:
-            beam = self._beams[rows] = BeamRows(self.model, self.cache, self.ids, rows, self.step_mode)
+            beam = BeamRows(self.model, self.cache, self.ids, rows, self.step_mode)
+        while len(self._beams) >= KEPT_ROW_SIZES:
+            del self._beams[next(iter(self._beams))]  # the least recently used size
+        self._beams[rows] = beam
         return beam
 
 
