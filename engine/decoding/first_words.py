@@ -70,13 +70,15 @@ class FirstWordBranches:
         #: Set by a step after which the rows start again from the prompt: the tokens each reads after it.
         self.restart: list[tuple[int, ...]] | None = None
         self.finished: list[Completion] = []
-        self.steps = 0
-        self._branch_steps = 0
+        self.steps = 0  # forwards read, all phases together
+        self._length = 0  # tokens the rows of the current phase have taken after the prompt
+        self._branch_length = 0
 
     def step(self, logprobs: torch.Tensor) -> tuple[list[int], list[int]] | None:
         """Next tokens from ``logprobs`` (``[1, vocab]`` at the first step, ``[rows, vocab]`` after); returns
         ``(parents, tokens)`` for the next forward, or None when every branch has ended."""
         self.steps += 1
+        self._length += 1
         self.restart = None
         if not self.branched:
             return self._trunk_step(logprobs[0])
@@ -86,7 +88,7 @@ class FirstWordBranches:
             hypothesis = self.running[row]
             if hypothesis.total == NEG_INF or logprob == NEG_INF:
                 self.running[row] = _dead(hypothesis)
-            elif (self.steps > self.max_new_tokens and token != self.eos
+            elif (self._length > self.max_new_tokens and token != self.eos
                     and not continues_word(self.token_bytes[token], complete_text(hypothesis.raw[self.skip:]))):
                 self._finish(hypothesis, "length", row=row)  # its word ended: what starts next is not kept
                 self.running[row] = _dead(hypothesis)
@@ -112,7 +114,7 @@ class FirstWordBranches:
         text = self.token_bytes[token][0 if self.trunk.tokens else self.skip :]
         if len(options) > 1 and (_WORD_BYTE.search(text) or token == self.eos):
             self.branched = True
-            self._branch_steps = self.steps - 1
+            self._branch_length = self._length - 1
             # Only rows that start alive: a constrained step (healing) may allow fewer tokens than rows.
             self.running = [self._extend(self.trunk, t, lp, row) for row, (t, lp) in enumerate(options)]
             self.phase_rows = [0]
@@ -120,7 +122,7 @@ class FirstWordBranches:
         self.trunk = self._extend(self.trunk, token, logprob, 0)
         if self.trunk.total == NEG_INF:  # the trunk itself ended (end-of-text, the stop rule)
             return None
-        if self.steps >= self.max_new_tokens:
+        if self._length >= self.max_new_tokens:
             self._finish(self.trunk, "length", row=0)
             return None
         return [0], [token]
@@ -184,13 +186,13 @@ class FirstWordBranches:
                 self.running.append(_dead(self.running[waiting[0]]))
                 waiting.append(len(self.running) - 1)
             self.phase_rows = waiting
-            self.steps = self._branch_steps + 1
+            self._length = self._branch_length + 1
             self.restart = [self.running[row].tokens for row in waiting]
 
     def _end_rows_past_the_limit(self) -> None:
-        if self.steps < self.max_new_tokens:
+        if self._length < self.max_new_tokens:
             return
-        running_on = self.steps < self.max_new_tokens + self.run_on
+        running_on = self._length < self.max_new_tokens + self.run_on
         for row in self.phase_rows:
             hypothesis = self.running[row]
             if hypothesis.total == NEG_INF:

@@ -131,6 +131,7 @@ def test_the_streamed_branch_runs_alone_and_the_others_start_again_from_the_bran
     step = search.step(branch_logprobs({b" dog": 0.9}, {b" dog": 0.9}, {b" sat": 0.9}))
     assert search.restart is None and step == ([0, 1, 2], [BRANCH_ID[b" dog"]] * 2 + [BRANCH_ID[b" sat"]])
     assert search.step(branch_logprobs({b".": 0.9}, {b" sat": 0.9}, {b".": 0.9})) is None
+    assert search.steps == 5  # forwards read, both phases together (the speed a stream reports)
     assert [c.text for c in search.results()] == [" the cat", " a dog.", " in dog"]
 
 
