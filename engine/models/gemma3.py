@@ -19,6 +19,7 @@ from torch import nn
 
 from engine.models import llama
 from engine.models.kv_cache import KVCache
+from engine.models.one_token_step import decode_one_gemma3_token
 from engine.models.positions import Placement, attention_mask, place
 
 MODEL_TYPE = "gemma3_text"
@@ -264,7 +265,20 @@ class Gemma3Transformer(llama.CachedDecoder):
         span: int | None = None,
     ) -> tuple[torch.Tensor, KVCache | None]:
         """Logits ``[batch, time, vocab]`` for ``tokens`` ``[batch, time]`` read after what ``cache`` holds; with
-        ``positions`` and ``span`` the fixed-shape step (see ``engine.models.positions``)."""
+        ``positions`` and ``span`` the fixed-shape step (see ``engine.models.positions``). One token per row
+        after a cache, outside training, takes the leaner one-token step (``engine.models.one_token_step``)."""
+        if cache is not None and positions is None and tokens.shape[1] == 1 and not torch.is_grad_enabled():
+            return decode_one_gemma3_token(self, tokens, cache), cache
+        return self.forward_layers(tokens, cache, positions, span)
+
+    def forward_layers(
+        self,
+        tokens: torch.Tensor,
+        cache: KVCache | None = None,
+        positions: torch.Tensor | None = None,
+        span: int | None = None,
+    ) -> tuple[torch.Tensor, KVCache | None]:
+        """``forward`` for any chunk, through the layers' modules: training, prompts, the fixed-shape step."""
         placement = place(tokens, cache, self.max_context, positions, span)
         x = self.model.embed_tokens(tokens)
         x = x * self._embed_scale(x.dtype)
@@ -276,8 +290,9 @@ class Gemma3Transformer(llama.CachedDecoder):
             x = layer(x, rotaries[window], cache, index, placement, masks[window])
         if cache is not None and not placement.fixed:
             cache.advance(tokens.shape[1])
-        logits = self.lm_head(self.model.norm(x))
+        return self.soft_capped(self.lm_head(self.model.norm(x))), cache
+
+    def soft_capped(self, logits: torch.Tensor) -> torch.Tensor:
+        """The logits through the configured soft cap, ``tanh(logits / cap) * cap``, if any."""
         cap = self.config.final_logit_softcapping
-        if cap is not None:
-            logits = torch.tanh(logits / cap) * cap
-        return logits, cache
+        return logits if cap is None else torch.tanh(logits / cap) * cap

@@ -521,6 +521,15 @@ class CachedDecoder(nn.Module):
     def vocab_size(self) -> int:
         return self.config.vocab_size
 
+    def fuse_projections(self) -> int:
+        """Join each layer's query, key and value projections, and its gate and up projections, where they are
+        quantized alike (``engine.models.fused_projections``); returns how many joined layers were made."""
+        joined = 0
+        for layer in cast(nn.ModuleList, self.get_submodule("model.layers")):
+            parts: Any = layer
+            joined += parts.self_attn.fuse_projections() + parts.mlp.fuse_projections()
+        return joined
+
     def new_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
         capacity = min(capacity or self.max_context, self.max_context)
         # Always a float parameter, whatever holds the (maybe int8) embedding.
@@ -543,15 +552,6 @@ class LlamaTransformer(CachedDecoder):
         self.apply(self._init_weights)
         self.tie_weights()
 
-
-    def fuse_projections(self) -> int:
-        """Join each layer's query, key and value projections, and its gate and up projections, where they are
-        quantized alike (``engine.models.fused_projections``); returns how many joined layers were made."""
-        joined = 0
-        for layer in self.model.layers:
-            decoder = cast(DecoderLayer, layer)
-            joined += decoder.self_attn.fuse_projections() + decoder.mlp.fuse_projections()
-        return joined
 
     def forward(
         self,

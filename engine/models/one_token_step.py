@@ -1,4 +1,4 @@
-"""One new token per row through a Llama-family decoder, in as few tensor operations as the step allows.
+"""One new token per row through a Llama-family or Gemma 3 decoder, in as few tensor operations as the step allows.
 
 Decoding a 135M-parameter model on a CPU is bound by how many operations run, not by arithmetic: the plain
 forward spends ~40 small operations a layer (module calls, reshapes, casts, the rotation's halves, the cache's
@@ -18,7 +18,9 @@ arithmetic as ``LlamaTransformer.forward_layers`` for a chunk of one token, writ
   ``engine.models.shared_prefix`` for rows that share a prompt.
 
 The final norm and the output layer are called as modules, so their hooks (the memory's hidden states,
-``last_position_logits``) see what they see in the plain forward.
+``last_position_logits``) see what they see in the plain forward. Gemma 3 (``decode_one_gemma3_token``) shares the
+attention and MLP steps; its sandwich norms are called as modules and its residual stream keeps the compute type,
+as its plain forward does.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def decode_one_token(model: Any, tokens: torch.Tensor, cache: KVCache) -> torch.
     x = embedded.view(batch, -1).float()
     cos, sin = model.rotary(placement.positions, torch.float32)
     step = _Step(
-        position, torch.diag_embed(cos[0]) + _rotate_half_matrix(cos.shape[-1], cos.device) * sin,
+        position, _rotation_matrix(cos, sin),
         # Views of every layer's slot for this token and of the slots it attends over, made once a step.
         cache.keys.select(3, position), cache.values.select(3, position),
         cache.keys.narrow(3, 0, position + 1), cache.values.narrow(3, 0, position + 1),
@@ -63,6 +65,40 @@ def decode_one_token(model: Any, tokens: torch.Tensor, cache: KVCache) -> torch.
         x = x + _project(mlp._modules["down_proj"], _gated(mlp, h))
     cache.advance(1)
     return model.lm_head(model.model.norm(x.to(compute_dtype).unsqueeze(1)))
+
+
+def decode_one_gemma3_token(model: Any, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """``decode_one_token`` for a ``Gemma3Transformer``: its sandwich norms (called as modules, as its plain
+    forward calls them), its scaled embedding, a rotation per layer kind and the soft-capped logits. Its residual
+    stream stays in the compute type, as in its plain forward."""
+    placement = place(tokens, cache, model.max_context)
+    position = cache.length
+    embedded = model.model.embed_tokens(tokens)
+    compute_dtype = embedded.dtype
+    batch = tokens.shape[0]
+    x = embedded.view(batch, -1) * model._embed_scale(compute_dtype)
+    views = (cache.keys.select(3, position), cache.values.select(3, position),
+             cache.keys.narrow(3, 0, position + 1), cache.values.narrow(3, 0, position + 1))
+    steps = {}
+    for window in model._windows:
+        # The angles in the compute type, as the plain forward makes them, then rotated in float32 as it does.
+        rotary = model.rotary_full if window is None else model.rotary_sliding
+        cos, sin = (part.float() for part in rotary(placement.positions, compute_dtype))
+        steps[window] = _Step(position, _rotation_matrix(cos, sin), *views)
+    for index, (layer, window) in enumerate(zip(model.model.layers, model._layer_windows)):
+        parts = layer._modules
+        attention, mlp = parts["self_attn"], parts["mlp"]
+        y = _attend(attention, parts["input_layernorm"](x), steps[window], cache, index, compute_dtype)
+        x = x + parts["post_attention_layernorm"](_project(attention._modules["o_proj"], y))
+        h = parts["pre_feedforward_layernorm"](x)
+        x = x + parts["post_feedforward_layernorm"](_project(mlp._modules["down_proj"], _gated(mlp, h)))
+    cache.advance(1)
+    return model.soft_capped(model.lm_head(model.model.norm(x.unsqueeze(1))))
+
+
+def _rotation_matrix(cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """``R`` with ``x @ R`` the rotary embedding of ``x`` at the angles of ``cos``/``sin`` ``[1, head_dim]``."""
+    return torch.diag_embed(cos[0]) + _rotate_half_matrix(cos.shape[-1], cos.device) * sin
 
 
 def _normed(norm: Any, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

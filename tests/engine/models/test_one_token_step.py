@@ -6,13 +6,15 @@ import pytest
 import torch
 
 import engine
+from engine.models import gemma3 as gemma3_module
 from engine.models import llama as llama_module
 from engine.models.fused_projections import concatenated_linear
+from engine.models.gemma3 import FULL, SLIDING, Gemma3Config, Gemma3Transformer
 from engine.models.hidden_states import FinalHiddenStates
 from engine.models.int4 import Int4Linear, int4_available
 from engine.models.int8 import Int8Linear, quantize_linears
 from engine.models.llama import LlamaConfig, LlamaTransformer
-from engine.models.one_token_step import decode_one_token
+from engine.models.one_token_step import decode_one_gemma3_token, decode_one_token
 from engine.models.shared_prefix import MIN_SHARED
 from tests.support.gguf_files import tiny_config, write_model
 
@@ -209,3 +211,65 @@ def test_a_4_bit_gguf_loads_joined_and_its_cached_copy_too(tmp_path, monkeypatch
         torch.testing.assert_close(second.model(tokens)[0], first.model(tokens)[0])
     settings = engine.DecodingSettings(strategy="greedy", max_new_tokens=6)
     assert second.complete("Once upon a time", settings)[0].text == first.complete("Once upon a time", settings)[0].text
+
+
+# --- Gemma 3 ---------------------------------------------------------------------------------------------------
+
+
+def tiny_gemma3(seed: int = 0, **changes) -> Gemma3Transformer:
+    config = Gemma3Config(**{"vocab_size": VOCAB, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4,
+                             "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+                             "max_position_embeddings": 128, "query_pre_attn_scalar": 24, "sliding_window": 5,
+                             "layer_types": [SLIDING, SLIDING, FULL, SLIDING], "rope_theta": 1000.0,
+                             "rope_local_base_freq": 100.0, **changes})
+    torch.manual_seed(seed)
+    model = Gemma3Transformer(config).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.normal_(0, 0.3 if name.endswith(("norm.weight", "embed_tokens.weight")) else 0.15)
+    return model
+
+
+@pytest.mark.parametrize("changes", [{}, {"final_logit_softcapping": 3.0, "attention_bias": True,
+                                          "tie_word_embeddings": False}])
+def test_gemma3_one_token_at_a_time_gives_the_logits_of_the_whole_sequence(changes):
+    model = tiny_gemma3(**changes)
+    tokens = ids(2, 14)
+    with torch.inference_mode():
+        full, _ = model.forward_layers(tokens)
+        cache = model.new_cache(2, 20)
+        model.forward_layers(tokens[:, :3], cache)
+        for t in range(3, 14):  # past the sliding window of 5
+            logits = decode_one_gemma3_token(model, tokens[:, t : t + 1], cache)
+            torch.testing.assert_close(logits[:, -1], full[:, t], atol=1e-4, rtol=1e-4)
+
+
+def test_a_gemma3_model_outside_training_decodes_through_its_one_token_step(monkeypatch):
+    model = tiny_gemma3()
+    calls = []
+
+    def spy(*args):
+        calls.append(args[1].shape)
+        return decode_one_gemma3_token(*args)
+
+    monkeypatch.setattr(gemma3_module, "decode_one_gemma3_token", spy)
+    cache = model.new_cache(1, 8)
+    with torch.inference_mode():
+        model(ids(1, 3), cache)
+        model(ids(1, 1), cache)
+    assert calls == [torch.Size([1, 1])]
+
+
+def test_an_int8_gemma3_joins_its_projections_and_reads_a_word_alike_in_a_prompt_and_as_a_step():
+    model = tiny_gemma3(seed=5).to(torch.bfloat16)
+    quantize_linears(model)
+    assert model.fuse_projections() == 2 * 4
+    tokens = ids(1, 30, seed=6)
+    with torch.inference_mode():
+        full, _ = model.forward_layers(tokens, model.new_cache(1, 30))
+        cache = model.new_cache(1, 30)
+        model.forward_layers(tokens[:, :15], cache)
+        stepped = torch.cat([model(tokens[:, t : t + 1], cache)[0] for t in range(15, 30)], dim=1)
+    difference = (stepped.float() - full[:, 15:].float()).abs().max()
+    assert difference <= 2 * full.float().abs().max() / 256
+    assert torch.equal(stepped.float().argmax(-1), full[:, 15:].float().argmax(-1))
