@@ -12,9 +12,9 @@ has finished, and that branch is listed first; the others fill in beside it. Eac
 doubtful word as it goes (``doubt``; the same cut greedy makes), so nothing streamed is cut away at the end.
 
 The streamed branch runs first, alone, and the others follow it: each row is its own greedy continuation, so
-the order changes nothing in what they write, but a step of one row costs a fifth of a step of six on a CPU (the
-int4 and int8 kernels read their weights again for every few rows), and what a writer waits for is the streamed
-branch. The trunk, too, is one row. When the streamed branch ends, ``restart`` names what the other rows read from
+the order changes nothing in what they write, but on a CPU a step of six rows costs two to three times a step of
+one (the int4 kernel unpacks its weights again for every few rows: SmolLM2's streamed tokens came every ~60 ms,
+now every ~25), and what a writer waits for is the streamed branch. The trunk, too, is one row. When the streamed branch ends, ``restart`` names what the other rows read from
 the prompt on (the trunk and each one's first token), and the caller starts their rows there.
 
 The interface is ``BeamSearch``'s (``step``, ``best``, ``results``, ``steps``), so the generator runs either.
