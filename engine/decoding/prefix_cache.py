@@ -127,7 +127,7 @@ class PromptCache:
             raise RuntimeError("beam rows fan out a prompt: prefill one first")
         # Two sizes kept, the latest used: first-word branches use one row and then the rest, every request.
         beam = self._beams.pop(rows, None)
-        if beam is not None and beam.prompt is self.cache:
+        if beam is not None and beam.prompt is self.cache and beam.cache.batch_size == rows:
             beam.refill(self.ids)
         else:
             beam = BeamRows(self.model, self.cache, self.ids, rows, self.step_mode)
