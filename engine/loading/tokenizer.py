@@ -6,6 +6,7 @@ the characters the user typed, and streaming must not print half of a multi-byte
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from functools import cached_property
@@ -16,6 +17,16 @@ from tokenizers import Tokenizer
 from engine.errors import CheckpointError
 
 _BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
+@functools.cache
+def _byte_level_decoding() -> tuple[re.Pattern[str], dict[int, str]]:
+    """What decodes a token spelled in GPT-2's byte alphabet at C speed: a pattern that finds a character outside
+    the alphabet, and a ``str.translate`` table from each stand-in character to the latin-1 character of its byte
+    (the vocabulary has ~50k tokens, each decoded once when the table is built)."""
+    byte_map = _gpt2_unicode_to_byte()
+    outside = re.compile("[^" + "".join(re.escape(ch) for ch in byte_map) + "]")
+    return outside, {ord(ch): chr(byte) for ch, byte in byte_map.items()}
 
 
 def _gpt2_unicode_to_byte() -> dict[str, int]:
@@ -95,8 +106,9 @@ class TextTokenizer:
 
     def _bytes_of(self, token: str, decoder_type: str, byte_map: dict[str, int]) -> bytes:
         if decoder_type == "ByteLevel":
-            if all(ch in byte_map for ch in token):
-                return bytes(byte_map[ch] for ch in token)
+            outside, to_latin1 = _byte_level_decoding()
+            if outside.search(token) is None:
+                return token.translate(to_latin1).encode("latin-1")
             return token.encode("utf-8")
         match = _BYTE_FALLBACK.match(token)
         if match:
@@ -104,19 +116,19 @@ class TextTokenizer:
         return token.replace("\u2581", " ").encode("utf-8")
 
     @cached_property
-    def _tokenizer_json(self) -> dict:
-        # Parsed once: the JSON of a 50k-token vocabulary with its merges takes ~0.1 s to write and read.
-        return json.loads(self.backend.to_str())
+    def _added_token_list(self) -> list[dict]:
+        # From the tokenizer's own table, not its whole JSON (a 50k-token vocabulary with its merges: ~0.1 s).
+        return [{"id": index, "content": token.content, "special": token.special}
+                for index, token in self.backend.get_added_tokens_decoder().items()]
 
     def _added_tokens(self) -> list[dict]:
-        return self._tokenizer_json.get("added_tokens") or []
+        return self._added_token_list
 
     def _decoder_type(self) -> str:
-        data = self._tokenizer_json
         # Some tokenizer.json files carry no decoder; their pre-tokenizer still says the vocabulary is in GPT-2's
         # byte alphabet, and without it every token would show as "ĠUn" instead of " Un".
-        for part in (data.get("decoder"), data.get("pre_tokenizer")):
-            kind = _byte_level_or_kind(part or {})
+        for part in (self.backend.decoder, self.backend.pre_tokenizer):
+            kind = _byte_level_or_kind(json.loads(part.__getstate__()) if part is not None else {})
             if kind:
                 return kind
         return ""
