@@ -257,19 +257,8 @@ class Gemma3Transformer(llama.CachedDecoder):
             self._embed_scales[dtype] = scale
         return scale
 
-    def forward(
-        self,
-        tokens: torch.Tensor,
-        cache: KVCache | None = None,
-        positions: torch.Tensor | None = None,
-        span: int | None = None,
-    ) -> tuple[torch.Tensor, KVCache | None]:
-        """Logits ``[batch, time, vocab]`` for ``tokens`` ``[batch, time]`` read after what ``cache`` holds; with
-        ``positions`` and ``span`` the fixed-shape step (see ``engine.models.positions``). One token per row
-        after a cache, outside training, takes the leaner one-token step (``engine.models.one_token_step``)."""
-        if cache is not None and positions is None and tokens.shape[1] == 1 and not torch.is_grad_enabled():
-            return decode_one_gemma3_token(self, tokens, cache), cache
-        return self.forward_layers(tokens, cache, positions, span)
+    def one_token_logits(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        return decode_one_gemma3_token(self, tokens, cache)
 
     def forward_layers(
         self,

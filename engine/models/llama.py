@@ -530,6 +530,35 @@ class CachedDecoder(nn.Module):
             joined += parts.self_attn.fuse_projections() + parts.mlp.fuse_projections()
         return joined
 
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        cache: KVCache | None = None,
+        positions: torch.Tensor | None = None,
+        span: int | None = None,
+    ) -> tuple[torch.Tensor, KVCache | None]:
+        """Logits ``[batch, time, vocab]`` for ``tokens`` ``[batch, time]`` read after what ``cache`` holds; with
+        ``positions`` and ``span`` the fixed-shape step (see ``engine.models.positions``). One token per row
+        after a cache, outside training, takes the family's leaner one-token step (``one_token_logits``,
+        ``engine.models.one_token_step``); everything else its ``forward_layers``."""
+        if cache is not None and positions is None and tokens.shape[1] == 1 and not torch.is_grad_enabled():
+            return self.one_token_logits(tokens, cache), cache
+        return self.forward_layers(tokens, cache, positions, span)
+
+    def one_token_logits(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits ``[batch, 1, vocab]`` of one token per row after ``cache``: ``forward_layers``'s arithmetic."""
+        raise NotImplementedError
+
+    def forward_layers(
+        self,
+        tokens: torch.Tensor,
+        cache: KVCache | None = None,
+        positions: torch.Tensor | None = None,
+        span: int | None = None,
+    ) -> tuple[torch.Tensor, KVCache | None]:
+        """``forward`` for any chunk, through the layers' modules: training, prompts, the fixed-shape step."""
+        raise NotImplementedError
+
     def new_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
         capacity = min(capacity or self.max_context, self.max_context)
         # Always a float parameter, whatever holds the (maybe int8) embedding.
@@ -553,19 +582,8 @@ class LlamaTransformer(CachedDecoder):
         self.tie_weights()
 
 
-    def forward(
-        self,
-        tokens: torch.Tensor,
-        cache: KVCache | None = None,
-        positions: torch.Tensor | None = None,
-        span: int | None = None,
-    ) -> tuple[torch.Tensor, KVCache | None]:
-        """Logits ``[batch, time, vocab]`` for ``tokens`` ``[batch, time]`` read after what ``cache`` holds; with
-        ``positions`` and ``span`` the fixed-shape step (see ``engine.models.positions``). One token per row
-        after a cache, outside training, takes the leaner one-token step (``engine.models.one_token_step``)."""
-        if cache is not None and positions is None and tokens.shape[1] == 1 and not torch.is_grad_enabled():
-            return decode_one_token(self, tokens, cache), cache
-        return self.forward_layers(tokens, cache, positions, span)
+    def one_token_logits(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        return decode_one_token(self, tokens, cache)
 
     def forward_layers(
         self,
