@@ -28,6 +28,21 @@ def concatenated_linear(layers: Sequence[nn.Module]) -> nn.Module | None:
     return None
 
 
+def join_projections(owner: nn.Module, parts: tuple[str, ...], joined: str) -> bool:
+    """Replace ``owner``'s layers ``parts`` by one layer ``joined`` computing their outputs side by side, where
+    they are quantized alike; True when ``joined`` is there afterwards. A model rebuilt from the converted-model
+    cache has ``joined`` already: the placeholders of its parts go."""
+    if getattr(owner, joined) is None:
+        layer = concatenated_linear([getattr(owner, name) for name in parts])
+        if layer is None:
+            return False
+        setattr(owner, joined, layer)
+    for name in parts:
+        if hasattr(owner, name):
+            delattr(owner, name)
+    return True
+
+
 def fuse_model_projections(model: nn.Module) -> int:
     """Join the quantized projections of ``model`` where its family can (its ``fuse_projections``); returns how many
     joined layers were made. A model whose joined layers were installed from a cache gets rid of the unjoined

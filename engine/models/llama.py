@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.fused_projections import concatenated_linear
+from engine.models.fused_projections import join_projections
 from engine.models.kv_cache import KVCache, cache_dtype
 from engine.models.one_token_step import decode_one_token
 from engine.models.positions import Placement, attention_mask, place
@@ -357,14 +357,7 @@ class Attention(nn.Module):
 
     def fuse_projections(self) -> bool:
         """Join the query, key and value projections into ``qkv_proj`` where they are quantized alike."""
-        if self.qkv_proj is None:
-            self.qkv_proj = concatenated_linear([self.q_proj, self.k_proj, self.v_proj])
-            if self.qkv_proj is None:
-                return False
-        for name in ("q_proj", "k_proj", "v_proj"):  # also the placeholders of a model rebuilt joined from a cache
-            if hasattr(self, name):
-                delattr(self, name)
-        return True
+        return join_projections(self, ("q_proj", "k_proj", "v_proj"), "qkv_proj")
 
     def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values of ``x`` (``[..., width]``), unshaped."""
@@ -439,14 +432,7 @@ class MLP(nn.Module):
 
     def fuse_projections(self) -> bool:
         """Join the gate and up projections into ``gate_up_proj`` where they are quantized alike."""
-        if self.gate_up_proj is None:
-            self.gate_up_proj = concatenated_linear([self.gate_proj, self.up_proj])
-            if self.gate_up_proj is None:
-                return False
-        for name in ("gate_proj", "up_proj"):  # also the placeholders of a model rebuilt joined from a cache
-            if hasattr(self, name):
-                delattr(self, name)
-        return True
+        return join_projections(self, ("gate_proj", "up_proj"), "gate_up_proj")
 
     def gated(self, x: torch.Tensor) -> torch.Tensor:
         """The activated gate times the up projection: what ``down_proj`` reads."""
