@@ -1,11 +1,13 @@
-"""Weight-only 4-bit linear layers for the CPU, taking llama.cpp's 4-bit blocks without loss.
+"""Weight-only 4-bit linear layers for the CPU, taking llama.cpp's 4-bit blocks without re-quantizing them.
 
 GGUF's Q4_0, Q4_1 and Q4_K store each run of 32 weights as 4-bit codes ``q`` (0..15) with one scale and one
 offset: ``w = scale * q + low`` (Q4_0: ``low = -8 * scale``; Q4_K: a per-32 scale and minimum from its 6-bit
 super-block tables). That is exactly the group-wise layout of torch's int4 CPU kernel
 (``_weight_int4pack_mm_for_cpu``, groups of 32), which computes ``w = (q - 8) * scale + zero``; so a file's
-blocks become the kernel's operands with ``zero = low + 8 * scale`` and nothing is re-quantized. Decoding reads a
-quarter of the bytes of bfloat16 weights, which is what matters once a model outgrows the CPU's caches.
+blocks become the kernel's operands with ``zero = low + 8 * scale`` and nothing is re-quantized. The codes are
+the file's; the scales and zeros are rounded to bfloat16, the kernel's type (a file's float16 scales keep 8 of
+their 11 significant bits). Decoding reads a quarter of the bytes of bfloat16 weights, which is what matters once
+a model outgrows the CPU's caches.
 """
 
 from __future__ import annotations
