@@ -91,7 +91,6 @@ class TextTokenizer:
         decoder_type = self._decoder_type()
         size = self.vocab_size
         table: list[bytes] = [b""] * size
-        byte_map = _gpt2_unicode_to_byte()
         special = self.special_ids
         # Added tokens hold their literal text, not the byte-level alphabet ("é" is not byte 0xE9 there).
         added = {t["id"]: t["content"] for t in self._added_tokens()}
@@ -101,10 +100,10 @@ class TextTokenizer:
             if index in added:
                 table[index] = added[index].encode("utf-8")
             else:
-                table[index] = self._bytes_of(token, decoder_type, byte_map)
+                table[index] = self._bytes_of(token, decoder_type)
         return table
 
-    def _bytes_of(self, token: str, decoder_type: str, byte_map: dict[str, int]) -> bytes:
+    def _bytes_of(self, token: str, decoder_type: str) -> bytes:
         if decoder_type == "ByteLevel":
             outside, to_latin1 = _byte_level_decoding()
             if outside.search(token) is None:
