@@ -6,10 +6,11 @@ wide, 6 query / 2 key-value heads, QK-norm, SwiGLU), vocab 4096; a 256-token pro
 Each repetition runs, in turn, ours and theirs for greedy, sampling (temperature 0.8, top-k 50) and beam-4 (4
 returned sequences). Per-token time = wall time of the whole call (prompt included) divided by 32; the medians
 are compared. Greedy and beam outputs are checked against theirs first (sampling draws from different random
-streams, so only its speed is compared). Our engine runs token-by-token steps on one thread fewer than torch's
-count (``engine.decoding.threads``), so the peer never has fewer threads than we do; rows marked "all thr." force
-our steps onto every thread, for comparison. Our prefix cache is emptied before every call, so both sides read
-the prompt from scratch (the warm figure, prompt already cached, is printed for information).
+streams, so only its speed is compared). Our plain rows run token-by-token steps on one thread fewer than
+torch's count (what the app chooses on a busy machine, ``engine.decoding.threads``), so the peer never has fewer
+threads than we do; rows marked "all thr." run them on every thread (the app's choice on an idle machine). Our
+prefix cache is emptied before every call, so both sides read the prompt from scratch (the warm figure, prompt
+already cached, is printed for information).
 
     python benchmarks/decode_vs_transformers.py [--family gpt2 qwen3] [--repeats 15] [--threads 2]
 
@@ -60,6 +61,7 @@ def compare(family: str, folder: Path, class_name: str, tokenizer, repeats: int,
     import transformers
 
     import engine
+    from engine.decoding.threads import thread_counts
 
     theirs = getattr(transformers, class_name).from_pretrained(folder, torch_dtype=torch.float32).eval()
     ours = engine.load(str(folder), device="cpu", dtype=torch.float32)
@@ -76,20 +78,14 @@ def compare(family: str, folder: Path, class_name: str, tokenizer, repeats: int,
     beam = greedy.replace(strategy="beam", num_beams=4, num_alternatives=4)
     generator = ours.generator
 
-    def ours_with(settings):
+    fewer = min(thread_counts(torch.device("cpu")), default=threads)
+
+    def ours_with(settings, step_threads=fewer):
         def run():
+            generator.step_threads = step_threads
             generator.forget()
             return generator.complete(prompt_text, settings)
         return run
-
-    def all_threads(run):
-        def wrapped():
-            generator.step_threads = threads
-            try:
-                return run()
-            finally:
-                generator.step_threads = None
-        return wrapped
 
     def theirs_with(**options):
         def run():
@@ -117,8 +113,8 @@ def compare(family: str, folder: Path, class_name: str, tokenizer, repeats: int,
     runs = {"ours greedy": ours_with(greedy), "transformers greedy": theirs_greedy,
             "ours sampling": ours_with(sampling), "transformers sampling": theirs_sampling,
             "ours beam-4": ours_with(beam), "transformers beam-4": theirs_beam,
-            "ours greedy, all thr.": all_threads(ours_with(greedy)),
-            "ours beam-4, all thr.": all_threads(ours_with(beam))}
+            "ours greedy, all thr.": ours_with(greedy, threads),
+            "ours beam-4, all thr.": ours_with(beam, threads)}
     times: dict[str, list[float]] = {name: [] for name in runs}
     warm: list[float] = []
     for _ in range(repeats):

@@ -46,7 +46,7 @@ from engine.decoding.settings import MAX_BEAMS, DecodingSettings
 from engine.decoding.stopping import StopRule, ends_inside_word
 from engine.decoding.stream_assembly import Continuation, StreamAssembler
 from engine.decoding.suffix_join import joined_stop
-from engine.decoding.threads import step_thread_count, torch_threads
+from engine.decoding.threads import StepThreads, torch_threads
 from engine.decoding.token_window import (
     MAX_PROMPT_TOKENS,
     IncrementalEncoder,
@@ -113,8 +113,9 @@ class Generator:
         self.fim_ids = model_fim_ids(self.tokenizer, self.model)
         self.control_ids = torch.tensor(self.fim_ids or [], dtype=torch.long, device=self.device)
         self._current: object | None = None  # the newest stream; an older one stops instead of using the cache
-        #: CPU threads for token-by-token work; None chooses by ``threads.step_thread_count`` (one core left free).
+        #: CPU threads for token-by-token work; None lets ``thread_choice`` choose by the step times it measures.
         self.step_threads: int | None = None
+        self.thread_choice = StepThreads(self.device)
         #: How the latest request's prompt was read: {"prefill_tokens": read now, "reused_tokens": from the cache}.
         self.last_prefill: dict[str, int] = {}
         # The final hidden states of each forward, for the continuous cache; recorded once a memory uses one.
@@ -166,7 +167,7 @@ class Generator:
         """The next-token logits ``[1, vocab]`` after ``tokens``, read through the prefix cache (so what the last
         request read is not read again); like a new request, it makes every older stream end."""
         self._current = object()
-        threads = self.step_threads if self.step_threads is not None else step_thread_count(self.device)
+        threads = self.step_threads if self.step_threads is not None else self.thread_choice.best
         logits, _reused, _read = self.prompt_cache.prefill(tokens, 1, threads)
         return logits
 
@@ -262,7 +263,7 @@ class Generator:
         if max_context is not None:
             max_new = max(1, min(max_new, max_context - len(tokens)))
             run_on = max(0, min(run_on, max_context - len(tokens) - max_new))
-        threads = self.step_threads if self.step_threads is not None else step_thread_count(self.device)
+        threads = self.step_threads if self.step_threads is not None else self.thread_choice.choose()
         inside_word = ends_inside_word(text)
         typed_word = (self.prefix_index.id_of(healed.prefix) if inside_word and healed.prefix
                       and settings.finished_word_odds > 1 else None)
@@ -389,7 +390,9 @@ class Generator:
         with torch_threads(prompt.step_threads):
             if previous is not None:
                 seen.append(previous[:, 0])
+                started = time.perf_counter()
                 logits = self.prompt_cache.feed(previous, ids[-1])
+                self.thread_choice.record(prompt.step_threads, 1, time.perf_counter() - started)
             scores = self._scores(logits, seen, prompt, memory, [ids], first=previous is None)
             inside_word = bool(ids) and self.word_ends.inside[ids[-1]]
             return self._choose(scores, settings, rng, inside_word)
@@ -443,7 +446,7 @@ class Generator:
                 if search.restart is not None:  # the streamed branch has ended: the others from the prompt on
                     rows, logits, seen = self._restart_rows(search.restart, prompt, settings)
                 else:
-                    rows, logits = self._advance_beams(rows, step, seen)
+                    rows, logits = self._advance_beams(rows, step, seen, prompt.step_threads)
                 scores = self._scores(logits, seen, prompt, memory, search.row_tokens(), first=False)
                 step = search.step(torch.log_softmax(scores, dim=-1))
         # Beams compete on whole hypotheses, so their doubtful tails are cut once the search is over.
@@ -481,7 +484,7 @@ class Generator:
         rows = self.prompt_cache.beam_rows(len(continuations))
         return rows, rows.read(chunk), seen
 
-    def _advance_beams(self, rows, step: tuple[list[int], list[int]], seen: SeenTokens):
+    def _advance_beams(self, rows, step: tuple[list[int], list[int]], seen: SeenTokens, threads: int | None):
         """Reshuffle the beam rows to the chosen parents and read each beam's new token, in one batched
         forward; returns the rows and the next logits ``[beams, vocab]``."""
         parents, tokens = step
@@ -494,4 +497,7 @@ class Generator:
             seen.reorder(order)
         chosen = torch.tensor(tokens, dtype=torch.long, device=self.device)
         seen.append(chosen)
-        return rows, rows.step(chosen.unsqueeze(1))
+        started = time.perf_counter()
+        logits = rows.step(chosen.unsqueeze(1))
+        self.thread_choice.record(threads, len(tokens), time.perf_counter() - started)
+        return rows, logits
