@@ -238,6 +238,11 @@ class LanguageModel:
         ``suffix``: the text after the cursor; the continuation stops where it would repeat its start."""
         return self.generator.stream(text, settings or DecodingSettings(), cancelled, suffix=suffix)
 
+    def read_ahead(self, text: str, settings: DecodingSettings | None = None, suffix: str = "") -> int:
+        """Read the prompt a later ``stream(text, settings, suffix=suffix)`` would read, so that stream starts
+        choosing at once; returns how many tokens were read now."""
+        return self.generator.read_ahead(text, settings or DecodingSettings(), suffix)
+
     def next_token_candidates(
         self, text: str, continuation: str = "", k: int = 10, settings: DecodingSettings | None = None,
         next_text: str = "",

@@ -85,6 +85,10 @@ class EngineBridge(QObject):
         """``suffix``: the text after the cursor, which the continuation must join without repeating it."""
         return self._worker.suggest(text, settings, suffix)
 
+    def read_ahead(self, text: str, settings: DecodingSettings, suffix: str) -> int:
+        """Have the engine read the prompt of a suggestion that may follow (see ``EngineWorker.read_ahead``)."""
+        return self._worker.read_ahead(text, settings, suffix)
+
     def cancel(self, request_id: int | None = None) -> None:
         self._worker.cancel(request_id)
 

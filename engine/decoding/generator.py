@@ -163,6 +163,18 @@ class Generator:
         self.prompt_cache.forget()
 
     @torch.inference_mode()
+    def read_ahead(self, text: str, settings: DecodingSettings | None = None, suffix: str = "") -> int:
+        """Read the prompt a request for ``text`` would read, so that request, if it comes, starts choosing at once
+        (the editor reads ahead at each word the writer ends, before the pause that asks); returns the tokens read.
+        Like a new request, it makes every older stream end."""
+        settings = self._checked(text, settings).for_model(self.lm.doubt_cut_default)
+        threads = self.step_threads if self.step_threads is not None else self.thread_choice.best
+        prompt = self.prepare(text, settings, suffix, threads)
+        self._current = object()
+        _logits, _reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.room, prompt.step_threads)
+        return read
+
+    @torch.inference_mode()
     def logits_after(self, tokens: list[int]) -> torch.Tensor:
         """The next-token logits ``[1, vocab]`` after ``tokens``, read through the prefix cache (so what the last
         request read is not read again); like a new request, it makes every older stream end."""
@@ -180,7 +192,7 @@ class Generator:
         memory = self.lm.memory
         memory.see_document(text)
         if memory.weights.cache is not None and self._hidden is None and self._can_record_states:
-            self._hidden = FinalHiddenStates(self.model)
+            self._hidden = self.prompt_cache.states = FinalHiddenStates(self.model)
         return memory
 
     def with_memory(self, scores: torch.Tensor, memory, contexts: list[list[int]]) -> torch.Tensor:
@@ -241,8 +253,9 @@ class Generator:
             raise TypeError(f"settings must be DecodingSettings, not {type(settings).__name__}")
         return settings
 
-    def prepare(self, text: str, settings: DecodingSettings, suffix: str = "") -> Prompt:
-        """The tokens the model reads for ``text`` under ``settings`` (windowed, healed)."""
+    def prepare(self, text: str, settings: DecodingSettings, suffix: str = "", threads: int | None = None) -> Prompt:
+        """The tokens the model reads for ``text`` under ``settings`` (windowed, healed); ``threads``: the step
+        thread count, where not the generator's own or ``thread_choice``'s for a new request."""
         max_context = self.model.max_context
         budget = token_budget(max_context, settings.max_new_tokens, self.prompt_cap)
         suffix_ids = self.fim_suffix_tokens(suffix, budget) if settings.special_tokens else []
@@ -263,7 +276,8 @@ class Generator:
         if max_context is not None:
             max_new = max(1, min(max_new, max_context - len(tokens)))
             run_on = max(0, min(run_on, max_context - len(tokens) - max_new))
-        threads = self.step_threads if self.step_threads is not None else self.thread_choice.choose()
+        if threads is None:
+            threads = self.step_threads if self.step_threads is not None else self.thread_choice.choose()
         inside_word = ends_inside_word(text)
         typed_word = (self.prefix_index.id_of(healed.prefix) if inside_word and healed.prefix
                       and settings.finished_word_odds > 1 else None)

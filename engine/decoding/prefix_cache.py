@@ -2,7 +2,9 @@
 
 ``PromptCache`` holds a single-row cache and the token ids it has read (the last prompt, plus the tokens
 generated after it). A new prompt reuses the longest common token prefix: the cache is cropped there (a
-recurrent family may keep less, and says how much) and only the rest is read.
+recurrent family may keep less, and says how much) and only the rest is read. The logits after a prompt are kept
+until the next read, so a prompt read ahead (``Generator.read_ahead``, while the writer types) and then asked for
+costs no forward at all.
 
 Beam search fans the prompt out to several rows. The single-row state is never touched by it, so the next
 request can reuse it. The beam rows live in a cache kept between requests too: refilling it (``fill_from``) copies
@@ -23,6 +25,7 @@ import torch
 from engine.decoding.cuda_graphs import GraphedDecodeStep
 from engine.decoding.threads import SMALL_CHUNK_TOKENS, torch_threads
 from engine.models.base import CausalLanguageModel, ModelCache
+from engine.models.hidden_states import FinalHiddenStates
 from engine.models.output_rows import last_position_logits
 
 # Long-context models get caches sized to the request, in blocks of this many positions.
@@ -52,10 +55,15 @@ class PromptCache:
         self.step: GraphedDecodeStep | None = None
         self.ids: list[int] = []  # tokens the cache has read, in order
         self._beams: dict[int, BeamRows] = {}  # by their number of rows
+        #: Where the generator records the final hidden states of each forward (the memory reads the last
+        #: position's); kept with the logits after a prompt and put back when that prompt is asked for again.
+        self.states: FinalHiddenStates | None = None
+        self._after_prompt: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
     def forget(self) -> None:
         """Drop everything read so far (the buffers are kept): the next request starts cold."""
         self.ids = []
+        self._after_prompt = None
         if self.cache is not None:
             self.cache.crop(0)
         for beam in self._beams.values():
@@ -67,6 +75,7 @@ class PromptCache:
         self.step = None
         self.ids = []
         self._beams = {}
+        self._after_prompt = None
 
     def _capacity(self, needed: int) -> int:
         """Positions to allocate: the whole context for models up to ``CAPACITY_BLOCK * 4`` positions, else what
@@ -89,6 +98,11 @@ class PromptCache:
             self.cache = self.decoder.new_cache(1, self._capacity(needed))
             self.step = GraphedDecodeStep(self.model, self.cache, mode=self.step_mode)
             self.ids = []
+        if self._after_prompt is not None and self.ids == tokens:  # read ahead: nothing new to read
+            logits, states = self._after_prompt
+            if self.states is not None:
+                self.states.latest = states
+            return logits.clone(), len(tokens), 0
         # At least the last token is read again: its logits are what the first new token is chosen from.
         reuse = min(common_prefix_length(self.ids, tokens), len(tokens) - 1)
         kept = self.cache.crop(reuse)
@@ -102,7 +116,10 @@ class PromptCache:
                 logits, self.cache = self.decoder(tensor, self.cache)
             return logits[:, -1]
 
-        return self._read(forward, rest, threads), kept, len(rest)
+        logits = self._read(forward, rest, threads)
+        # A copy: decoding may change what it is handed, and these must stay the logits after the prompt.
+        self._after_prompt = (logits.clone(), None if self.states is None else self.states.latest)
+        return logits, kept, len(rest)
 
     def feed(self, token: torch.Tensor, token_id: int) -> torch.Tensor:
         """One decoding step: read ``token`` ``[1, 1]``; returns the next logits ``[1, vocab]``."""
@@ -115,6 +132,7 @@ class PromptCache:
         # If the forward fails half-way the cache holds an unknown state: start cold next time.
         known = self.ids
         self.ids = []
+        self._after_prompt = None
         with torch_threads(threads):
             logits = forward()
         known.extend(ids)

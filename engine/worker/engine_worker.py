@@ -16,6 +16,9 @@ Scheduling policy:
   that may run long must poll ``ctx.cancelled()`` and return early; the caller cancels it with
   ``cancel(job_id)`` when it wants the engine back, e.g. when the user starts typing. ``cancel()`` with no id
   only cancels suggestions, never jobs.
+- Read-aheads (``read_ahead``) prepare the model for a suggestion likely to follow (the prompt read while the
+  writer types): a newer one or a suggestion drops a queued one, and they emit no events (a failure only costs
+  the next suggestion its head start).
 - Errors end the request with ``EngineError`` (or ``ModelLoadFailed``); an exception in a job, in decoding or
   in ``on_event`` itself never stops the thread.
 - GPU out of memory during a suggestion: the model is reloaded on the CPU (``EngineWarning``, then
@@ -113,6 +116,16 @@ class _SuggestRequest(_Request):
         self.tokens_sent = 0  # events already delivered, so a retry on the CPU knows to ask for a redraw
 
 
+class _ReadAheadRequest(_Request):
+    kind = "read_ahead"
+
+    def __init__(self, request_id: int, text: str, settings: DecodingSettings, suffix: str) -> None:
+        super().__init__(request_id)
+        self.text = text
+        self.settings = settings
+        self.suffix = suffix
+
+
 class _JobRequest(_Request):
     kind = "job"
 
@@ -204,6 +217,10 @@ class EngineWorker:
         ``suffix`` is the text after the cursor: the continuation stops where it would repeat its start."""
         return self._enqueue(lambda request_id: _SuggestRequest(request_id, text, settings, suffix), supersede=True)
 
+    def read_ahead(self, text: str, settings: DecodingSettings, suffix: str = "") -> int:
+        """Read the prompt of a ``suggest(text, settings, suffix)`` that may follow, so it starts choosing at once."""
+        return self._enqueue(lambda request_id: _ReadAheadRequest(request_id, text, settings, suffix), supersede=True)
+
     def cancel(self, request_id: int | None = None) -> None:
         """Cancel one request by id (a suggestion or a job; loads cannot be cancelled), or with no id the
         current suggestion, running or queued. Cancelling a finished or unknown request does nothing."""
@@ -232,7 +249,8 @@ class EngineWorker:
                 return request.request_id
             if supersede:
                 for older in self._live.values():
-                    if older.kind == request.kind or (isinstance(older, _JobRequest) and older.yields):
+                    if older.kind in (request.kind, "read_ahead") or (
+                            request.kind == "suggest" and isinstance(older, _JobRequest) and older.yields):
                         older.cancel_event.set()
             self._live[request.request_id] = request
             self._queue.append(request)
@@ -269,6 +287,8 @@ class EngineWorker:
             self._run_suggestion(request)
         elif isinstance(request, _JobRequest):
             self._run_job(request)
+        elif isinstance(request, _ReadAheadRequest):
+            self._run_read_ahead(request)
 
     def _emit(self, event: WorkerEvent) -> None:
         try:
@@ -312,6 +332,14 @@ class EngineWorker:
                              lambda payload: self._emit(TaskProgress(request.request_id, payload)))
         result = request.job(lm, context)
         self._emit(TaskFinished(request.request_id, result, cancelled=request.cancelled))
+
+    def _run_read_ahead(self, request: _ReadAheadRequest) -> None:
+        if request.cancelled or self._lm is None:
+            return
+        try:
+            self._lm.read_ahead(request.text, request.settings, request.suffix)
+        except Exception:  # only the next suggestion's head start is lost; it reads the prompt itself
+            logger.debug("read-ahead %d failed", request.request_id, exc_info=True)
 
     def _require_model(self, request: _Request) -> LanguageModel | None:
         if self._lm is None:

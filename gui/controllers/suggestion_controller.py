@@ -39,6 +39,7 @@ class SuggestionController(QObject):
         self._busy = False
         self.gating = SuggestionGating(self)  # confidence threshold and quality guards
         editor.suggestionWanted.connect(self.request)
+        editor.readAheadWanted.connect(self.read_ahead)
         editor.suggestionCancelled.connect(self._cancel)
         bridge.suggestionToken.connect(self._on_token)
         bridge.suggestionFinished.connect(self._on_finished)
@@ -75,6 +76,14 @@ class SuggestionController(QObject):
         self._set_busy(True)
         self.requestMade.emit(request_id, prompt)
         return request_id
+
+    def read_ahead(self) -> None:
+        """Have the engine read the text before the cursor now, as the next request will, so that request starts
+        choosing at once when the writer pauses."""
+        if not self.bridge.is_ready() or self.bridge.is_loading() or not self.editor.can_suggest():
+            return
+        settings = self.gating.decoding_settings(self._settings)
+        self.bridge.read_ahead(self.editor.prompt_text(), settings, self.editor.suffix_text())
 
     def _cancel(self) -> None:
         self.bridge.cancel()

@@ -50,6 +50,7 @@ def default_editor_font(point_size: int | None = None) -> QFont:
 class GhostTextEditor(QPlainTextEdit):
     suggestionWanted = Signal()  # ask the engine for a continuation of the text before the cursor
     suggestionCancelled = Signal()  # the running request is no longer wanted
+    readAheadWanted = Signal()  # a word was just ended: the engine may read the text before the cursor now
     ghostChanged = Signal()  # what is shown (or the alternatives) changed
     suggestionAccepted = Signal(int, str, object)  # document position, the inserted text, its GhostSuggestion
     textReplaced = Signal()  # New, Open or Restore put another text in
@@ -340,6 +341,9 @@ class GhostTextEditor(QPlainTextEdit):
         # Anything that edits the document other than typing into the suggestion: the suggestion is stale.
         self._requests.clear(cancel=True)
         self._restart_debounce()
+        if added and self._enabled and text_just_before(self.document(), position + added, 1).isspace():
+            # A word was ended, where writers pause most: the text is read now, during the debounce, not after it.
+            self.readAheadWanted.emit()
 
     def _on_cursor_moved(self) -> None:
         if self._own_edits.active:

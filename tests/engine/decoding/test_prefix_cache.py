@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from engine.decoding.prefix_cache import KEPT_ROW_SIZES, PromptCache
+from engine.models.hidden_states import FinalHiddenStates
 from engine.models.llama import LlamaConfig, LlamaTransformer
 
 
@@ -35,3 +36,31 @@ def test_beam_rows_read_a_chunk_of_tokens_per_row_as_the_model_would():
         expected, _ = cache.model(torch.tensor([[1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 7, 8]]))
     torch.testing.assert_close(logits, expected[:, -1], atol=1e-5, rtol=1e-5)
     assert rows.cache.length == 6
+
+
+def test_a_prompt_already_read_is_answered_without_a_forward():
+    cache = tiny_cache()
+    with torch.inference_mode():
+        expected, _ = cache.model(torch.tensor([[1, 2, 3, 4]]))
+    logits, reused, read = cache.prefill([1, 2, 3, 4], room=8)
+    assert (reused, read) == (4, 0)
+    torch.testing.assert_close(logits, expected[:, -1], atol=1e-5, rtol=1e-5)
+    logits.fill_(0.0)  # what decoding does with its logits never reaches the next request
+    again, _, read = cache.prefill([1, 2, 3, 4], room=8)
+    assert read == 0
+    torch.testing.assert_close(again, expected[:, -1], atol=1e-5, rtol=1e-5)
+    cache.feed(torch.tensor([[5]]), 5)  # the cache moves on: the prompt's last token is read again
+    _, reused, read = cache.prefill([1, 2, 3, 4], room=8)
+    assert (reused, read) == (3, 1)
+
+
+def test_the_hidden_states_behind_a_prompt_come_back_with_its_logits():
+    cache = tiny_cache()
+    cache.states = FinalHiddenStates(cache.model)
+    cache.prefill([1, 2, 3, 5], room=8)
+    prompt_states = cache.states.latest
+    with torch.inference_mode():
+        cache.model(torch.tensor([[7, 8, 9]]))  # another forward (the memory's catch-up) records its own
+    assert cache.states.latest is not prompt_states
+    _, _, read = cache.prefill([1, 2, 3, 5], room=8)
+    assert read == 0 and cache.states.latest is prompt_states

@@ -63,10 +63,17 @@ class FakeModel:
         self.closed: list[str] = []  # prompts whose stream was closed
         self.cancel_checks: dict[str, object] = {}  # prompt -> the cancelled() callable the worker passed
         self.catch_ups = 0  # idle moments the worker gave the memory
+        self.read_aheads: list[str] = []  # texts read ahead
 
     def catch_up_memory(self):
         self.catch_ups += 1
         return 0
+
+    def read_ahead(self, text, settings, suffix=""):
+        self.read_aheads.append(text)
+        if text == "fails":
+            raise RuntimeError("a read-ahead that fails")
+        return 1
 
     def stream(self, text, settings, cancelled=None, suffix=""):
         self.prompts.append(text)
@@ -739,3 +746,26 @@ def test_the_text_after_the_cursor_reaches_the_model_as_a_plain_argument(make_wo
     recorder.wait_end(worker.suggest("before", SETTINGS, suffix=" after"))
     recorder.wait_end(worker.suggest("at the end", SETTINGS))
     assert model.suffixes == [" after", ""]
+
+
+def test_read_aheads_run_silently_and_a_newer_one_or_a_suggestion_drops_a_queued_one(make_worker, recorder):
+    model = FakeModel("m")
+    worker = make_worker(FakeLoader(m=model))
+    loaded(worker, recorder, "m")
+    release = threading.Event()
+    blocker = worker.submit(lambda lm, ctx: release.wait(10))
+    worker.read_ahead("The", SETTINGS)  # superseded by the next word's read-ahead while queued
+    worker.read_ahead("The cat", SETTINGS)  # superseded by the suggestion while queued
+    suggestion = worker.suggest("The cat sat", SETTINGS)
+    last = worker.read_ahead("The cat sat on", SETTINGS, "suffix")
+    failing = worker.read_ahead("fails", SETTINGS)  # drops the one before too
+    release.set()
+    recorder.wait_end(blocker)
+    recorder.wait_end(suggestion)
+    done = worker.submit(lambda lm, ctx: "after")
+    recorder.wait_end(done)
+    assert model.read_aheads == ["fails"]
+    assert recorder.of(last) == [] and recorder.of(failing) == []  # no events, even for a failure
+    again = worker.read_ahead("The cat sat on the", SETTINGS)
+    recorder.wait_end(worker.submit(lambda lm, ctx: "after"))
+    assert model.read_aheads == ["fails", "The cat sat on the"] and recorder.of(again) == []

@@ -266,3 +266,21 @@ def test_ctrl_right_takes_a_word_with_its_punctuation_in_one_step(qtbot, make_wi
     qtbot.keyClick(editor, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
     assert editor.toPlainText() == "Thank you for your kindness,"
     assert editor.ghost_text() == " and for"
+
+
+def test_ending_a_word_has_the_engine_read_the_text_before_the_pause(qtbot, make_window, monkeypatch):
+    window = make_window()
+    editor, bridge = window.editor, window.bridge
+    read_ahead = []
+    forward = bridge.read_ahead
+    monkeypatch.setattr(bridge, "read_ahead",
+                        lambda text, settings, suffix: read_ahead.append((text, settings)) or forward(text, settings, suffix))
+    with qtbot.waitSignal(window.suggestions.requestMade, timeout=5000) as request:
+        type_text(qtbot, editor, "The quick brown")  # ended words only: the typed "brown" is read with the request
+    assert [text for text, _ in read_ahead] == ["The ", "The quick "]
+    assert request.args[1] == "The quick brown"
+    assert read_ahead[-1][1] == window.suggestions.gating.decoding_settings(window.suggestions.settings)
+    assert wait_for_ghost(qtbot, editor)
+    editor.set_suggestions_enabled(False)
+    type_text(qtbot, editor, " fox ")
+    assert len(read_ahead) == 2  # suggestions off: nothing is read ahead either
