@@ -11,6 +11,7 @@ from typing import cast
 import torch
 import torch.nn.functional as F
 
+from engine.collector import collection_paused, freeze_startup_objects
 from engine.decoding.results import Completion, EventStream
 from engine.decoding.settings import DEFAULT_MIN_WORD_PROBABILITY, DecodingSettings
 from engine.loading.checkpoint import LoadedCheckpoint, load_checkpoint
@@ -354,6 +355,12 @@ def load(name_or_path: str = "default", device: str | torch.device = "auto", dty
     with native bfloat16 and weights too big for its cache), unless ``dtype`` is given; "int8" always; "float"
     never (the checkpoint's values in ``dtype``, e.g. for parity checks).
     """
+    freeze_startup_objects()
+    with collection_paused():  # a model's thousands of new objects would start a pass over all the others
+        return _load(name_or_path, device, dtype, weights)
+
+
+def _load(name_or_path: str, device: str | torch.device, dtype: torch.dtype | None, weights: str) -> LanguageModel:
     if weights not in ("auto", "int8", "float"):
         raise ValueError(f"weights must be 'auto', 'int8' or 'float', not {weights!r}")
     target = resolve_device(device)

@@ -129,7 +129,7 @@ ENGINE_LAYERS = (
     ("engine.memory",),
     ("engine.loading",),
     ("engine.models", "engine.errors", "engine.owned_files", "engine.user_data", "engine.text_files",
-     "engine.latency_stats", "engine.byte_sizes"),
+     "engine.latency_stats", "engine.byte_sizes", "engine.collector"),
 )
 GUI_LAYERS = (
     ("gui.launcher",),
