@@ -4,11 +4,12 @@ Documents of 1k, 10k and 100k characters (prose); for each, a run of keystrokes 
 the text one at a time. Each keystroke is measured twice, interleaved: cold (the generator's cache emptied
 first) and warm (the cache holds the state the previous keystroke's request left). The stream is closed after
 its first token, as the editor does when the user types on. Model: a random-weight GPT-2 (6 layers, 384 wide,
-4096 tokens, 1024 positions), CPU, default decoding settings (greedy, token healing on, the memory of the
-document on: each keystroke also updates it; ``--no-memory`` measures without). "Cold" empties the model's cache
-only: the document memory is updated from what changed either way.
+4096 tokens, 1024 positions), or ``--model`` loaded as the app loads it; CPU, default decoding settings
+(greedy, token healing on, the memory of the document on: each keystroke also updates it; ``--no-memory``
+measures without). "Cold" empties the model's cache only: the document memory is updated from what changed
+either way.
 
-    python benchmarks/keystroke_latency.py [--keystrokes 15] [--threads 2] [--no-memory]
+    python benchmarks/keystroke_latency.py [--keystrokes 15] [--threads 2] [--no-memory] [--model default]
 
 Goal: warm latency flat across document sizes (warm 100k / 10k <= 1.5), and at most a quarter of the cold latency
 at 10k characters.
@@ -51,13 +52,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keystrokes", type=int, default=15)
     parser.add_argument("--no-memory", action="store_true", help="decode with the model alone")
+    parser.add_argument("--model", help="a model to load as the app does (default: the random GPT-2)")
     args = parse_args_with_threads(parser)
 
     import engine
 
-    tokenizer = make_tokenizer(4096)
-    with random_gpt2_folder(tokenizer) as folder:
-        lm = engine.load(str(folder), device="cpu", dtype=torch.float32)
+    if args.model:
+        lm = engine.load(args.model)
+        lm.warm_up()
+    else:
+        tokenizer = make_tokenizer(4096)
+        with random_gpt2_folder(tokenizer) as folder:
+            lm = engine.load(str(folder), device="cpu", dtype=torch.float32)
     generator = lm.generator
     # Greedy without guards, as when the README's figures were measured: the benchmark is about the prefix cache.
     settings = engine.DecodingSettings(strategy="greedy", no_repeat_ngram_size=0, dry_multiplier=0.0, stop=None,
