@@ -98,8 +98,10 @@ class PromptCache:
             self.cache = self.decoder.new_cache(1, self._capacity(needed))
             self.step = GraphedDecodeStep(self.model, self.cache, mode=self.step_mode)
             self.ids = []
-        if self._after_prompt is not None and self.ids == tokens:  # read ahead: nothing new to read
-            logits, states = self._after_prompt
+        after = self._after_prompt
+        # Read ahead: nothing new to read (unless the hidden states are wanted now and were not recorded then).
+        if after is not None and self.ids == tokens and (self.states is None or after[1] is not None):
+            logits, states = after
             if self.states is not None:
                 self.states.latest = states
             return logits.clone(), len(tokens), 0

@@ -55,8 +55,10 @@ def test_a_prompt_already_read_is_answered_without_a_forward():
 
 
 def test_the_hidden_states_behind_a_prompt_come_back_with_its_logits():
-    cache = tiny_cache()
+    cache = tiny_cache()  # read before any states were recorded
     cache.states = FinalHiddenStates(cache.model)
+    _, _, read = cache.prefill([1, 2, 3, 4], room=8)
+    assert read == 1 and cache.states.latest is not None  # read again, to record them
     cache.prefill([1, 2, 3, 5], room=8)
     prompt_states = cache.states.latest
     with torch.inference_mode():
