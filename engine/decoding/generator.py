@@ -168,8 +168,7 @@ class Generator:
         (the editor reads ahead at each word the writer ends, before the pause that asks); returns the tokens read.
         Like a new request, it makes every older stream end."""
         settings = self._checked(text, settings).for_model(self.lm.doubt_cut_default)
-        threads = self.step_threads if self.step_threads is not None else self.thread_choice.best
-        prompt = self.prepare(text, settings, suffix, threads)
+        prompt = self.prepare(text, settings, suffix, self._settled_threads())
         self._current = object()
         _logits, _reused, read = self.prompt_cache.prefill(prompt.tokens, prompt.room, prompt.step_threads)
         return read
@@ -179,9 +178,13 @@ class Generator:
         """The next-token logits ``[1, vocab]`` after ``tokens``, read through the prefix cache (so what the last
         request read is not read again); like a new request, it makes every older stream end."""
         self._current = object()
-        threads = self.step_threads if self.step_threads is not None else self.thread_choice.best
-        logits, _reused, _read = self.prompt_cache.prefill(tokens, 1, threads)
+        logits, _reused, _read = self.prompt_cache.prefill(tokens, 1, self._settled_threads())
         return logits
+
+    def _settled_threads(self) -> int | None:
+        """The step thread count for work that is not a suggestion (it takes no turn of ``thread_choice``'s
+        trials, whose times only suggestions record)."""
+        return self.step_threads if self.step_threads is not None else self.thread_choice.best
 
     # --- the memory -------------------------------------------------------------------------------------------
 
