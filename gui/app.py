@@ -62,10 +62,7 @@ def run_app(argv: list[str] | None = None) -> int:
     if warning:
         print(warning, file=sys.stderr)
 
-    from engine.collector import collection_paused
-
-    with collection_paused():  # the engine's and torch's imports: no collector passes over what they build
-        from gui.main_window import MainWindow
+    from gui.main_window import MainWindow
 
     app = cast("QApplication | None", QApplication.instance()) or QApplication(
         [sys.argv[0] if sys.argv else "inkling"])

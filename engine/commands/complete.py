@@ -132,10 +132,7 @@ def run_complete(args: argparse.Namespace) -> int:
         return _usage_error(str(exc))
     text = read_text(args.text, sys.stdin)
 
-    from engine.collector import collection_paused
-
-    with collection_paused():  # torch's import: no collector passes over what it builds
-        from engine.language_model import load
+    from engine.language_model import load
 
     lm = load(args.model, device=args.device)
     for folder in getattr(args, "memory", None) or []:
