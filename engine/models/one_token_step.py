@@ -102,8 +102,9 @@ def _rotation_matrix(cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
 
 
 def _normed(norm: Any, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    # The weight applied in float32 inside the norm's own kernel, then one rounding to the compute type.
-    return F.rms_norm(x, norm.normalized_shape, norm._parameters["weight"].float(), norm.eps).to(dtype)
+    # The weight applied in float32 (the in-place product promotes it on the fly: no float32 copy of it is made,
+    # which is ~3% of a SmolLM2 token), then one rounding to the compute type; the plain forward's order exactly.
+    return F.rms_norm(x, norm.normalized_shape, None, norm.eps).mul_(norm._parameters["weight"]).to(dtype)
 
 
 def _project(layer: nn.Module, rows: torch.Tensor) -> torch.Tensor:
