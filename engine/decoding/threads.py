@@ -2,7 +2,7 @@
 
 A decoding step is a handful of small matrix-vector products. Split over all cores, each of the ~50 operations of
 a step ends in a barrier where every thread must have run. On an idle machine that is the fastest way (two threads
-decode a 135M model ~35% faster than one on a 2-core CPU). On a busy one (a browser, a build, a training run) one
+decode a 135M model 1.35-1.5x as fast as one on a 2-core CPU). On a busy one (a browser, a build, a training run) one
 descheduled thread stalls the step for a whole scheduler time slice, and steps get several times slower than on
 one core fewer. Which case holds changes from minute to minute, so ``StepThreads`` measures rather than guesses:
 it times the steps run with each count, takes all cores only where they are clearly faster, and tries the other
